@@ -1,0 +1,140 @@
+// Configuration of every component: the environment (names in SPEC.md) plus an optional agents
+// file. Loading validates everything and names the variable and the bad value on error.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <tl/expected.hpp>
+
+namespace trading_heal::common {
+
+using Seconds = std::chrono::duration<double>;
+using std::chrono::milliseconds;
+
+// One supervised agent. The unit is always `crypto-agent@<instance>.service`: the instance is
+// the only part that comes from configuration, and it is validated, because it ends up in the
+// name of a unit the actuator may restart.
+struct AgentSpec {
+  std::string instance;  // BTC_USDT or BTC_USDT_conservative
+  std::string unit;      // crypto-agent@BTC_USDT.service
+  std::string symbol;    // BTC-USDT
+  std::string profile;   // default
+  std::string process_pattern;  // optional regex over /proc/PID/cmdline (args joined by ' ')
+  std::string heartbeat_path;   // /tmp/crypto_agent_BTC_USDT_heartbeat
+  bool enabled = true;
+};
+
+enum class SystemdScope { kSystem, kUser };
+enum class LlmApi { kOllama, kOpenAi };
+enum class RestartBackend { kDbus, kSystemctl };
+
+struct OllamaConfig {
+  bool enabled = true;
+  std::string host = "http://127.0.0.1:11434";
+  std::string model = "qwen2.5-coder:7b";
+  milliseconds timeout{30000};
+  LlmApi api = LlmApi::kOllama;
+  std::string keep_alive = "30m";
+  std::size_t max_answer_bytes = 64 * 1024;
+};
+
+struct PostgresConfig {
+  std::string host = "127.0.0.1";
+  std::string port = "5433";
+  std::string user = "postgres";
+  std::string password;  // no default, ever
+  std::string db = "postgres";
+  std::string database_url;  // wins over the fields above when set
+  // A libpq connection string; never logged (it may hold the password). connect_timeout in s.
+  std::string conninfo(int connect_timeout_s) const;
+  // The same without the password, for logs.
+  std::string describe() const;
+};
+
+// ZeroMQ endpoints. The static side binds (see proto/PROTOCOL.md).
+struct Endpoints {
+  std::string health;             // probe PUB (binds)
+  std::string diagnoser_pub;      // diagnoser PUB (binds): heartbeats, diagnoses as state
+  std::string actuator_pub;       // actuator PUB (binds): heartbeats, incident state
+  std::string diagnosis;          // actuator ROUTER (binds): reliable diagnoses from diagnoser
+  std::string events;             // exporter ROUTER (binds): reliable audit events
+  std::string actuator_control;   // actuator ROUTER (binds): ctl commands
+  std::string diagnoser_control;  // diagnoser ROUTER (binds): diagnose-now commands
+  std::vector<std::string> publishers() const { return {health, diagnoser_pub, actuator_pub}; }
+};
+
+struct Config {
+  std::vector<AgentSpec> agents;
+  SystemdScope scope = SystemdScope::kSystem;
+  std::string runtime_dir = "/run/trading-heal";
+  std::string data_dir = "/var/lib/trading-heal";
+  std::string heartbeat_dir = "/tmp";
+  milliseconds interval{30000};
+  milliseconds stall_threshold{600000};
+  int consecutive_threshold = 2;
+  int diagnose_after = 2;
+  int exhausted_after = 6;
+  int max_restarts = 3;
+  int fleet_max_restarts = 10;
+  milliseconds cooldown{60000};
+  milliseconds diagnosis_wait{35000};
+  milliseconds backoff_max{900000};
+  milliseconds stable_after{600000};
+  milliseconds recovery_grace{0};  // 0 = derived: 2 intervals + stall threshold cap
+  int global_min_agents = 3;
+  milliseconds global_window{60000};
+  int diagnose_workers = 2;
+  milliseconds diagnosis_cache_ttl{3600000};
+  bool dry_run = false;
+  std::string log_level = "info";
+  std::string metrics_listen = "0.0.0.0:9120";
+  std::string api_listen = "0.0.0.0:9121";
+  std::string api_token_file;
+  std::uint64_t audit_max_bytes = 64ULL * 1024 * 1024;
+  int audit_keep = 5;
+  RestartBackend restart_backend = RestartBackend::kDbus;
+  bool restart_sudo = false;
+  std::string pre_restart_hook;
+  std::string post_restart_hook;
+  milliseconds hook_timeout{10000};
+  std::size_t max_message_bytes = 256 * 1024;
+  OllamaConfig ollama;
+  PostgresConfig pg;
+  Endpoints endpoints;
+
+  const AgentSpec* find_agent(const std::string& instance) const;
+};
+
+struct ConfigError {
+  std::string variable;  // e.g. TRADING_HEAL_INTERVAL, or the agents file path
+  std::string value;
+  std::string message;
+  std::string to_string() const;  // "TRADING_HEAL_INTERVAL=0: must be > 0"
+};
+
+using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
+EnvLookup process_env();
+
+tl::expected<Config, ConfigError> load_config(const EnvLookup& env);
+
+// Pure helpers, exposed for tests and tools.
+bool valid_instance(const std::string& instance);
+// BTC_USDT_conservative -> {BTC-USDT, conservative}; BTC_USDT -> {BTC-USDT, default}.
+std::pair<std::string, std::string> symbol_and_profile(const std::string& instance);
+// BTC-USDT -> BTC_USDT (the agents' heartbeat file naming).
+std::string symbol_safe(const std::string& symbol);
+std::string unit_for(const std::string& instance);
+std::string_view to_string(SystemdScope s);
+
+// Exit codes (sysexits.h): units set RestartPreventExitStatus=78 so a bad config does not loop.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUsage = 64;
+inline constexpr int kExitConfig = 78;
+
+}  // namespace trading_heal::common

@@ -1,0 +1,67 @@
+// ZeroMQ helpers: sockets with safe options, bind/connect from configured endpoints (ipc socket
+// file mode), and sending/receiving proto messages with bounded, counted decoding.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <string>
+
+#include <tl/expected.hpp>
+#include <zmq.hpp>
+
+#include "trading_heal/common/clock.hpp"
+#include "trading_heal/proto/codec.hpp"
+
+namespace trading_heal::common {
+
+struct SocketOptions {
+  int linger_ms = 200;  // never infinite: shutdown must not hang on an absent peer
+  std::int64_t max_msg_size = 256 * 1024;  // the peer is disconnected past this
+  int sndhwm = 1000;
+  int rcvhwm = 1000;
+  int sndtimeo_ms = -1;
+};
+
+zmq::socket_t make_socket(zmq::context_t& ctx, zmq::socket_type type,
+                          const SocketOptions& opts = {});
+
+// Binds `endpoint`. For ipc:// the parent directory is created (0750) if missing and the socket
+// file gets `ipc_mode` (default 0660: the service's group may connect, nobody else).
+tl::expected<void, std::string> bind_endpoint(zmq::socket_t& s, const std::string& endpoint,
+                                              mode_t ipc_mode = 0660);
+tl::expected<void, std::string> connect_endpoint(zmq::socket_t& s, const std::string& endpoint);
+
+// Stamps bodies into messages: source, this process's boot id, a growing sequence, wall time.
+// Not thread-safe.
+class Stamper {
+ public:
+  Stamper(std::string source, const Clock& clock);
+  proto::Message stamp(proto::Body body);
+  const std::string& source() const { return source_; }
+  const std::string& boot_id() const { return boot_id_; }
+  std::uint64_t last_seq() const { return seq_; }
+  void set_next_seq(std::uint64_t next) { seq_ = next - 1; }
+
+ private:
+  std::string source_;
+  std::string boot_id_;
+  std::uint64_t seq_ = 0;
+  const Clock& clock_;
+};
+
+std::string random_boot_id();
+
+// Sends one message as one frame. Returns false when it would block (DONTWAIT) or the socket
+// refuses; never throws.
+bool send_message(zmq::socket_t& s, const proto::Message& msg,
+                  zmq::send_flags flags = zmq::send_flags::dontwait);
+
+// Decodes a received frame; a rejection is counted in `rejects` and returned as the error.
+tl::expected<proto::Message, proto::DecodeError> decode_frame(const zmq::message_t& frame,
+                                                              proto::RejectCounter& rejects,
+                                                              const proto::Limits& limits = {});
+
+}  // namespace trading_heal::common

@@ -1,0 +1,88 @@
+#include "trading_heal/common/zmq.hpp"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+namespace trading_heal::common {
+
+zmq::socket_t make_socket(zmq::context_t& ctx, zmq::socket_type type, const SocketOptions& o) {
+  zmq::socket_t s(ctx, type);
+  s.set(zmq::sockopt::linger, o.linger_ms);
+  s.set(zmq::sockopt::maxmsgsize, o.max_msg_size);
+  s.set(zmq::sockopt::sndhwm, o.sndhwm);
+  s.set(zmq::sockopt::rcvhwm, o.rcvhwm);
+  s.set(zmq::sockopt::sndtimeo, o.sndtimeo_ms);
+  return s;
+}
+
+tl::expected<void, std::string> bind_endpoint(zmq::socket_t& s, const std::string& endpoint,
+                                              mode_t ipc_mode) {
+  std::string path;
+  if (endpoint.rfind("ipc://", 0) == 0) {
+    path = endpoint.substr(6);
+    std::error_code ec;
+    auto dir = std::filesystem::path(path).parent_path();
+    if (!dir.empty() && !std::filesystem::exists(dir, ec)) {
+      std::filesystem::create_directories(dir, ec);
+      if (ec) return tl::unexpected("cannot create " + dir.string() + ": " + ec.message());
+      ::chmod(dir.c_str(), 0750);
+    }
+  }
+  try {
+    s.bind(endpoint);
+  } catch (const zmq::error_t& e) {
+    return tl::unexpected("bind " + endpoint + ": " + e.what());
+  }
+  if (!path.empty() && ::chmod(path.c_str(), ipc_mode) != 0) {
+    return tl::unexpected("chmod " + path + ": " + std::strerror(errno));
+  }
+  return {};
+}
+
+tl::expected<void, std::string> connect_endpoint(zmq::socket_t& s, const std::string& endpoint) {
+  try {
+    s.connect(endpoint);
+  } catch (const zmq::error_t& e) {
+    return tl::unexpected("connect " + endpoint + ": " + e.what());
+  }
+  return {};
+}
+
+std::string random_boot_id() {
+  std::random_device rd;
+  std::uniform_int_distribution<std::uint64_t> dist;
+  char buf[33];
+  std::snprintf(buf, sizeof buf, "%016llx%016llx", static_cast<unsigned long long>(dist(rd)),
+                static_cast<unsigned long long>(dist(rd)));
+  return buf;
+}
+
+Stamper::Stamper(std::string source, const Clock& clock)
+    : source_(std::move(source)), boot_id_(random_boot_id()), clock_(clock) {}
+
+proto::Message Stamper::stamp(proto::Body body) {
+  return proto::make_message(source_, boot_id_, ++seq_, to_epoch_seconds(clock_.wall()),
+                             std::move(body));
+}
+
+bool send_message(zmq::socket_t& s, const proto::Message& msg, zmq::send_flags flags) {
+  const std::string bytes = proto::encode(msg);
+  try {
+    return s.send(zmq::buffer(bytes), flags).has_value();
+  } catch (const zmq::error_t&) {
+    return false;
+  }
+}
+
+tl::expected<proto::Message, proto::DecodeError> decode_frame(const zmq::message_t& frame,
+                                                              proto::RejectCounter& rejects,
+                                                              const proto::Limits& limits) {
+  auto r = proto::decode(std::string_view(frame.data<char>(), frame.size()), limits);
+  if (!r) rejects.add(r.error().reason);
+  return r;
+}
+
+}  // namespace trading_heal::common

@@ -1,0 +1,410 @@
+#!/usr/bin/env bash
+# The testbed: real PostgreSQL 15, journald and a systemd user manager running simulated
+# crypto-agent@ units, plus the fake Ollama, all on loopback. See tests/bed/README.md.
+#
+#   bed.sh start | stop | status
+#   bed.sh fault INSTANCE MODE [ARG] [sticky]     write the simulator's control file
+#   bed.sh restart-policy INSTANCE no|always       drop-in + daemon-reload
+#   bed.sh pg-stop | pg-start                      stop/start PostgreSQL only (data kept)
+#
+# Every process is started with setsid, its PID recorded under $STATE/pids, and stopped by that
+# PID (never by name). `start` and `stop` are idempotent.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+STATE=$(realpath -m "${TRADING_HEAL_BED_DIR:-/tmp/trading-heal-bed}")
+# A running bed keeps the settings it was started with, whatever the caller's environment says
+# ($STATE/env exists from a successful `start` until `stop`).
+if [[ -f $STATE/bed.conf && (${1:-} != start || -f $STATE/env) ]]; then
+  # shellcheck source=/dev/null
+  . "$STATE/bed.conf"
+fi
+BIN=$(realpath -m "${TRADING_HEAL_BIN_DIR:-$REPO/build/bin}")
+PG_PORT=${TRADING_HEAL_BED_PG_PORT:-55432}
+OLLAMA_PORT=${TRADING_HEAL_BED_OLLAMA_PORT:-21434}
+AGENTS=$(echo "${TRADING_HEAL_BED_AGENTS:-BTC_USDT ETH_USDT XRP_USDT SOL_USDT DOGE_USDT ADA_USDT}" |
+  tr ',' ' ' | xargs)
+DECISION_INTERVAL=${TRADING_HEAL_BED_DECISION_INTERVAL:-${DECISION_INTERVAL:-1}}
+BOOTSTRAP_SECONDS=${TRADING_HEAL_BED_BOOTSTRAP_SECONDS:-${SIM_BOOTSTRAP_SECONDS:-1}}
+PGBIN=/usr/lib/postgresql/15/bin
+FAULT_MODES="ok stall hang crash slow clean-exit leak-secrets inject"
+
+PIDS=$STATE/pids
+LOGS=$STATE/logs
+CONTROL=$STATE/control
+HEARTBEATS=$STATE/heartbeats
+XDG_CONFIG=$STATE/config
+UNIT_DIR=$XDG_CONFIG/systemd/user
+RUN_SYSTEMD_MARK=$STATE/created-run-systemd-system
+HASH=$(printf %s "$STATE" | md5sum | cut -c1-8)
+
+say() { echo "bed: $*" >&2; }
+die() { echo "bed: error: $*" >&2; exit 1; }
+
+# Unix socket paths are limited to 107 bytes: long state dirs get a short sibling under /tmp.
+short_dir() {  # short_dir PREFERRED FALLBACK_NAME
+  if ((${#1} <= 80)); then echo "$1"; else echo "/tmp/trading-heal-bed-$2-$HASH"; fi
+}
+XDG_RUNTIME=$(short_dir "$STATE/run" rt)
+
+as_postgres() { (cd / && setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"); }
+
+# PostgreSQL refuses root: its cluster lives where the postgres user can reach it.
+pg_root() {
+  if [[ -f $STATE/pg-root ]]; then cat "$STATE/pg-root"; return; fi
+  local root
+  root=$(short_dir "$STATE/pg" pg)
+  if [[ $root == "$STATE/pg" ]] && ! as_postgres test -x "$STATE" 2>/dev/null; then
+    root=/tmp/trading-heal-bed-pg-$HASH
+  fi
+  echo "$root" >"$STATE/pg-root"
+  echo "$root"
+}
+
+# --- waiting and PIDs -------------------------------------------------------------------------
+
+now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
+
+wait_for() {  # wait_for WHAT SECONDS CMD...: poll CMD until it succeeds or the deadline passes
+  local what=$1 deadline=$(($(now_ms) + $2 * 1000))
+  shift 2
+  until "$@" >/dev/null 2>&1; do
+    (($(now_ms) < deadline)) || { say "timed out waiting for $what"; return 1; }
+    sleep 0.1
+  done
+}
+
+# alive NAME: the recorded PID runs and is still the program we started (guards PID reuse).
+alive() {
+  local f=$PIDS/$1.pid pid exe
+  [[ -f $f && -f $PIDS/$1.exe ]] || return 1
+  pid=$(<"$f")
+  [[ -d /proc/$pid ]] || return 1
+  exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
+  [[ $exe == *"$(<"$PIDS/$1.exe")"* ]] && ! grep -q '^State:.*Z' "/proc/$pid/status"
+}
+
+pid_gone() { [[ ! -d /proc/$1 ]] || grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
+
+record() {  # record NAME PID EXE_SUBSTRING
+  echo "$2" >"$PIDS/$1.pid"
+  echo "$3" >"$PIDS/$1.exe"
+}
+
+descendants() {  # PIDs of every process below $1
+  local kids
+  kids=$(ps -o pid= --ppid "$1" 2>/dev/null | xargs) || true
+  for k in $kids; do echo "$k"; descendants "$k"; done
+}
+
+kill_wait() {  # kill_wait PID SIGNAL SECONDS: signal, wait for exit, then SIGKILL
+  local pid=$1 sig=$2 secs=$3
+  pid_gone "$pid" && return 0
+  kill "-$sig" "$pid" 2>/dev/null || true
+  if ! wait_for "pid $pid to exit" "$secs" pid_gone "$pid"; then
+    say "pid $pid did not exit after SIG$sig; sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    wait_for "pid $pid to die" 5 pid_gone "$pid" || true
+  fi
+}
+
+stop_recorded() {  # stop_recorded NAME SIGNAL SECONDS
+  if alive "$1"; then
+    say "stopping $1 (pid $(<"$PIDS/$1.pid"))"
+    kill_wait "$(<"$PIDS/$1.pid")" "$2" "$3"
+  fi
+  rm -f "$PIDS/$1.pid" "$PIDS/$1.exe"
+}
+
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# --- PostgreSQL -------------------------------------------------------------------------------
+
+psql_super() {
+  psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 "$@"
+}
+
+pg_start() {
+  if alive postgres; then say "postgres already running"; return; fi
+  port_busy "$PG_PORT" && die "port $PG_PORT is busy (set TRADING_HEAL_BED_PG_PORT)"
+  local root data fresh=0
+  root=$(pg_root)
+  data=$root/data
+  if [[ ! -f $data/PG_VERSION ]]; then
+    say "initdb $data"
+    rm -rf "$root" && mkdir -p "$root/sock" && chown -R postgres:postgres "$root"
+    chmod 700 "$root"
+    as_postgres "$PGBIN/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 \
+      >"$LOGS/initdb.log" 2>&1 || die "initdb failed, see $LOGS/initdb.log"
+    cat >"$data/pg_hba.conf" <<EOF
+local all all trust
+host  all all 127.0.0.1/32 trust
+EOF
+    cat >>"$data/postgresql.conf" <<EOF
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = '$root/sock'
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+EOF
+    fresh=1
+  fi
+  say "starting postgres on 127.0.0.1:$PG_PORT"
+  # setsid in a non-leader background job execs in place, so $! is the postmaster itself.
+  (cd / && exec setsid setpriv --reuid=postgres --regid=postgres --init-groups -- \
+    "$PGBIN/postgres" -D "$data") </dev/null >>"$LOGS/postgres.log" 2>&1 &
+  record postgres $! /postgres
+  wait_for "postgres" 30 "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" ||
+    die "postgres did not start, see $LOGS/postgres.log"
+  alive postgres || die "postgres pid $(<"$PIDS/postgres.pid") is not the postmaster"
+  if ((fresh)); then
+    say "creating schema btc and roles"
+    psql_super -f "$HERE/sql/schema.sql" >"$LOGS/schema.log" 2>&1 ||
+      die "schema failed, see $LOGS/schema.log"
+  fi
+}
+
+pg_stop() { stop_recorded postgres INT 30; }  # SIGINT = fast shutdown
+
+# --- journald ---------------------------------------------------------------------------------
+
+journal_up() { echo "trading-heal testbed probe" | systemd-cat -t trading-heal-bed; }
+
+journald_start() {
+  if alive journald; then say "journald already running"; return; fi
+  if journal_up 2>/dev/null; then
+    say "journald already running (not started by this bed; left alone at stop)"
+    return
+  fi
+  say "starting journald"
+  setsid /lib/systemd/systemd-journald </dev/null >>"$LOGS/journald.log" 2>&1 &
+  record journald $! systemd-journald
+  wait_for "journald" 15 journal_up || die "journald did not start, see $LOGS/journald.log"
+}
+
+# --- systemd user manager ---------------------------------------------------------------------
+
+user_env() {
+  export XDG_RUNTIME_DIR=$XDG_RUNTIME XDG_CONFIG_HOME=$XDG_CONFIG
+  export DBUS_SESSION_BUS_ADDRESS=unix:path=$XDG_RUNTIME/bus
+}
+
+manager_ready() {
+  local s
+  s=$(systemctl --user is-system-running 2>/dev/null) || true
+  [[ $s == running || $s == degraded ]]
+}
+
+manager_start() {
+  user_env
+  if alive manager; then say "systemd user manager already running"; return; fi
+  if [[ ! -d /run/systemd/system ]]; then
+    mkdir -p /run/systemd/system && touch "$RUN_SYSTEMD_MARK"
+  fi
+  rm -rf "$XDG_RUNTIME" && mkdir -p "$XDG_RUNTIME" && chmod 700 "$XDG_RUNTIME"
+  mkdir -p "$UNIT_DIR"
+  sed -e "s#@BIN@#$BIN#g" -e "s#@STATE@#$STATE#g" "$HERE/units/crypto-agent@.service.in" \
+    >"$UNIT_DIR/crypto-agent@.service"
+  say "starting systemd --user (XDG_RUNTIME_DIR=$XDG_RUNTIME)"
+  # A clean environment: units must see only what their EnvironmentFile gives them.
+  env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME="${HOME:-/root}" \
+    LANG=C.UTF-8 XDG_RUNTIME_DIR="$XDG_RUNTIME" XDG_CONFIG_HOME="$XDG_CONFIG" SYSTEMD_LOG_TARGET=journal \
+    setsid /lib/systemd/systemd --user </dev/null >>"$LOGS/systemd-user.log" 2>&1 &
+  record manager $! /systemd
+  wait_for "systemd --user" 30 manager_ready || die "user manager not ready, see $LOGS/systemd-user.log"
+}
+
+manager_stop() {
+  user_env
+  alive manager || { rm -f "$PIDS/manager.pid" "$PIDS/manager.exe"; return 0; }
+  say "stopping agents"
+  timeout 30 systemctl --user stop 'crypto-agent@*' 2>/dev/null || true
+  local pid left
+  pid=$(<"$PIDS/manager.pid")
+  left=$(descendants "$pid" | xargs)
+  stop_recorded manager TERM 20
+  for p in $left; do kill_wait "$p" TERM 5; done  # only if the manager died before its units
+}
+
+# --- agents -----------------------------------------------------------------------------------
+
+symbol_of() { local p; IFS=_ read -ra p <<<"$1"; echo "${p[0]}${p[1]:+-${p[1]}}"; }
+profile_of() {
+  local p
+  IFS=_ read -ra p <<<"$1"
+  if ((${#p[@]} > 2)); then local IFS=_; echo "${p[*]:2}"; else echo default; fi
+}
+
+check_instance() {
+  [[ $1 =~ ^[A-Za-z0-9]+(_[A-Za-z0-9]+)*$ ]] || die "invalid instance name '$1'"
+}
+
+rows_written() {  # every agent has at least one row
+  local have a
+  have=$(psql_super -At -c "SELECT DISTINCT symbol || '|' || profile FROM btc.decisions") ||
+    return 1
+  for a in $AGENTS; do
+    grep -qxF "$(symbol_of "$a")|$(profile_of "$a")" <<<"$have" || return 1
+  done
+}
+
+agents_start() {
+  user_env
+  local a units=()
+  for a in $AGENTS; do check_instance "$a"; units+=("crypto-agent@$a.service"); done
+  cat >"$STATE/agents.env" <<EOF
+AGENT_DATABASE_URL=postgresql://crypto_agent@127.0.0.1:$PG_PORT/postgres
+DECISION_INTERVAL=$DECISION_INTERVAL
+SIM_BOOTSTRAP_SECONDS=$BOOTSTRAP_SECONDS
+SIM_HEARTBEAT_DIR=$HEARTBEATS
+SIM_CONTROL_DIR=$CONTROL
+EOF
+  systemctl --user daemon-reload
+  say "starting agents: $AGENTS"
+  systemctl --user start "${units[@]}"
+  wait_for "a decision row from every agent" 60 rows_written ||
+    die "agents wrote no rows; try: journalctl -u 'crypto-agent@*' -n 50"
+}
+
+# --- fake Ollama ------------------------------------------------------------------------------
+
+ollama_start() {
+  local exe=$BIN/trading-heal-fake-ollama
+  if [[ ! -x $exe ]]; then say "no $exe yet; skipping the fake Ollama"; return; fi
+  if alive fake-ollama; then say "fake ollama already running"; return; fi
+  port_busy "$OLLAMA_PORT" && die "port $OLLAMA_PORT is busy (set TRADING_HEAL_BED_OLLAMA_PORT)"
+  say "starting fake ollama on 127.0.0.1:$OLLAMA_PORT"
+  : >"$LOGS/fake-ollama.out"
+  setsid "$exe" --listen "127.0.0.1:$OLLAMA_PORT" </dev/null >"$LOGS/fake-ollama.out" \
+    2>>"$LOGS/fake-ollama.log" &
+  record fake-ollama $! trading-heal-fake-ollama
+  wait_for "fake ollama" 15 grep -qxF "listening on 127.0.0.1:$OLLAMA_PORT" \
+    "$LOGS/fake-ollama.out" || die "fake ollama did not start, see $LOGS/fake-ollama.log"
+}
+
+# --- commands ---------------------------------------------------------------------------------
+
+write_env() {
+  local tmp=$STATE/env.tmp
+  {
+    echo "TRADING_HEAL_BED_DIR=$STATE"
+    echo "XDG_RUNTIME_DIR=$XDG_RUNTIME"
+    echo "XDG_CONFIG_HOME=$XDG_CONFIG"
+    echo "DBUS_SESSION_BUS_ADDRESS=unix:path=$XDG_RUNTIME/bus"
+    echo "PGHOST=127.0.0.1"
+    echo "PGPORT=$PG_PORT"
+    echo "PSQL_SUPER=PGUSER=postgres"
+    echo "DATABASE_URL=postgresql://trading_heal_ro@127.0.0.1:$PG_PORT/postgres"
+    echo "AGENT_DATABASE_URL=postgresql://crypto_agent@127.0.0.1:$PG_PORT/postgres"
+    echo "SUPER_DATABASE_URL=postgresql://postgres@127.0.0.1:$PG_PORT/postgres"
+    alive fake-ollama && echo "OLLAMA_HOST=http://127.0.0.1:$OLLAMA_PORT"
+    echo "TRADING_HEAL_SYSTEMD_SCOPE=user"
+    echo "TRADING_HEAL_HEARTBEAT_DIR=$HEARTBEATS"
+    echo "TRADING_HEAL_BED_CONTROL_DIR=$CONTROL"
+    echo "TRADING_HEAL_BED_LOG_DIR=$LOGS"
+    echo "TRADING_HEAL_AGENTS=$(echo "$AGENTS" | tr ' ' ',')"
+    echo "DECISION_INTERVAL=$DECISION_INTERVAL"
+  } >"$tmp"
+  mv "$tmp" "$STATE/env"
+}
+
+any_alive() { alive postgres || alive journald || alive manager || alive fake-ollama; }
+
+cmd_start() {
+  [[ -x $BIN/trading-heal-agent-sim ]] ||
+    die "no $BIN/trading-heal-agent-sim: build it and set TRADING_HEAL_BIN_DIR"
+  local t0
+  t0=$(now_ms)
+  mkdir -p "$STATE"
+  if ! any_alive; then  # a fresh bed: forget everything the last one left
+    rm -rf "$PIDS" "$LOGS" "$CONTROL" "$HEARTBEATS" "$XDG_CONFIG" "$STATE/env" "$STATE/pg-root"
+    rm -rf "$STATE/pg" "/tmp/trading-heal-bed-pg-$HASH"
+  fi
+  mkdir -p "$PIDS" "$LOGS" "$CONTROL" "$HEARTBEATS" "$XDG_CONFIG"
+  chmod 755 "$STATE"
+  cat >"$STATE/bed.conf" <<EOF
+TRADING_HEAL_BIN_DIR='$BIN'
+TRADING_HEAL_BED_PG_PORT=$PG_PORT
+TRADING_HEAL_BED_OLLAMA_PORT=$OLLAMA_PORT
+TRADING_HEAL_BED_AGENTS='$AGENTS'
+TRADING_HEAL_BED_DECISION_INTERVAL=$DECISION_INTERVAL
+TRADING_HEAL_BED_BOOTSTRAP_SECONDS=$BOOTSTRAP_SECONDS
+EOF
+  pg_start
+  journald_start
+  manager_start
+  agents_start
+  ollama_start
+  write_env
+  say "ready in $(($(now_ms) - t0)) ms; environment in $STATE/env"
+}
+
+cmd_stop() {
+  [[ -d $STATE ]] || { say "nothing to stop"; return 0; }
+  mkdir -p "$PIDS"
+  rm -f "$STATE/env"
+  manager_stop
+  stop_recorded fake-ollama TERM 10
+  stop_recorded journald TERM 10
+  pg_stop
+  if [[ -f $RUN_SYSTEMD_MARK ]]; then
+    rmdir /run/systemd/system 2>/dev/null || say "/run/systemd/system not empty; left in place"
+    rm -f "$RUN_SYSTEMD_MARK"
+  fi
+  say "stopped"
+}
+
+cmd_status() {
+  local n
+  for n in postgres journald manager fake-ollama; do
+    if alive "$n"; then echo "$n: running (pid $(<"$PIDS/$n.pid"))"; else echo "$n: stopped"; fi
+  done
+  if alive manager; then
+    user_env
+    systemctl --user list-units 'crypto-agent@*' --all --no-legend --plain 2>/dev/null || true
+  fi
+  if alive postgres; then
+    psql_super -At -F ' ' -c "SELECT symbol, profile, count(*) AS rows,
+      round((extract(epoch FROM now()) - max(timestamp))::numeric, 1) AS age_s
+      FROM btc.decisions GROUP BY 1, 2 ORDER BY 1, 2" 2>/dev/null | sed 's/^/decisions: /' || true
+  fi
+  any_alive
+}
+
+cmd_fault() {
+  (($# >= 2)) || die "usage: bed.sh fault INSTANCE MODE [ARG] [sticky]"
+  local inst=$1
+  shift
+  check_instance "$inst"
+  [[ " $FAULT_MODES " == *" $1 "* ]] || die "unknown fault mode '$1' (one of: $FAULT_MODES)"
+  mkdir -p "$CONTROL"
+  echo "$*" >"$CONTROL/$inst.fault.tmp"
+  mv "$CONTROL/$inst.fault.tmp" "$CONTROL/$inst.fault"
+  say "fault $inst: $*"
+}
+
+cmd_restart_policy() {
+  (($# == 2)) || die "usage: bed.sh restart-policy INSTANCE no|always"
+  check_instance "$1"
+  [[ $2 == no || $2 == always ]] || die "restart policy must be no or always"
+  local dir=$UNIT_DIR/crypto-agent@$1.service.d
+  mkdir -p "$dir"
+  printf '[Service]\nRestart=%s\n' "$2" >"$dir/restart.conf"
+  user_env
+  systemctl --user daemon-reload
+  say "crypto-agent@$1: Restart=$2"
+}
+
+case "${1:-}" in
+  start) cmd_start ;;
+  stop) cmd_stop ;;
+  status) cmd_status ;;
+  fault) shift; cmd_fault "$@" ;;
+  restart-policy) shift; cmd_restart_policy "$@" ;;
+  pg-stop) pg_stop ;;
+  pg-start) mkdir -p "$PIDS" "$LOGS"; pg_start ;;
+  *) echo "usage: bed.sh start|stop|status|fault INSTANCE MODE [ARG] [sticky]|restart-policy INSTANCE no|always|pg-stop|pg-start" >&2
+     exit 2 ;;
+esac

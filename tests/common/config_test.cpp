@@ -1,0 +1,169 @@
+// Configuration: defaults, every validation naming the variable and value, the agents file.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+
+#include "trading_heal/common/config.hpp"
+
+namespace trading_heal::common {
+namespace {
+
+EnvLookup env_of(std::map<std::string, std::string> vars) {
+  return [vars = std::move(vars)](const std::string& k) -> std::optional<std::string> {
+    auto it = vars.find(k);
+    if (it == vars.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
+TEST(Config, DefaultsMatchTheSpec) {
+  auto c = load_config(env_of({}));
+  ASSERT_TRUE(c) << c.error().to_string();
+  EXPECT_EQ(c->agents.size(), 6u);
+  EXPECT_EQ(c->agents[0].instance, "BTC_USDT");
+  EXPECT_EQ(c->agents[0].unit, "crypto-agent@BTC_USDT.service");
+  EXPECT_EQ(c->agents[0].symbol, "BTC-USDT");
+  EXPECT_EQ(c->agents[0].profile, "default");
+  EXPECT_EQ(c->agents[0].heartbeat_path, "/tmp/crypto_agent_BTC_USDT_heartbeat");
+  EXPECT_EQ(c->interval, std::chrono::seconds(30));
+  EXPECT_EQ(c->stall_threshold, std::chrono::seconds(600));
+  EXPECT_EQ(c->max_restarts, 3);
+  EXPECT_EQ(c->cooldown, std::chrono::seconds(60));
+  EXPECT_EQ(c->diagnosis_wait, std::chrono::seconds(35));
+  EXPECT_EQ(c->global_window, std::chrono::seconds(60));
+  EXPECT_EQ(c->ollama.host, "http://127.0.0.1:11434");
+  EXPECT_EQ(c->ollama.model, "qwen2.5-coder:7b");
+  EXPECT_EQ(c->pg.host, "127.0.0.1");
+  EXPECT_EQ(c->pg.port, "5433");
+  EXPECT_TRUE(c->pg.password.empty());
+  EXPECT_EQ(c->scope, SystemdScope::kSystem);
+  EXPECT_EQ(c->endpoints.health, "ipc:///run/trading-heal/health.sock");
+  EXPECT_EQ(c->data_dir, "/var/lib/trading-heal");
+}
+
+TEST(Config, DerivedDefaultsFollowTheirBase) {
+  auto c = load_config(env_of({{"TRADING_HEAL_INTERVAL", "1.5"}, {"OLLAMA_TIMEOUT", "2"},
+                               {"TRADING_HEAL_RUNTIME_DIR", "/tmp/x"}}));
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->interval, std::chrono::milliseconds(1500));
+  EXPECT_EQ(c->global_window, std::chrono::milliseconds(3000));
+  EXPECT_EQ(c->diagnosis_wait, std::chrono::milliseconds(7000));
+  EXPECT_EQ(c->endpoints.events, "ipc:///tmp/x/events.sock");
+}
+
+TEST(Config, ProfilesAndSymbols) {
+  EXPECT_EQ(symbol_and_profile("BTC_USDT_conservative"),
+            std::make_pair(std::string("BTC-USDT"), std::string("conservative")));
+  EXPECT_EQ(symbol_and_profile("ETH_USDT"),
+            std::make_pair(std::string("ETH-USDT"), std::string("default")));
+  EXPECT_EQ(symbol_and_profile("ETH_USDT_mean_revert"),
+            std::make_pair(std::string("ETH-USDT"), std::string("mean_revert")));
+  EXPECT_EQ(symbol_safe("btc-usdt.p"), "BTC_USDT_P");
+  auto c = load_config(env_of({{"TRADING_HEAL_AGENTS", "BTC_USDT_conservative, ETH_USDT"},
+                               {"TRADING_HEAL_HEARTBEAT_DIR", "/run/hb"}}));
+  ASSERT_TRUE(c);
+  ASSERT_EQ(c->agents.size(), 2u);
+  EXPECT_EQ(c->agents[0].heartbeat_path, "/run/hb/crypto_agent_BTC_USDT_heartbeat");
+  EXPECT_EQ(c->agents[1].instance, "ETH_USDT");
+}
+
+struct Bad {
+  std::string var;
+  std::string value;
+  std::string message_contains;
+};
+
+TEST(Config, RejectsBadValuesNamingVariableAndValue) {
+  const std::vector<Bad> cases{
+      {"TRADING_HEAL_AGENTS", "BTC USDT", "must match"},
+      {"TRADING_HEAL_AGENTS", "BTC_USDT.service sshd", "must match"},
+      {"TRADING_HEAL_AGENTS", "../x", "must match"},
+      {"TRADING_HEAL_AGENTS", "BTC_USDT,BTC_USDT", "twice"},
+      {"TRADING_HEAL_INTERVAL", "0", "> 0"},
+      {"TRADING_HEAL_INTERVAL", "-5", "> 0"},
+      {"TRADING_HEAL_INTERVAL", "thirty", "seconds"},
+      {"TRADING_HEAL_SYSTEMD_SCOPE", "session", "system or user"},
+      {"TRADING_HEAL_MAX_RESTARTS", "3x", "integer"},
+      {"TRADING_HEAL_DRY_RUN", "maybe", "true or false"},
+      {"TRADING_HEAL_LOG_LEVEL", "loud", "must be"},
+      {"TRADING_HEAL_METRICS_LISTEN", "9120", "HOST:PORT"},
+      {"TRADING_HEAL_API_LISTEN", "127.0.0.1:99999", "port"},
+      {"OLLAMA_HOST", "127.0.0.1:11434", "http://"},
+      {"OLLAMA_TIMEOUT", "0", "seconds"},
+      {"OLLAMA_API", "anthropic", "ollama or openai"},
+      {"POSTGRES_PORT", "54x", "port"},
+      {"TRADING_HEAL_HEALTH_ENDPOINT", "ipc://@abstract", "abstract"},
+      {"TRADING_HEAL_EVENTS_ENDPOINT", "udp://x", "endpoint"},
+      {"TRADING_HEAL_RESTART_BACKEND", "ssh", "dbus or systemctl"},
+  };
+  for (const auto& b : cases) {
+    auto c = load_config(env_of({{b.var, b.value}}));
+    ASSERT_FALSE(c) << b.var << "=" << b.value << " was accepted";
+    EXPECT_EQ(c.error().variable, b.var);
+    // The bad value (or the bad element of a list) is named.
+    EXPECT_FALSE(c.error().value.empty());
+    EXPECT_NE(b.value.find(c.error().value), std::string::npos) << c.error().to_string();
+    EXPECT_NE(c.error().to_string().find(b.var + "=" + c.error().value), std::string::npos);
+    EXPECT_NE(c.error().message.find(b.message_contains), std::string::npos)
+        << c.error().to_string();
+  }
+}
+
+TEST(Config, DatabaseUrlWinsAndIsNeverShownWithItsPassword) {
+  auto c = load_config(env_of({{"DATABASE_URL", "postgresql://ro:hunter22@127.0.0.1:5432/db"},
+                               {"POSTGRES_HOST", "127.0.0.2"}}));
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->pg.conninfo(3), "postgresql://ro:hunter22@127.0.0.1:5432/db?connect_timeout=3");
+  EXPECT_EQ(c->pg.describe(), "postgresql://ro:***@127.0.0.1:5432/db");
+  auto bad = load_config(env_of({{"DATABASE_URL", "mysql://u:pw1234@h/db"}}));
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().value.find("pw1234"), std::string::npos);
+}
+
+TEST(Config, ConninfoQuotesValues) {
+  auto c = load_config(env_of({{"POSTGRES_PASSWORD", "it's"}, {"POSTGRES_USER", "a b"}}));
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->pg.conninfo(2),
+            "host='127.0.0.1' port='5433' user='a b' dbname='postgres' connect_timeout=2 "
+            "password='it\\'s'");
+}
+
+class AgentsFile : public ::testing::Test {
+ protected:
+  std::string path_ = ::testing::TempDir() + "/agents.json";
+  void write(const std::string& text) { std::ofstream(path_) << text; }
+  void TearDown() override { std::remove(path_.c_str()); }
+};
+
+TEST_F(AgentsFile, LoadsPerAgentSettings) {
+  write(R"({"agents":[{"instance":"BTC_USDT_conservative","process_pattern":"trading_agent.py.*BTC",
+            "heartbeat_path":"/tmp/hb_btc"},{"instance":"ETH_USDT","enabled":false}]})");
+  auto c = load_config(env_of({{"TRADING_HEAL_AGENTS_FILE", path_}}));
+  ASSERT_TRUE(c) << c.error().to_string();
+  ASSERT_EQ(c->agents.size(), 2u);
+  EXPECT_EQ(c->agents[0].profile, "conservative");
+  EXPECT_EQ(c->agents[0].process_pattern, "trading_agent.py.*BTC");
+  EXPECT_EQ(c->agents[0].heartbeat_path, "/tmp/hb_btc");
+  EXPECT_FALSE(c->agents[1].enabled);
+}
+
+TEST_F(AgentsFile, RejectsForeignUnitsBadJsonAndBadInstances) {
+  for (const std::string& text :
+       {std::string(R"([{"instance":"BTC_USDT","unit":"sshd.service"}])"),
+        std::string(R"([{"instance":"BTC_USDT"},)"), std::string(R"([{"instance":"a;b"}])"),
+        std::string(R"([{"symbol":"BTC-USDT"}])"), std::string(R"([])"),
+        std::string(R"([{"instance":"BTC_USDT","process_pattern":"("}])")}) {
+    write(text);
+    auto c = load_config(env_of({{"TRADING_HEAL_AGENTS_FILE", path_}}));
+    ASSERT_FALSE(c) << text;
+    EXPECT_EQ(c.error().variable, "TRADING_HEAL_AGENTS_FILE") << text;
+  }
+  auto missing = load_config(env_of({{"TRADING_HEAL_AGENTS_FILE", "/nonexistent/agents.json"}}));
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().to_string().find("cannot be read"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace trading_heal::common
