@@ -1,0 +1,210 @@
+// The reliable channel: outbox durability, acknowledged delivery, resend after the receiver
+// restarts, duplicates dropped, out-of-order records refused, exactly-once in effect.
+#include <gtest/gtest.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "support/wait.hpp"
+#include "trading_heal/common/reliable.hpp"
+
+namespace trading_heal::common {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+class Reliable : public ::testing::Test {
+ protected:
+  fs::path dir_ = fs::path(::testing::TempDir()) / ("th-rel-" + random_boot_id());
+  void SetUp() override { fs::create_directories(dir_); }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string outbox_path() const { return (dir_ / "events.outbox").string(); }
+  std::string endpoint() const { return "ipc://" + (dir_ / "events.sock").string(); }
+  static proto::Event event(int i) {
+    proto::Event e;
+    e.action = "restart";
+    e.agent = "BTC_USDT";
+    e.fields["i"] = std::int64_t{i};
+    return e;
+  }
+};
+
+TEST_F(Reliable, OutboxKeepsPendingAcrossReopenAndForgetsAcknowledged) {
+  SystemClock clock;
+  Stamper st("actuator", clock);
+  {
+    auto box = Outbox::open(outbox_path());
+    ASSERT_TRUE(box) << box.error();
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE((*box)->append(st.stamp(event(i))));
+    EXPECT_EQ((*box)->ack("actuator", st.boot_id(), 2), 2u);
+  }
+  auto box = Outbox::open(outbox_path());
+  ASSERT_TRUE(box) << box.error();
+  ASSERT_EQ((*box)->pending().size(), 3u);
+  EXPECT_EQ((*box)->pending().front().env.seq, 3u);
+  EXPECT_EQ((*box)->max_seq(), 5u);
+  EXPECT_EQ((*box)->ack("actuator", st.boot_id(), 5), 3u);
+  EXPECT_EQ(fs::file_size(outbox_path()), 0u);  // nothing pending: truncated
+}
+
+TEST_F(Reliable, OutboxCutsATornLastRecord) {
+  SystemClock clock;
+  Stamper st("diagnoser", clock);
+  {
+    auto box = Outbox::open(outbox_path());
+    ASSERT_TRUE(box);
+    ASSERT_TRUE((*box)->append(st.stamp(event(1))));
+    ASSERT_TRUE((*box)->append(st.stamp(event(2))));
+  }
+  const auto full = fs::file_size(outbox_path());
+  fs::resize_file(outbox_path(), full - 5);  // power loss mid-write
+  auto box = Outbox::open(outbox_path());
+  ASSERT_TRUE(box);
+  EXPECT_EQ((*box)->pending().size(), 1u);
+  EXPECT_NE((*box)->recovered_note().find("torn"), std::string::npos);
+  ASSERT_TRUE((*box)->append(st.stamp(event(3))));
+  auto again = Outbox::open(outbox_path());
+  ASSERT_TRUE(again);
+  EXPECT_EQ((*again)->pending().size(), 2u);
+  EXPECT_TRUE((*again)->recovered_note().empty());
+}
+
+TEST(SeqTrackerTest, DuplicatesOutOfOrderGapsAndPersistence) {
+  SeqTracker t;
+  using V = SeqTracker::Verdict;
+  EXPECT_EQ(t.classify("a", "b1", 1), V::kNew);
+  t.record("a", "b1", 1);
+  EXPECT_EQ(t.classify("a", "b1", 1), V::kDuplicate);
+  EXPECT_EQ(t.classify("a", "b1", 3), V::kOutOfOrder);
+  EXPECT_EQ(t.classify("a", "b1", 2), V::kNew);
+  t.record("a", "b1", 2);
+  EXPECT_EQ(t.classify("a", "b2", 5), V::kNew);  // first sight of a boot
+  t.record("a", "b2", 5);
+  EXPECT_EQ(t.gaps(), 4u);
+  auto back = SeqTracker::from_json(t.to_json());
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->classify("a", "b1", 2), V::kDuplicate);
+  EXPECT_EQ(back->classify("a", "b2", 6), V::kNew);
+  EXPECT_EQ(back->gaps(), 4u);
+  EXPECT_FALSE(SeqTracker::from_json("{nope"));
+  for (int i = 0; i < 40; ++i) back->record("a", "boot" + std::to_string(i), 1);
+  EXPECT_LE(back->size(), SeqTracker::kBootsPerSource);
+}
+
+// Pumps sender and receiver until `done`; the receiver accepts records into `got`.
+void pump(ReliableSender& s, ReliableReceiver& r, std::vector<proto::Message>& got,
+          const std::function<bool()>& done) {
+  ASSERT_TRUE(test::wait_until(
+      [&] {
+        const auto now = std::chrono::steady_clock::now();
+        s.on_readable(now);
+        (void)s.on_tick(now);
+        while (auto d = r.receive()) {
+          got.push_back(d->msg);
+          r.accept(*d);
+        }
+        return done();
+      },
+      10s, 1ms));
+}
+
+TEST_F(Reliable, DeliversExactlyOnceAcrossReceiverAndSenderRestarts) {
+  zmq::context_t ctx;
+  SystemClock clock;
+  SeqTracker tracker;
+  std::vector<proto::Message> got;
+  constexpr int kFirst = 300;
+  {
+    auto box = Outbox::open(outbox_path());
+    ASSERT_TRUE(box);
+    Stamper st("actuator", clock);
+    ReliableSender sender(ctx, endpoint(), **box, st, 50ms);
+    auto receiver = std::make_unique<ReliableReceiver>(ctx, endpoint(), tracker);
+    const auto now = std::chrono::steady_clock::now();
+    for (int i = 0; i < kFirst; ++i) ASSERT_TRUE(sender.send(event(i), now));
+    // The receiver dies after taking a third of them; what was in flight is lost.
+    pump(sender, *receiver, got, [&] { return got.size() >= kFirst / 3; });
+    receiver.reset();
+    for (int i = kFirst; i < kFirst + 50; ++i) ASSERT_TRUE(sender.send(event(i), now));
+    receiver = std::make_unique<ReliableReceiver>(ctx, endpoint(), tracker);
+    pump(sender, *receiver, got, [&] { return sender.pending() == 0; });
+    // The sender dies with records pending; a new sender process resends them from disk.
+    for (int i = kFirst + 50; i < kFirst + 60; ++i) ASSERT_TRUE(sender.send(event(i), now));
+    receiver.reset();
+  }
+  {
+    auto box = Outbox::open(outbox_path());
+    ASSERT_TRUE(box);
+    EXPECT_EQ((*box)->pending().size(), 10u);
+    Stamper st("actuator", clock);
+    ReliableSender sender(ctx, endpoint(), **box, st, 50ms);
+    ReliableReceiver receiver(ctx, endpoint(), tracker);
+    ASSERT_TRUE(sender.send(event(kFirst + 60), std::chrono::steady_clock::now()));
+    pump(sender, receiver, got, [&] { return sender.pending() == 0; });
+  }
+  std::multiset<std::int64_t> ids;
+  for (const auto& m : got) {
+    ids.insert(std::get<std::int64_t>(std::get<proto::Event>(m.body).fields.at("i")));
+  }
+  EXPECT_EQ(ids.size(), static_cast<std::size_t>(kFirst + 61));
+  for (int i = 0; i < kFirst + 61; ++i) EXPECT_EQ(ids.count(i), 1u) << "event " << i;
+  EXPECT_EQ(tracker.gaps(), 0u);
+}
+
+TEST_F(Reliable, RefusedRecordsStayPendingUntilAccepted) {
+  zmq::context_t ctx;
+  SystemClock clock;
+  SeqTracker tracker;
+  auto box = Outbox::open(outbox_path());
+  ASSERT_TRUE(box);
+  Stamper st("diagnoser", clock);
+  ReliableSender sender(ctx, endpoint(), **box, st, 30ms);
+  ReliableReceiver receiver(ctx, endpoint(), tracker);
+  ASSERT_TRUE(sender.send(event(1), std::chrono::steady_clock::now()));
+  int refused = 0;
+  std::vector<proto::Message> got;
+  ASSERT_TRUE(test::wait_until(
+      [&] {
+        auto now = std::chrono::steady_clock::now();
+        sender.on_readable(now);
+        (void)sender.on_tick(now);
+        while (auto d = receiver.receive()) {
+          if (refused < 2) {
+            ++refused;
+            receiver.refuse(*d, "disk full");
+          } else {
+            got.push_back(d->msg);
+            receiver.accept(*d);
+          }
+        }
+        return sender.pending() == 0;
+      },
+      10s, 1ms));
+  EXPECT_EQ(refused, 2);
+  EXPECT_EQ(got.size(), 1u);
+}
+
+TEST_F(Reliable, GarbageOnTheReceiverIsCountedAndIgnored) {
+  zmq::context_t ctx;
+  SeqTracker tracker;
+  ReliableReceiver receiver(ctx, endpoint(), tracker);
+  auto rogue = make_socket(ctx, zmq::socket_type::dealer);
+  ASSERT_TRUE(connect_endpoint(rogue, endpoint()));
+  rogue.send(zmq::str_buffer("\x92\x01"), zmq::send_flags::none);
+  rogue.send(zmq::str_buffer("a"), zmq::send_flags::sndmore);
+  rogue.send(zmq::str_buffer("b"), zmq::send_flags::none);
+  ASSERT_TRUE(test::wait_until(
+      [&] {
+        (void)receiver.receive();
+        return receiver.rejects().total() == 2;
+      },
+      5s));
+  EXPECT_EQ(receiver.rejects().count(proto::Reject::kMalformed), 2u);
+}
+
+}  // namespace
+}  // namespace trading_heal::common
