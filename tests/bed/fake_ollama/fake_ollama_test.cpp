@@ -33,8 +33,7 @@ class FakeOllama {
   struct Unstarted {};
   explicit FakeOllama(Unstarted) {}  // for spawn() by hand
   explicit FakeOllama(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args{Bed::bin("trading-heal-fake-ollama"), "--listen",
-                                  "127.0.0.1:0"};
+    std::vector<std::string> args{Bed::bin("trading-heal-fake-ollama"), "--listen", "127.0.0.1:0"};
     args.insert(args.end(), extra.begin(), extra.end());
     std::string line = spawn(args);
     const std::string prefix = "listening on 127.0.0.1:";
@@ -91,8 +90,8 @@ class FakeOllama {
   // Waits up to `timeout` for the child to exit; returns its wait status, or -1 if still running.
   int wait_exit(std::chrono::milliseconds timeout) {
     int status = -1;
-    const bool done = wait_until(
-        [&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; }, timeout, 10ms);
+    const bool done =
+        wait_until([&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; }, timeout, 10ms);
     if (!done) return -1;
     reaped_ = true;
     return status;
@@ -380,9 +379,8 @@ TEST(FakeOllama, CloseCutsTheAnswer) {
 
 TEST(FakeOllama, RecordsEveryModelRequest) {
   FakeOllama fake;
-  const auto before = std::chrono::duration<double>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
+  const auto before =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   const json sent = chat_request(false);
   ASSERT_TRUE(fake.post("/api/chat", sent));
   ASSERT_TRUE(fake.post("/api/generate", generate_request(true)));

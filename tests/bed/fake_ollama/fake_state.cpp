@@ -113,8 +113,8 @@ bool FakeState::has_model(const std::string& name) const {
                      [&](const std::string& m) { return with_tag(m) == wanted; });
 }
 
-void FakeState::record(const std::string& method, const std::string& path,
-                       const std::string& body, std::chrono::system_clock::time_point received) {
+void FakeState::record(const std::string& method, const std::string& path, const std::string& body,
+                       std::chrono::system_clock::time_point received) {
   nlohmann::json entry{
       {"method", method},
       {"path", path},

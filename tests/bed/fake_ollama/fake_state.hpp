@@ -6,17 +6,17 @@
 #include <cstddef>
 #include <deque>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 namespace trading_heal::fake_ollama {
 
-// What the model endpoints do. "Adding a mode? Update mode_name/parse_mode, content_for (ollama_api),
-// the dispatch in server.cpp, --help in main.cpp, README.md and fake_ollama_test.cpp."
+// What the model endpoints do. "Adding a mode? Update mode_name/parse_mode, content_for
+// (ollama_api), the dispatch in server.cpp, --help in main.cpp, README.md and
+// fake_ollama_test.cpp."
 enum class Mode { kOk, kSlow, kHttp500, kNotFound, kGarbage, kFenced, kTruncated, kLong, kClose };
 
 std::string_view mode_name(Mode mode);

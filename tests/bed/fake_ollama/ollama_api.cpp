@@ -129,16 +129,15 @@ json final_response(Api api, const std::string& model, const Completion& c,
           {"created", unix_seconds(t.now)},
           {"model", model},
           {"system_fingerprint", "fp_ollama"},
-          {"choices",
-           json::array({{{"index", 0},
-                         {"message", {{"role", "assistant"}, {"content", c.content}}},
-                         {"finish_reason", c.done_reason}}})},
+          {"choices", json::array({{{"index", 0},
+                                    {"message", {{"role", "assistant"}, {"content", c.content}}},
+                                    {"finish_reason", c.done_reason}}})},
           {"usage", openai_usage(c, prompt_chars)}};
 }
 
 std::vector<std::string> stream_pieces(Api api, const std::string& model, const Completion& c,
-                                       std::size_t prompt_chars, const Timing& t,
-                                       std::uint64_t id, std::size_t piece) {
+                                       std::size_t prompt_chars, const Timing& t, std::uint64_t id,
+                                       std::size_t piece) {
   piece = std::max<std::size_t>(piece, 1);
   std::vector<std::string> out;
   out.reserve(c.content.size() / piece + 3);
@@ -149,10 +148,9 @@ std::vector<std::string> stream_pieces(Api api, const std::string& model, const 
            {"created", unix_seconds(t.now)},
            {"model", model},
            {"system_fingerprint", "fp_ollama"},
-           {"choices",
-            json::array({{{"index", 0},
-                          {"delta", {{"role", "assistant"}, {"content", text}}},
-                          {"finish_reason", finish}}})}};
+           {"choices", json::array({{{"index", 0},
+                                     {"delta", {{"role", "assistant"}, {"content", text}}},
+                                     {"finish_reason", finish}}})}};
     return "data: " + j.dump() + "\n\n";
   };
   for (std::size_t off = 0; off < c.content.size(); off += piece) {

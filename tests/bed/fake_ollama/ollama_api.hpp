@@ -5,10 +5,9 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "fake_state.hpp"
 
@@ -47,8 +46,8 @@ nlohmann::json final_response(Api api, const std::string& model, const Completio
 // the native API, SSE events ("data: {...}\n\n" ... "data: [DONE]\n\n") for /v1.
 // `piece` is how many content bytes go in each chunk (a "token").
 std::vector<std::string> stream_pieces(Api api, const std::string& model, const Completion& c,
-                                       std::size_t prompt_chars, const Timing& t,
-                                       std::uint64_t id, std::size_t piece);
+                                       std::size_t prompt_chars, const Timing& t, std::uint64_t id,
+                                       std::size_t piece);
 
 // Ollama's error body: {"error":"..."} natively, {"error":{"message","type",...}} on /v1.
 nlohmann::json error_body(Api api, int status, const std::string& message);

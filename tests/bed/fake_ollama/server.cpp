@@ -175,9 +175,8 @@ void install_routes(httplib::Server& server, FakeState& state) {
   server.Get("/", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("Ollama is running", "text/plain; charset=utf-8");
   });
-  server.Get("/api/version", [](const httplib::Request&, httplib::Response& res) {
-    reply(res, 200, version());
-  });
+  server.Get("/api/version",
+             [](const httplib::Request&, httplib::Response& res) { reply(res, 200, version()); });
   server.Get("/api/tags", [&state](const httplib::Request&, httplib::Response& res) {
     reply(res, 200, tags(state.models(), std::chrono::system_clock::now()));
   });
