@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Static checks of the shipped operations files (run by tests/run-all.sh):
+# alert rules and their unit tests, the Prometheus and Alertmanager configs, systemd units.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+fail=0
+check() {
+  local name=$1
+  shift
+  if out=$("$@" 2>&1); then
+    printf 'ok    %s\n' "$name" >&2
+  else
+    printf 'FAIL  %s\n%s\n' "$name" "$out" >&2
+    fail=1
+  fi
+}
+check "promtool check rules" promtool check rules deploy/prometheus/alert_rules.yml
+check "promtool test rules" promtool test rules deploy/prometheus/alert_rules_test.yml
+check "promtool check config" promtool check config deploy/prometheus/prometheus.yml
+check "amtool check-config" amtool check-config deploy/alertmanager/alertmanager.yml
+if compgen -G "systemd/*.service" >/dev/null && [[ -x tests/check-units.sh ]]; then
+  check "systemd units" tests/check-units.sh "$build"
+fi
+exit "$fail"
