@@ -62,7 +62,7 @@ void visit_fields(M& m, V&& v) {
   v("action", m.action, kReq);
   v("explanation", m.explanation, kOpt);
   v("category", m.category, kOpt);
-  v("source", m.source, kOpt);
+  v("origin", m.source, kOpt);  // not "source": the JSON view puts the envelope's there
   v("model", m.model, kOpt);
   v("latency_seconds", m.latency_seconds, kOpt);
   v("llm_error", m.llm_error, kOpt);

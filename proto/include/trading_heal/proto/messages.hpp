@@ -83,7 +83,7 @@ struct Diagnosis {
   DiagnosisAction action = DiagnosisAction::kAutoRestart;
   std::string explanation;
   std::string category;  // rule category, e.g. db_lock, api_timeout, oom, crash
-  std::string source;    // rules | llm | cache
+  std::string source;    // rules | llm | cache (wire and JSON name: "origin")
   std::string model;
   double latency_seconds = 0;
   std::optional<std::string> llm_error;  // why the LLM answer was not used
