@@ -3,6 +3,7 @@
 # crypto-agent@ units, plus the fake Ollama, all on loopback. See tests/bed/README.md.
 #
 #   bed.sh start | stop | status
+#   bed.sh reset                                   clean fleet: PG up, no faults, agents restarted
 #   bed.sh fault INSTANCE MODE [ARG] [sticky]     write the simulator's control file
 #   bed.sh restart-policy INSTANCE no|always       drop-in + daemon-reload
 #   bed.sh pg-stop | pg-start                      stop/start PostgreSQL only (data kept)
@@ -158,7 +159,10 @@ EOF
   record postgres $! /postgres
   wait_for "postgres" 30 "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" ||
     die "postgres did not start, see $LOGS/postgres.log"
-  alive postgres || die "postgres pid $(<"$PIDS/postgres.pid") is not the postmaster"
+  # The server that answers must be ours: two beds started together both see the port free.
+  if [[ $(psql_super -At -c 'SHOW data_directory' 2>/dev/null) != "$data" ]] || ! alive postgres; then
+    die "127.0.0.1:$PG_PORT is answered by another server (another bed?), see $LOGS/postgres.log"
+  fi
   if ((fresh)); then
     say "creating schema btc and roles"
     psql_super -f "$HERE/sql/schema.sql" >"$LOGS/schema.log" 2>&1 ||
@@ -197,6 +201,19 @@ manager_ready() {
   [[ $s == running || $s == degraded ]]
 }
 
+# Another bed's user manager (one not started by this state dir). Without systemd as PID 1 every
+# user manager puts its units at the same cgroup paths (/app.slice/app-crypto\x2dagent.slice/...),
+# so two beds would kill each other's agents: one bed per machine at a time.
+other_manager() {
+  local pid args
+  while read -r pid args; do
+    [[ $args == */lib/systemd/systemd\ *--user* ]] || continue
+    echo "$pid ($(tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep '^XDG_RUNTIME_DIR=' || true))"
+    return 0
+  done < <(ps -e -o pid=,args=)
+  return 1
+}
+
 manager_start() {
   user_env
   if alive manager; then say "systemd user manager already running"; return; fi
@@ -216,16 +233,38 @@ manager_start() {
   wait_for "systemd --user" 30 manager_ready || die "user manager not ready, see $LOGS/systemd-user.log"
 }
 
+# Processes this bed's manager started that outlived it (it was killed): agents and the session
+# bus, recognised by command line AND by this bed's directories in their environment, never by
+# name alone (another bed, or a shell that sourced $STATE/env, must survive).
+orphans() {
+  local pid args
+  while read -r pid args; do
+    case $args in
+      "$BIN/trading-heal-agent-sim "*) grep -qzxF "SIM_CONTROL_DIR=$CONTROL" "/proc/$pid/environ" ;;
+      */dbus-daemon\ *) grep -qzxF "XDG_RUNTIME_DIR=$XDG_RUNTIME" "/proc/$pid/environ" ;;
+      *) false ;;
+    esac 2>/dev/null && echo "$pid"
+  done < <(ps -e -o pid=,args=)
+  return 0
+}
+
 manager_stop() {
   user_env
-  alive manager || { rm -f "$PIDS/manager.pid" "$PIDS/manager.exe"; return 0; }
-  say "stopping agents"
-  timeout 30 systemctl --user stop 'crypto-agent@*' 2>/dev/null || true
-  local pid left
-  pid=$(<"$PIDS/manager.pid")
-  left=$(descendants "$pid" | xargs)
+  local pid left="" had_manager=0
+  [[ -f $PIDS/manager.pid ]] && had_manager=1
+  if alive manager; then
+    say "stopping agents"
+    timeout 30 systemctl --user stop 'crypto-agent@*' 2>/dev/null || true
+    pid=$(<"$PIDS/manager.pid")
+    left=$(descendants "$pid" | xargs)
+  fi
   stop_recorded manager TERM 20
-  for p in $left; do kill_wait "$p" TERM 5; done  # only if the manager died before its units
+  ((had_manager)) || return 0
+  for pid in $left $(orphans); do
+    pid_gone "$pid" && continue
+    say "stopping leftover pid $pid ($(readlink "/proc/$pid/exe" 2>/dev/null || true))"
+    kill_wait "$pid" TERM 5
+  done
 }
 
 # --- agents -----------------------------------------------------------------------------------
@@ -315,8 +354,11 @@ any_alive() { alive postgres || alive journald || alive manager || alive fake-ol
 cmd_start() {
   [[ -x $BIN/trading-heal-agent-sim ]] ||
     die "no $BIN/trading-heal-agent-sim: build it and set TRADING_HEAL_BIN_DIR"
-  local t0
+  local t0 other
   t0=$(now_ms)
+  if ! alive manager && [[ $(cat /proc/1/comm) != systemd ]] && other=$(other_manager); then
+    die "another systemd --user runs (pid $other): another testbed? stop it first"
+  fi
   mkdir -p "$STATE"
   if ! any_alive; then  # a fresh bed: forget everything the last one left
     rm -rf "$PIDS" "$LOGS" "$CONTROL" "$HEARTBEATS" "$XDG_CONFIG" "$STATE/env" "$STATE/pg-root"
@@ -397,14 +439,49 @@ cmd_restart_policy() {
   say "crypto-agent@$1: Restart=$2"
 }
 
+rows_since() {  # every agent wrote a row newer than $1 (epoch seconds)
+  local have a
+  have=$(psql_super -At -c "SELECT DISTINCT symbol || '|' || profile FROM btc.decisions
+                             WHERE timestamp > $1") || return 1
+  for a in $AGENTS; do
+    grep -qxF "$(symbol_of "$a")|$(profile_of "$a")" <<<"$have" || return 1
+  done
+}
+
+# Back to a clean fleet between test programs: PostgreSQL up, no faults, the operators'
+# restart policy, only the configured agents, each freshly started and writing rows.
+cmd_reset() {
+  alive manager || die "the testbed is not running (bed.sh start)"
+  mkdir -p "$PIDS" "$LOGS" "$CONTROL"
+  alive postgres || pg_start
+  rm -f "$CONTROL"/*.fault "$CONTROL"/*.bootstrap
+  rm -rf "$UNIT_DIR"/crypto-agent@*.service.d
+  user_env
+  systemctl --user daemon-reload
+  local a u units=() extra=()
+  for a in $AGENTS; do units+=("crypto-agent@$a.service"); done
+  for u in $(systemctl --user list-units --all --plain --no-legend 'crypto-agent@*' | awk '{print $1}'); do
+    [[ " ${units[*]} " == *" $u "* ]] || extra+=("$u")
+  done
+  ((${#extra[@]} == 0)) || systemctl --user stop "${extra[@]}" || true
+  systemctl --user reset-failed 'crypto-agent@*' 2>/dev/null || true
+  local since
+  since=$(date +%s.%N)
+  systemctl --user restart "${units[@]}"
+  wait_for "a fresh decision row from every agent" 60 rows_since "$since" ||
+    die "agents wrote no rows after the reset; try: journalctl -u 'crypto-agent@*' -n 50"
+  say "reset: ${#units[@]} agents running clean${extra:+, stopped ${extra[*]}}"
+}
+
 case "${1:-}" in
   start) cmd_start ;;
+  reset) cmd_reset ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
   fault) shift; cmd_fault "$@" ;;
   restart-policy) shift; cmd_restart_policy "$@" ;;
   pg-stop) pg_stop ;;
   pg-start) mkdir -p "$PIDS" "$LOGS"; pg_start ;;
-  *) echo "usage: bed.sh start|stop|status|fault INSTANCE MODE [ARG] [sticky]|restart-policy INSTANCE no|always|pg-stop|pg-start" >&2
+  *) echo "usage: bed.sh start|stop|status|reset|fault INSTANCE MODE [ARG] [sticky]|restart-policy INSTANCE no|always|pg-stop|pg-start" >&2
      exit 2 ;;
 esac

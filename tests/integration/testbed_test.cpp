@@ -3,10 +3,9 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
-#include <pqxx/pqxx>
-
 #include <chrono>
 #include <fstream>
+#include <pqxx/pqxx>
 #include <set>
 #include <sstream>
 #include <string>
@@ -76,16 +75,14 @@ bool contains(const std::string& hay, const std::string& needle) {
 double heartbeat(const std::string& inst) {
   std::string safe = symbol(inst);
   for (char& c : safe) c = c == '-' ? '_' : c;
-  std::ifstream in(Bed::get("TRADING_HEAL_HEARTBEAT_DIR") + "/crypto_agent_" + safe +
-                   "_heartbeat");
+  std::ifstream in(Bed::get("TRADING_HEAL_HEARTBEAT_DIR") + "/crypto_agent_" + safe + "_heartbeat");
   double v = 0;
   in >> v;
   return v;
 }
 
 double epoch_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 class TestbedTest : public ::testing::Test {
@@ -98,6 +95,7 @@ class TestbedTest : public ::testing::Test {
   // Leaves every agent the test touched healthy again: no fault, default restart policy,
   // running, writing rows.
   void TearDown() override {
+    Bed::sh(bed_sh("pg-start") + " 2>/dev/null");  // no-op unless a test stopped PostgreSQL
     for (const auto& inst : touched_) {
       Bed::sh(bed_sh("fault " + inst + " ok") + " 2>/dev/null");
       Bed::sh("rm -rf \"$XDG_CONFIG_HOME/systemd/user/" + unit(inst) +
@@ -158,13 +156,14 @@ TEST_F(TestbedTest, StallStopsRowsButNotTheProcessAndRestartHeals) {
   ASSERT_TRUE(alive(pid));
 
   fault(inst, "stall");
-  ASSERT_TRUE(wait_until([&] { return contains(journal_of(inst, pid), "Price unavailable"); }, 15s));
+  ASSERT_TRUE(
+      wait_until([&] { return contains(journal_of(inst, pid), "Price unavailable"); }, 15s));
   const long frozen = rows(symbol(inst));
   const double frozen_heartbeat = heartbeat(inst);
   const long other_before = rows(symbol(other));
   // Three more loops of the stalled agent.
-  ASSERT_TRUE(wait_until(
-      [&] { return count(journal_of(inst, pid), "Price unavailable") >= 4; }, 15s));
+  ASSERT_TRUE(
+      wait_until([&] { return count(journal_of(inst, pid), "Price unavailable") >= 4; }, 15s));
   EXPECT_EQ(frozen, rows(symbol(inst)));
   EXPECT_EQ(frozen_heartbeat, heartbeat(inst));
   EXPECT_EQ(pid, main_pid(inst));
@@ -193,15 +192,16 @@ TEST_F(TestbedTest, StickyFaultSurvivesRestart) {
   const std::string inst = agent(2);
   fault(inst, "stall sticky");
   const long pid = main_pid(inst);
-  ASSERT_TRUE(wait_until([&] { return contains(journal_of(inst, pid), "Price unavailable"); }, 15s));
+  ASSERT_TRUE(
+      wait_until([&] { return contains(journal_of(inst, pid), "Price unavailable"); }, 15s));
   ASSERT_EQ(0, Bed::sh("systemctl --user restart " + unit(inst)));
   const long new_pid = main_pid(inst);
   ASSERT_NE(pid, new_pid);
   ASSERT_TRUE(
       wait_until([&] { return contains(journal_of(inst, new_pid), "Price unavailable"); }, 15s));
   const long frozen = rows(symbol(inst));
-  ASSERT_TRUE(wait_until(
-      [&] { return count(journal_of(inst, new_pid), "Price unavailable") >= 3; }, 15s));
+  ASSERT_TRUE(
+      wait_until([&] { return count(journal_of(inst, new_pid), "Price unavailable") >= 3; }, 15s));
   EXPECT_EQ(frozen, rows(symbol(inst)));
 
   fault(inst, "ok");  // the control file is read every loop: no restart needed
@@ -224,9 +224,9 @@ TEST_F(TestbedTest, CrashExitsWithStatusOneAndTraceback) {
   // The manager's own lines about the unit carry USER_UNIT= (not _SYSTEMD_UNIT=) on the bed.
   EXPECT_TRUE(wait_until(
       [&] {
-        return contains(Bed::sh_out("journalctl --no-pager -o cat USER_UNIT=" + unit(inst) +
-                                    " -n 20"),
-                        "Main process exited, code=exited, status=1/FAILURE");
+        return contains(
+            Bed::sh_out("journalctl --no-pager -o cat USER_UNIT=" + unit(inst) + " -n 20"),
+            "Main process exited, code=exited, status=1/FAILURE");
       },
       5s));
 }
@@ -256,8 +256,8 @@ TEST_F(TestbedTest, LeakedSecretsReachTheJournal) {
   fault(inst, "leak-secrets");
   ASSERT_TRUE(wait_until([&] { return contains(journal_of(inst, pid), kLeakTelegramToken); }, 15s));
   const std::string log = journal_of(inst, pid);
-  for (const char* secret : {kLeakDsn, kLeakKucoinApiKey, kLeakApiSecret, kLeakPassphrase,
-                             kLeakBearerToken}) {
+  for (const char* secret :
+       {kLeakDsn, kLeakKucoinApiKey, kLeakApiSecret, kLeakPassphrase, kLeakBearerToken}) {
     EXPECT_TRUE(contains(log, secret)) << secret;
   }
   EXPECT_TRUE(wait_until([&] { return rows(symbol(inst)) > before + 1; }, 15s));

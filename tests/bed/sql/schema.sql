@@ -3,8 +3,10 @@
 -- No passwords: the throwaway cluster trusts loopback.
 CREATE SCHEMA btc;
 
+-- `id serial` without PRIMARY KEY: SPEC.md lists the operators' indexes, and a unique index on id
+-- is not among them (a probe must not come to rely on one).
 CREATE TABLE btc.decisions (
-  id          serial PRIMARY KEY,
+  id          serial,
   "timestamp" double precision NOT NULL,  -- Unix epoch seconds, the agent's own clock
   symbol      text NOT NULL,              -- BTC-USDT
   action      text NOT NULL,              -- BUY / SELL / HOLD
@@ -24,7 +26,7 @@ CREATE INDEX decisions_symbol_idx ON btc.decisions (symbol);
 CREATE INDEX decisions_symbol_profile_idx ON btc.decisions (symbol, profile);
 
 CREATE TABLE btc.trades (
-  id          serial PRIMARY KEY,
+  id          serial,
   "timestamp" double precision NOT NULL,
   symbol      text NOT NULL,
   profile     text NOT NULL DEFAULT 'default',
