@@ -1,0 +1,93 @@
+// bench_probe_cycle: cost of trading-heal-probe's cycle on the testbed (real systemd user
+// manager, real PostgreSQL). Runs K cycles of the real Prober (sd-bus batch, /proc, the fleet
+// query, heartbeat files) over the configured agents and prints CPU and wall per cycle, the
+// fleet query's time and the process RSS. Configuration from the environment, as the probe.
+// Usage: bench_probe_cycle [CYCLES]   (run by run_bench.sh)
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "trading_heal/common/config.hpp"
+#include "trading_heal/probe/pg_store.hpp"
+#include "trading_heal/probe/prober.hpp"
+#include "trading_heal/probe/systemd_bus.hpp"
+
+namespace {
+
+using namespace trading_heal;
+
+double cpu_seconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  auto tv = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+  return tv(u.ru_utime) + tv(u.ru_stime);
+}
+
+long status_kib(const std::string& key) {
+  std::ifstream in("/proc/self/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(key + ":", 0) == 0) return std::stol(line.substr(key.size() + 1));
+  }
+  return -1;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int cycles = argc > 1 ? std::atoi(argv[1]) : 20;
+  auto cfg = common::load_config(common::process_env());
+  if (!cfg) {
+    std::fprintf(stderr, "configuration error: %s\n", cfg.error().to_string().c_str());
+    return 78;
+  }
+  auto opts = probe::probe_options(*cfg, common::process_env());
+  if (!opts) return 78;
+  auto bus = probe::SystemdBus::open(cfg->scope);
+  if (!bus) {
+    std::fprintf(stderr, "%s\n", bus.error().c_str());
+    return 1;
+  }
+  probe::PgStore pg(probe::pg_settings(*cfg));
+  probe::Prober prober(*cfg, *opts, bus->get(), &pg);
+  if (auto w = (*bus)->watch(prober.watched_units()); !w) std::fprintf(stderr, "%s\n", w.error().c_str());
+  std::vector<double> cpu, wall, query;
+  std::size_t healthy = 0, reports = 0;
+  for (int c = 0; c < cycles + 2; ++c) {
+    const double c0 = cpu_seconds();
+    const auto w0 = std::chrono::steady_clock::now();
+    const double now = common::to_epoch_seconds(std::chrono::system_clock::now());
+    std::optional<probe::FleetAnswer> answer;
+    if (prober.begin_cycle(now)) answer = pg.wait(w0 + std::chrono::seconds(10));
+    const auto r = prober.finish_cycle(
+        answer, common::to_epoch_seconds(std::chrono::system_clock::now()),
+        std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count());
+    (*bus)->drain();
+    const double w = std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
+    if (c < 2) continue;  // warm-up: connection, prepare, first existence checks
+    cpu.push_back(cpu_seconds() - c0);
+    wall.push_back(w);
+    query.push_back(answer && answer->ok ? answer->seconds : -1);
+    reports = r.size();
+    healthy = static_cast<std::size_t>(std::count_if(r.begin(), r.end(), [](auto& x) {
+      return x.verdict == proto::Verdict::kHealthy;
+    }));
+  }
+  const double n = static_cast<double>(std::max<std::size_t>(reports, 1));
+  std::printf(
+      "agents=%zu healthy=%zu cycles=%d cpu_ms_per_cycle=%.2f cpu_us_per_agent=%.1f "
+      "wall_ms_per_cycle=%.2f fleet_query_ms=%.2f (max %.2f) rss_kib=%ld hwm_kib=%ld db=%s\n",
+      reports, healthy, cycles, median(cpu) * 1e3, median(cpu) * 1e6 / n, median(wall) * 1e3,
+      median(query) * 1e3, *std::max_element(query.begin(), query.end()) * 1e3,
+      status_kib("VmRSS"), status_kib("VmHWM"), prober.db_reachable() ? "ok" : prober.db_error().c_str());
+  return 0;
+}

@@ -1,0 +1,88 @@
+// One probe cycle over the fleet: gathers the facts (systemd over D-Bus, /proc, the fleet query,
+// heartbeat files), runs the pure verdict logic and keeps the per-agent state (failures, age
+// memory, CPU samples). The shell around the core; the sockets stay in main.cpp.
+// Not thread-safe: owned by the loop thread.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "trading_heal/common/config.hpp"
+#include "trading_heal/probe/pg_store.hpp"
+#include "trading_heal/probe/proc.hpp"
+#include "trading_heal/probe/systemd_bus.hpp"
+#include "trading_heal/probe/verdict.hpp"
+#include "trading_heal/proto/messages.hpp"
+
+namespace trading_heal::probe {
+
+struct ProbeOptions {
+  VerdictPolicy policy;
+  std::string proc_root = "/proc";
+  std::chrono::milliseconds bus_timeout{2000};
+};
+
+// Settings derived from the configuration plus the probe's own variables
+// TRADING_HEAL_STARTUP_GRACE (seconds, default 120) and TRADING_HEAL_PROC_ROOT (default /proc).
+tl::expected<ProbeOptions, common::ConfigError> probe_options(const common::Config& cfg,
+                                                              const common::EnvLookup& env);
+PgSettings pg_settings(const common::Config& cfg);
+
+class Prober {
+ public:
+  // `bus` and `pg` may be null (then every unit / every age from the DB is unknown).
+  Prober(const common::Config& cfg, ProbeOptions opts, SystemdBus* bus, PgStore* pg);
+
+  // Phase 1: submits the fleet query. False if the previous query still runs (hung database).
+  bool begin_cycle(double now_wall);
+  // Phase 2: with the query's answer (nullopt: none in time), the reports of every enabled agent.
+  std::vector<proto::HealthReport> finish_cycle(const std::optional<FleetAnswer>& answer,
+                                                double now_wall, double now_mono);
+  // Instant re-check of watched units (indices into watched_units()), reusing the last ages.
+  std::vector<proto::HealthReport> recheck(const std::set<std::size_t>& watched,
+                                           double now_wall, double now_mono);
+
+  const std::vector<std::string>& watched_units() const { return units_; }
+  // Agents (reports) whose (symbol, profile) just turned out never to have had a row.
+  std::vector<proto::HealthReport> take_new_mismatches();
+
+  bool db_reachable() const { return db_reachable_; }
+  const std::string& db_error() const { return db_error_; }
+  double db_seconds() const { return db_seconds_; }
+  std::uint64_t db_failures() const { return db_failures_; }
+  std::uint64_t bus_failures() const { return bus_failures_; }
+  std::size_t mismatched() const { return mismatched_.size(); }
+
+ private:
+  std::vector<proto::HealthReport> evaluate_agents(const std::vector<std::size_t>& agents,
+                                                   double now_wall, double now_mono,
+                                                   bool count_every);
+
+  const common::Config& cfg_;
+  ProbeOptions opts_;
+  SystemdBus* bus_;
+  PgStore* pg_;
+  ProcReader proc_;
+  std::vector<std::size_t> enabled_;          // agent indices checked
+  std::vector<std::string> units_;            // their units (watch index = position)
+  std::vector<ProcessPattern> patterns_;      // per agent
+  std::vector<FleetKey> keys_;                // keys of the query in flight
+  std::vector<int> agent_key_;
+  std::vector<AgeFacts> last_age_;            // per agent, DB part of the last cycle
+  std::vector<std::optional<proto::Verdict>> last_verdict_;
+  AgeMemory memory_;
+  FailureCounter failures_;
+  CpuTracker cpu_;
+  std::set<std::string> mismatched_;
+  std::vector<proto::HealthReport> new_mismatches_;
+  bool db_reachable_ = false;
+  std::string db_error_;
+  double db_seconds_ = 0;
+  std::uint64_t db_failures_ = 0;
+  std::uint64_t bus_failures_ = 0;
+};
+
+}  // namespace trading_heal::probe

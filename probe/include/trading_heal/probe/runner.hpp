@@ -1,0 +1,70 @@
+// The probe daemon's moving parts behind main.cpp: the D-Bus connection, the PostgreSQL worker,
+// the Prober and the cycle schedule, driven by the loop (ticks, bus and database fds), with
+// callbacks that publish. Logs. Not thread-safe: owned by the loop thread.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "trading_heal/common/clock.hpp"
+#include "trading_heal/common/config.hpp"
+#include "trading_heal/probe/pg_store.hpp"
+#include "trading_heal/probe/prober.hpp"
+#include "trading_heal/probe/schedule.hpp"
+#include "trading_heal/probe/systemd_bus.hpp"
+
+namespace trading_heal::probe {
+
+class Runtime {
+ public:
+  Runtime(const common::Config& cfg, ProbeOptions opts);
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  std::function<void(const proto::HealthReport&)> on_report;
+  std::function<void(const proto::Heartbeat&)> on_heartbeat;
+  std::function<void(const proto::Event&)> on_event;
+
+  int bus_fd() const;  // -1 without a bus
+  int db_fd() const;
+  // Loop callbacks; each returns the next moment the runtime needs a tick.
+  common::MonoTime on_tick(const common::Clock& clock);
+  common::MonoTime on_bus(const common::Clock& clock);
+  common::MonoTime on_db(const common::Clock& clock);
+
+  // One blocking cycle (for --once): the reports of every enabled agent.
+  std::vector<proto::HealthReport> run_once(const common::Clock& clock);
+
+  std::uint64_t cycles() const { return schedule_.cycles(); }
+  // The bus broke (or could not be opened): the daemon exits non-zero and systemd restarts it.
+  bool fatal() const { return fatal_; }
+  void count_publish_drop() { ++publish_drops_; }
+
+ private:
+  void finish_cycle(const std::optional<FleetAnswer>& answer, const common::Clock& clock);
+  void publish(const std::vector<proto::HealthReport>& reports, bool instant);
+  void note_db_state();
+  common::MonoTime next_deadline() const;
+
+  const common::Config& cfg_;
+  std::unique_ptr<SystemdBus> bus_;
+  std::unique_ptr<PgStore> pg_;
+  std::unique_ptr<Prober> prober_;
+  CycleSchedule schedule_;
+  std::chrono::milliseconds db_stuck_after_;
+  std::set<std::size_t> dirty_;
+  std::optional<common::MonoTime> instant_due_;
+  std::vector<std::optional<proto::Verdict>> logged_verdict_;
+  bool fatal_ = false;
+  bool db_was_reachable_ = true;
+  std::uint64_t instant_reports_ = 0;
+  std::uint64_t publish_drops_ = 0;
+  std::uint64_t db_aborts_ = 0;
+};
+
+}  // namespace trading_heal::probe

@@ -1,0 +1,66 @@
+// systemd unit properties over D-Bus (sd-bus), system or user scope, batched: one
+// Manager.ListUnitsByNames call for the whole fleet (load/active/sub state), then the per-unit
+// properties (MainPID, NRestarts, Result, ActiveEnterTimestamp) as pipelined asynchronous
+// Properties.Get calls with a bounded number in flight. Also subscribes to the units'
+// PropertiesChanged signals for instant crash detection. Not thread-safe: loop thread only.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <tl/expected.hpp>
+
+#include "trading_heal/common/config.hpp"
+#include "trading_heal/probe/verdict.hpp"
+
+#include <systemd/sd-bus.h>
+
+namespace trading_heal::probe {
+
+class SystemdBus {
+ public:
+  static tl::expected<std::unique_ptr<SystemdBus>, std::string> open(common::SystemdScope scope);
+  ~SystemdBus();
+  SystemdBus(const SystemdBus&) = delete;
+  SystemdBus& operator=(const SystemdBus&) = delete;
+
+  // Facts for `units` (same order); nullopt for a unit systemd did not answer about. Fails as a
+  // whole when the bus is broken (the probe then reports UNKNOWN and reconnects).
+  tl::expected<std::vector<std::optional<UnitFacts>>, std::string> query(
+      const std::vector<std::string>& units, std::chrono::milliseconds timeout);
+
+  // Subscribes to systemd's signals and to PropertiesChanged of every unit in `units`;
+  // changes are then reported by drain() as indices into `units`.
+  tl::expected<void, std::string> watch(const std::vector<std::string>& units);
+  // The bus fd, for the loop's poll (POLLIN).
+  int fd() const;
+  // Processes everything pending on the bus; returns the indices of watched units that changed.
+  std::set<std::size_t> drain();
+  bool broken() const { return broken_; }
+  std::uint64_t signals_seen() const { return signals_; }
+
+ private:
+  struct Watch {
+    SystemdBus* self;
+    std::size_t index;
+  };
+  explicit SystemdBus(sd_bus* bus) : bus_(bus) {}
+  void unwatch();
+  static int on_properties_changed(sd_bus_message* m, void* userdata, sd_bus_error* error);
+  sd_bus* bus_ = nullptr;
+  std::vector<sd_bus_slot*> match_slots_;
+  std::vector<std::unique_ptr<Watch>> watches_;
+  std::set<std::size_t> changed_;
+  std::uint64_t signals_ = 0;
+  bool broken_ = false;
+};
+
+// /org/freedesktop/systemd1/unit/crypto_2dagent_40BTC_5fUSDT_2eservice
+std::string unit_object_path(const std::string& unit);
+
+}  // namespace trading_heal::probe

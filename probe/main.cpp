@@ -1,0 +1,146 @@
+// trading-heal-probe: every interval, the three checks for every agent; one HealthReport per
+// agent on the `health` PUB, instant reports on unit changes, config_mismatch audit events.
+#include <unistd.h>
+
+#include <algorithm>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+#include "trading_heal/common/log.hpp"
+#include "trading_heal/common/loop.hpp"
+#include "trading_heal/common/notify.hpp"
+#include "trading_heal/common/reliable.hpp"
+#include "trading_heal/common/signals.hpp"
+#include "trading_heal/probe/runner.hpp"
+#include "trading_heal/proto/json.hpp"
+
+namespace {
+
+namespace common = trading_heal::common;
+namespace probe = trading_heal::probe;
+
+constexpr const char* kUsage = R"(usage: trading-heal-probe [--once] [--help]
+Checks every configured crypto-agent@ unit each interval (systemd over D-Bus, its process in
+/proc, the age of its newest row in btc.decisions, with the heartbeat file as fallback) and
+publishes one HealthReport per agent on the health endpoint.
+
+  --once   one cycle; reports as JSON lines on stdout; exit 0 if all HEALTHY, 1 otherwise
+  --help   this text
+
+Environment (see the README for defaults):
+  TRADING_HEAL_AGENTS, TRADING_HEAL_AGENTS_FILE, TRADING_HEAL_SYSTEMD_SCOPE (system|user),
+  TRADING_HEAL_INTERVAL, TRADING_HEAL_STALL_THRESHOLD, TRADING_HEAL_HEARTBEAT_DIR,
+  TRADING_HEAL_RUNTIME_DIR, TRADING_HEAL_HEALTH_ENDPOINT, TRADING_HEAL_EVENTS_ENDPOINT,
+  TRADING_HEAL_DATA_DIR (outbox probe-outbox), TRADING_HEAL_LOG_LEVEL,
+  TRADING_HEAL_PROC_ROOT (default /proc), TRADING_HEAL_STARTUP_GRACE (default 120 s),
+  DATABASE_URL or POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER, POSTGRES_PASSWORD, POSTGRES_DB
+Exit status: 0 stopped by SIGTERM, 78 configuration error, 1 other failure.
+)";
+
+int run_once(const common::Config& cfg, const probe::ProbeOptions& opts) {
+  probe::Runtime rt(cfg, opts);
+  common::SystemClock clock;
+  common::Stamper stamper("probe", clock);
+  const auto reports = rt.run_once(clock);
+  bool all_healthy = !reports.empty();
+  for (const auto& r : reports) {
+    std::cout << trading_heal::proto::to_json_line(trading_heal::proto::to_json(stamper.stamp(r)))
+              << '\n';
+    all_healthy = all_healthy && r.verdict == trading_heal::proto::Verdict::kHealthy;
+  }
+  std::cout.flush();
+  return all_healthy ? 0 : 1;
+}
+
+int run_daemon(const common::Config& cfg, const probe::ProbeOptions& opts) {
+  common::SignalFd signals({SIGTERM, SIGINT, SIGHUP});
+  zmq::context_t ctx(1);
+  common::SystemClock clock;
+  common::Stamper stamper("probe", clock);
+  auto pub = common::make_socket(ctx, zmq::socket_type::pub);
+  if (auto b = common::bind_endpoint(pub, cfg.endpoints.health); !b) {
+    spdlog::error("cannot bind health endpoint={} error={}", cfg.endpoints.health, b.error());
+    return common::kExitFailure;
+  }
+  probe::Runtime rt(cfg, opts);
+  if (rt.fatal()) return common::kExitFailure;  // no systemd bus: nothing to probe
+  std::unique_ptr<common::Outbox> outbox;
+  std::unique_ptr<common::ReliableSender> events;
+  common::Stamper event_stamper("probe", clock);
+  if (auto o = common::Outbox::open(cfg.data_dir + "/probe-outbox")) {
+    outbox = std::move(*o);
+    if (outbox->max_seq() > 0) event_stamper.set_next_seq(outbox->max_seq() + 1);
+    events = std::make_unique<common::ReliableSender>(ctx, cfg.endpoints.events, *outbox,
+                                                      event_stamper);
+  } else {
+    spdlog::warn("events disabled: cannot open outbox error={}", o.error());
+  }
+  common::Loop loop(signals);
+  auto publish = [&](const trading_heal::proto::Body& body) {
+    if (!common::send_message(pub, stamper.stamp(body))) rt.count_publish_drop();
+  };
+  rt.on_report = [&](const trading_heal::proto::HealthReport& r) { publish(r); };
+  rt.on_heartbeat = [&](const trading_heal::proto::Heartbeat& h) { publish(h); };
+  rt.on_event = [&](const trading_heal::proto::Event& e) {
+    if (!events) return;
+    if (auto s = events->send(e, clock.mono()); !s) {
+      spdlog::warn("audit event not stored action={} error={}", e.action, s.error());
+    }
+  };
+  if (events) {
+    loop.on_readable(events->socket(), [&] { events->on_readable(clock.mono()); });
+  }
+  if (rt.bus_fd() >= 0) loop.on_fd(rt.bus_fd(), [&] { loop.wake_at(rt.on_bus(clock)); });
+  if (rt.db_fd() >= 0) loop.on_fd(rt.db_fd(), [&] { loop.wake_at(rt.on_db(clock)); });
+  loop.on_tick(clock.mono(), [&](common::MonoTime) {
+    auto next = rt.on_tick(clock);
+    if (events) next = std::min(next, events->on_tick(clock.mono()));
+    if (rt.fatal()) loop.stop();
+    return next;
+  });
+  common::notify_ready("probing " + std::to_string(cfg.agents.size()) + " agents");
+  spdlog::info("probe started agents={} interval_s={} scope={} health={}", cfg.agents.size(),
+               std::chrono::duration<double>(cfg.interval).count(), common::to_string(cfg.scope),
+               cfg.endpoints.health);
+  const int sig = loop.run();
+  common::notify_stopping();
+  spdlog::info("probe stopping signal={} cycles={}", sig, rt.cycles());
+  if (rt.fatal()) return common::kExitFailure;
+  return common::kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool once = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::fputs(kUsage, stdout);
+      return common::kExitOk;
+    }
+    if (a == "--once") {
+      once = true;
+    } else {
+      std::fprintf(stderr, "trading-heal-probe: unknown argument %s\n%s", a.c_str(), kUsage);
+      return common::kExitUsage;
+    }
+  }
+  auto cfg = common::load_config(common::process_env());
+  tl::expected<probe::ProbeOptions, common::ConfigError> opts;
+  if (cfg) opts = probe::probe_options(*cfg, common::process_env());
+  if (!cfg || !opts) {
+    std::fprintf(stderr, "trading-heal-probe: configuration error: %s\n",
+                 (!cfg ? cfg.error() : opts.error()).to_string().c_str());
+    return common::kExitConfig;
+  }
+  common::init_logging("probe", cfg->log_level);
+  try {
+    return once ? run_once(*cfg, *opts) : run_daemon(*cfg, *opts);
+  } catch (const std::exception& e) {
+    spdlog::critical("probe failed error={}", e.what());
+    return common::kExitFailure;
+  }
+}

@@ -1,0 +1,187 @@
+// PostgreSQL worker for the fleet query (libpqxx 6.4 API).
+#include "trading_heal/probe/pg_store.hpp"
+
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <pqxx/pqxx>
+
+namespace trading_heal::probe {
+
+using Clock = std::chrono::steady_clock;
+
+struct PgStore::Conn {
+  explicit Conn(const std::string& conninfo) : c(conninfo) {}
+  pqxx::connection c;
+};
+
+std::string with_pg_option(const std::string& conninfo, const std::string& key,
+                           const std::string& value) {
+  const bool uri = conninfo.rfind("postgresql://", 0) == 0 || conninfo.rfind("postgres://", 0) == 0;
+  if (uri) return conninfo + (conninfo.find('?') == std::string::npos ? "?" : "&") + key + "=" + value;
+  return conninfo + " " + key + "=" + value;
+}
+
+PgStore::PgStore(PgSettings settings) : settings_(std::move(settings)) {
+  event_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  worker_ = std::thread([this] { run(); });
+}
+
+PgStore::~PgStore() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+    if (running_ && socket_ >= 0) ::shutdown(socket_, SHUT_RDWR);
+  }
+  cv_.notify_all();
+  worker_.join();
+  if (event_fd_ >= 0) ::close(event_fd_);
+}
+
+bool PgStore::submit(std::vector<FleetKey> keys, std::uint64_t* generation) {
+  {
+    std::lock_guard lock(mu_);
+    if (running_ || request_) return false;
+    answer_.reset();
+    request_ = std::move(keys);
+    ++generation_;
+    if (generation != nullptr) *generation = generation_;
+  }
+  cv_.notify_one();
+  return true;
+}
+
+std::optional<FleetAnswer> PgStore::take() {
+  std::uint64_t drained = 0;
+  [[maybe_unused]] auto n = ::read(event_fd_, &drained, sizeof drained);
+  std::lock_guard lock(mu_);
+  auto a = std::move(answer_);
+  answer_.reset();
+  return a;
+}
+
+std::optional<FleetAnswer> PgStore::wait(Clock::time_point deadline) {
+  std::unique_lock lock(mu_);
+  done_cv_.wait_until(lock, deadline, [this] { return answer_.has_value(); });
+  auto a = std::move(answer_);
+  answer_.reset();
+  return a;
+}
+
+bool PgStore::busy() const {
+  std::lock_guard lock(mu_);
+  return running_ || request_.has_value();
+}
+
+bool PgStore::connected() const {
+  std::lock_guard lock(mu_);
+  return connected_;
+}
+
+bool PgStore::abort_if_stuck(std::chrono::milliseconds limit) {
+  std::lock_guard lock(mu_);
+  if (!running_ || socket_ < 0 || Clock::now() - started_ < limit) return false;
+  // The worker's blocking read fails with an error; it then drops the connection.
+  ::shutdown(socket_, SHUT_RDWR);
+  return true;
+}
+
+void PgStore::run() {
+  for (;;) {
+    std::vector<FleetKey> keys;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [this] { return stop_ || request_.has_value(); });
+      if (stop_) break;
+      keys = std::move(*request_);
+      request_.reset();
+      running_ = true;
+      started_ = Clock::now();
+    }
+    FleetAnswer a = execute(keys);
+    {
+      std::lock_guard lock(mu_);
+      running_ = false;
+      a.generation = generation_;
+      answer_ = std::move(a);
+    }
+    done_cv_.notify_all();
+    const std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(event_fd_, &one, sizeof one);
+  }
+  std::lock_guard lock(mu_);
+  socket_ = -1;
+  conn_.reset();
+}
+
+FleetAnswer PgStore::execute(const std::vector<FleetKey>& keys) {
+  FleetAnswer a;
+  const auto now = Clock::now();
+  if (!conn_) {
+    if (now < next_attempt_) {
+      a.error = "reconnect backoff";
+      return a;
+    }
+    try {
+      auto c = std::make_unique<Conn>(settings_.conninfo);
+      pqxx::nontransaction setup(c->c);
+      setup.exec("SET statement_timeout = " + std::to_string(settings_.statement_timeout.count()));
+      setup.exec("SET default_transaction_read_only = on");
+      setup.commit();
+      c->c.prepare("fleet_ages", kFleetQuerySql);
+      std::lock_guard lock(mu_);
+      socket_ = c->c.sock();
+      connected_ = true;
+      conn_ = std::move(c);
+      backoff_ = std::chrono::milliseconds(0);
+    } catch (const std::exception& e) {
+      backoff_ = std::clamp(backoff_ * 2, settings_.backoff_min, settings_.backoff_max);
+      next_attempt_ = Clock::now() + backoff_;
+      a.error = std::string("connect failed: ") + e.what();
+      while (!a.error.empty() && a.error.back() == '\n') a.error.pop_back();
+      return a;
+    }
+  }
+  const FleetParams p = fleet_params(keys);
+  const auto t0 = Clock::now();
+  try {
+    pqxx::read_transaction t(conn_->c);
+    const pqxx::result r = t.exec_prepared("fleet_ages", p.symbols, p.profiles, p.since, p.check);
+    a.rows.resize(keys.size());
+    for (const auto& row : r) {
+      const auto i = row[0].as<long>() - 1;  // ORDINALITY is 1-based
+      if (i < 0 || static_cast<std::size_t>(i) >= keys.size()) continue;
+      if (!row[1].is_null()) a.rows[static_cast<std::size_t>(i)].newest_ts = row[1].as<double>();
+      if (!row[2].is_null()) a.rows[static_cast<std::size_t>(i)].exists = row[2].as<bool>();
+    }
+    a.ok = true;
+  } catch (const pqxx::broken_connection& e) {
+    a.error = std::string("connection lost: ") + e.what();
+  } catch (const std::exception& e) {
+    a.error = std::string("query failed: ") + e.what();
+  }
+  a.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  while (!a.error.empty() && a.error.back() == '\n') a.error.pop_back();
+  if (!a.ok) {
+    // Any failure may have left the connection unusable: start again (after a backoff).
+    bool broken = false;
+    try {
+      broken = !conn_->c.is_open();
+    } catch (...) {
+      broken = true;
+    }
+    if (broken || a.error.rfind("connection lost", 0) == 0) {
+      std::lock_guard lock(mu_);
+      socket_ = -1;
+      connected_ = false;
+      conn_.reset();
+      backoff_ = std::clamp(backoff_ * 2, settings_.backoff_min, settings_.backoff_max);
+      next_attempt_ = Clock::now() + backoff_;
+    }
+  }
+  return a;
+}
+
+}  // namespace trading_heal::probe

@@ -1,0 +1,155 @@
+// A probe cycle: facts from systemd, /proc, PostgreSQL and heartbeat files -> reports.
+#include "trading_heal/probe/prober.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+
+#include "trading_heal/probe/heartbeat.hpp"
+
+namespace trading_heal::probe {
+
+tl::expected<ProbeOptions, common::ConfigError> probe_options(const common::Config& cfg,
+                                                              const common::EnvLookup& env) {
+  ProbeOptions o;
+  const double interval = std::chrono::duration<double>(cfg.interval).count();
+  o.policy.stall_threshold_s = std::chrono::duration<double>(cfg.stall_threshold).count();
+  // The search window: exact ages up to 3x the threshold (at least 30 min, so that the 15 min
+  // TradingDecisionsGap alert sees real ages); beyond it the AgeMemory still knows the exact
+  // age of any row it once saw, and otherwise "older than the cap" is all a verdict needs.
+  o.policy.age_cap_s = std::max(3 * o.policy.stall_threshold_s, 1800.0);
+  o.bus_timeout = std::chrono::milliseconds(
+      static_cast<long>(std::clamp(interval * 0.5, 0.2, 5.0) * 1000));
+  if (auto root = env("TRADING_HEAL_PROC_ROOT"); root && !root->empty()) o.proc_root = *root;
+  if (auto g = env("TRADING_HEAL_STARTUP_GRACE"); g && !g->empty()) {
+    char* end = nullptr;
+    const double v = std::strtod(g->c_str(), &end);
+    if (end != g->c_str() + g->size() || !std::isfinite(v) || v < 0 || v > 86400) {
+      return tl::unexpected(common::ConfigError{"TRADING_HEAL_STARTUP_GRACE", *g,
+                                                "must be a number of seconds >= 0 and <= 86400"});
+    }
+    o.policy.startup_grace_s = v;
+  }
+  return o;
+}
+
+PgSettings pg_settings(const common::Config& cfg) {
+  PgSettings s;
+  const double interval = std::chrono::duration<double>(cfg.interval).count();
+  // libpq's connect_timeout is whole seconds, at least 2: below the interval where it can be.
+  const int connect_s = std::clamp(static_cast<int>(interval) - 1, 2, 10);
+  s.conninfo = cfg.pg.conninfo(connect_s);
+  s.conninfo = with_pg_option(s.conninfo, "application_name", "trading-heal-probe");
+  s.statement_timeout = std::chrono::milliseconds(
+      static_cast<long>(std::clamp(interval * 0.5, 0.2, 10.0) * 1000));
+  return s;
+}
+
+Prober::Prober(const common::Config& cfg, ProbeOptions opts, SystemdBus* bus, PgStore* pg)
+    : cfg_(cfg), opts_(std::move(opts)), bus_(bus), pg_(pg), proc_(opts_.proc_root) {
+  for (std::size_t i = 0; i < cfg_.agents.size(); ++i) {
+    patterns_.emplace_back(cfg_.agents[i].process_pattern);
+    if (!cfg_.agents[i].enabled) continue;  // not checked, never reported
+    enabled_.push_back(i);
+    units_.push_back(cfg_.agents[i].unit);
+  }
+  last_age_.resize(cfg_.agents.size());
+  last_verdict_.resize(cfg_.agents.size());
+}
+
+bool Prober::begin_cycle(double now_wall) {
+  keys_ = fleet_keys(cfg_.agents, memory_, now_wall, opts_.policy.age_cap_s, agent_key_);
+  return pg_ != nullptr && pg_->submit(keys_);
+}
+
+std::vector<proto::HealthReport> Prober::finish_cycle(const std::optional<FleetAnswer>& answer,
+                                                      double now_wall, double now_mono) {
+  db_reachable_ = answer && answer->ok;
+  if (answer) db_seconds_ = answer->seconds;
+  if (!db_reachable_) {
+    ++db_failures_;
+    db_error_ = answer ? answer->error : (pg_ != nullptr ? "no answer in time" : "no database");
+  } else {
+    db_error_.clear();
+  }
+  for (std::size_t i : enabled_) {
+    AgeFacts& a = last_age_[i];
+    a = AgeFacts{};
+    const int k = agent_key_[i];
+    if (db_reachable_ && k >= 0 && static_cast<std::size_t>(k) < answer->rows.size()) {
+      apply_row(answer->rows[static_cast<std::size_t>(k)], a);
+    }
+  }
+  return evaluate_agents(enabled_, now_wall, now_mono, true);
+}
+
+std::vector<proto::HealthReport> Prober::recheck(const std::set<std::size_t>& watched,
+                                                 double now_wall, double now_mono) {
+  std::vector<std::size_t> agents;
+  for (std::size_t w : watched) {
+    if (w < enabled_.size()) agents.push_back(enabled_[w]);
+  }
+  return evaluate_agents(agents, now_wall, now_mono, false);
+}
+
+std::vector<proto::HealthReport> Prober::evaluate_agents(const std::vector<std::size_t>& agents,
+                                                         double now_wall, double now_mono,
+                                                         bool count_every) {
+  std::vector<std::string> units;
+  units.reserve(agents.size());
+  for (std::size_t i : agents) units.push_back(cfg_.agents[i].unit);
+  std::vector<std::optional<UnitFacts>> unit_facts(agents.size());
+  if (bus_ != nullptr && !units.empty()) {
+    auto q = bus_->query(units, opts_.bus_timeout);
+    if (q) {
+      unit_facts = std::move(*q);
+    } else {
+      ++bus_failures_;
+    }
+  }
+  std::vector<proto::HealthReport> reports;
+  reports.reserve(agents.size());
+  for (std::size_t n = 0; n < agents.size(); ++n) {
+    const std::size_t i = agents[n];
+    const auto& spec = cfg_.agents[i];
+    AgentFacts f;
+    f.unit = unit_facts[n];
+    f.age = last_age_[i];
+    f.age.heartbeat_ts = read_heartbeat(spec.heartbeat_path);
+    if (f.unit && f.unit->main_pid > 0) {
+      const bool want_cmdline = !patterns_[i].empty();
+      const ProcSample s = proc_.read(static_cast<pid_t>(f.unit->main_pid), want_cmdline);
+      ProcessFacts p;
+      p.exists = s.exists;
+      p.zombie = s.zombie;
+      p.rss_bytes = s.rss_bytes;
+      p.cpu_ratio = cpu_.update(spec.instance, s, now_mono, proc_.ticks_per_second());
+      if (want_cmdline && s.exists) p.pattern_ok = patterns_[i].matches(s.cmdline);
+      f.process = p;
+    }
+    proto::HealthReport r = evaluate(spec, f, opts_.policy, now_wall, memory_);
+    // An instant re-check counts a failure only when the verdict changed: a burst of signals
+    // about one crash is one observation, not several.
+    if (count_every || last_verdict_[i] != r.verdict) {
+      r.consecutive_failures = failures_.apply(spec.instance, r.verdict);
+    } else {
+      r.consecutive_failures = failures_.get(spec.instance);
+    }
+    last_verdict_[i] = r.verdict;
+    if (r.never_seen) {
+      if (mismatched_.insert(spec.instance).second) new_mismatches_.push_back(r);
+    } else if (r.age_source == proto::AgeSource::kDb) {
+      mismatched_.erase(spec.instance);
+    }
+    reports.push_back(std::move(r));
+  }
+  return reports;
+}
+
+std::vector<proto::HealthReport> Prober::take_new_mismatches() {
+  std::vector<proto::HealthReport> out;
+  out.swap(new_mismatches_);
+  return out;
+}
+
+}  // namespace trading_heal::probe

@@ -1,0 +1,189 @@
+// The probe's loop-driven runtime.
+#include "trading_heal/probe/runner.hpp"
+
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+namespace trading_heal::probe {
+namespace {
+
+using std::chrono::duration;
+using std::chrono::duration_cast;
+using std::chrono::milliseconds;
+
+// The database gets this share of the interval before the cycle goes on without it.
+milliseconds db_budget(const common::Config& cfg) {
+  const double s = std::clamp(duration<double>(cfg.interval).count() * 0.6, 0.2, 5.0);
+  return milliseconds(static_cast<long>(s * 1000));
+}
+
+// Signals about one crash come in bursts (Unit and Service interfaces, several states):
+// gather them briefly, then re-check once.
+constexpr milliseconds kInstantDebounce{30};
+
+}  // namespace
+
+Runtime::Runtime(const common::Config& cfg, ProbeOptions opts)
+    : cfg_(cfg),
+      schedule_(std::chrono::steady_clock::now(),
+                duration_cast<CycleSchedule::Duration>(cfg.interval), db_budget(cfg)) {
+  if (auto b = SystemdBus::open(cfg.scope)) {
+    bus_ = std::move(*b);
+  } else {
+    spdlog::error("systemd bus unavailable scope={} error={}", common::to_string(cfg.scope),
+                  b.error());
+    fatal_ = true;
+  }
+  const PgSettings pgs = pg_settings(cfg);
+  db_stuck_after_ = 2 * pgs.statement_timeout + milliseconds(1000);
+  pg_ = std::make_unique<PgStore>(pgs);
+  prober_ = std::make_unique<Prober>(cfg, std::move(opts), bus_.get(), pg_.get());
+  logged_verdict_.resize(cfg.agents.size());
+  if (bus_) {
+    if (auto w = bus_->watch(prober_->watched_units()); !w) {
+      spdlog::warn("instant crash detection disabled error={}", w.error());
+    }
+  }
+  spdlog::info("probe database target={} statement_timeout_ms={}", cfg.pg.describe(),
+               pgs.statement_timeout.count());
+}
+
+Runtime::~Runtime() = default;
+
+int Runtime::bus_fd() const { return bus_ ? bus_->fd() : -1; }
+int Runtime::db_fd() const { return pg_->event_fd(); }
+
+common::MonoTime Runtime::next_deadline() const {
+  auto next = schedule_.next_deadline();
+  if (instant_due_) next = std::min(next, *instant_due_);
+  return next;
+}
+
+common::MonoTime Runtime::on_tick(const common::Clock& clock) {
+  const auto now = clock.mono();
+  if (schedule_.running()) {
+    if (now >= schedule_.finish_by()) finish_cycle(std::nullopt, clock);
+    if (pg_->abort_if_stuck(db_stuck_after_)) {
+      ++db_aborts_;
+      spdlog::warn("database query stuck, connection aborted aborts={}", db_aborts_);
+    }
+  }
+  if (schedule_.due(now)) {
+    schedule_.begin(now);
+    if (!prober_->begin_cycle(common::to_epoch_seconds(clock.wall())) && !pg_->busy()) {
+      finish_cycle(std::nullopt, clock);  // no query in flight: nothing to wait for
+    }
+  }
+  if (instant_due_ && now >= *instant_due_) {
+    instant_due_.reset();
+    std::set<std::size_t> dirty;
+    dirty.swap(dirty_);
+    auto reports = prober_->recheck(dirty, common::to_epoch_seconds(clock.wall()),
+                                    duration<double>(clock.mono().time_since_epoch()).count());
+    instant_reports_ += reports.size();
+    publish(reports, true);
+  }
+  if (bus_) {
+    for (auto i : bus_->drain()) dirty_.insert(i);
+    if (!dirty_.empty() && !instant_due_) instant_due_ = now + kInstantDebounce;
+    if (bus_->broken()) {
+      spdlog::error("systemd bus connection lost");
+      fatal_ = true;
+    }
+  }
+  return next_deadline();
+}
+
+common::MonoTime Runtime::on_bus(const common::Clock& clock) {
+  for (auto i : bus_->drain()) dirty_.insert(i);
+  if (!dirty_.empty() && !instant_due_) instant_due_ = clock.mono() + kInstantDebounce;
+  if (bus_->broken()) fatal_ = true;
+  return next_deadline();
+}
+
+common::MonoTime Runtime::on_db(const common::Clock& clock) {
+  auto answer = pg_->take();
+  if (answer && schedule_.running()) finish_cycle(answer, clock);
+  return next_deadline();
+}
+
+void Runtime::finish_cycle(const std::optional<FleetAnswer>& answer,
+                           const common::Clock& clock) {
+  auto reports = prober_->finish_cycle(answer, common::to_epoch_seconds(clock.wall()),
+                                       duration<double>(clock.mono().time_since_epoch()).count());
+  schedule_.finish(clock.mono());
+  note_db_state();
+  publish(reports, false);
+  for (const auto& r : prober_->take_new_mismatches()) {
+    spdlog::warn("probable configuration mismatch agent={} symbol={} profile={}", r.agent,
+                 r.symbol, r.profile);
+    proto::Event e;
+    e.action = "config_mismatch";
+    e.agent = r.agent;
+    e.symbol = r.symbol;
+    e.profile = r.profile;
+    e.success = false;
+    e.detail = "no row in btc.decisions ever had symbol=" + r.symbol + " profile=" + r.profile +
+               ": stall detection relies on the heartbeat file only";
+    if (on_event) on_event(e);
+  }
+  proto::Heartbeat hb;
+  hb.component = "probe";
+  hb.pid = static_cast<std::uint32_t>(::getpid());
+  hb.interval_seconds = duration<double>(cfg_.interval).count();
+  hb.stats = {{"db_reachable", prober_->db_reachable()},
+              {"cycle_seconds", schedule_.last_cycle_seconds()},
+              {"db_query_seconds", prober_->db_seconds()},
+              {"overruns", static_cast<std::int64_t>(schedule_.overruns())},
+              {"cycles", static_cast<std::int64_t>(schedule_.cycles())},
+              {"agents", static_cast<std::int64_t>(reports.size())},
+              {"db_failures", static_cast<std::int64_t>(prober_->db_failures())},
+              {"db_aborts", static_cast<std::int64_t>(db_aborts_)},
+              {"bus_failures", static_cast<std::int64_t>(prober_->bus_failures())},
+              {"instant_reports", static_cast<std::int64_t>(instant_reports_)},
+              {"config_mismatch", static_cast<std::int64_t>(prober_->mismatched())},
+              {"publish_drops", static_cast<std::int64_t>(publish_drops_)}};
+  if (on_heartbeat) on_heartbeat(hb);
+}
+
+void Runtime::note_db_state() {
+  const bool ok = prober_->db_reachable();
+  if (ok && !db_was_reachable_) {
+    spdlog::info("database reachable again failures={}", prober_->db_failures());
+  } else if (!ok && db_was_reachable_) {
+    spdlog::warn("database unavailable, ages from heartbeat files error=\"{}\" failures={}",
+                 prober_->db_error(), prober_->db_failures());
+  }
+  db_was_reachable_ = ok;
+}
+
+void Runtime::publish(const std::vector<proto::HealthReport>& reports, bool instant) {
+  for (const auto& r : reports) {
+    if (const auto* spec = cfg_.find_agent(r.agent)) {
+      const auto i = static_cast<std::size_t>(spec - cfg_.agents.data());
+      if (logged_verdict_[i] != r.verdict) {
+        spdlog::info("agent verdict changed agent={} verdict={} failures={} instant={} detail=\"{}\"",
+                     r.agent, proto::to_string(r.verdict), r.consecutive_failures, instant,
+                     r.detail);
+        logged_verdict_[i] = r.verdict;
+      }
+    }
+    if (on_report) on_report(r);
+  }
+}
+
+std::vector<proto::HealthReport> Runtime::run_once(const common::Clock& clock) {
+  const auto wall = common::to_epoch_seconds(clock.wall());
+  std::optional<FleetAnswer> answer;
+  if (prober_->begin_cycle(wall)) answer = pg_->wait(clock.mono() + db_budget(cfg_) * 4);
+  auto reports = prober_->finish_cycle(answer, common::to_epoch_seconds(clock.wall()),
+                                       duration<double>(clock.mono().time_since_epoch()).count());
+  if (!prober_->db_reachable()) {
+    spdlog::warn("database unavailable, ages from heartbeat files error=\"{}\"",
+                 prober_->db_error());
+  }
+  return reports;
+}
+
+}  // namespace trading_heal::probe

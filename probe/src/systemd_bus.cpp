@@ -1,0 +1,272 @@
+// sd-bus adapter: batched unit properties and PropertiesChanged subscriptions.
+#include "trading_heal/probe/systemd_bus.hpp"
+
+#include <systemd/sd-bus.h>
+
+#include <cerrno>
+#include <cstring>
+#include <map>
+
+namespace trading_heal::probe {
+namespace {
+
+constexpr const char* kDest = "org.freedesktop.systemd1";
+constexpr const char* kManagerPath = "/org/freedesktop/systemd1";
+constexpr const char* kManager = "org.freedesktop.systemd1.Manager";
+constexpr const char* kProps = "org.freedesktop.DBus.Properties";
+// At most this many Get calls in flight: the system bus limits pending replies per connection
+// (dbus-daemon's max_replies_per_connection), and a window keeps the queues short anyway.
+constexpr std::size_t kWindow = 96;
+
+std::string errno_text(int r) { return std::strerror(r < 0 ? -r : r); }
+
+struct Prop {
+  const char* iface;
+  const char* name;
+  char type;
+};
+constexpr Prop kUnitProps[] = {
+    {"org.freedesktop.systemd1.Service", "MainPID", 'u'},
+    {"org.freedesktop.systemd1.Service", "NRestarts", 'u'},
+    {"org.freedesktop.systemd1.Service", "Result", 's'},
+    {"org.freedesktop.systemd1.Unit", "ActiveEnterTimestamp", 't'},
+};
+constexpr std::size_t kPropCount = std::size(kUnitProps);
+
+struct GetCall {
+  UnitFacts* facts = nullptr;
+  std::size_t prop = 0;
+  bool done = false;
+  bool failed = false;
+  std::size_t* outstanding = nullptr;
+};
+
+int on_get_reply(sd_bus_message* m, void* userdata, sd_bus_error* /*error*/) {
+  auto* c = static_cast<GetCall*>(userdata);
+  c->done = true;
+  --*c->outstanding;
+  if (sd_bus_message_is_method_error(m, nullptr) != 0) {
+    c->failed = true;
+    return 0;
+  }
+  const Prop& p = kUnitProps[c->prop];
+  const char sig[2] = {p.type, '\0'};
+  int r = sd_bus_message_enter_container(m, 'v', sig);
+  if (r < 0) {
+    c->failed = true;
+    return 0;
+  }
+  UnitFacts& f = *c->facts;
+  if (p.type == 'u') {
+    std::uint32_t v = 0;
+    r = sd_bus_message_read_basic(m, 'u', &v);
+    if (c->prop == 0) f.main_pid = v;
+    if (c->prop == 1) f.n_restarts = v;
+  } else if (p.type == 's') {
+    const char* s = nullptr;
+    r = sd_bus_message_read_basic(m, 's', &s);
+    if (r >= 0 && s != nullptr) f.result = s;
+  } else {
+    std::uint64_t usec = 0;
+    r = sd_bus_message_read_basic(m, 't', &usec);
+    if (usec > 0) f.active_enter_ts = static_cast<double>(usec) / 1e6;
+  }
+  if (r < 0) c->failed = true;
+  return 0;
+}
+
+}  // namespace
+
+std::string unit_object_path(const std::string& unit) {
+  char* path = nullptr;
+  if (sd_bus_path_encode("/org/freedesktop/systemd1/unit", unit.c_str(), &path) < 0) return {};
+  std::string out(path);
+  std::free(path);  // NOLINT(cppcoreguidelines-no-malloc): sd-bus allocates with malloc
+  return out;
+}
+
+tl::expected<std::unique_ptr<SystemdBus>, std::string> SystemdBus::open(
+    common::SystemdScope scope) {
+  sd_bus* bus = nullptr;
+  const int r = scope == common::SystemdScope::kUser ? sd_bus_open_user(&bus)
+                                                     : sd_bus_open_system(&bus);
+  if (r < 0) {
+    return tl::unexpected(std::string("cannot connect to the ") +
+                          std::string(common::to_string(scope)) + " bus: " + errno_text(r));
+  }
+  return std::unique_ptr<SystemdBus>(new SystemdBus(bus));
+}
+
+SystemdBus::~SystemdBus() {
+  unwatch();
+  if (bus_ != nullptr) sd_bus_flush_close_unref(bus_);
+}
+
+void SystemdBus::unwatch() {
+  for (auto* s : match_slots_) sd_bus_slot_unref(s);
+  match_slots_.clear();
+  watches_.clear();
+}
+
+int SystemdBus::fd() const { return sd_bus_get_fd(bus_); }
+
+tl::expected<std::vector<std::optional<UnitFacts>>, std::string> SystemdBus::query(
+    const std::vector<std::string>& units, std::chrono::milliseconds timeout) {
+  using namespace std::chrono;
+  const auto deadline = steady_clock::now() + timeout;
+  std::vector<std::optional<UnitFacts>> out(units.size());
+  if (units.empty()) return out;
+
+  // 1. One call for the fleet's load/active/sub states.
+  sd_bus_message* call = nullptr;
+  sd_bus_message* reply = nullptr;
+  sd_bus_error err = SD_BUS_ERROR_NULL;
+  std::vector<const char*> names;
+  names.reserve(units.size() + 1);
+  for (const auto& u : units) names.push_back(u.c_str());
+  names.push_back(nullptr);
+  int r = sd_bus_message_new_method_call(bus_, &call, kDest, kManagerPath, kManager,
+                                         "ListUnitsByNames");
+  if (r >= 0) r = sd_bus_message_append_strv(call, const_cast<char**>(names.data()));
+  if (r >= 0) {
+    r = sd_bus_call(bus_, call, static_cast<std::uint64_t>(timeout.count()) * 1000, &err, &reply);
+  }
+  sd_bus_message_unref(call);
+  if (r < 0) {
+    std::string msg = "ListUnitsByNames failed: " +
+                      std::string(err.message != nullptr ? err.message : errno_text(r));
+    sd_bus_error_free(&err);
+    if (r == -ECONNRESET || r == -ENOTCONN || r == -ENOTSOCK || r == -EPIPE) broken_ = true;
+    return tl::unexpected(msg);
+  }
+  std::map<std::string_view, std::size_t> index;
+  for (std::size_t i = 0; i < units.size(); ++i) index.emplace(units[i], i);
+  std::vector<std::string> paths(units.size());
+  r = sd_bus_message_enter_container(reply, 'a', "(ssssssouso)");
+  while (r > 0) {
+    const char *name, *desc, *load, *active, *sub, *following, *path, *job_type, *job_path;
+    std::uint32_t job_id = 0;
+    r = sd_bus_message_read(reply, "(ssssssouso)", &name, &desc, &load, &active, &sub,
+                            &following, &path, &job_id, &job_type, &job_path);
+    if (r <= 0) break;
+    auto it = index.find(name);
+    if (it == index.end()) continue;
+    UnitFacts f;
+    f.load_state = load;
+    f.active_state = active;
+    f.sub_state = sub;
+    out[it->second] = std::move(f);
+    paths[it->second] = path;
+  }
+  sd_bus_message_unref(reply);
+  if (r < 0) return tl::unexpected("ListUnitsByNames: bad reply: " + errno_text(r));
+
+  // 2. Pipelined per-unit properties.
+  std::vector<GetCall> calls;
+  calls.reserve(units.size() * kPropCount);
+  std::size_t outstanding = 0;
+  for (std::size_t i = 0; i < units.size(); ++i) {
+    if (!out[i] || out[i]->load_state == "not-found" || paths[i].empty()) continue;
+    for (std::size_t p = 0; p < kPropCount; ++p) {
+      calls.push_back(GetCall{&*out[i], p, false, false, &outstanding});
+    }
+  }
+  std::vector<sd_bus_slot*> slots(calls.size(), nullptr);
+  std::size_t next = 0;
+  std::string failure;
+  // Map each call back to its unit path: calls were pushed unit by unit, kPropCount each.
+  std::vector<std::size_t> call_unit;
+  call_unit.reserve(calls.size());
+  for (std::size_t i = 0; i < units.size(); ++i) {
+    if (!out[i] || out[i]->load_state == "not-found" || paths[i].empty()) continue;
+    for (std::size_t p = 0; p < kPropCount; ++p) call_unit.push_back(i);
+  }
+  while (next < calls.size() || outstanding > 0) {
+    while (next < calls.size() && outstanding < kWindow) {
+      const Prop& p = kUnitProps[calls[next].prop];
+      r = sd_bus_call_method_async(bus_, &slots[next], kDest, paths[call_unit[next]].c_str(),
+                                   kProps, "Get", on_get_reply, &calls[next], "ss", p.iface,
+                                   p.name);
+      if (r < 0) {
+        calls[next].done = true;
+        calls[next].failed = true;
+        failure = "Get failed: " + errno_text(r);
+      } else {
+        ++outstanding;
+      }
+      ++next;
+    }
+    r = sd_bus_process(bus_, nullptr);
+    if (r < 0) {
+      broken_ = true;
+      failure = "bus processing failed: " + errno_text(r);
+      break;
+    }
+    if (r > 0) continue;
+    const auto now = steady_clock::now();
+    if (now >= deadline) {
+      failure = "timed out waiting for unit properties";
+      break;
+    }
+    r = sd_bus_wait(bus_, static_cast<std::uint64_t>(
+                              duration_cast<microseconds>(deadline - now).count()));
+    if (r < 0 && r != -EINTR) {
+      broken_ = true;
+      failure = "bus wait failed: " + errno_text(r);
+      break;
+    }
+  }
+  for (auto* s : slots) sd_bus_slot_unref(s);  // cancels calls still pending
+  // A unit whose MainPID or Result could not be read is not known.
+  for (std::size_t c = 0; c < calls.size(); ++c) {
+    if ((!calls[c].done || calls[c].failed) && calls[c].prop != 3) out[call_unit[c]].reset();
+  }
+  if (broken_) return tl::unexpected(failure);
+  return out;
+}
+
+int SystemdBus::on_properties_changed(sd_bus_message* /*m*/, void* userdata,
+                                      sd_bus_error* /*error*/) {
+  auto* w = static_cast<Watch*>(userdata);
+  w->self->changed_.insert(w->index);
+  ++w->self->signals_;
+  return 0;
+}
+
+tl::expected<void, std::string> SystemdBus::watch(const std::vector<std::string>& units) {
+  unwatch();
+  sd_bus_error err = SD_BUS_ERROR_NULL;
+  int r = sd_bus_call_method(bus_, kDest, kManagerPath, kManager, "Subscribe", &err, nullptr, "");
+  if (r < 0) {
+    std::string msg = "Subscribe failed: " +
+                      std::string(err.message != nullptr ? err.message : errno_text(r));
+    sd_bus_error_free(&err);
+    return tl::unexpected(msg);
+  }
+  for (std::size_t i = 0; i < units.size(); ++i) {
+    watches_.push_back(std::make_unique<Watch>(Watch{this, i}));
+    sd_bus_slot* slot = nullptr;
+    const std::string path = unit_object_path(units[i]);
+    // Asynchronous: a thousand matches cost no thousand round trips.
+    r = sd_bus_match_signal_async(bus_, &slot, kDest, path.c_str(), kProps, "PropertiesChanged",
+                                  &SystemdBus::on_properties_changed, nullptr,
+                                  watches_.back().get());
+    if (r < 0) return tl::unexpected("cannot watch " + units[i] + ": " + errno_text(r));
+    match_slots_.push_back(slot);
+  }
+  r = sd_bus_flush(bus_);
+  if (r < 0) return tl::unexpected("bus flush failed: " + errno_text(r));
+  return {};
+}
+
+std::set<std::size_t> SystemdBus::drain() {
+  int r = 0;
+  while ((r = sd_bus_process(bus_, nullptr)) > 0) {
+  }
+  if (r < 0) broken_ = true;
+  std::set<std::size_t> changed;
+  changed.swap(changed_);
+  return changed;
+}
+
+}  // namespace trading_heal::probe
