@@ -1,0 +1,38 @@
+// The rule-based classifier: known causes of agent failures recognised in (redacted) journal
+// lines without any LLM. Pure and thread-safe.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "trading_heal/proto/messages.hpp"
+
+namespace trading_heal::diagnoser {
+
+struct RuleMatch {
+  std::string category;  // db_lock, deadlock, connection_refused, api_timeout, rate_limit,
+                         // thread_stall, oom, crash, disk_full; stall / down / unknown if none
+  std::string cause;
+  proto::Severity severity = proto::Severity::kMedium;
+  proto::DiagnosisAction action = proto::DiagnosisAction::kAutoRestart;
+  std::string evidence;  // the newest line that matched (empty for the fallbacks)
+  bool matched() const { return !evidence.empty(); }
+};
+
+// What the probe saw, used when no rule matches.
+struct Symptoms {
+  proto::Verdict verdict = proto::Verdict::kUnknown;
+  std::optional<double> decision_age_seconds;
+};
+
+// Among the newest 8 lines that match any rule, the most specific rule (first in priority
+// order) wins and its newest matching line is the evidence. Older matches are ignored: they
+// belong to an earlier incident or an earlier run of the agent.
+RuleMatch classify(const std::vector<std::string>& lines, const Symptoms& symptoms);
+
+// "KeyError: 'close'" from the newest exception line at or after a Python traceback header,
+// empty when there is none. Exposed for the tests.
+std::string python_exception(const std::vector<std::string>& lines);
+
+}  // namespace trading_heal::diagnoser

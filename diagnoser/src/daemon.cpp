@@ -1,0 +1,428 @@
+#include "trading_heal/diagnoser/daemon.hpp"
+
+#include <poll.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <future>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "trading_heal/common/loop.hpp"
+#include "trading_heal/common/notify.hpp"
+#include "trading_heal/common/reliable.hpp"
+#include "trading_heal/common/zmq.hpp"
+#include "trading_heal/diagnoser/engine.hpp"
+#include "trading_heal/diagnoser/journal.hpp"
+#include "trading_heal/diagnoser/ollama_client.hpp"
+#include "trading_heal/diagnoser/trigger.hpp"
+#include "trading_heal/proto/json.hpp"
+
+namespace trading_heal::diagnoser {
+namespace {
+
+using common::MonoTime;
+constexpr std::size_t kJournalLines = 50;
+constexpr const char* kResultsEndpoint = "inproc://diagnoser-results";
+
+JournalFn journal_for(common::SystemdScope scope) {
+  return [scope](const std::string& unit) {
+    return read_unit_journal(unit, scope, kJournalLines);
+  };
+}
+
+std::unique_ptr<OllamaClient> make_llm(const common::Config& cfg,
+                                       const std::atomic<bool>& cancel) {
+  if (!cfg.ollama.enabled) return nullptr;
+  return std::make_unique<OllamaClient>(cfg.ollama, cancel);
+}
+
+void log_result(const common::AgentSpec& spec, const Result& r) {
+  const auto& d = r.outcome.diagnosis;
+  if (!r.journal_error.empty()) {
+    spdlog::warn("journal read failed agent={} error=\"{}\"", spec.instance, r.journal_error);
+  }
+  if (r.outcome.llm_error) {
+    // The phrase operators grep for (SPEC.md "Diagnosis").
+    spdlog::warn("WARNING: Ollama analysis error for {}: {} detail=\"{}\" model={} elapsed_ms={}",
+                 spec.symbol, r.outcome.llm_error->reason, r.outcome.llm_error->detail, d.model,
+                 static_cast<long>(d.latency_seconds * 1000));
+  }
+  spdlog::info(
+      "diagnosis agent={} source={} category={} severity={} action={} latency_ms={} lines={} "
+      "cause=\"{}\"",
+      spec.instance, d.source, d.category, proto::to_string(d.severity),
+      proto::to_string(d.action), static_cast<long>(d.latency_seconds * 1000), r.lines, d.cause);
+}
+
+proto::Event make_event(const common::AgentSpec& spec, const Result& r, bool error) {
+  const auto& d = r.outcome.diagnosis;
+  proto::Event ev;
+  ev.action = error ? "ollama_error" : "diagnosis";
+  ev.agent = spec.instance;
+  ev.symbol = spec.symbol;
+  ev.profile = spec.profile;
+  ev.success = !error;
+  ev.diagnosis = d.cause;
+  const std::string reason = r.outcome.llm_error ? r.outcome.llm_error->reason : "";
+  ev.reason = error ? reason : d.category;
+  ev.detail = error ? r.outcome.llm_error->detail : d.explanation.substr(0, 500);
+  ev.fields = {{"latency_seconds", d.latency_seconds},
+               {"source", d.source},
+               {"category", d.category},
+               {"model", d.model},
+               {"reason", reason},
+               {"severity", std::string(proto::to_string(d.severity))},
+               {"recommended_action", std::string(proto::to_string(d.action))},
+               {"origin", r.job.origin},
+               {"incident", d.incident}};
+  return ev;
+}
+
+class Daemon {
+ public:
+  Daemon(const common::Config& cfg, common::SignalFd& signals)
+      : cfg_(cfg),
+        llm_(make_llm(cfg, cancel_)),
+        engine_(journal_for(cfg.scope), llm_.get(), cfg.diagnosis_cache_ttl,
+                cfg.ollama.max_answer_bytes),
+        loop_(signals),
+        trigger_(cfg.diagnose_after),
+        sched_(static_cast<std::size_t>(cfg.diagnose_workers),
+               std::max<std::size_t>(16, cfg.agents.size() * 2)),
+        diag_stamp_("diagnoser", clock_),
+        event_stamp_("diagnoser", clock_),
+        pub_stamp_("diagnoser", clock_) {}
+
+  int run() {
+    if (auto e = setup(); !e.empty()) {
+      spdlog::error("startup failed: {}", e);
+      return common::kExitFailure;
+    }
+    common::notify_ready("diagnosing");
+    spdlog::info("ready agents={} workers={} llm={} model={} api={} timeout_ms={}",
+                 cfg_.agents.size(), cfg_.diagnose_workers, cfg_.ollama.enabled ? "on" : "off",
+                 cfg_.ollama.model, cfg_.ollama.api == common::LlmApi::kOpenAi ? "openai" : "ollama",
+                 cfg_.ollama.timeout.count());
+    const int sig = loop_.run();
+    common::notify_stopping();
+    const auto t0 = std::chrono::steady_clock::now();
+    cancel_ = true;  // aborts requests in flight
+    pool_->stop();
+    spdlog::info("stopped signal={} in_flight={} cancel_ms={}", sig, sched_.in_flight(),
+                 std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::steady_clock::now() - t0)
+                     .count());
+    return common::kExitOk;
+  }
+
+ private:
+  std::string setup() {
+    std::error_code ec;
+    std::filesystem::create_directories(cfg_.data_dir, ec);
+    if (ec) return "cannot create " + cfg_.data_dir + ": " + ec.message();
+    auto db = common::Outbox::open(cfg_.data_dir + "/diagnoser-diagnosis.outbox");
+    if (!db) return db.error();
+    auto eb = common::Outbox::open(cfg_.data_dir + "/diagnoser-events.outbox");
+    if (!eb) return eb.error();
+    diag_box_ = std::move(*db);
+    event_box_ = std::move(*eb);
+    health_ = common::make_socket(ctx_, zmq::socket_type::sub);
+    health_.set(zmq::sockopt::subscribe, "");
+    pub_ = common::make_socket(ctx_, zmq::socket_type::pub);
+    control_ = common::make_socket(ctx_, zmq::socket_type::router);
+    results_ = zmq::socket_t(ctx_, zmq::socket_type::pull);
+    results_.set(zmq::sockopt::linger, 0);
+    for (auto r : {common::connect_endpoint(health_, cfg_.endpoints.health),
+                   common::bind_endpoint(pub_, cfg_.endpoints.diagnoser_pub),
+                   common::bind_endpoint(control_, cfg_.endpoints.diagnoser_control),
+                   common::bind_endpoint(results_, kResultsEndpoint)}) {
+      if (!r) return r.error();
+    }
+    try {
+      diag_tx_ = std::make_unique<common::ReliableSender>(ctx_, cfg_.endpoints.diagnosis,
+                                                          *diag_box_, diag_stamp_);
+      event_tx_ = std::make_unique<common::ReliableSender>(ctx_, cfg_.endpoints.events,
+                                                           *event_box_, event_stamp_);
+    } catch (const std::exception& e) {
+      return e.what();
+    }
+    pool_ = std::make_unique<WorkerPool>(ctx_, kResultsEndpoint, engine_,
+                                         static_cast<std::size_t>(cfg_.diagnose_workers));
+    loop_.on_readable(health_, [this] { on_health(); });
+    loop_.on_readable(control_, [this] { on_control(); });
+    loop_.on_readable(results_, [this] { on_results(); });
+    loop_.on_readable(diag_tx_->socket(), [this] { diag_tx_->on_readable(clock_.mono()); });
+    loop_.on_readable(event_tx_->socket(), [this] { event_tx_->on_readable(clock_.mono()); });
+    loop_.on_tick(clock_.mono(), [this](MonoTime now) { return on_tick(now); });
+    return {};
+  }
+
+  void on_health() {
+    while (true) {
+      zmq::message_t frame;
+      try {
+        if (!health_.recv(frame, zmq::recv_flags::dontwait)) break;
+      } catch (const zmq::error_t&) {
+        break;
+      }
+      auto msg = common::decode_frame(frame, rejects_);
+      if (!msg) continue;
+      const auto* rep = std::get_if<proto::HealthReport>(&msg->body);
+      if (rep == nullptr) continue;
+      const auto* spec = cfg_.find_agent(rep->agent);
+      if (spec == nullptr) {
+        ++unknown_agent_;
+        continue;
+      }
+      ++reports_;
+      latest_[rep->agent] = *rep;
+      if (!trigger_.on_report(*rep)) continue;
+      ++triggers_;
+      Job job{make_context(*spec, rep), incident_id(*spec, msg->env.ts), "health", {}};
+      submit(std::move(job));
+    }
+  }
+
+  static std::string incident_id(const common::AgentSpec& spec, double ts) {
+    return spec.instance + "@" + std::to_string(static_cast<long long>(ts));
+  }
+
+  Scheduler::Admit submit(Job job) {
+    const std::string agent = job.context.agent;
+    const auto admit = sched_.submit(std::move(job));
+    if (admit == Scheduler::Admit::kQueueFull) {
+      ++queue_full_;
+      spdlog::warn("diagnosis queue full agent={} queued={} count={}", agent, sched_.queued(),
+                   queue_full_);
+    } else if (admit == Scheduler::Admit::kDuplicate) {
+      ++duplicates_;
+    }
+    dispatch();
+    return admit;
+  }
+
+  void dispatch() {
+    while (auto job = sched_.next()) {
+      spdlog::info("diagnosing agent={} origin={} incident={}", job->context.agent, job->origin,
+                   job->incident);
+      pool_->post(std::move(*job));
+    }
+  }
+
+  void on_control() {
+    while (true) {
+      zmq::message_t id;
+      zmq::message_t frame;
+      try {
+        if (!control_.recv(id, zmq::recv_flags::dontwait)) break;
+        if (!id.more()) continue;
+        (void)control_.recv(frame, zmq::recv_flags::dontwait);
+        while (frame.more()) {  // commands are one frame
+          zmq::message_t extra;
+          (void)control_.recv(extra, zmq::recv_flags::dontwait);
+          if (!extra.more()) break;
+        }
+      } catch (const zmq::error_t&) {
+        break;
+      }
+      auto msg = common::decode_frame(frame, rejects_);
+      if (!msg) continue;
+      const auto* cmd = std::get_if<proto::Command>(&msg->body);
+      if (cmd == nullptr) continue;
+      ++commands_;
+      proto::Ack ack{msg->env.source, msg->env.boot_id, msg->env.seq, true, {}};
+      nlohmann::json detail;
+      if (cmd->verb == proto::CommandVerb::kDiagnose) {
+        const auto* spec = cfg_.find_agent(cmd->agent);
+        if (spec == nullptr) {
+          ack.ok = false;
+          detail = {{"error", "unknown agent"}};
+        } else {
+          auto it = latest_.find(spec->instance);
+          Job job{make_context(*spec, it == latest_.end() ? nullptr : &it->second),
+                  incident_id(*spec, msg->env.ts), "command", cmd->request_id};
+          const auto admit = submit(std::move(job));
+          ack.ok = admit == Scheduler::Admit::kQueued;
+          detail = {{"agent", spec->instance},
+                    {"queued", ack.ok},
+                    {"state", admit == Scheduler::Admit::kQueued      ? "queued"
+                              : admit == Scheduler::Admit::kDuplicate ? "already_in_progress"
+                                                                      : "queue_full"}};
+        }
+      } else if (cmd->verb == proto::CommandVerb::kStatus) {
+        detail = proto::fields_to_json(stats());
+      } else {
+        ack.ok = false;
+        detail = {{"error", "the diagnoser only takes diagnose and status"}};
+      }
+      ack.detail = detail.dump();
+      const std::string bytes = proto::encode(pub_stamp_.stamp(ack));
+      try {
+        (void)control_.send(id, zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+        (void)control_.send(zmq::buffer(bytes), zmq::send_flags::dontwait);
+      } catch (const zmq::error_t&) {
+      }
+    }
+  }
+
+  void on_results() {
+    while (true) {
+      zmq::message_t m;
+      try {
+        if (!results_.recv(m, zmq::recv_flags::dontwait)) break;
+      } catch (const zmq::error_t&) {
+        break;
+      }
+    }
+    drain_results(clock_.mono());
+  }
+
+  void drain_results(MonoTime now) {
+    for (auto& r : pool_->take()) {
+      sched_.done(r.job.context.agent);
+      const auto* spec = cfg_.find_agent(r.job.context.agent);
+      if (spec == nullptr) continue;  // cannot happen: jobs are made for configured agents
+      ++diagnoses_;
+      if (r.cache_hit) ++cache_hits_;
+      if (!r.journal_error.empty()) ++journal_errors_;
+      const auto& d = r.outcome.diagnosis;
+      if (d.source == "llm") ++llm_ok_;
+      log_result(*spec, r);
+      if (r.outcome.llm_error) {
+        ++llm_errors_;
+        if (auto s = event_tx_->send(make_event(*spec, r, true), now); !s) outbox_failed(s.error());
+      }
+      if (auto s = diag_tx_->send(d, now); !s) outbox_failed(s.error());
+      if (auto s = event_tx_->send(make_event(*spec, r, false), now); !s) {
+        outbox_failed(s.error());
+      }
+      (void)common::send_message(pub_, pub_stamp_.stamp(d));
+      last_latency_ = d.latency_seconds;
+    }
+    dispatch();
+  }
+
+  void outbox_failed(const std::string& e) {
+    ++outbox_errors_;
+    spdlog::error("outbox write failed error=\"{}\" count={}", e, outbox_errors_);
+  }
+
+  proto::Fields stats() const {
+    auto i = [](std::uint64_t v) { return proto::Value(static_cast<std::int64_t>(v)); };
+    return {{"reports", i(reports_)},
+            {"triggers", i(triggers_)},
+            {"commands", i(commands_)},
+            {"diagnoses", i(diagnoses_)},
+            {"llm_ok", i(llm_ok_)},
+            {"llm_errors", i(llm_errors_)},
+            {"cache_hits", i(cache_hits_)},
+            {"journal_errors", i(journal_errors_)},
+            {"queue_full", i(queue_full_)},
+            {"duplicates", i(duplicates_)},
+            {"unknown_agent", i(unknown_agent_)},
+            {"outbox_errors", i(outbox_errors_)},
+            {"queued", i(sched_.queued())},
+            {"in_flight", i(sched_.in_flight())},
+            {"diagnosis_pending", i(diag_tx_->pending())},
+            {"events_pending", i(event_tx_->pending())},
+            {"rejected", i(rejects_.total())},
+            {"last_latency_seconds", proto::Value(last_latency_)},
+            {"llm_enabled", proto::Value(cfg_.ollama.enabled)}};
+  }
+
+  MonoTime on_tick(MonoTime now) {
+    drain_results(now);  // in case a wake-up frame was lost
+    if (now >= next_heartbeat_) {
+      proto::Heartbeat hb{"diagnoser", static_cast<std::uint32_t>(::getpid()),
+                          std::chrono::duration<double>(cfg_.interval).count(), stats()};
+      (void)common::send_message(pub_, pub_stamp_.stamp(hb));
+      next_heartbeat_ = now + cfg_.interval;
+    }
+    MonoTime next = next_heartbeat_;
+    next = std::min(next, diag_tx_->on_tick(now));
+    next = std::min(next, event_tx_->on_tick(now));
+    return next;
+  }
+
+  const common::Config& cfg_;
+  common::SystemClock clock_;
+  std::atomic<bool> cancel_{false};
+  std::unique_ptr<OllamaClient> llm_;
+  Engine engine_;
+  common::Loop loop_;
+  Trigger trigger_;
+  Scheduler sched_;
+  common::Stamper diag_stamp_;   // one stamper per reliable channel: each is a strict sequence
+  common::Stamper event_stamp_;
+  common::Stamper pub_stamp_;
+  zmq::context_t ctx_;
+  zmq::socket_t health_;
+  zmq::socket_t pub_;
+  zmq::socket_t control_;
+  zmq::socket_t results_;
+  std::unique_ptr<common::Outbox> diag_box_;
+  std::unique_ptr<common::Outbox> event_box_;
+  std::unique_ptr<common::ReliableSender> diag_tx_;
+  std::unique_ptr<common::ReliableSender> event_tx_;
+  std::unique_ptr<WorkerPool> pool_;  // last: its threads stop before the sockets and context
+  std::map<std::string, proto::HealthReport> latest_;
+  proto::RejectCounter rejects_;
+  MonoTime next_heartbeat_{};
+  double last_latency_ = 0;
+  std::uint64_t reports_ = 0, triggers_ = 0, commands_ = 0, diagnoses_ = 0, llm_ok_ = 0,
+                llm_errors_ = 0, cache_hits_ = 0, journal_errors_ = 0, queue_full_ = 0,
+                duplicates_ = 0, unknown_agent_ = 0, outbox_errors_ = 0;
+};
+
+}  // namespace
+
+int run_daemon(const common::Config& cfg, common::SignalFd& signals) {
+  return Daemon(cfg, signals).run();
+}
+
+int run_once(const common::Config& cfg, const std::string& agent, common::SignalFd& signals) {
+  const auto* spec = cfg.find_agent(agent);
+  if (spec == nullptr) {
+    std::fprintf(stderr, "trading-heal-diagnoser: %s is not a configured agent (TRADING_HEAL_AGENTS)\n",
+                 agent.c_str());
+    return common::kExitUsage;
+  }
+  std::atomic<bool> cancel{false};
+  auto llm = make_llm(cfg, cancel);
+  Engine engine(journal_for(cfg.scope), llm.get(), std::chrono::milliseconds(0),
+                cfg.ollama.max_answer_bytes);
+  common::SystemClock clock;
+  Job job{make_context(*spec, nullptr),
+          spec->instance + "@" + std::to_string(static_cast<long long>(
+                                     common::to_epoch_seconds(clock.wall()))),
+          "once",
+          {}};
+  auto fut = std::async(std::launch::async, [&] { return engine.run(job); });
+  // The diagnosis runs on its own thread so that SIGTERM/SIGINT can cancel the LLM request.
+  while (fut.wait_for(std::chrono::milliseconds(0)) != std::future_status::ready) {
+    pollfd pfd{signals.fd(), POLLIN, 0};
+    if (::poll(&pfd, 1, 100) > 0) {
+      if (auto s = signals.read(); s && (*s == SIGTERM || *s == SIGINT)) cancel = true;
+    }
+  }
+  Result r = fut.get();
+  if (cancel) return common::kExitOk;
+  log_result(*spec, r);
+  // The Diagnosis body itself: proto::to_json would let the envelope's `source` (diagnoser)
+  // hide the diagnosis's own `source` (rules | llm | cache).
+  nlohmann::json j = proto::body_to_json(r.outcome.diagnosis);
+  j["kind"] = "diagnosis";
+  j["ts"] = common::to_epoch_seconds(clock.wall());
+  if (r.outcome.llm_error) j["llm_error_detail"] = r.outcome.llm_error->detail;
+  std::printf("%s\n", proto::to_json_line(j).c_str());
+  std::fflush(stdout);
+  return common::kExitOk;
+}
+
+}  // namespace trading_heal::diagnoser

@@ -1,0 +1,178 @@
+#include "trading_heal/diagnoser/rules.hpp"
+
+#include <array>
+#include <cctype>
+#include <cmath>
+#include <initializer_list>
+#include <string_view>
+
+namespace trading_heal::diagnoser {
+namespace {
+
+using proto::DiagnosisAction;
+using proto::Severity;
+
+struct Rule {
+  std::string_view category;
+  std::string_view cause;
+  Severity severity;
+  DiagnosisAction action;
+  std::initializer_list<std::string_view> keywords;  // lower case; any one matches
+};
+
+// Priority order: the most specific and most severe causes first. A stalled agent logs both
+// "Price unavailable (timeout)" and "lock timeout": the DB lock is the better explanation.
+// Adding a rule? Add its rows to tests/diagnoser/rules_test.cpp.
+const std::array<Rule, 9> kRules{{
+    {"oom", "Out of memory: the agent was killed (OOM killer / MemoryError)",
+     Severity::kCritical, DiagnosisAction::kAutoRestart,
+     {"oom-kill", "oom_kill", "out of memory", "memoryerror", "killed process",
+      "status=9/kill", "cannot allocate memory"}},
+    {"disk_full", "Disk full: no space left on device", Severity::kCritical,
+     DiagnosisAction::kManual,
+     {"no space left on device", "disk full", "diskfull", "could not extend file",
+      "enospc"}},
+    {"deadlock", "Database deadlock (DeadlockDetected / LockNotAvailable)", Severity::kHigh,
+     DiagnosisAction::kAutoRestart,
+     {"deadlockdetected", "deadlock detected", "locknotavailable", "lock not available"}},
+    {"connection_refused", "Connection refused: the database or the exchange is unreachable",
+     Severity::kHigh, DiagnosisAction::kWait,
+     {"connection refused", "econnrefused", "could not connect to server",
+      "connectionrefusederror"}},
+    {"db_lock", "DB lock on decisions table (psycopg2.OperationalError)", Severity::kHigh,
+     DiagnosisAction::kAutoRestart,
+     {"lock timeout", "operationalerror", "could not obtain lock", "database is locked",
+      "canceling statement due to lock", "lock wait timeout"}},
+    {"crash", "Python crash", Severity::kHigh, DiagnosisAction::kAutoRestart,
+     {"traceback (most recent call last)", "unhandled exception", "segmentation fault",
+      "core dumped"}},
+    {"rate_limit", "Exchange rate limit (HTTP 429 Too Many Requests)", Severity::kMedium,
+     DiagnosisAction::kWait,
+     {"too many requests", "rate limit", "ratelimit", "http 429", "status 429", "error 429",
+      "429 client error", "code=429", "status_code=429"}},
+    {"api_timeout", "Exchange API timeout (price unavailable)", Severity::kMedium,
+     DiagnosisAction::kAutoRestart,
+     {"price unavailable (timeout)", "readtimeout", "read timed out", "connecttimeout",
+      "urlopen error", "urllib", "timed out", "timeouterror"}},
+    {"thread_stall", "Trading loop stalled (thread stall / lock contention)", Severity::kMedium,
+     DiagnosisAction::kAutoRestart,
+     {"thread stall", "lock contention", "waiting for lock", "deadline exceeded", "hung task",
+      "is hung", "stuck"}},
+}};
+
+std::string to_lower(std::string_view s) {
+  std::string out(s.size(), '\0');
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    out[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(s[i])));
+  }
+  return out;
+}
+
+bool is_ident(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '.';
+}
+
+// The exception named in `line` ("KeyError: 'close'"), if any: a dotted identifier ending in
+// Error/Exception/Exit/Interrupt, followed by ':' or the end of the line.
+std::string exception_in(std::string_view line) {
+  static constexpr std::array<std::string_view, 4> kSuffixes = {"Error", "Exception", "Exit",
+                                                                "Interrupt"};
+  std::size_t i = 0;
+  while (i < line.size()) {
+    if (!is_ident(line[i])) {
+      ++i;
+      continue;
+    }
+    std::size_t j = i;
+    while (j < line.size() && is_ident(line[j])) ++j;
+    const std::string_view word = line.substr(i, j - i);
+    const bool at_end = j == line.size();
+    const bool colon = !at_end && line[j] == ':';
+    for (auto suffix : kSuffixes) {
+      if ((at_end || colon) && word.size() > suffix.size() && word.ends_with(suffix)) {
+        std::string_view rest = colon ? line.substr(j + 1) : std::string_view{};
+        while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+        std::string out(word);
+        if (!rest.empty()) out += ": " + std::string(rest.substr(0, 160));
+        return out;
+      }
+    }
+    i = j;
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string python_exception(const std::vector<std::string>& lines) {
+  std::size_t header = lines.size();
+  for (std::size_t i = lines.size(); i-- > 0;) {
+    if (to_lower(lines[i]).find("traceback (most recent call last)") != std::string::npos) {
+      header = i;
+      break;
+    }
+  }
+  if (header == lines.size()) return {};
+  for (std::size_t i = lines.size(); i-- > header + 1;) {
+    if (auto e = exception_in(lines[i]); !e.empty()) return e;
+  }
+  return {};
+}
+
+RuleMatch classify(const std::vector<std::string>& lines, const Symptoms& symptoms) {
+  std::vector<std::string> lowered;
+  lowered.reserve(lines.size());
+  for (const auto& l : lines) lowered.push_back(to_lower(l));
+  // Only the newest matching lines count: the 50 lines often span an earlier incident (or the
+  // previous run of the agent), whose errors must not outrank what the agent logs now. Among
+  // those recent lines the most specific rule wins (a stall alternating "price unavailable"
+  // and a DB lock timeout is a DB lock).
+  constexpr std::size_t kRecentMatches = 8;
+  std::vector<std::size_t> recent;  // indices of matching lines, newest first
+  auto matches = [&](const auto& rule, std::size_t i) {
+    for (auto kw : rule.keywords) {
+      if (lowered[i].find(kw) != std::string::npos) return true;
+    }
+    return false;
+  };
+  for (std::size_t i = lowered.size(); i-- > 0 && recent.size() < kRecentMatches;) {
+    for (const auto& rule : kRules) {
+      if (matches(rule, i)) {
+        recent.push_back(i);
+        break;
+      }
+    }
+  }
+  for (const auto& rule : kRules) {
+    for (std::size_t i : recent) {
+      if (!matches(rule, i)) continue;
+      RuleMatch m{std::string(rule.category), std::string(rule.cause), rule.severity,
+                  rule.action, lines[i]};
+      if (rule.category == "crash") {
+        if (auto e = python_exception(lines); !e.empty()) m.cause = "Python crash: " + e;
+      }
+      return m;
+    }
+  }
+  RuleMatch m;
+  m.severity = Severity::kMedium;
+  m.action = DiagnosisAction::kAutoRestart;
+  if (symptoms.verdict == proto::Verdict::kStalled) {
+    m.category = "stall";
+    m.cause = "No decisions";
+    if (symptoms.decision_age_seconds) {
+      m.cause += " for " + std::to_string(std::lround(*symptoms.decision_age_seconds)) + "s";
+    }
+    m.cause += "; no known error in the logs";
+  } else if (symptoms.verdict == proto::Verdict::kDown) {
+    m.category = "down";
+    m.cause = "Agent down; no known error in the logs";
+    m.severity = Severity::kHigh;
+  } else {
+    m.category = "unknown";
+    m.cause = "No known cause in the logs";
+  }
+  return m;
+}
+
+}  // namespace trading_heal::diagnoser
