@@ -1,0 +1,31 @@
+// The actuator's restart policy: thresholds, limits and timings, taken from the Config.
+#pragma once
+
+#include <chrono>
+
+#include "trading_heal/common/config.hpp"
+
+namespace trading_heal::actuator {
+
+struct Policy {
+  int consecutive_threshold = 2;
+  int exhausted_after = 6;
+  int max_restarts = 3;          // per agent per sliding window
+  int fleet_max_restarts = 10;   // all agents per sliding window (circuit breaker)
+  std::chrono::milliseconds window{std::chrono::hours(1)};
+  std::chrono::milliseconds cooldown{60000};
+  std::chrono::milliseconds diagnosis_wait{35000};
+  std::chrono::milliseconds backoff_max{900000};
+  std::chrono::milliseconds stable_after{600000};
+  std::chrono::milliseconds recovery_grace{120000};
+  std::chrono::milliseconds interval{30000};
+  int global_min_agents = 3;
+  std::chrono::milliseconds global_window{60000};
+  double jitter = 0.1;  // backoff waits are lengthened by up to this fraction
+
+  // recovery_grace = 0 in the config means derived: two intervals plus the stall threshold (an
+  // agent needs that long to write a fresh decision after its bootstrap), at most 15 min.
+  static Policy from_config(const common::Config& c);
+};
+
+}  // namespace trading_heal::actuator

@@ -1,0 +1,31 @@
+// Running a program from an argv (never a shell) with a deadline: systemctl, sudo, hooks.
+// Blocking: call it from a worker thread, never from the loop. Thread-safe (no shared state).
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace trading_heal::actuator {
+
+struct SpawnResult {
+  bool started = false;
+  int exit_code = -1;   // 128+N when killed by signal N
+  bool timed_out = false;
+  std::string out;      // stdout, at most 64 KiB
+  std::string error;    // why it could not be started
+  bool ok() const { return started && !timed_out && exit_code == 0; }
+  std::string describe() const;  // "exit 1", "timed out after ...", "cannot start: ..."
+};
+
+// argv[0] is searched in PATH. `extra_env` (KEY=VALUE) is added to the inherited environment.
+// The child gets an empty signal mask, default dispositions, stdin from /dev/null; it is
+// killed (SIGKILL) and reaped when `timeout` passes.
+SpawnResult run_program(const std::vector<std::string>& argv,
+                        const std::vector<std::string>& extra_env,
+                        std::chrono::milliseconds timeout);
+
+// Splits a hook setting into argv on blanks. No quoting, no expansion: there is no shell.
+std::vector<std::string> split_argv(const std::string& s);
+
+}  // namespace trading_heal::actuator

@@ -1,0 +1,392 @@
+#include "trading_heal/actuator/daemon.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <random>
+
+#include <spdlog/spdlog.h>
+
+#include "trading_heal/actuator/engine.hpp"
+#include "trading_heal/actuator/state_file.hpp"
+#include "trading_heal/actuator/worker.hpp"
+#include "trading_heal/common/loop.hpp"
+#include "trading_heal/common/notify.hpp"
+#include "trading_heal/common/reliable.hpp"
+#include "trading_heal/common/zmq.hpp"
+#include "trading_heal/proto/json.hpp"
+
+namespace trading_heal::actuator {
+namespace {
+
+using common::MonoTime;
+
+class Daemon {
+ public:
+  Daemon(const common::Config& cfg, const DaemonOptions& opts, zmq::context_t& ctx,
+         common::SignalFd& signals)
+      : cfg_(cfg),
+        opts_(opts),
+        signals_(signals),
+        engine_(cfg.agents, Policy::from_config(cfg), std::random_device{}()),
+        pub_stamp_("actuator", clock_),
+        event_stamp_("actuator", clock_),
+        limits_{.max_bytes = cfg.max_message_bytes},
+        sub_(common::make_socket(ctx, zmq::socket_type::sub,
+                                 {.max_msg_size = static_cast<std::int64_t>(cfg.max_message_bytes)})),
+        pub_(common::make_socket(ctx, zmq::socket_type::pub)),
+        control_(common::make_socket(ctx, zmq::socket_type::router,
+                                     {.max_msg_size = static_cast<std::int64_t>(cfg.max_message_bytes)})),
+        diagnoses_(ctx, cfg.endpoints.diagnosis, seqs_, limits_),
+        state_path_(cfg.data_dir + "/actuator-state.json") {
+    std::filesystem::create_directories(cfg.data_dir);
+    auto ob = common::Outbox::open(cfg.data_dir + "/actuator-events.outbox");
+    if (!ob) throw std::runtime_error("outbox: " + ob.error());
+    outbox_ = std::move(*ob);
+    if (!outbox_->recovered_note().empty()) {
+      spdlog::warn("outbox recovered note=\"{}\"", outbox_->recovered_note());
+    }
+    sender_ = std::make_unique<common::ReliableSender>(ctx, cfg.endpoints.events, *outbox_,
+                                                       event_stamp_);
+    sub_.set(zmq::sockopt::subscribe, "");
+    bind(pub_, cfg.endpoints.actuator_pub);
+    bind(control_, cfg.endpoints.actuator_control);  // 0660: the service's group only
+    if (auto r = common::connect_endpoint(sub_, cfg.endpoints.health); !r) throw std::runtime_error(r.error());
+    load_state();
+    RestartOptions ro;
+    ro.dry_run = cfg.dry_run;
+    ro.pre_hook = cfg.pre_restart_hook;
+    ro.post_hook = cfg.post_restart_hook;
+    ro.hook_timeout = cfg.hook_timeout;
+    ro.job_timeout = opts.restart_timeout;
+    ro.verify_timeout = opts.restart_timeout;
+    const auto scope = cfg.scope;
+    const auto backend = cfg.restart_backend;
+    const bool sudo = cfg.restart_sudo;
+    worker_ = std::make_unique<RestartWorker>(
+        [scope, backend, sudo, ro]() -> tl::expected<std::unique_ptr<Restarter>, std::string> {
+          std::unique_ptr<UnitManager> m;
+          if (backend == common::RestartBackend::kDbus) {
+            auto d = make_dbus_manager(scope);
+            if (!d) return tl::unexpected(d.error());
+            m = std::move(*d);
+          } else {
+            m = make_systemctl_manager(scope, sudo);
+          }
+          return std::make_unique<Restarter>(std::move(m), ro);
+        });
+  }
+
+  int run() {
+    common::Loop loop(signals_);
+    loop_ = &loop;
+    loop.on_readable(sub_, [this] { on_health(); });
+    loop.on_readable(diagnoses_.socket(), [this] { on_diagnoses(); });
+    loop.on_readable(control_, [this] { on_control(); });
+    loop.on_readable(sender_->socket(), [this] { sender_->on_readable(clock_.mono()); });
+    loop.on_fd(worker_->fd(), [this] { on_results(); });
+    loop.on_signal(SIGHUP, [] { spdlog::info("SIGHUP ignored: restart the service to reload"); });
+    loop.on_tick(clock_.mono(), [this](MonoTime now) { return tick(now); });
+    spdlog::info("actuator ready agents={} scope={} backend={} dry_run={} state={}",
+                 cfg_.agents.size(), common::to_string(cfg_.scope),
+                 cfg_.restart_backend == common::RestartBackend::kDbus ? "dbus" : "systemctl",
+                 cfg_.dry_run, state_path_);
+    common::notify_ready("watching " + std::to_string(cfg_.agents.size()) + " agents");
+    const int sig = loop.run();
+    common::notify_stopping();
+    save(now());
+    spdlog::info("actuator stopping signal={}", sig);
+    loop_ = nullptr;
+    return common::kExitOk;
+  }
+
+ private:
+  static void bind(zmq::socket_t& s, const std::string& ep) {
+    if (auto r = common::bind_endpoint(s, ep, 0660); !r) throw std::runtime_error(r.error());
+  }
+
+  Now now() const { return Now{clock_.mono(), clock_.wall()}; }
+
+  void load_state() {
+    auto text = read_state_file(state_path_);
+    std::string problem;
+    if (!text) {
+      problem = text.error();
+    } else if (*text) {
+      try {
+        auto j = nlohmann::json::parse(**text);
+        if (auto r = engine_.load_json(j, now()); !r) problem = r.error();
+      } catch (const nlohmann::json::exception& e) {
+        problem = std::string("not JSON: ") + e.what();
+      }
+    }
+    if (problem.empty()) {
+      if (text && *text) spdlog::info("state loaded path={}", state_path_);
+      return;
+    }
+    const auto aside = quarantine_state_file(
+        state_path_, std::to_string(static_cast<long long>(common::to_epoch_seconds(clock_.wall()))));
+    spdlog::error("state file corrupt, starting empty path={} moved_to={} error=\"{}\"", state_path_,
+                  aside, problem);
+    proto::Event e;
+    e.action = "state_corrupt";
+    e.success = false;
+    e.detail = problem;
+    e.fields["path"] = state_path_;
+    e.fields["moved_to"] = aside;
+    send_event(std::move(e), clock_.mono());
+  }
+
+  void save(Now t) {
+    if (!engine_.take_dirty()) return;
+    if (auto r = write_state_file(state_path_, engine_.to_json(t).dump()); !r) {
+      ++state_write_errors_;
+      spdlog::error("state write failed error=\"{}\" count={}", r.error(), state_write_errors_);
+    }
+  }
+
+  void send_event(proto::Event e, MonoTime t) {
+    spdlog::info("event action={} agent={} success={} detail=\"{}\"", e.action, e.agent, e.success,
+                 e.detail);
+    if (auto r = sender_->send(std::move(e), t); !r) {
+      ++event_errors_;
+      spdlog::error("event not stored error=\"{}\" count={}", r.error(), event_errors_);
+    }
+  }
+
+  void apply(Decisions ds, Now t) {
+    // State first: the restart history is durable before the restart is issued or told.
+    save(t);
+    for (auto& d : ds) {
+      if (auto* r = std::get_if<RestartDecision>(&d)) {
+        spdlog::warn("{}", r->log_line);
+        if (cfg_.dry_run) spdlog::warn("dry run: restart of {} not performed", r->unit);
+        worker_->submit(std::move(*r));
+      } else {
+        send_event(std::move(std::get<proto::Event>(d)), t.mono);
+      }
+    }
+    if (loop_ != nullptr) {
+      if (auto next = engine_.next_deadline(t)) loop_->wake_at(*next);
+    }
+  }
+
+  void note_rejects(std::uint64_t before) {
+    const auto& c = engine_.counters();
+    const auto after = c.rejected_unknown_agent + c.rejected_unit_mismatch;
+    if (after > before) {
+      spdlog::warn("message rejected: names no configured agent rejected_total={}", after);
+    }
+  }
+
+  void on_health() {
+    for (int i = 0; i < 1000; ++i) {
+      zmq::message_t frame;
+      try {
+        if (!sub_.recv(frame, zmq::recv_flags::dontwait)) break;
+      } catch (const zmq::error_t&) {
+        break;
+      }
+      const auto before = rejects_.total();
+      auto msg = common::decode_frame(frame, rejects_, limits_);
+      if (!msg) {
+        if (rejects_.total() > before) {
+          spdlog::debug("health frame rejected reason={} rejected_total={}",
+                        proto::to_string(msg.error().reason), rejects_.total());
+        }
+        continue;
+      }
+      const Now t = now();
+      const auto& c = engine_.counters();
+      const auto rej = c.rejected_unknown_agent + c.rejected_unit_mismatch;
+      if (auto* r = std::get_if<proto::HealthReport>(&msg->body)) {
+        apply(engine_.on_health(*r, t), t);
+      } else if (auto* hb = std::get_if<proto::Heartbeat>(&msg->body);
+                 hb != nullptr && msg->env.source == "probe") {
+        apply(engine_.on_probe_heartbeat(*hb, t), t);
+      }
+      note_rejects(rej);
+    }
+  }
+
+  void on_diagnoses() {
+    while (auto d = diagnoses_.receive()) {
+      const Now t = now();
+      if (auto* diag = std::get_if<proto::Diagnosis>(&d->msg.body)) {
+        bool accepted = false;
+        auto ds = engine_.on_diagnosis(*diag, t, &accepted);
+        if (accepted) {
+          spdlog::info("diagnosis received agent={} cause=\"{}\" source={}", diag->agent,
+                       diag->cause, diag->source);
+        } else {
+          spdlog::warn("diagnosis rejected: unknown agent rejected_total={}",
+                       engine_.counters().rejected_unknown_agent);
+        }
+        apply(std::move(ds), t);
+      } else {
+        ++wrong_kind_;
+      }
+      diagnoses_.accept(*d);  // handled (or refused for good): never resent
+    }
+  }
+
+  void on_control() {
+    for (int i = 0; i < 100; ++i) {
+      std::vector<zmq::message_t> frames;
+      try {
+        zmq::message_t f;
+        if (!control_.recv(f, zmq::recv_flags::dontwait)) break;
+        bool more = f.more();
+        frames.push_back(std::move(f));
+        while (more && frames.size() < 8) {
+          zmq::message_t g;
+          (void)control_.recv(g, zmq::recv_flags::dontwait);
+          more = g.more();
+          frames.push_back(std::move(g));
+        }
+        while (more) {  // drain an over-long message
+          zmq::message_t g;
+          (void)control_.recv(g, zmq::recv_flags::dontwait);
+          more = g.more();
+        }
+      } catch (const zmq::error_t&) {
+        break;
+      }
+      if (frames.size() < 2) continue;
+      const bool req = frames.size() == 3 && frames[1].size() == 0;  // REQ's empty delimiter
+      auto msg = common::decode_frame(frames.back(), rejects_, limits_);
+      proto::Ack ack;
+      ack.ok = false;
+      const Now t = now();
+      if (!msg) {
+        ack.detail = "rejected: " + std::string(proto::to_string(msg.error().reason));
+      } else if (auto* c = std::get_if<proto::Command>(&msg->body)) {
+        ack.of_source = msg->env.source;
+        ack.of_boot_id = msg->env.boot_id;
+        ack.of_seq = msg->env.seq;
+        auto res = engine_.on_command(*c, t);
+        ack.ok = res.ok;
+        ack.detail = res.detail;
+        spdlog::info("command verb={} agent={} ok={} source={}", proto::to_string(c->verb),
+                     c->agent, res.ok, msg->env.source);
+        apply(std::move(res.decisions), t);
+      } else {
+        ack.detail = "rejected: not a command";
+      }
+      const std::string bytes = proto::encode(pub_stamp_.stamp(ack));
+      try {
+        control_.send(frames[0], zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+        if (req) control_.send(zmq::message_t(), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+        control_.send(zmq::buffer(bytes), zmq::send_flags::dontwait);
+      } catch (const zmq::error_t&) {
+      }
+    }
+  }
+
+  void on_results() {
+    for (auto& r : worker_->take_results()) {
+      const Now t = now();
+      switch (r.outcome) {
+        case Outcome::kRestarted:
+          spdlog::info("restart done agent={} old_pid={} new_pid={} elapsed_s={:.3f} dry_run={} detail=\"{}\"",
+                       r.agent, r.old_pid, r.new_pid, r.elapsed_seconds, r.dry_run, r.detail);
+          break;
+        case Outcome::kFailed:
+          spdlog::error("restart failed agent={} elapsed_s={:.3f} detail=\"{}\"", r.agent,
+                        r.elapsed_seconds, r.detail);
+          break;
+        case Outcome::kDeferred:
+          spdlog::warn("restart deferred agent={} detail=\"{}\"", r.agent, r.detail);
+          break;
+      }
+      apply(engine_.on_restart_result(r, t), t);
+    }
+  }
+
+  MonoTime tick(MonoTime mono) {
+    const Now t{mono, clock_.wall()};
+    apply(engine_.on_tick(t), t);
+    MonoTime next = sender_->on_tick(mono);
+    if (mono >= next_publish_) {
+      publish(t);
+      next_publish_ = mono + cfg_.interval;
+    }
+    next = std::min(next, next_publish_);
+    if (auto d = engine_.next_deadline(t)) next = std::min(next, std::max(*d, mono + std::chrono::milliseconds(1)));
+    return next;
+  }
+
+  void publish(Now t) {
+    const auto& c = engine_.counters();
+    proto::Heartbeat hb;
+    hb.component = "actuator";
+    hb.pid = static_cast<std::uint32_t>(::getpid());
+    hb.interval_seconds = std::chrono::duration<double>(cfg_.interval).count();
+    auto i = [](std::uint64_t v) { return static_cast<std::int64_t>(v); };
+    hb.stats = {{"health_reports", i(c.health_reports)},
+                {"diagnoses", i(c.diagnoses)},
+                {"commands", i(c.commands)},
+                {"rejected.unknown_agent", i(c.rejected_unknown_agent)},
+                {"rejected.unit_mismatch", i(c.rejected_unit_mismatch)},
+                {"rejected.decode", i(rejects_.total() + diagnoses_.rejects().total())},
+                {"rejected.wrong_kind", i(wrong_kind_)},
+                {"restarts_issued", i(c.restarts_issued)},
+                {"restarts_ok", i(c.restarts_ok)},
+                {"restarts_failed", i(c.restarts_failed)},
+                {"restarts_deferred", i(c.restarts_deferred)},
+                {"restarts_ineffective", i(c.restarts_ineffective)},
+                {"rate_limited", i(c.rate_limited)},
+                {"exhausted", i(c.exhausted)},
+                {"left_to_systemd", i(c.left_to_systemd)},
+                {"global_incidents", i(c.global_incidents)},
+                {"global_incident", engine_.global().active},
+                {"restart_queue", i(worker_->queued())},
+                {"outbox_pending", i(sender_->pending())},
+                {"events_acked", i(sender_->acked())},
+                {"diagnosis_duplicates", i(diagnoses_.duplicates())},
+                {"state_write_errors", i(state_write_errors_)},
+                {"dry_run", cfg_.dry_run}};
+    common::send_message(pub_, pub_stamp_.stamp(std::move(hb)));
+    for (auto& e : engine_.agent_states(t)) common::send_message(pub_, pub_stamp_.stamp(std::move(e)));
+  }
+
+  const common::Config& cfg_;
+  DaemonOptions opts_;
+  common::SignalFd& signals_;
+  common::SystemClock clock_;
+  Engine engine_;
+  common::Stamper pub_stamp_;
+  common::Stamper event_stamp_;
+  proto::Limits limits_;
+  proto::RejectCounter rejects_;
+  zmq::socket_t sub_;
+  zmq::socket_t pub_;
+  zmq::socket_t control_;
+  common::SeqTracker seqs_;
+  common::ReliableReceiver diagnoses_;
+  std::unique_ptr<common::Outbox> outbox_;
+  std::unique_ptr<common::ReliableSender> sender_;
+  std::unique_ptr<RestartWorker> worker_;
+  std::string state_path_;
+  common::Loop* loop_ = nullptr;
+  MonoTime next_publish_{};
+  std::uint64_t state_write_errors_ = 0;
+  std::uint64_t event_errors_ = 0;
+  std::uint64_t wrong_kind_ = 0;
+};
+
+}  // namespace
+
+int run_daemon(const common::Config& cfg, const DaemonOptions& opts, zmq::context_t& ctx,
+               common::SignalFd& signals) {
+  try {
+    Daemon d(cfg, opts, ctx, signals);
+    return d.run();
+  } catch (const std::exception& e) {
+    spdlog::critical("actuator cannot start error=\"{}\"", e.what());
+    return common::kExitFailure;
+  }
+}
+
+}  // namespace trading_heal::actuator

@@ -1,0 +1,207 @@
+// The actuator's effectful pieces with fakes and local programs: spawning without a shell,
+// the state file, the systemctl argv, and the Restarter's sequence against a fake systemd.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "trading_heal/actuator/restarter.hpp"
+#include "trading_heal/actuator/spawn.hpp"
+#include "trading_heal/actuator/state_file.hpp"
+#include "trading_heal/actuator/systemd.hpp"
+
+namespace trading_heal::actuator {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(Spawn, RunsAnArgvWithoutAShell) {
+  auto r = run_program({"echo", "a;b", "$HOME", "`id`"}, {}, 5s);
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(r.out, "a;b $HOME `id`\n");
+}
+
+TEST(Spawn, PassesEnvironmentAndExitCodes) {
+  auto r = run_program({"sh", "-c", "printf %s \"$TRADING_HEAL_AGENT\"; exit 3"},
+                       {"TRADING_HEAL_AGENT=BTC_USDT"}, 5s);
+  EXPECT_EQ(r.out, "BTC_USDT");
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_FALSE(r.ok());
+}
+
+TEST(Spawn, KillsAtTheDeadline) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = run_program({"sleep", "10"}, {}, 200ms);
+  EXPECT_TRUE(r.timed_out);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+}
+
+TEST(Spawn, MissingProgramIsReported) {
+  auto r = run_program({"/nonexistent/hook"}, {}, 1s);
+  EXPECT_FALSE(r.started);
+  EXPECT_FALSE(r.ok());
+}
+
+TEST(Systemctl, ArgvIsExactAndNeverAShell) {
+  using common::SystemdScope;
+  EXPECT_EQ(systemctl_argv(SystemdScope::kSystem, false, "restart", "crypto-agent@BTC_USDT.service"),
+            (std::vector<std::string>{"systemctl", "restart", "crypto-agent@BTC_USDT.service"}));
+  EXPECT_EQ(systemctl_argv(SystemdScope::kSystem, true, "reset-failed", "crypto-agent@A.service"),
+            (std::vector<std::string>{"sudo", "-n", "systemctl", "reset-failed",
+                                      "crypto-agent@A.service"}));
+  EXPECT_EQ(systemctl_argv(SystemdScope::kUser, false, "restart", "u").at(1), "--user");
+  auto s = parse_show("ActiveState=active\nSubState=running\nResult=success\nMainPID=42\n");
+  EXPECT_EQ(s.active_state, "active");
+  EXPECT_EQ(s.main_pid, 42U);
+  EXPECT_EQ(split_argv("  /usr/bin/check  --agent  x "),
+            (std::vector<std::string>{"/usr/bin/check", "--agent", "x"}));
+}
+
+TEST(StateFile, AtomicWriteReadAndQuarantine) {
+  auto dir = std::filesystem::temp_directory_path() / ("th-act-state-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "actuator-state.json").string();
+  auto none = read_state_file(path);
+  ASSERT_TRUE(none);
+  EXPECT_FALSE(*none);
+  ASSERT_TRUE(write_state_file(path, "{\"a\":1}"));
+  ASSERT_TRUE(write_state_file(path, "{\"a\":2}"));
+  EXPECT_EQ(**read_state_file(path), "{\"a\":2}");
+  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+  const auto aside = quarantine_state_file(path, "1");
+  EXPECT_TRUE(std::filesystem::exists(aside));
+  EXPECT_FALSE(std::filesystem::exists(path));
+  std::filesystem::remove_all(dir);
+}
+
+// systemd as a script: records calls; restart gives a new pid unless told otherwise.
+class FakeUnits final : public UnitManager {
+ public:
+  explicit FakeUnits(std::vector<std::string>* calls) : calls_(calls) {}
+  tl::expected<UnitStatus, std::string> status(const std::string&) override {
+    return UnitStatus{state, "running", result, pid};
+  }
+  tl::expected<void, std::string> restart(const std::string& unit,
+                                          std::chrono::milliseconds) override {
+    calls_->push_back("restart " + unit);
+    if (refuse_restarts > 0) {
+      --refuse_restarts;
+      state = "failed";
+      result = "start-limit-hit";
+      return tl::unexpected(std::string("start request repeated too quickly"));
+    }
+    state = "active";
+    if (new_pid) pid += 1;
+    return {};
+  }
+  tl::expected<void, std::string> reset_failed(const std::string& unit) override {
+    calls_->push_back("reset-failed " + unit);
+    result = "success";
+    return {};
+  }
+  std::string name() const override { return "fake"; }
+  std::string state = "active";
+  std::string result = "success";
+  std::uint32_t pid = 100;
+  bool new_pid = true;
+  int refuse_restarts = 0;
+
+ private:
+  std::vector<std::string>* calls_;
+};
+
+RestartDecision decision() {
+  RestartDecision d;
+  d.agent = "BTC_USDT";
+  d.unit = "crypto-agent@BTC_USDT.service";
+  d.reason = "stalled (age=1500s)";
+  return d;
+}
+
+TEST(Restarter, RestartsAndVerifiesANewMainPid) {
+  std::vector<std::string> calls;
+  Restarter r(std::make_unique<FakeUnits>(&calls), RestartOptions{});
+  auto res = r.run(decision());
+  EXPECT_EQ(res.outcome, Outcome::kRestarted) << res.detail;
+  EXPECT_EQ(res.old_pid, 100U);
+  EXPECT_EQ(res.new_pid, 101U);
+  EXPECT_EQ(calls, (std::vector<std::string>{"restart crypto-agent@BTC_USDT.service"}));
+}
+
+TEST(Restarter, SamePidAfterTheRestartIsAFailure) {
+  std::vector<std::string> calls;
+  auto units = std::make_unique<FakeUnits>(&calls);
+  units->new_pid = false;
+  RestartOptions o;
+  o.verify_timeout = 200ms;
+  o.verify_step = 20ms;
+  Restarter r(std::move(units), o);
+  auto res = r.run(decision());
+  EXPECT_EQ(res.outcome, Outcome::kFailed);
+  EXPECT_NE(res.detail.find("new MainPID"), std::string::npos);
+}
+
+TEST(Restarter, StartLimitHitIsResetThenRestartedOnce) {
+  std::vector<std::string> calls;
+  auto units = std::make_unique<FakeUnits>(&calls);
+  units->refuse_restarts = 1;  // refused: the unit is left failed with start-limit-hit
+  Restarter r(std::move(units), RestartOptions{});
+  auto res = r.run(decision());
+  EXPECT_EQ(res.outcome, Outcome::kRestarted) << res.detail;
+  EXPECT_TRUE(res.reset_failed);
+  EXPECT_EQ(calls, (std::vector<std::string>{"restart crypto-agent@BTC_USDT.service",
+                                             "reset-failed crypto-agent@BTC_USDT.service",
+                                             "restart crypto-agent@BTC_USDT.service"}));
+
+  // Known failed beforehand (the probe said so): reset first.
+  calls.clear();
+  auto failed = std::make_unique<FakeUnits>(&calls);
+  failed->state = "failed";
+  Restarter r2(std::move(failed), RestartOptions{});
+  EXPECT_EQ(r2.run(decision()).outcome, Outcome::kRestarted);
+  EXPECT_EQ(calls.at(0), "reset-failed crypto-agent@BTC_USDT.service");
+}
+
+TEST(Restarter, FailingPreHookDefersAndDryRunRestartsNothing) {
+  std::vector<std::string> calls;
+  RestartOptions o;
+  o.pre_hook = "false";
+  Restarter r(std::make_unique<FakeUnits>(&calls), o);
+  auto res = r.run(decision());
+  EXPECT_EQ(res.outcome, Outcome::kDeferred);
+  EXPECT_TRUE(calls.empty());
+
+  RestartOptions dry;
+  dry.dry_run = true;
+  dry.pre_hook = "true";
+  Restarter r2(std::make_unique<FakeUnits>(&calls), dry);
+  auto res2 = r2.run(decision());
+  EXPECT_EQ(res2.outcome, Outcome::kRestarted);
+  EXPECT_TRUE(res2.dry_run);
+  EXPECT_TRUE(calls.empty());
+}
+
+TEST(Restarter, HooksSeeTheAgentAndReason) {
+  auto dir = std::filesystem::temp_directory_path() / ("th-act-hook-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto script = dir / "hook.sh";
+  {
+    std::ofstream f(script);
+    f << "#!/bin/sh\necho \"$TRADING_HEAL_HOOK $TRADING_HEAL_AGENT $TRADING_HEAL_REASON\" >> "
+      << (dir / "out").string() << "\n";
+  }
+  std::filesystem::permissions(script, std::filesystem::perms::owner_all);
+  std::vector<std::string> calls;
+  RestartOptions o;
+  o.pre_hook = script.string();
+  o.post_hook = script.string();
+  Restarter r(std::make_unique<FakeUnits>(&calls), o);
+  EXPECT_EQ(r.run(decision()).outcome, Outcome::kRestarted);
+  std::ifstream in(dir / "out");
+  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(all, "pre BTC_USDT stalled (age=1500s)\npost BTC_USDT stalled (age=1500s)\n");
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace trading_heal::actuator
