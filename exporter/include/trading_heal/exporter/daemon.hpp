@@ -1,0 +1,82 @@
+// The exporter daemon's shell: wires the subscriptions, the reliable event intake, the audit
+// log, the metrics model, the status model and the HTTP API to one loop.
+//
+// Threads: the loop thread owns the sockets, the audit writer, the metrics model and the
+// sequence state. The HTTP pool threads read the status model (under status_mu_), the audit
+// files (AuditLog::open_for_read is thread-safe) and the StreamHub (thread-safe). The
+// Exposer's threads collect the prometheus registry (thread-safe by prometheus-cpp).
+//
+// Exactly-once: a batch of received events is staged, written and fsync'ed as one commit, and
+// only then acknowledged. The sequences of a batch are recorded in the SeqTracker as they are
+// staged (so the next record of the same sender counts as in order) and rolled back to a
+// snapshot if the commit fails. The tracker is persisted to exporter-seq.json on every tick,
+// before a rotation, on SIGHUP and at exit, and rebuilt at start from that file plus the audit
+// lines themselves (current file and .1): a kill -9 between the audit write and the persist
+// cannot duplicate a line.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <prometheus/registry.h>
+#include <tl/expected.hpp>
+#include <zmq.hpp>
+
+#include "trading_heal/common/clock.hpp"
+#include "trading_heal/common/config.hpp"
+#include "trading_heal/common/loop.hpp"
+#include "trading_heal/common/reliable.hpp"
+#include "trading_heal/exporter/audit_log.hpp"
+#include "trading_heal/exporter/http_api.hpp"
+#include "trading_heal/exporter/metrics_model.hpp"
+#include "trading_heal/exporter/status_model.hpp"
+#include "trading_heal/exporter/stream_hub.hpp"
+
+namespace trading_heal::exporter {
+
+inline constexpr const char* kSeqFileName = "exporter-seq.json";
+inline constexpr std::size_t kMaxBatch = 1024;
+
+class Daemon {
+ public:
+  Daemon(const common::Config& cfg, zmq::context_t& ctx, prometheus::Registry& registry,
+         const common::Clock& clock, std::string api_token);
+  ~Daemon();
+  // Opens the audit log, rebuilds the sequence state, binds the sockets and the API.
+  tl::expected<void, std::string> start();
+  void attach(common::Loop& loop);  // registers handlers, ticks and SIGHUP
+  void shutdown();                  // persists state, stops the API
+  int api_port() const { return api_port_; }
+
+ private:
+  void on_sub();
+  void on_events();
+  common::MonoTime on_tick(common::MonoTime now);
+  void on_sighup();
+  void persist_seq();
+  void update_counters();
+
+  const common::Config& cfg_;
+  zmq::context_t& ctx_;
+  const common::Clock& clock_;
+  std::string seq_path_;
+  std::unique_ptr<AuditLog> audit_;
+  common::SeqTracker tracker_;
+  std::unique_ptr<common::ReliableReceiver> receiver_;
+  std::unique_ptr<zmq::socket_t> sub_;
+  proto::RejectCounter sub_rejects_;
+  MetricsModel metrics_;
+  std::mutex status_mu_;
+  StatusModel status_;  // guarded by status_mu_
+  StreamHub hub_;
+  std::unique_ptr<HttpApi> http_;
+  int api_port_ = 0;
+  bool seq_dirty_ = false;
+  std::uint64_t gaps_reported_ = 0;
+  std::uint64_t dups_reported_ = 0;
+  std::uint64_t write_errors_ = 0;
+  common::MonoTime last_error_log_{};
+};
+
+}  // namespace trading_heal::exporter

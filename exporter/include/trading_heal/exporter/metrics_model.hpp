@@ -1,0 +1,121 @@
+// The Prometheus metrics of trading-heal (SPEC.md "Metrics"), fed with health reports,
+// heartbeats and audit events. Owns nothing but references into a prometheus::Registry made in
+// main. No I/O, no clock.
+//
+// Labels. Per-agent series carry `symbol` (BTC-USDT) and, only for agents whose profile is not
+// `default`, also `profile` — literally SPEC.md ("Agents with a profile also carry a profile
+// label"), so the queries users already have (`trading_agent_up{symbol="BTC-USDT"}`) keep
+// matching the default agents. Prometheus allows series of one family to have different label
+// names (an absent label equals the empty value) and promtool accepts it; within one family a
+// (symbol) series and a (symbol, profile) series never collide. The label name `instance` is
+// never used. Audit events without a symbol (global_incident) have symbol="".
+//
+// Label values are bounded: symbols must look like symbols and at most kMaxAgents agents are
+// tracked; actions must be [a-z_]{1,32} and at most kMaxActions distinct ones, others count as
+// action="other".
+//
+// Thread-safety: the model itself is used by the loop thread only; the prometheus objects it
+// updates are thread-safe, so the Exposer's threads may collect at any time.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include "trading_heal/common/config.hpp"
+#include "trading_heal/proto/codec.hpp"
+#include "trading_heal/proto/messages.hpp"
+
+namespace trading_heal::exporter {
+
+inline constexpr std::size_t kMaxAgents = 10000;
+inline constexpr std::size_t kMaxActions = 64;
+// Components whose liveness is exported (the exporter reports itself as up).
+inline const std::vector<std::string> kComponents = {"probe", "diagnoser", "actuator",
+                                                     "exporter"};
+
+// Event `fields` the model reads (the contract with the senders):
+//   diagnosis / ollama_error: latency_seconds (number) — duration of the LLM call;
+//   diagnosis: source (or diagnosis_source) = rules | cache | llm — rules/cache are not Ollama
+//     analyses and are not counted in trading_ollama_analyze_total;
+//   global_incident: active (bool, default true) — false ends the incident.
+// Heartbeat stats read: probe `cycle_seconds`; actuator `global_incident` (bool or 0/1).
+class MetricsModel {
+ public:
+  MetricsModel(prometheus::Registry& registry, const std::vector<common::AgentSpec>& agents);
+
+  void on_health(const proto::HealthReport& r);
+  void on_heartbeat(const proto::Heartbeat& hb);
+  // A committed audit event (each exactly once).
+  void on_event(const proto::Event& e);
+  void set_component_up(const std::string& component, bool up);
+  void set_global_incident(bool active);
+  // Cumulative total of rejections for a reason, summed over the daemon's receivers
+  // (increments the counter by the difference).
+  void set_rejected(proto::Reject reason, std::uint64_t total);
+  void add_gaps(std::uint64_t n);
+  void add_audit_written(std::uint64_t n);
+  void add_audit_write_error();
+  void add_duplicates(std::uint64_t n);
+  void set_deferred(std::size_t n);
+
+  std::size_t agents() const { return agents_.size(); }
+  std::uint64_t dropped_labels() const { return dropped_labels_; }
+
+ private:
+  struct Agent {
+    prometheus::Labels labels;
+    prometheus::Gauge* up = nullptr;  // gauges appear with the first health report
+    prometheus::Gauge* stalled = nullptr;
+    prometheus::Gauge* age = nullptr;
+    prometheus::Gauge* consecutive = nullptr;
+    prometheus::Gauge* rss = nullptr;
+    prometheus::Gauge* cpu = nullptr;
+    prometheus::Gauge* heartbeat_age = nullptr;
+    prometheus::Gauge* latency = nullptr;
+    prometheus::Counter* analyze = nullptr;
+    prometheus::Counter* restarts = nullptr;
+  };
+  Agent* agent(const std::string& symbol, const std::string& profile);
+  prometheus::Counter* action_counter(const std::string& action, const Agent* a);
+  void ensure_gauges(Agent& a);
+
+  prometheus::Family<prometheus::Gauge>& up_;
+  prometheus::Family<prometheus::Gauge>& stalled_;
+  prometheus::Family<prometheus::Gauge>& age_;
+  prometheus::Family<prometheus::Counter>& analyze_;
+  prometheus::Family<prometheus::Gauge>& latency_;
+  prometheus::Family<prometheus::Counter>& restarts_;
+  prometheus::Family<prometheus::Gauge>& consecutive_;
+  prometheus::Family<prometheus::Counter>& actions_;
+  prometheus::Family<prometheus::Histogram>& duration_family_;
+  prometheus::Histogram& duration_;
+  prometheus::Family<prometheus::Gauge>& rss_;
+  prometheus::Family<prometheus::Gauge>& cpu_;
+  prometheus::Family<prometheus::Gauge>& heartbeat_age_;
+  prometheus::Gauge& global_incident_;
+  prometheus::Family<prometheus::Gauge>& component_up_;
+  prometheus::Gauge& probe_cycle_;
+  prometheus::Family<prometheus::Counter>& rejected_;
+  prometheus::Counter& gaps_;
+  prometheus::Counter& audit_written_;
+  prometheus::Counter& audit_errors_;
+  prometheus::Counter& duplicates_;
+  prometheus::Gauge& deferred_;
+
+  std::map<std::pair<std::string, std::string>, Agent> agents_;  // (symbol, profile)
+  Agent no_symbol_;  // labels {symbol=""} for fleet-wide events
+  std::set<std::string> actions_seen_;
+  std::uint64_t dropped_labels_ = 0;
+  std::vector<std::uint64_t> rejected_last_;
+};
+
+}  // namespace trading_heal::exporter

@@ -1,0 +1,126 @@
+// trading-heal-exporter: Prometheus metrics, status and audit API, and the durable audit log.
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <prometheus/exposer.h>
+#include <prometheus/registry.h>
+
+#include "trading_heal/common/config.hpp"
+#include "trading_heal/common/log.hpp"
+#include "trading_heal/common/loop.hpp"
+#include "trading_heal/common/notify.hpp"
+#include "trading_heal/common/signals.hpp"
+#include "trading_heal/exporter/audit_reader.hpp"
+#include "trading_heal/exporter/daemon.hpp"
+
+namespace {
+
+constexpr const char* kUsage = R"(usage: trading-heal-exporter [--help] [--verify-audit FILE...]
+
+Serves Prometheus metrics (/metrics), the status and audit API (/health /status /audit
+/audit/stream) and writes the audit log $TRADING_HEAL_DATA_DIR/trading_heal_audit.jsonl.
+
+  --verify-audit FILE...  check the audit hash chain (rotated files oldest first, e.g.
+                          F.2 F.1 F); prints the first broken line; exit 0 intact, 1 broken
+
+Environment:
+  TRADING_HEAL_METRICS_LISTEN  (0.0.0.0:9120)   TRADING_HEAL_API_LISTEN  (0.0.0.0:9121)
+  TRADING_HEAL_API_TOKEN_FILE  bearer token for /status and /audit (default: none)
+  TRADING_HEAL_DATA_DIR        (/var/lib/trading-heal)  audit file and exporter-seq.json
+  TRADING_HEAL_AUDIT_MAX_BYTES (67108864)  TRADING_HEAL_AUDIT_KEEP (5)  rotation
+  TRADING_HEAL_RUNTIME_DIR     (/run/trading-heal)  ipc:// endpoints; each can be set with
+  TRADING_HEAL_EVENTS_ENDPOINT, TRADING_HEAL_HEALTH_ENDPOINT,
+  TRADING_HEAL_DIAGNOSER_PUB_ENDPOINT, TRADING_HEAL_ACTUATOR_PUB_ENDPOINT
+  TRADING_HEAL_INTERVAL        (30)  components are silent after 3 intervals
+  TRADING_HEAL_AGENTS / TRADING_HEAL_AGENTS_FILE, TRADING_HEAL_LOG_LEVEL (info)
+Signals: SIGTERM/SIGINT stop; SIGHUP reopens the audit file (logrotate).
+)";
+
+std::optional<std::string> read_token(const std::string& path, std::string* err) {
+  std::ifstream in(path);
+  if (!in) {
+    *err = "cannot read the token file";
+    return std::nullopt;
+  }
+  std::stringstream s;
+  s << in.rdbuf();
+  std::string t = s.str();
+  while (!t.empty() && std::isspace(static_cast<unsigned char>(t.back()))) t.pop_back();
+  while (!t.empty() && std::isspace(static_cast<unsigned char>(t.front()))) t.erase(0, 1);
+  if (t.empty()) *err = "the token file is empty";
+  if (t.find_first_of(" \t\r\n") != std::string::npos) *err = "the token holds whitespace";
+  if (!err->empty()) return std::nullopt;
+  return t;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace trading_heal;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (!args.empty() && (args[0] == "--help" || args[0] == "-h")) {
+    std::cout << kUsage;
+    return common::kExitOk;
+  }
+  if (!args.empty() && args[0] == "--verify-audit") {
+    if (args.size() < 2) {
+      std::cerr << kUsage;
+      return common::kExitUsage;
+    }
+    return exporter::verify_audit_files({args.begin() + 1, args.end()}, std::cout);
+  }
+  if (!args.empty()) {
+    std::cerr << "trading-heal-exporter: unknown argument " << args[0] << "\n" << kUsage;
+    return common::kExitUsage;
+  }
+  auto cfg = common::load_config(common::process_env());
+  std::string token;
+  if (cfg && !cfg->api_token_file.empty()) {
+    std::string err;
+    auto t = read_token(cfg->api_token_file, &err);
+    if (!t) cfg = tl::unexpected(common::ConfigError{"TRADING_HEAL_API_TOKEN_FILE", cfg->api_token_file, err});
+    else token = *t;
+  }
+  if (!cfg) {
+    std::cerr << "trading-heal-exporter: configuration error: " << cfg.error().to_string() << "\n";
+    return common::kExitConfig;
+  }
+  common::init_logging("exporter", cfg->log_level);
+  common::SignalFd signals({SIGTERM, SIGINT, SIGHUP});
+  zmq::context_t ctx;
+  auto registry = std::make_shared<prometheus::Registry>();
+  std::unique_ptr<prometheus::Exposer> exposer;
+  try {
+    exposer = std::make_unique<prometheus::Exposer>(cfg->metrics_listen, 2);
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot listen for metrics listen={} error=\"{}\"", cfg->metrics_listen, e.what());
+    return common::kExitFailure;
+  }
+  exposer->RegisterCollectable(registry);
+  common::SystemClock clock;
+  exporter::Daemon daemon(*cfg, ctx, *registry, clock, token);
+  if (auto r = daemon.start(); !r) {
+    spdlog::critical("exporter cannot start error=\"{}\"", r.error());
+    daemon.shutdown();
+    return common::kExitFailure;
+  }
+  common::Loop loop(signals);
+  daemon.attach(loop);
+  const auto ports = exposer->GetListeningPorts();
+  const int metrics_port = ports.empty() ? 0 : ports.front();
+  spdlog::info("exporter ready metrics_listen={} metrics_port={} api_listen={} api_port={} auth={}",
+               cfg->metrics_listen, metrics_port, cfg->api_listen, daemon.api_port(),
+               token.empty() ? "none" : "bearer");
+  // For tests and scripts that ask for port 0: the bound ports on stdout, one line.
+  std::printf("listening metrics_port=%d api_port=%d\n", metrics_port, daemon.api_port());
+  std::fflush(stdout);
+  common::notify_ready("serving");
+  const int sig = loop.run();
+  common::notify_stopping();
+  spdlog::info("exporter stopping signal={}", sig);
+  daemon.shutdown();
+  return common::kExitOk;
+}

@@ -1,0 +1,300 @@
+#include "trading_heal/exporter/daemon.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <spdlog/spdlog.h>
+
+#include "trading_heal/common/zmq.hpp"
+#include "trading_heal/exporter/audit_format.hpp"
+#include "trading_heal/exporter/audit_reader.hpp"
+
+namespace trading_heal::exporter {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Atomic replace: temp file, fsync, rename, fsync the directory.
+bool write_atomically(const std::string& path, const std::string& text, std::string* err) {
+  const std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  if (fd < 0) {
+    *err = "open " + tmp + ": " + std::strerror(errno);
+    return false;
+  }
+  std::string_view rest = text;
+  bool ok = true;
+  while (!rest.empty()) {
+    ssize_t n = ::write(fd, rest.data(), rest.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      ok = false;
+      break;
+    }
+    rest.remove_prefix(static_cast<std::size_t>(n));
+  }
+  ok = ok && ::fsync(fd) == 0;
+  if (!ok) *err = "write " + tmp + ": " + std::strerror(errno);
+  ::close(fd);
+  if (ok && ::rename(tmp.c_str(), path.c_str()) != 0) {
+    *err = "rename " + tmp + ": " + std::strerror(errno);
+    ok = false;
+  }
+  if (ok) {
+    auto dir = std::filesystem::path(path).parent_path();
+    int d = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (d >= 0) {
+      ::fsync(d);
+      ::close(d);
+    }
+  }
+  return ok;
+}
+
+}  // namespace
+
+Daemon::Daemon(const common::Config& cfg, zmq::context_t& ctx, prometheus::Registry& registry,
+               const common::Clock& clock, std::string api_token)
+    : cfg_(cfg),
+      ctx_(ctx),
+      clock_(clock),
+      seq_path_((std::filesystem::path(cfg.data_dir) / kSeqFileName).string()),
+      metrics_(registry, cfg.agents),
+      status_(cfg.agents, cfg.interval, clock.mono()) {
+  ApiOptions api;
+  api.listen = cfg.api_listen;
+  api.token = std::move(api_token);
+  ApiBackend backend;
+  backend.health = [this](int* code) {
+    bool ok = false;
+    std::string body;
+    {
+      std::lock_guard lock(status_mu_);
+      body = status_.health_json(clock_.mono(), &ok).dump();
+    }
+    *code = ok ? 200 : 503;
+    return body + "\n";
+  };
+  backend.status = [this] {
+    std::lock_guard lock(status_mu_);
+    return status_.status_json(clock_.mono(), common::to_epoch_seconds(clock_.wall()))
+               .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+           "\n";
+  };
+  backend.audit = [this](const AuditQuery& q) { return query_audit(audit_->open_for_read(), q); };
+  http_ = std::make_unique<HttpApi>(api, backend, hub_);
+}
+
+Daemon::~Daemon() = default;
+
+tl::expected<void, std::string> Daemon::start() {
+  const std::string path = (std::filesystem::path(cfg_.data_dir) / kAuditFileName).string();
+  auto log = AuditLog::open({path, cfg_.audit_max_bytes, cfg_.audit_keep});
+  if (!log) return tl::unexpected(log.error());
+  audit_ = std::move(*log);
+  if (!audit_->recovered_note().empty()) {
+    spdlog::warn("audit torn line recovered {}", audit_->recovered_note());
+  }
+  audit_->set_before_rotate([this] { persist_seq(); });
+
+  // Sequence state: the persisted file, then every line of the recent audit files (the file
+  // may lag the audit log by one tick; the lines are the truth).
+  if (std::ifstream in(seq_path_); in) {
+    std::stringstream text;
+    text << in.rdbuf();
+    if (auto t = common::SeqTracker::from_json(text.str())) {
+      tracker_ = std::move(*t);
+    } else {
+      spdlog::warn("sequence state unreadable, rebuilding from the audit log path={} error={}",
+                   seq_path_, t.error());
+    }
+  }
+  std::uint64_t scanned = 0;
+  audit_->scan_recent([&](std::string_view line) {
+    if (auto id = line_identity(line)) {
+      tracker_.record(id->source, id->boot_id, id->seq);
+      ++scanned;
+    }
+  });
+  gaps_reported_ = tracker_.gaps();
+  persist_seq();
+  spdlog::info("audit log open path={} bytes={} lines_scanned={} senders={}", path,
+               audit_->size(), scanned, tracker_.size());
+
+  try {
+    proto::Limits limits;
+    limits.max_bytes = cfg_.max_message_bytes;
+    receiver_ = std::make_unique<common::ReliableReceiver>(ctx_, cfg_.endpoints.events, tracker_,
+                                                           limits);
+  } catch (const std::exception& e) {
+    return tl::unexpected(std::string(e.what()));
+  }
+  sub_ = std::make_unique<zmq::socket_t>(common::make_socket(
+      ctx_, zmq::socket_type::sub,
+      common::SocketOptions{.max_msg_size = static_cast<std::int64_t>(cfg_.max_message_bytes),
+                            .rcvhwm = 10000}));
+  sub_->set(zmq::sockopt::subscribe, "");
+  for (const auto& ep : cfg_.endpoints.publishers()) {
+    if (auto r = common::connect_endpoint(*sub_, ep); !r) return tl::unexpected(r.error());
+  }
+  auto port = http_->bind();
+  if (!port) return tl::unexpected(port.error());
+  api_port_ = *port;
+  http_->start();
+  return {};
+}
+
+void Daemon::attach(common::Loop& loop) {
+  loop.on_readable(*sub_, [this] { on_sub(); });
+  loop.on_readable(receiver_->socket(), [this] { on_events(); });
+  loop.on_signal(SIGHUP, [this] { on_sighup(); });
+  loop.on_tick(clock_.mono(), [this](common::MonoTime now) { return on_tick(now); });
+}
+
+void Daemon::on_sub() {
+  const auto now = clock_.mono();
+  std::lock_guard lock(status_mu_);
+  for (int i = 0; i < 1000; ++i) {
+    zmq::message_t frame;
+    try {
+      if (!sub_->recv(frame, zmq::recv_flags::dontwait)) break;
+    } catch (const zmq::error_t&) {
+      break;
+    }
+    auto msg = common::decode_frame(frame, sub_rejects_, proto::Limits{.max_bytes = cfg_.max_message_bytes});
+    if (!msg) continue;
+    const auto& env = msg->env;
+    if (const auto* r = std::get_if<proto::HealthReport>(&msg->body)) {
+      metrics_.on_health(*r);
+      status_.on_health(*r, env.ts, now);
+    } else if (const auto* hb = std::get_if<proto::Heartbeat>(&msg->body)) {
+      metrics_.on_heartbeat(*hb);
+      status_.on_component(hb->component.empty() ? env.source : hb->component,
+                           hb->interval_seconds, now);
+      if (hb->component == "actuator") {
+        if (auto it = hb->stats.find("global_incident"); it != hb->stats.end()) {
+          if (const auto* b = std::get_if<bool>(&it->second)) status_.set_global_incident(*b);
+        }
+      }
+    } else if (const auto* e = std::get_if<proto::Event>(&msg->body)) {
+      status_.on_component(env.source, 0, now);
+      if (e->action == "agent_state") status_.on_agent_state(*e, env.ts);
+    } else {
+      status_.on_component(env.source, 0, now);
+    }
+  }
+}
+
+void Daemon::on_events() {
+  const auto now = clock_.mono();
+  const common::SeqTracker snapshot = tracker_;
+  std::vector<common::ReliableReceiver::Delivery> batch;
+  std::vector<std::string> lines;
+  while (batch.size() < kMaxBatch) {
+    auto d = receiver_->receive();
+    if (!d) break;
+    if (std::holds_alternative<proto::Event>(d->msg.body)) {
+      lines.push_back(audit_->stage(d->msg));
+    } else {
+      lines.emplace_back();  // not an audit record: acknowledged with the batch, not written
+    }
+    // Provisional, so the sender's next record counts as in order; undone if the commit fails.
+    tracker_.record(d->msg.env.source, d->msg.env.boot_id, d->msg.env.seq);
+    batch.push_back(std::move(*d));
+  }
+  if (batch.empty()) return;
+  if (auto r = audit_->commit(); !r) {
+    tracker_ = snapshot;
+    for (const auto& d : batch) receiver_->refuse(d, "audit write failed");
+    ++write_errors_;
+    metrics_.add_audit_write_error();
+    if (write_errors_ == 1 || now - last_error_log_ >= 10s) {
+      spdlog::error("audit write failed error=\"{}\" events_refused={} failures_total={}",
+                    r.error(), batch.size(), write_errors_);
+      last_error_log_ = now;
+    }
+    return;
+  }
+  std::uint64_t written = 0;
+  std::lock_guard lock(status_mu_);
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const auto& d = batch[i];
+    receiver_->accept(d);
+    status_.on_component(d.msg.env.source, 0, now);
+    if (const auto* e = std::get_if<proto::Event>(&d.msg.body)) {
+      metrics_.on_event(*e);
+      if (e->action == "global_incident") {
+        auto it = e->fields.find("active");
+        const bool* b = it == e->fields.end() ? nullptr : std::get_if<bool>(&it->second);
+        status_.set_global_incident(b == nullptr || *b);
+      }
+      hub_.publish(std::move(lines[i]));
+      ++written;
+    }
+  }
+  metrics_.add_audit_written(written);
+  seq_dirty_ = true;
+}
+
+common::MonoTime Daemon::on_tick(common::MonoTime now) {
+  {
+    std::lock_guard lock(status_mu_);
+    const auto silent = status_.silent_components(now);
+    for (const auto& c : kWatchedComponents) {
+      metrics_.set_component_up(c, std::find(silent.begin(), silent.end(), c) == silent.end());
+    }
+  }
+  update_counters();
+  if (seq_dirty_) persist_seq();
+  const auto step = std::min<common::MonoTime::duration>(
+      std::chrono::duration_cast<common::MonoTime::duration>(cfg_.interval / 2), 1s);
+  return now + std::max<common::MonoTime::duration>(step, 50ms);
+}
+
+void Daemon::update_counters() {
+  for (std::size_t i = 0; i < proto::kRejectCount; ++i) {
+    const auto r = static_cast<proto::Reject>(i);
+    metrics_.set_rejected(r, sub_rejects_.count(r) + receiver_->rejects().count(r));
+  }
+  if (tracker_.gaps() > gaps_reported_) {
+    metrics_.add_gaps(tracker_.gaps() - gaps_reported_);
+    gaps_reported_ = tracker_.gaps();
+  }
+  if (receiver_->duplicates() > dups_reported_) {
+    metrics_.add_duplicates(receiver_->duplicates() - dups_reported_);
+    dups_reported_ = receiver_->duplicates();
+  }
+}
+
+void Daemon::on_sighup() {
+  persist_seq();
+  if (auto r = audit_->reopen(); !r) {
+    spdlog::error("audit reopen failed error=\"{}\"", r.error());
+    return;
+  }
+  spdlog::info("audit reopened path={} bytes={}{}", audit_->path(), audit_->size(),
+               audit_->recovered_note().empty() ? "" : " " + audit_->recovered_note());
+}
+
+void Daemon::persist_seq() {
+  std::string err;
+  if (write_atomically(seq_path_, tracker_.to_json(), &err)) {
+    seq_dirty_ = false;
+  } else {
+    spdlog::warn("sequence state not saved path={} error=\"{}\"", seq_path_, err);
+  }
+}
+
+void Daemon::shutdown() {
+  if (http_) http_->stop();
+  if (audit_) persist_seq();
+}
+
+}  // namespace trading_heal::exporter

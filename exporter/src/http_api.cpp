@@ -1,0 +1,160 @@
+#include "trading_heal/exporter/http_api.hpp"
+
+#include <httplib.h>
+#include <sys/socket.h>
+
+#include <nlohmann/json.hpp>
+
+namespace trading_heal::exporter {
+namespace {
+
+constexpr const char* kJson = "application/json";
+
+void json_error(httplib::Response& res, int status, const std::string& error,
+                const std::string& parameter = {}) {
+  nlohmann::json j{{"error", error}};
+  if (!parameter.empty()) j["parameter"] = parameter;
+  res.status = status;
+  res.set_content(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n", kJson);
+}
+
+}  // namespace
+
+bool bearer_matches(const std::string& header, const std::string& token) {
+  const std::string want = "Bearer " + token;
+  // Length is not secret (the token file's size); the bytes are compared without early exit.
+  if (header.size() != want.size()) return false;
+  unsigned char diff = 0;
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    diff |= static_cast<unsigned char>(header[i] ^ want[i]);
+  }
+  return diff == 0;
+}
+
+HttpApi::HttpApi(ApiOptions opts, ApiBackend backend, StreamHub& hub)
+    : opts_(std::move(opts)), backend_(std::move(backend)), hub_(hub),
+      server_(std::make_unique<httplib::Server>()) {
+  const std::size_t threads = opts_.threads;
+  server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  server_->set_read_timeout(opts_.read_timeout);
+  server_->set_write_timeout(std::chrono::seconds(5));
+  server_->set_keep_alive_timeout(1);
+  server_->set_keep_alive_max_count(20);
+  server_->set_payload_max_length(4096);
+  // cpp-httplib 0.11 listens with a backlog of 5 and sets SO_REUSEPORT (another process could
+  // then bind the same port). Take over the socket options to learn the fd, set SO_REUSEADDR
+  // only, and widen the backlog after binding (listen() again on a listening socket updates it).
+  server_->set_socket_options([this](int sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    listen_fd_ = sock;
+  });
+  routes();
+}
+
+HttpApi::~HttpApi() { stop(); }
+
+void HttpApi::routes() {
+  auto& s = *server_;
+  s.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (req.method == "GET" || req.method == "HEAD") return httplib::Server::HandlerResponse::Unhandled;
+    res.set_header("Allow", "GET, HEAD");
+    res.set_header("Connection", "close");  // an unread body must not be taken for a request
+    json_error(res, 405, "method not allowed");
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  s.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    switch (res.status) {
+      case 404: json_error(res, 404, "not found"); break;
+      case 413: json_error(res, 413, "request too large"); break;
+      case 414: json_error(res, 414, "uri too long"); break;
+      default: json_error(res, res.status, "bad request"); break;
+    }
+  });
+  s.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+    json_error(res, 500, "internal error");
+  });
+  auto authorized = [this](const httplib::Request& req, httplib::Response& res) {
+    if (opts_.token.empty()) return true;
+    if (bearer_matches(req.get_header_value("Authorization"), opts_.token)) return true;
+    res.set_header("WWW-Authenticate", "Bearer");
+    json_error(res, 401, "a bearer token is required");
+    return false;
+  };
+  s.Get("/health", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!req.params.empty()) return json_error(res, 400, "unknown parameter", req.params.begin()->first);
+    int status = 200;
+    res.set_content(backend_.health(&status), kJson);
+    res.status = status;
+  });
+  s.Get("/status", [this, authorized](const httplib::Request& req, httplib::Response& res) {
+    if (!authorized(req, res)) return;
+    if (!req.params.empty()) return json_error(res, 400, "unknown parameter", req.params.begin()->first);
+    res.set_content(backend_.status(), kJson);
+  });
+  s.Get("/audit", [this, authorized](const httplib::Request& req, httplib::Response& res) {
+    if (!authorized(req, res)) return;
+    auto q = parse_audit_query(req.params);
+    if (!q) return json_error(res, 400, q.error().message, q.error().parameter);
+    res.set_content(backend_.audit(*q), kJson);
+  });
+  s.Get("/audit/stream", [this, authorized](const httplib::Request& req, httplib::Response& res) {
+    if (!authorized(req, res)) return;
+    auto q = parse_audit_query(req.params);
+    if (!q) return json_error(res, 400, q.error().message, q.error().parameter);
+    std::uint64_t cursor = 0;
+    if (!hub_.subscribe(&cursor)) return json_error(res, 503, "too many stream clients");
+    res.set_header("Cache-Control", "no-cache");
+    auto query = std::make_shared<AuditQuery>(std::move(*q));
+    auto pos = std::make_shared<std::uint64_t>(cursor);
+    auto first = std::make_shared<bool>(true);
+    res.set_chunked_content_provider(
+        "text/event-stream",
+        [this, query, pos, first](std::size_t, httplib::DataSink& sink) {
+          if (*first) {  // headers go out with the first chunk: tell the client it is on
+            *first = false;
+            return sink.write(": stream open\n\n", 15);
+          }
+          std::uint64_t missed = 0;
+          auto lines = hub_.wait(*pos, opts_.stream_keepalive, &missed);
+          if (hub_.closed()) {
+            sink.done();
+            return false;
+          }
+          std::string out;
+          if (missed > 0) out += ": missed " + std::to_string(missed) + " events\n\n";
+          for (const auto& l : lines) {
+            if (matches(*query, l)) out += "event: audit\ndata: " + l + "\n\n";
+          }
+          if (out.empty()) out = ": keepalive\n\n";
+          return sink.write(out.data(), out.size());
+        },
+        [this](bool) { hub_.unsubscribe(); });
+  });
+}
+
+tl::expected<int, std::string> HttpApi::bind() {
+  const auto colon = opts_.listen.rfind(':');
+  std::string host = opts_.listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  const int port = std::stoi(opts_.listen.substr(colon + 1));
+  int bound = port == 0 ? server_->bind_to_any_port(host) : (server_->bind_to_port(host, port) ? port : -1);
+  if (bound <= 0) return tl::unexpected("cannot listen on " + opts_.listen);
+  if (listen_fd_ >= 0) ::listen(listen_fd_, 1024);
+  return bound;
+}
+
+void HttpApi::start() {
+  thread_ = std::thread([this] { server_->listen_after_bind(); });
+}
+
+void HttpApi::stop() {
+  hub_.close();
+  if (server_) server_->stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+}  // namespace trading_heal::exporter

@@ -1,0 +1,153 @@
+#include "trading_heal/exporter/status_model.hpp"
+
+#include "trading_heal/exporter/audit_format.hpp"
+#include "trading_heal/exporter/metrics_model.hpp"
+#include "trading_heal/proto/json.hpp"
+
+namespace trading_heal::exporter {
+namespace {
+
+using nlohmann::json;
+
+json opt_number(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
+
+json state_value(const json& fields, const char* name) {
+  auto it = fields.find(name);
+  return it == fields.end() ? json(nullptr) : *it;
+}
+
+json epoch_iso(const json& v) {
+  return v.is_number() && v.get<double>() > 0 ? json(iso8601_utc(v.get<double>())) : json(nullptr);
+}
+
+}  // namespace
+
+StatusModel::StatusModel(const std::vector<common::AgentSpec>& agents, common::Seconds interval,
+                         common::MonoTime start)
+    : interval_(interval), start_(start) {
+  for (const auto& a : agents) {
+    AgentState& s = agent(a.instance);
+    s.symbol = a.symbol;
+    s.profile = a.profile;
+    s.unit = a.unit;
+  }
+  for (const auto& c : kWatchedComponents) components_[c];
+}
+
+StatusModel::AgentState& StatusModel::agent(const std::string& instance) {
+  auto [it, inserted] = agents_.try_emplace(instance);
+  if (inserted) {
+    it->second.agent = instance;
+    order_.push_back(instance);
+  }
+  return it->second;
+}
+
+void StatusModel::on_health(const proto::HealthReport& r, double ts, common::MonoTime now) {
+  on_component("probe", 0, now);
+  if (r.agent.empty() || (agents_.count(r.agent) == 0 && agents_.size() >= kMaxAgents)) return;
+  AgentState& s = agent(r.agent);
+  s.report = r;
+  s.report_ts = ts;
+  if (s.symbol.empty()) s.symbol = r.symbol;
+  if (s.profile.empty()) s.profile = r.profile;
+  if (s.unit.empty()) s.unit = r.unit;
+}
+
+void StatusModel::on_agent_state(const proto::Event& e, double ts) {
+  if (e.agent.empty() || (agents_.count(e.agent) == 0 && agents_.size() >= kMaxAgents)) return;
+  AgentState& s = agent(e.agent);
+  s.state = proto::fields_to_json(e.fields);
+  s.state_ts = ts;
+  if (s.symbol.empty()) s.symbol = e.symbol;
+}
+
+void StatusModel::on_component(const std::string& component, double interval_seconds,
+                               common::MonoTime now) {
+  auto it = components_.find(component);
+  if (it == components_.end()) return;  // only the watched ones: the map stays bounded
+  it->second.last = now;
+  if (interval_seconds > 0) it->second.interval = common::Seconds(interval_seconds);
+}
+
+std::vector<std::string> StatusModel::silent_components(common::MonoTime now) const {
+  std::vector<std::string> out;
+  for (const auto& [name, c] : components_) {
+    const auto interval = c.interval.count() > 0 ? c.interval : interval_;
+    const auto limit = std::chrono::duration_cast<common::MonoTime::duration>(
+        interval * kSilentAfterIntervals);
+    const common::MonoTime since = c.last.value_or(start_);
+    if (now - since > limit) out.push_back(name);
+  }
+  return out;
+}
+
+json StatusModel::health_json(common::MonoTime now, bool* ok) const {
+  auto silent = silent_components(now);
+  if (ok != nullptr) *ok = silent.empty();
+  if (silent.empty()) return json{{"status", "ok"}};
+  return json{{"status", "degraded"}, {"silent", silent}};
+}
+
+json StatusModel::status_json(common::MonoTime now, double wall_now) const {
+  json agents = json::array();
+  for (const auto& instance : order_) {
+    const AgentState& s = agents_.at(instance);
+    json a{{"agent", s.agent}, {"symbol", s.symbol}, {"profile", s.profile}, {"unit", s.unit}};
+    if (s.report) {
+      const auto& r = *s.report;
+      const bool known_age = r.decision_age_seconds.has_value();
+      a["verdict"] = proto::to_string(r.verdict);
+      a["up"] = r.unit_ok && r.process_ok;
+      a["stalled"] = r.verdict == proto::Verdict::kStalled || (known_age && !r.age_ok);
+      a["decision_age_seconds"] = opt_number(r.decision_age_seconds);
+      a["age_source"] = proto::to_string(r.age_source);
+      a["heartbeat_age_seconds"] = opt_number(r.heartbeat_age_seconds);
+      a["consecutive_failures"] = r.consecutive_failures;
+      a["active_state"] = r.active_state;
+      a["sub_state"] = r.sub_state;
+      a["main_pid"] = r.main_pid;
+      a["rss_bytes"] = r.rss_bytes;
+      a["cpu_ratio"] = r.cpu_ratio;
+      a["detail"] = r.detail;
+      a["report_ts"] = iso8601_utc(s.report_ts);
+      a["report_age_seconds"] = wall_now - s.report_ts;
+    } else {
+      a["verdict"] = nullptr;
+      a["up"] = nullptr;
+      a["stalled"] = nullptr;
+    }
+    if (s.state) {
+      const json& f = *s.state;
+      a["incident_state"] = state_value(f, "state");
+      a["paused"] = state_value(f, "paused");
+      a["pause_until"] = epoch_iso(state_value(f, "pause_until"));
+      a["restarts_hour"] = state_value(f, "restarts_hour");
+      a["last_restart"] = epoch_iso(state_value(f, "last_restart_ts"));
+      a["last_restart_ts"] = state_value(f, "last_restart_ts");
+      a["incident_start"] = epoch_iso(state_value(f, "incident_start_ts"));
+      a["last_diagnosis"] = state_value(f, "last_diagnosis");
+      a["state_ts"] = iso8601_utc(s.state_ts);
+    } else {
+      for (const char* k : {"incident_state", "paused", "pause_until", "restarts_hour",
+                            "last_restart", "last_restart_ts", "incident_start", "last_diagnosis"}) {
+        a[k] = nullptr;
+      }
+    }
+    agents.push_back(std::move(a));
+  }
+  json comps = json::object();
+  const auto silent = silent_components(now);
+  for (const auto& [name, c] : components_) {
+    json j{{"up", std::find(silent.begin(), silent.end(), name) == silent.end()}};
+    j["last_seen_seconds_ago"] =
+        c.last ? json(std::chrono::duration<double>(now - *c.last).count()) : json(nullptr);
+    comps[name] = std::move(j);
+  }
+  return json{{"ts", iso8601_utc(wall_now)},
+              {"global_incident", global_incident_},
+              {"components", std::move(comps)},
+              {"agents", std::move(agents)}};
+}
+
+}  // namespace trading_heal::exporter

@@ -1,0 +1,83 @@
+// Status and health: per-agent state and silent components, with time passed in.
+#include <gtest/gtest.h>
+
+#include "trading_heal/exporter/status_model.hpp"
+
+namespace trading_heal::exporter {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::vector<common::AgentSpec> fleet() {
+  common::AgentSpec a;
+  a.instance = "BTC_USDT";
+  a.symbol = "BTC-USDT";
+  a.profile = "default";
+  a.unit = "crypto-agent@BTC_USDT.service";
+  return {a};
+}
+
+TEST(StatusModel, HealthNamesSilentComponentsAfterThreeIntervals) {
+  const common::MonoTime t0{std::chrono::hours(100)};
+  StatusModel s(fleet(), 1s, t0);
+  bool ok = false;
+  EXPECT_EQ(s.health_json(t0 + 2s, &ok)["status"], "ok");  // grace after start
+  EXPECT_TRUE(ok);
+  auto h = s.health_json(t0 + 3100ms, &ok);
+  EXPECT_FALSE(ok);
+  EXPECT_EQ(h["silent"], (nlohmann::json{"actuator", "diagnoser", "probe"}));
+  s.on_component("probe", 0, t0 + 3s);
+  s.on_component("diagnoser", 0.5, t0 + 3s);  // says it speaks every 0.5 s
+  s.on_component("actuator", 0, t0 + 3s);
+  EXPECT_TRUE(s.silent_components(t0 + 4s).empty());
+  EXPECT_EQ(s.silent_components(t0 + 4600ms), (std::vector<std::string>{"diagnoser"}));
+  EXPECT_EQ(s.silent_components(t0 + 6100ms).size(), 3u);
+  s.on_component("tap", 0, t0);  // not watched: ignored
+  EXPECT_EQ(s.silent_components(t0 + 6100ms).size(), 3u);
+}
+
+TEST(StatusModel, StatusCombinesReportAndAgentState) {
+  const common::MonoTime t0{std::chrono::hours(100)};
+  StatusModel s(fleet(), 30s, t0);
+  proto::HealthReport r;
+  r.agent = "BTC_USDT";
+  r.symbol = "BTC-USDT";
+  r.verdict = proto::Verdict::kStalled;
+  r.decision_age_seconds = 1500;
+  r.unit_ok = r.process_ok = true;
+  r.consecutive_failures = 3;
+  s.on_health(r, 1784215211.0, t0);
+  proto::Event st;
+  st.action = "agent_state";
+  st.agent = "BTC_USDT";
+  st.fields["state"] = std::string("DIAGNOSING");
+  st.fields["paused"] = false;
+  st.fields["restarts_hour"] = std::int64_t{2};
+  st.fields["last_restart_ts"] = 1784215000.0;
+  st.fields["last_diagnosis"] = std::string("DB lock on decisions table");
+  s.on_agent_state(st, 1784215211.0);
+  proto::HealthReport other = r;
+  other.agent = "NEW_USDT";
+  s.on_health(other, 1784215211.0, t0);
+  auto j = s.status_json(t0 + 1s, 1784215212.0);
+  ASSERT_EQ(j["agents"].size(), 2u);
+  const auto& a = j["agents"][0];
+  EXPECT_EQ(a["agent"], "BTC_USDT");
+  EXPECT_EQ(a["verdict"], "STALLED");
+  EXPECT_EQ(a["up"], true);
+  EXPECT_EQ(a["stalled"], true);
+  EXPECT_EQ(a["decision_age_seconds"], 1500);
+  EXPECT_EQ(a["consecutive_failures"], 3);
+  EXPECT_EQ(a["incident_state"], "DIAGNOSING");
+  EXPECT_EQ(a["restarts_hour"], 2);
+  EXPECT_EQ(a["paused"], false);
+  EXPECT_EQ(a["last_restart"], "2026-07-16T15:16:40.000Z");
+  EXPECT_EQ(a["last_diagnosis"], "DB lock on decisions table");
+  EXPECT_DOUBLE_EQ(a["report_age_seconds"].get<double>(), 1.0);
+  EXPECT_EQ(j["agents"][1]["agent"], "NEW_USDT");
+  EXPECT_EQ(j["components"]["probe"]["up"], true);
+  EXPECT_EQ(j["global_incident"], false);
+}
+
+}  // namespace
+}  // namespace trading_heal::exporter
