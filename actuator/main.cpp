@@ -54,24 +54,12 @@ int main(int argc, char** argv) {
   }
   auto cfg = common::load_config(common::process_env());
   trading_heal::actuator::DaemonOptions opts;
-  if (cfg) {
-    // Not (yet) in common::Config: the one setting only the actuator reads.
-    if (const char* v = std::getenv("TRADING_HEAL_RESTART_TIMEOUT"); v != nullptr && *v != '\0') {
-      char* end = nullptr;
-      const double s = std::strtod(v, &end);
-      if (*end != '\0' || !std::isfinite(s) || s < 0.1 || s > 3600) {
-        cfg = tl::unexpected(common::ConfigError{"TRADING_HEAL_RESTART_TIMEOUT", v,
-                                                 "must be a number of seconds from 0.1 to 3600"});
-      } else {
-        opts.restart_timeout = std::chrono::milliseconds(std::llround(s * 1000));
-      }
-    }
-  }
   if (!cfg) {
     std::fprintf(stderr, "trading-heal-actuator: configuration error: %s\n",
                  cfg.error().to_string().c_str());
     return common::kExitConfig;
   }
+  opts.restart_timeout = cfg->restart_timeout;
   common::init_logging("actuator", cfg->log_level);
   common::SignalFd signals({SIGTERM, SIGINT, SIGHUP});  // before the zmq context and threads
   zmq::context_t ctx(1);

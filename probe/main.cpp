@@ -129,16 +129,15 @@ int main(int argc, char** argv) {
     }
   }
   auto cfg = common::load_config(common::process_env());
-  tl::expected<probe::ProbeOptions, common::ConfigError> opts;
-  if (cfg) opts = probe::probe_options(*cfg, common::process_env());
-  if (!cfg || !opts) {
+  if (!cfg) {
     std::fprintf(stderr, "trading-heal-probe: configuration error: %s\n",
-                 (!cfg ? cfg.error() : opts.error()).to_string().c_str());
+                 cfg.error().to_string().c_str());
     return common::kExitConfig;
   }
+  const probe::ProbeOptions opts = probe::probe_options(*cfg);
   common::init_logging("probe", cfg->log_level);
   try {
-    return once ? run_once(*cfg, *opts) : run_daemon(*cfg, *opts);
+    return once ? run_once(*cfg, opts) : run_daemon(*cfg, opts);
   } catch (const std::exception& e) {
     spdlog::critical("probe failed error={}", e.what());
     return common::kExitFailure;

@@ -50,15 +50,14 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "configuration error: %s\n", cfg.error().to_string().c_str());
     return 78;
   }
-  auto opts = probe::probe_options(*cfg, common::process_env());
-  if (!opts) return 78;
+  const auto opts = probe::probe_options(*cfg);
   auto bus = probe::SystemdBus::open(cfg->scope);
   if (!bus) {
     std::fprintf(stderr, "%s\n", bus.error().c_str());
     return 1;
   }
   probe::PgStore pg(probe::pg_settings(*cfg));
-  probe::Prober prober(*cfg, *opts, bus->get(), &pg);
+  probe::Prober prober(*cfg, opts, bus->get(), &pg);
   if (auto w = (*bus)->watch(prober.watched_units()); !w) std::fprintf(stderr, "%s\n", w.error().c_str());
   std::vector<double> cpu, wall, query;
   std::size_t healthy = 0, reports = 0;

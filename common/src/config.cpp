@@ -296,6 +296,7 @@ tl::expected<Config, ConfigError> load_config(const EnvLookup& env) {
   r.str("TRADING_HEAL_RUNTIME_DIR", c.runtime_dir);
   r.str("TRADING_HEAL_DATA_DIR", c.data_dir);
   r.str("TRADING_HEAL_HEARTBEAT_DIR", c.heartbeat_dir);
+  r.str("TRADING_HEAL_PROC_ROOT", c.proc_root);
   if (auto v = r.raw("TRADING_HEAL_SYSTEMD_SCOPE")) {
     if (*v == "system") {
       c.scope = SystemdScope::kSystem;
@@ -316,6 +317,8 @@ tl::expected<Config, ConfigError> load_config(const EnvLookup& env) {
   r.seconds("TRADING_HEAL_BACKOFF_MAX", c.backoff_max, 0);
   r.seconds("TRADING_HEAL_STABLE_AFTER", c.stable_after, 0);
   r.seconds("TRADING_HEAL_RECOVERY_GRACE", c.recovery_grace, 0);
+  r.seconds("TRADING_HEAL_STARTUP_GRACE", c.startup_grace, 0);
+  r.seconds("TRADING_HEAL_RESTART_TIMEOUT", c.restart_timeout, 0.1, 3600);
   r.integer("TRADING_HEAL_GLOBAL_MIN_AGENTS", c.global_min_agents, 2, 100000);
   c.global_window = c.interval * 2;
   r.seconds("TRADING_HEAL_GLOBAL_WINDOW", c.global_window, 0.05);

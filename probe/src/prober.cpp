@@ -9,8 +9,7 @@
 
 namespace trading_heal::probe {
 
-tl::expected<ProbeOptions, common::ConfigError> probe_options(const common::Config& cfg,
-                                                              const common::EnvLookup& env) {
+ProbeOptions probe_options(const common::Config& cfg) {
   ProbeOptions o;
   const double interval = std::chrono::duration<double>(cfg.interval).count();
   o.policy.stall_threshold_s = std::chrono::duration<double>(cfg.stall_threshold).count();
@@ -20,16 +19,8 @@ tl::expected<ProbeOptions, common::ConfigError> probe_options(const common::Conf
   o.policy.age_cap_s = std::max(3 * o.policy.stall_threshold_s, 1800.0);
   o.bus_timeout = std::chrono::milliseconds(
       static_cast<long>(std::clamp(interval * 0.5, 0.2, 5.0) * 1000));
-  if (auto root = env("TRADING_HEAL_PROC_ROOT"); root && !root->empty()) o.proc_root = *root;
-  if (auto g = env("TRADING_HEAL_STARTUP_GRACE"); g && !g->empty()) {
-    char* end = nullptr;
-    const double v = std::strtod(g->c_str(), &end);
-    if (end != g->c_str() + g->size() || !std::isfinite(v) || v < 0 || v > 86400) {
-      return tl::unexpected(common::ConfigError{"TRADING_HEAL_STARTUP_GRACE", *g,
-                                                "must be a number of seconds >= 0 and <= 86400"});
-    }
-    o.policy.startup_grace_s = v;
-  }
+  o.proc_root = cfg.proc_root;
+  o.policy.startup_grace_s = std::chrono::duration<double>(cfg.startup_grace).count();
   return o;
 }
 

@@ -41,6 +41,9 @@ TEST(Config, DefaultsMatchTheSpec) {
   EXPECT_EQ(c->scope, SystemdScope::kSystem);
   EXPECT_EQ(c->endpoints.health, "ipc:///run/trading-heal/health.sock");
   EXPECT_EQ(c->data_dir, "/var/lib/trading-heal");
+  EXPECT_EQ(c->proc_root, "/proc");
+  EXPECT_EQ(c->startup_grace, std::chrono::seconds(120));
+  EXPECT_EQ(c->restart_timeout, std::chrono::seconds(30));
 }
 
 TEST(Config, DerivedDefaultsFollowTheirBase) {
@@ -97,6 +100,8 @@ TEST(Config, RejectsBadValuesNamingVariableAndValue) {
       {"TRADING_HEAL_HEALTH_ENDPOINT", "ipc://@abstract", "abstract"},
       {"TRADING_HEAL_EVENTS_ENDPOINT", "udp://x", "endpoint"},
       {"TRADING_HEAL_RESTART_BACKEND", "ssh", "dbus or systemctl"},
+      {"TRADING_HEAL_STARTUP_GRACE", "-1", "seconds"},
+      {"TRADING_HEAL_RESTART_TIMEOUT", "0", "seconds"},
   };
   for (const auto& b : cases) {
     auto c = load_config(env_of({{b.var, b.value}}));

@@ -74,6 +74,7 @@ struct Config {
   std::string runtime_dir = "/run/trading-heal";
   std::string data_dir = "/var/lib/trading-heal";
   std::string heartbeat_dir = "/tmp";
+  std::string proc_root = "/proc";  // where the probe reads processes (tests: fixtures)
   milliseconds interval{30000};
   milliseconds stall_threshold{600000};
   int consecutive_threshold = 2;
@@ -86,6 +87,9 @@ struct Config {
   milliseconds backoff_max{900000};
   milliseconds stable_after{600000};
   milliseconds recovery_grace{0};  // 0 = derived: 2 intervals + stall threshold cap
+  // A (re)started agent may spend this long bootstrapping before its first decision.
+  milliseconds startup_grace{120000};
+  milliseconds restart_timeout{30000};  // restart job plus verification of the new MainPID
   int global_min_agents = 3;
   milliseconds global_window{60000};
   int diagnose_workers = 2;

@@ -25,10 +25,8 @@ struct ProbeOptions {
   std::chrono::milliseconds bus_timeout{2000};
 };
 
-// Settings derived from the configuration plus the probe's own variables
-// TRADING_HEAL_STARTUP_GRACE (seconds, default 120) and TRADING_HEAL_PROC_ROOT (default /proc).
-tl::expected<ProbeOptions, common::ConfigError> probe_options(const common::Config& cfg,
-                                                              const common::EnvLookup& env);
+// The probe's settings derived from the configuration (interval, threshold, startup grace, proc root).
+ProbeOptions probe_options(const common::Config& cfg);
 PgSettings pg_settings(const common::Config& cfg);
 
 class Prober {
