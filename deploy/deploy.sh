@@ -1,0 +1,655 @@
+#!/usr/bin/env bash
+# One-command install of trading-heal on this host, or on user@host over ssh.
+#
+#   deploy/deploy.sh [options] [user@host]
+#
+#   --instance NAME           deployment name, the units' %i (default: main)
+#   --build-dir DIR           where the binaries are: DIR/bin/trading-heal-* (default: build)
+#   --prefix DIR              binaries go to DIR/bin (default /usr/local; --user: ~/.local)
+#   --deb FILE                install the .deb made by CPack (cpack -G DEB) instead of the build's
+#                             binaries and units (dpkg -i, skipped when that version is installed)
+#   --from-package            use the installed trading-heal package's binaries and units
+#   --user                    rootless: units in the user manager ($XDG_CONFIG_HOME/systemd/user),
+#                             no users, no polkit/sudoers, TRADING_HEAL_SYSTEMD_SCOPE=user
+#   --sudoers                 the actuator's permission as exact sudoers lines instead of polkit
+#   --prometheus-config FILE  prometheus.yml to merge the scrape jobs into
+#                             (default /etc/prometheus/prometheus.yml; --user: none, step skipped)
+#   --env KEY=VALUE           a setting for the env file when deploy creates it (repeatable; an
+#                             existing env file is never changed)
+#   --no-start                install only: do not start or verify
+#   --dry-run                 print the plan, change nothing
+#   --uninstall [--purge]     remove what deploy installed; --purge also the data dir, an
+#                             edited env file and (system mode) the users
+#
+# What it does (system mode, as root): users trading-heal and trading-heal-actuator (group
+# trading-heal), the data dir, binaries to PREFIX/bin, the units of systemd/ to
+# /etc/systemd/system, /etc/trading-heal/NAME.env from deploy/trading-heal.env.example (never
+# overwritten), the actuator's permission (polkit rule from deploy/permissions/gen-polkit-rule.sh,
+# or with --sudoers the lines of gen-sudoers.sh checked by `visudo -c`), the Prometheus scrape
+# jobs (trading-heal's exporter and the agents' 9092-9097) as a marked block in prometheus.yml
+# checked with `promtool check config`, the alert rules next to it; then enables and starts
+# trading-heal@NAME.target and verifies: unit states, GET /health on the API port, a scrape of the
+# metrics port. Every step compares before it writes: a second run changes nothing and says so.
+#
+# Over ssh (a user@host argument) it copies itself, deploy/, systemd/ and the binaries to a
+# temporary directory on the host and runs there with the same options (sudo when not root).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+COMPONENTS=(probe diagnoser actuator exporter)
+TOOLS=(ctl tap)
+BEGIN_MARK="# BEGIN trading-heal"
+END_MARK="# END trading-heal"
+
+instance=main
+build_dir=build
+prefix=""
+user_mode=0
+sudoers=0
+prom_config=""
+prom_config_set=0
+dry=0
+uninstall=0
+purge=0
+start=1
+host=""
+deb=""
+from_package=0
+env_sets=()
+orig_args=("$@")
+
+die() { echo "deploy: error: $*" >&2; exit 1; }
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit "${1:-64}"; }
+
+while (($#)); do
+  case $1 in
+    --instance) instance=${2:?--instance needs a name}; shift 2 ;;
+    --build-dir) build_dir=${2:?--build-dir needs a directory}; shift 2 ;;
+    --prefix) prefix=${2:?--prefix needs a directory}; shift 2 ;;
+    --user) user_mode=1; shift ;;
+    --deb) deb=${2:?--deb needs a .deb file}; from_package=1; shift 2 ;;
+    --from-package) from_package=1; shift ;;
+    --sudoers) sudoers=1; shift ;;
+    --prometheus-config) prom_config=${2:?--prometheus-config needs a file}; prom_config_set=1; shift 2 ;;
+    --env) env_sets+=("${2:?--env needs KEY=VALUE}"); shift 2 ;;
+    --no-start) start=0; shift ;;
+    --dry-run) dry=1; shift ;;
+    --uninstall) uninstall=1; shift ;;
+    --purge) purge=1; shift ;;
+    -h | --help) usage 0 ;;
+    -*) echo "deploy: unknown option $1" >&2; usage ;;
+    *) [[ -z $host ]] || die "one host only"; host=$1; shift ;;
+  esac
+done
+[[ $instance =~ ^[A-Za-z0-9]+([_-][A-Za-z0-9]+)*$ ]] || die "invalid instance name '$instance'"
+for kv in "${env_sets[@]}"; do
+  [[ $kv =~ ^[A-Z][A-Z0-9_]*=[^$'\n']*$ ]] || die "--env wants KEY=VALUE, got '$kv'"
+done
+((purge == 0 || uninstall == 1)) || die "--purge goes with --uninstall"
+((user_mode == 0 || sudoers == 0)) || die "--sudoers has no meaning with --user"
+((user_mode == 0 || from_package == 0)) || die "--deb/--from-package install system-wide (no --user)"
+[[ -z $deb || -f $deb ]] || die "no such file: $deb"
+[[ $build_dir == /* ]] || build_dir=$ROOT/$build_dir
+
+# --- remote: copy and run there -----------------------------------------------------------------
+if [[ -n $host ]]; then
+  [[ $host =~ ^([A-Za-z0-9._-]+@)?[A-Za-z0-9.:_-]+$ ]] || die "invalid host '$host'"
+  stage=$(mktemp -d)
+  trap 'rm -rf "$stage"' EXIT
+  mkdir -p "$stage/build/bin"
+  cp -a "$ROOT/deploy" "$ROOT/systemd" "$stage/"
+  if [[ -n $deb ]]; then
+    cp "$deb" "$stage/build/trading-heal.deb"
+  elif ((uninstall == 0 && from_package == 0)); then
+    for b in "${COMPONENTS[@]}" "${TOOLS[@]}"; do
+      [[ -x $build_dir/bin/trading-heal-$b ]] || die "no $build_dir/bin/trading-heal-$b (build first)"
+      cp "$build_dir/bin/trading-heal-$b" "$stage/build/bin/"
+    done
+  fi
+  # Forward every option except the host and --build-dir (the copy has its own).
+  fwd=()
+  skip=0
+  for a in "${orig_args[@]}"; do
+    if ((skip)); then skip=0; continue; fi
+    case $a in
+      --build-dir) skip=1 ;;
+      --deb) skip=1; fwd+=(--deb '"$d/build/trading-heal.deb"') ;;
+      "$host") ;;
+      *) fwd+=("$(printf %q "$a")") ;;
+    esac
+  done
+  echo "deploy: copying to $host and running there" >&2
+  # shellcheck disable=SC2029  # the remote command is built here on purpose, options quoted
+  tar -C "$stage" -czf - deploy systemd build |
+    ssh -o BatchMode=yes "$host" "set -e; d=\$(mktemp -d); trap 'rm -rf \"\$d\"' EXIT;
+      tar -C \"\$d\" -xzf -; s=; [ \"\$(id -u)\" = 0 ] || s='sudo -n';
+      \$s \"\$d/deploy/deploy.sh\" --build-dir \"\$d/build\" ${fwd[*]}"
+  exit $?
+fi
+
+# --- where things go ----------------------------------------------------------------------------
+if ((user_mode)); then
+  [[ $(id -u) -ne 0 || -n ${XDG_RUNTIME_DIR:-} ]] || die "--user needs XDG_RUNTIME_DIR (a user manager)"
+  : "${HOME:?}"
+  config_home=${XDG_CONFIG_HOME:-$HOME/.config}
+  state_home=${XDG_STATE_HOME:-$HOME/.local/state}
+  prefix=${prefix:-$HOME/.local}
+  unit_dir=$config_home/systemd/user
+  env_dir=$config_home/trading-heal
+  data_dir=$state_home/trading-heal/$instance
+  sc() { systemctl --user "$@"; }
+  scope=user
+else
+  prefix=${prefix:-/usr/local}
+  unit_dir=/etc/systemd/system
+  if ((from_package)); then prefix=/usr; unit_dir=/lib/systemd/system; fi
+  env_dir=/etc/trading-heal
+  data_dir=/var/lib/trading-heal/$instance
+  sc() { systemctl "$@"; }
+  scope=system
+  if ((prom_config_set == 0)); then prom_config=/etc/prometheus/prometheus.yml; fi
+fi
+bin_dir=$prefix/bin
+env_file=$env_dir/$instance.env
+env_sum=$env_dir/.$instance.env.deployed   # checksum of the env file as deploy wrote it
+target=trading-heal@$instance.target
+services=()
+for c in "${COMPONENTS[@]}"; do services+=("trading-heal-$c@$instance.service"); done
+polkit_rule=/etc/polkit-1/rules.d/60-trading-heal-actuator.rules
+sudoers_file=/etc/sudoers.d/trading-heal-actuator
+if [[ -n $prom_config ]]; then
+  prom_rules=$(dirname "$prom_config")/trading-heal-alert_rules.yml
+fi
+
+((dry || user_mode || $(id -u) == 0)) || die "system mode needs root (or --user, or --dry-run)"
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# --- bookkeeping: every change is counted and reported ------------------------------------------
+changes=0
+done_list=()
+note() { done_list+=("$*"); echo "deploy: $*" >&2; }
+changed() { changes=$((changes + 1)); if ((dry)); then note "would $*"; else note "$*"; fi; }
+same() { echo "deploy: unchanged: $*" >&2; }
+act() { ((dry)) || "$@"; }   # run a mutating command unless --dry-run
+
+# put SRC DEST MODE [OWNER:GROUP]: install SRC as DEST unless it is already identical.
+put() {
+  local src=$1 dest=$2 mode=$3 owner=${4:-} what=install
+  if [[ -f $dest ]] && cmp -s "$src" "$dest" && [[ $(stat -c %a "$dest") == "${mode#0}" ]] &&
+    { [[ -z $owner ]] || [[ $(stat -c %U:%G "$dest") == "$owner" ]]; }; then
+    same "$dest"
+    return 1
+  fi
+  [[ -e $dest ]] && what=update
+  if ((dry == 0)); then
+    mkdir -p "$(dirname "$dest")"
+    install -m "$mode" "$src" "$dest.deploy-tmp"
+    [[ -z $owner ]] || chown "$owner" "$dest.deploy-tmp"
+    mv -f "$dest.deploy-tmp" "$dest"
+  fi
+  changed "$what $dest"
+}
+
+# remove PATH: delete a file deploy installed.
+remove() {
+  [[ -e $1 || -L $1 ]] || return 0
+  act rm -f "$1"
+  changed "remove $1"
+}
+
+# env_value KEY [FILE]: the value of KEY in an env file (last assignment), empty when absent.
+env_value() {
+  local f=${2:-$env_file}
+  [[ -f $f ]] || f=$work/env
+  [[ -f $f ]] || return 0
+  sed -n "s/^[[:space:]]*$1=//p" "$f" 2>/dev/null | tail -1
+}
+
+# --- the units, rewritten for this installation -------------------------------------------------
+render_unit() {  # render_unit SRC DEST
+  local src=$1 out=$2
+  if ((user_mode)); then
+    # A user manager cannot change users and, rootless, cannot set up mount namespaces,
+    # capability sets or IP filters: those lines go; seccomp-based and plain process settings
+    # (NoNewPrivileges=, SystemCallFilter=, RestrictAddressFamilies=, ...) stay. The state
+    # directories are deploy's (systemd 252 puts a user unit's StateDirectory= under
+    # $XDG_CONFIG_HOME, not $XDG_STATE_HOME). ~@resources goes: ZeroMQ's I/O threads call
+    # pthread_setschedparam() and abort on EPERM (src/thread.cpp:345).
+    sed -e "s|^ExecStart=/usr/local/bin/|ExecStart=$bin_dir/|" \
+      -e 's|^Environment=TRADING_HEAL_RUNTIME_DIR=/run/|Environment=TRADING_HEAL_RUNTIME_DIR=%t/|' \
+      -e "s|^Environment=TRADING_HEAL_DATA_DIR=/var/lib/trading-heal/%i/|Environment=TRADING_HEAL_DATA_DIR=$state_home/trading-heal/%i/|" \
+      -e '/^StateDirectory\(Mode\)\{0,1\}=/d' \
+      -e 's|^SystemCallFilter=~@privileged @resources$|SystemCallFilter=~@privileged|' \
+      -e 's|^EnvironmentFile=/etc/trading-heal/|EnvironmentFile=%E/trading-heal/|' \
+      -e 's|^# Settings: /etc/trading-heal/|# Settings: $XDG_CONFIG_HOME/trading-heal/|' \
+      -e '/^\(User\|Group\|SupplementaryGroups\)=/d' \
+      -e '/^\(CapabilityBoundingSet\|AmbientCapabilities\|ProtectSystem\|ProtectHome\)=/d' \
+      -e '/^\(PrivateTmp\|PrivateNetwork\|PrivateDevices\|PrivateUsers\|IPAddressDeny\)=/d' \
+      -e '/^\(ProtectHostname\|ProtectClock\|ProtectKernelTunables\|ProtectKernelModules\)=/d' \
+      -e '/^\(ProtectKernelLogs\|ProtectControlGroups\|ProtectProc\|ProcSubset\|RemoveIPC\)=/d' \
+      -e '/^\(DevicePolicy\|KeyringMode\|ReadOnlyPaths\|ReadWritePaths\)=/d' \
+      -e '/^After=network-online.target/d' -e '/^Wants=network-online.target$/d' \
+      -e 's|^WantedBy=multi-user.target|WantedBy=default.target|' \
+      -e '1i # Installed by trading-heal deploy.sh --user (rewritten for a user manager).' \
+      "$src" >"$out"
+  else
+    sed -e "s|^ExecStart=/usr/local/bin/|ExecStart=$bin_dir/|" \
+      -e '1i # Installed by trading-heal deploy.sh.' "$src" >"$out"
+  fi
+}
+
+# --- the env file -------------------------------------------------------------------------------
+render_env() {  # render_env OUT: the example with --env settings and the scope applied
+  local out=$1 kv k
+  cp "$HERE/trading-heal.env.example" "$out"
+  sed -i "s/^TRADING_HEAL_SYSTEMD_SCOPE=.*/TRADING_HEAL_SYSTEMD_SCOPE=$scope/" "$out"
+  for kv in "${env_sets[@]}"; do
+    k=${kv%%=*}
+    if grep -q "^#\{0,1\}$k=" "$out"; then
+      # replace the first (commented or not) line for KEY, drop any later one
+      awk -v k="$k" -v kv="$kv" '
+        $0 ~ "^#?" k "=" { if (!done) { print kv; done = 1 }; next } { print }' "$out" >"$out.t"
+      mv "$out.t" "$out"
+    else
+      printf '%s\n' "$kv" >>"$out"
+    fi
+  done
+}
+
+# listen_url LISTEN PATH: http URL for a host:port listen address (0.0.0.0 -> 127.0.0.1).
+listen_url() {
+  local hp=$1 h p
+  h=${hp%:*} p=${hp##*:}
+  [[ $h == 0.0.0.0 || $h == "*" || -z $h ]] && h=127.0.0.1
+  [[ $h == "[::]" ]] && h="[::1]"
+  echo "http://$h:$p$2"
+}
+
+# --- Prometheus ---------------------------------------------------------------------------------
+# strip_block FILE: FILE without this instance's marked blocks.
+strip_block() {
+  awk -v b="$BEGIN_MARK $instance " -v e="$END_MARK $instance " '
+    index($0 " ", b) { skip = 1; next } index($0 " ", e) { skip = 0; next } !skip' "$1"
+}
+
+merge_prometheus() {  # merge_prometheus CURRENT OUT
+  local cur=$1 out=$2 metrics job agents_job=1 ind rind
+  metrics=$(env_value TRADING_HEAL_METRICS_LISTEN)
+  metrics=${metrics:-127.0.0.1:9120}
+  metrics=$(listen_url "$metrics" "")
+  metrics=${metrics#http://}
+  job=trading-heal
+  [[ $instance == main ]] || job=trading-heal-$instance
+  strip_block "$cur" >"$work/prom.base"
+  if grep -Eq "^[[:space:]]*-?[[:space:]]*job_name:[[:space:]]*['\"]?${job}['\"]?[[:space:]]*$" "$work/prom.base"; then
+    die "$cur already has a scrape job '$job' outside trading-heal's block; remove it first"
+  fi
+  grep -Eq "job_name:[[:space:]]*['\"]?crypto-agents['\"]?[[:space:]]*$" "$work/prom.base" && agents_job=0
+  # Indentation of the list items under scrape_configs: / rule_files: (YAML allows 0 or more).
+  ind=$(awk '/^scrape_configs:/ { f = 1; next } f && /^[[:space:]]*-/ { match($0, /^ */); print RLENGTH; exit }
+             f && /^[^[:space:]#]/ { exit }' "$work/prom.base")
+  rind=$(awk '/^rule_files:/ { f = 1; next } f && /^[[:space:]]*-/ { match($0, /^ */); print RLENGTH; exit }
+              f && /^[^[:space:]#]/ { exit }' "$work/prom.base")
+  ind=${ind:-2} rind=${rind:-2}
+  local pad rpad
+  pad=$(printf '%*s' "$ind" '') rpad=$(printf '%*s' "$rind" '')
+  {
+    echo "$pad$BEGIN_MARK $instance (deploy/deploy.sh; edits inside this block are overwritten)"
+    echo "$pad- job_name: $job"
+    echo "$pad  static_configs:"
+    echo "$pad    - targets: ['$metrics']"
+    if ((agents_job)); then
+      echo "$pad- job_name: crypto-agents"
+      echo "$pad  static_configs:"
+      echo "$pad    - targets: ['127.0.0.1:9092', '127.0.0.1:9093', '127.0.0.1:9094', '127.0.0.1:9095',"
+      echo "$pad                '127.0.0.1:9096', '127.0.0.1:9097']"
+    fi
+    echo "$pad$END_MARK $instance"
+  } >"$work/prom.scrape"
+  {
+    echo "$rpad$BEGIN_MARK $instance rules"
+    echo "$rpad- $prom_rules"
+    echo "$rpad$END_MARK $instance rules"
+  } >"$work/prom.rules"
+  grep -Eq '^(scrape_configs|rule_files):[[:space:]]*[^[:space:]#]' "$work/prom.base" &&
+    die "$cur: scrape_configs:/rule_files: written inline ([...]); use block style"
+  awk -v sf="$work/prom.scrape" -v rf="$work/prom.rules" '
+    function cat(f,  l) { while ((getline l < f) > 0) print l; close(f) }
+    { print }
+    /^scrape_configs:/ { cat(sf); s = 1 }
+    /^rule_files:/ { cat(rf); r = 1 }
+    END {
+      if (!r) { print "rule_files:"; cat(rf) }
+      if (!s) { print "scrape_configs:"; cat(sf) }
+    }' "$work/prom.base" >"$out"
+}
+
+step_prometheus() {
+  if [[ -z $prom_config ]]; then
+    echo "deploy: Prometheus: skipped (no --prometheus-config)" >&2
+    return
+  fi
+  if [[ ! -f $prom_config ]]; then
+    if [[ -d $(dirname "$prom_config") ]] || ((user_mode)); then
+      echo "deploy: Prometheus: $prom_config does not exist: starting from deploy/prometheus/prometheus.yml" >&2
+      strip_rules_example >"$work/prom.cur"
+    else
+      echo "deploy: Prometheus: skipped ($(dirname "$prom_config") does not exist; is Prometheus installed?)" >&2
+      return
+    fi
+  else
+    cp "$prom_config" "$work/prom.cur"
+  fi
+  merge_prometheus "$work/prom.cur" "$work/prometheus.yml"
+  cp "$HERE/prometheus/alert_rules.yml" "$work/alert_rules.yml"
+  # promtool resolves rule_files against the config's folder: check a copy whose rule path points
+  # at the rules as they will be installed (the staged copy until then).
+  sed "s|^\([[:space:]]*- \)$prom_rules\$|\1$work/alert_rules.yml|" "$work/prometheus.yml" >"$work/prom.check.yml"
+  local out
+  out=$(promtool check config "$work/prom.check.yml" 2>&1) ||
+    die "promtool check config fails on the merged prometheus.yml:"$'\n'"$out"
+  echo "deploy: promtool check config: ok (merged $prom_config)" >&2
+  local c=0
+  put "$work/alert_rules.yml" "$prom_rules" 0644 && c=1
+  put "$work/prometheus.yml" "$prom_config" 0644 && c=1
+  if ((c && !user_mode && !dry)) && systemctl is-active -q prometheus 2>/dev/null; then
+    systemctl reload prometheus && note "reloaded prometheus"
+  elif ((c)); then
+    echo "deploy: Prometheus: reload it to pick up the change (SIGHUP or POST /-/reload)" >&2
+  fi
+}
+
+# deploy/prometheus/prometheus.yml without its relative rule_files entry (we add ours).
+strip_rules_example() {
+  grep -v '^  - alert_rules.yml$' "$HERE/prometheus/prometheus.yml" |
+    awk '/^rule_files:$/ { getline n; if (n ~ /^[[:space:]]*$/) next; print; print n; next } { print }'
+}
+
+# --- install ------------------------------------------------------------------------------------
+step_accounts() {
+  ((user_mode)) && return
+  local g=trading-heal u
+  if getent group "$g" >/dev/null; then same "group $g"; else
+    act groupadd --system "$g"; changed "create group $g"
+  fi
+  for u in trading-heal trading-heal-actuator; do
+    if getent passwd "$u" >/dev/null; then same "user $u"; else
+      act useradd --system --gid "$g" --no-create-home --home-dir /var/lib/trading-heal \
+        --shell /usr/sbin/nologin --comment "trading-heal" "$u"
+      changed "create user $u"
+    fi
+  done
+}
+
+ensure_dir() {  # ensure_dir DIR MODE [OWNER:GROUP]
+  local d=$1 mode=$2 owner=${3:-}
+  if [[ -d $d ]] && [[ $(stat -c %a "$d") == "${mode#0}" ]] &&
+    { [[ -z $owner ]] || [[ $(stat -c %U:%G "$d") == "$owner" ]]; }; then
+    same "$d/"
+    return
+  fi
+  if ((dry == 0)); then
+    mkdir -p "$d"
+    chmod "$mode" "$d"
+    [[ -z $owner ]] || chown "$owner" "$d"
+  fi
+  changed "create $d/ ($mode${owner:+ $owner})"
+}
+
+step_dirs() {
+  if ((user_mode)); then
+    ensure_dir "$data_dir" 0750
+    local c
+    for c in "${COMPONENTS[@]}"; do ensure_dir "$data_dir/$c" 0750; done
+  else
+    ensure_dir /var/lib/trading-heal 0750 trading-heal:trading-heal
+    ensure_dir "$data_dir" 0750 trading-heal:trading-heal
+    ensure_dir "$env_dir" 0750 root:trading-heal
+  fi
+}
+
+restart_needed=0
+step_package() {
+  ((from_package)) || return 0
+  if [[ -n $deb ]]; then
+    local want have
+    want=$(dpkg-deb -f "$deb" Version)
+    have=$(dpkg-query -W -f '${Version}' trading-heal 2>/dev/null || true)
+    if [[ $want == "$have" ]]; then same "package trading-heal $have"; else
+      act dpkg -i "$deb" >&2
+      changed "install package $(basename "$deb") (was: ${have:-not installed})"
+      restart_needed=1
+      act sc daemon-reload || true
+    fi
+  fi
+  ((dry)) || dpkg-query -W trading-heal >/dev/null 2>&1 || die "package trading-heal not installed (--deb FILE)"
+}
+
+step_binaries() {
+  local b src
+  if ((from_package)); then
+    echo "deploy: binaries and units: from the package (/usr/bin, /lib/systemd/system)" >&2
+    return
+  fi
+  for b in "${COMPONENTS[@]}" "${TOOLS[@]}"; do
+    src=$build_dir/bin/trading-heal-$b
+    [[ -x $src ]] || die "no $src: build first (cmake --build $build_dir) or give --build-dir"
+    if put "$src" "$bin_dir/trading-heal-$b" 0755; then restart_needed=1; fi
+  done
+}
+
+step_units() {
+  local f reload=0
+  ((from_package)) && return
+  for f in "$ROOT"/systemd/trading-heal-*@.service "$ROOT"/systemd/trading-heal@.target; do
+    render_unit "$f" "$work/$(basename "$f")"
+    if put "$work/$(basename "$f")" "$unit_dir/$(basename "$f")" 0644; then reload=1; fi
+  done
+  if ((reload)); then
+    restart_needed=1
+    if ! act sc daemon-reload; then
+      ((start == 0)) || die "systemctl daemon-reload failed (is the $scope manager running?)"
+      echo "deploy: warning: daemon-reload failed (no $scope manager?); --no-start, going on" >&2
+    fi
+    changed "reload the systemd manager ($scope)"
+  fi
+}
+
+step_env() {
+  render_env "$work/env"
+  if [[ -f $env_file ]]; then
+    same "$env_file (exists; never overwritten)"
+    local k v
+    for kv in "${env_sets[@]}"; do
+      k=${kv%%=*} v=${kv#*=}
+      [[ $(env_value "$k") == "$v" ]] || echo "deploy: warning: $env_file has $k=$(env_value "$k"), not $v (kept)" >&2
+    done
+    return
+  fi
+  local owner=""
+  ((user_mode)) || owner=root:trading-heal
+  put "$work/env" "$env_file" 0640 $owner || true
+  restart_needed=1
+  if ((dry == 0)); then sha256sum <"$env_file" | cut -d' ' -f1 >"$env_sum"; fi
+}
+
+agents_list() {
+  local a
+  a=$(env_value TRADING_HEAL_AGENTS)
+  echo "${a:-BTC_USDT,ETH_USDT,XRP_USDT,SOL_USDT,DOGE_USDT,ADA_USDT}"
+}
+
+step_permission() {
+  ((user_mode)) && { echo "deploy: permission: none needed (a user manager lets its user restart its units)" >&2; return; }
+  local agents
+  agents=$(agents_list)
+  if ((sudoers)); then
+    "$HERE/permissions/gen-sudoers.sh" --user trading-heal-actuator "$agents" >"$work/sudoers"
+    if command -v visudo >/dev/null; then
+      visudo -c -q -f "$work/sudoers" || die "visudo -c rejects the generated sudoers lines"
+      echo "deploy: visudo -c: ok" >&2
+    else
+      die "visudo not found (install sudo)"
+    fi
+    put "$work/sudoers" "$sudoers_file" 0440 root:root || true
+    echo "deploy: note: sudo needs TRADING_HEAL_RESTART_BACKEND=systemctl, TRADING_HEAL_RESTART_SUDO=true" \
+      "and an actuator without NoNewPrivileges= (a drop-in); the polkit rule is the hardened way" >&2
+  else
+    "$HERE/permissions/gen-polkit-rule.sh" --user trading-heal-actuator "$agents" >"$work/polkit.rules"
+    put "$work/polkit.rules" "$polkit_rule" 0644 root:root || true
+  fi
+}
+
+step_start() {
+  ((start)) || { echo "deploy: --no-start: not starting" >&2; return; }
+  if sc is-enabled -q "$target" 2>/dev/null; then same "$target enabled"; else
+    act sc enable -q "$target"; changed "enable $target"
+  fi
+  local s inactive=0
+  for s in "${services[@]}"; do sc is-active -q "$s" 2>/dev/null || inactive=1; done
+  if ((inactive)); then
+    act sc start "$target"
+    changed "start $target"
+  elif ((restart_needed)); then
+    act sc restart "${services[@]}"
+    changed "restart ${services[*]} (binaries, units or settings changed)"
+  else
+    same "$target running"
+  fi
+}
+
+step_verify() {
+  ((start && !dry)) || return 0
+  local s state fail=0 api metrics body
+  for s in "${services[@]}"; do
+    state=$(sc show -p ActiveState,SubState --value "$s" | xargs)
+    echo "deploy: verify: $s: $state" >&2
+    [[ $state == "active running" ]] || fail=1
+  done
+  api=$(env_value TRADING_HEAL_API_LISTEN)
+  api=$(listen_url "${api:-0.0.0.0:9121}" /health)
+  metrics=$(env_value TRADING_HEAL_METRICS_LISTEN)
+  metrics=$(listen_url "${metrics:-0.0.0.0:9120}" /metrics)
+  body=""
+  for _ in $(seq 50); do
+    body=$(curl -fsS --max-time 2 "$api" 2>/dev/null) && break
+    sleep 0.2
+  done
+  echo "deploy: verify: GET $api -> ${body:-no answer}" >&2
+  [[ $body == *'"status":"ok"'* ]] || fail=1
+  if curl -fsS --max-time 5 "$metrics" 2>/dev/null | grep -q '^trading_selfheal_component_up'; then
+    echo "deploy: verify: GET $metrics -> trading_selfheal_component_up present" >&2
+  else
+    echo "deploy: verify: GET $metrics -> no trading-heal metrics" >&2
+    fail=1
+  fi
+  if ((fail)); then
+    echo "deploy: verification FAILED; see: journalctl -n 50 -u 'trading-heal-*@$instance'" >&2
+    return 1
+  fi
+}
+
+# --- uninstall ----------------------------------------------------------------------------------
+do_uninstall() {
+  local f other
+  if sc cat "$target" >/dev/null 2>&1; then
+    if sc is-active -q "$target" 2>/dev/null || sc is-active -q "${services[@]}" 2>/dev/null; then
+      act sc stop "$target" "${services[@]}"
+      changed "stop $target"
+    fi
+    if sc is-enabled -q "$target" 2>/dev/null; then
+      act sc disable -q "$target"
+      changed "disable $target"
+    fi
+  fi
+  if [[ -n $prom_config && -f $prom_config ]] && grep -qF "$BEGIN_MARK $instance " "$prom_config"; then
+    strip_block "$prom_config" >"$work/prom.yml"
+    put "$work/prom.yml" "$prom_config" "$(stat -c %a "$prom_config")" || true
+  fi
+  # The env file: removed when deploy wrote it and nobody changed it since, or with --purge.
+  if [[ -f $env_file ]]; then
+    if ((purge)) || [[ -f $env_sum && $(sha256sum <"$env_file" | cut -d' ' -f1) == "$(<"$env_sum")" ]]; then
+      remove "$env_file"
+    else
+      echo "deploy: kept $env_file (edited since deploy; --purge removes it)" >&2
+    fi
+  fi
+  remove "$env_sum"
+  # Shared by every instance of the host: only when no other deployment is left.
+  other=$(find "$env_dir" -maxdepth 1 -name '*.env' ! -name "$instance.env" 2>/dev/null | head -1)
+  if [[ -n $other ]]; then
+    echo "deploy: kept the units, binaries and permissions: another deployment uses them ($other)" >&2
+  elif ((from_package)); then
+    echo "deploy: binaries and units belong to the package: apt-get remove trading-heal" >&2
+    remove "$polkit_rule"
+    remove "$sudoers_file"
+    if [[ -n $prom_config ]]; then remove "$prom_rules"; fi
+  else
+    for f in "$ROOT"/systemd/trading-heal-*@.service "$ROOT"/systemd/trading-heal@.target; do
+      remove "$unit_dir/$(basename "$f")"
+    done
+    act sc daemon-reload 2>/dev/null || true
+    for f in "${COMPONENTS[@]}" "${TOOLS[@]}"; do remove "$bin_dir/trading-heal-$f"; done
+    if ((!user_mode)); then
+      remove "$polkit_rule"
+      remove "$sudoers_file"
+    fi
+    if [[ -n $prom_config ]]; then remove "$prom_rules"; fi
+    if [[ -d $env_dir ]] && act rmdir "$env_dir" 2>/dev/null; then changed "remove $env_dir/"; fi
+  fi
+  if ((purge)); then
+    if [[ -d $data_dir ]]; then act rm -rf "$data_dir"; changed "remove the data dir $data_dir"; fi
+    local parent
+    parent=$(dirname "$data_dir")
+    if [[ -d $parent ]] && act rmdir "$parent" 2>/dev/null; then changed "remove $parent/"; fi
+    if ((!user_mode)) && [[ -z $other ]]; then
+      for f in trading-heal-actuator trading-heal; do
+        if getent passwd "$f" >/dev/null; then act userdel "$f"; changed "delete user $f"; fi
+      done
+      if getent group trading-heal >/dev/null; then act groupdel trading-heal; changed "delete group trading-heal"; fi
+    fi
+  elif [[ -d $data_dir ]]; then
+    echo "deploy: kept the data dir $data_dir (--purge removes it)" >&2
+  fi
+}
+
+# --- main ---------------------------------------------------------------------------------------
+((dry)) && echo "deploy: DRY RUN: nothing is changed" >&2
+if ((from_package)); then
+  echo "deploy: $scope mode, instance $instance, binaries and units from the trading-heal package" >&2
+else
+  echo "deploy: $scope mode, instance $instance, binaries $build_dir/bin -> $bin_dir, units -> $unit_dir" >&2
+fi
+status=0
+if ((uninstall)); then
+  do_uninstall
+else
+  command -v promtool >/dev/null || [[ -z $prom_config ]] || die "promtool not found (apt-get install prometheus)"
+  step_package
+  step_accounts
+  step_dirs
+  step_binaries
+  step_env
+  step_units
+  step_permission
+  step_prometheus
+  step_start
+  step_verify || status=1
+fi
+
+echo >&2
+if ((changes == 0)); then
+  echo "deploy: nothing to change: $scope installation of $instance is up to date" >&2
+else
+  if ((dry)); then echo "deploy: plan ($changes changes):" >&2; else echo "deploy: done ($changes changes):" >&2; fi
+  printf '  - %s\n' "${done_list[@]}" >&2
+fi
+if ((uninstall == 0 && start && !dry && status == 0)); then
+  api=$(env_value TRADING_HEAL_API_LISTEN)
+  echo "deploy: check: systemctl $( ((user_mode)) && echo '--user ')status $target;" \
+    "curl -s $(listen_url "${api:-0.0.0.0:9121}" /status) | jq" >&2
+fi
+exit "$status"
