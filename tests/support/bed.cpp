@@ -23,11 +23,11 @@ std::string with_env(const std::string& cmd) {
 
 }  // namespace
 
-std::string Bed::dir() { return env_or("TRADING_HEAL_BED_DIR", "/tmp/trading-heal-bed"); }
+std::string Bed::dir() { return env_or("TRADING_HEAL_BED_DIR", TH_DEFAULT_BED_DIR); }
 std::string Bed::bin(const std::string& name) {
-  return env_or("TRADING_HEAL_BIN_DIR", ".") + "/" + name;
+  return env_or("TRADING_HEAL_BIN_DIR", TH_DEFAULT_BIN_DIR) + "/" + name;
 }
-std::string Bed::source_dir() { return env_or("TRADING_HEAL_SOURCE_DIR", "."); }
+std::string Bed::source_dir() { return env_or("TRADING_HEAL_SOURCE_DIR", TH_DEFAULT_SOURCE_DIR); }
 
 const std::map<std::string, std::string>& Bed::env() {
   static const std::map<std::string, std::string> values = [] {
