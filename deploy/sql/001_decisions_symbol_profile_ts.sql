@@ -2,9 +2,12 @@
 -- into a single backward index probe, whatever the table's size.
 --
 -- The probe does not need it: on the operators' indexes alone ((timestamp), (symbol),
--- (symbol, profile)) its fleet query walks the (timestamp) index backward from now and stops
--- at each agent's newest row or at the search window's start. With this index each agent costs
--- one index descent. Measured figures: bench/probe/README.md.
+-- (symbol, profile)) its fleet query is one range scan of the (timestamp) index over the rows
+-- written since the previous cycle, shared by the whole fleet, and the newest timestamp of each
+-- (symbol, profile) is remembered across cycles; only the first lookup of an agent after the
+-- probe starts searches further back, in bounded time slices spread over a few cycles. With
+-- this index (detected when the probe connects) that first lookup is one backward index
+-- descent per agent instead. Measured figures: bench/probe/README.md.
 --
 -- CONCURRENTLY: builds without blocking the agents' INSERTs. It cannot run inside a
 -- transaction block, so run this file with plain psql (not `psql -1`, not `--single-transaction`):

@@ -12,6 +12,16 @@ namespace trading_heal::probe {
 
 using Clock = std::chrono::steady_clock;
 
+namespace {
+// A valid index on btc.decisions whose leading columns are (symbol, profile, timestamp).
+constexpr const char* kCompositeIndexSql =
+    "SELECT EXISTS (SELECT 1 FROM pg_index x WHERE x.indrelid = 'btc.decisions'::regclass"
+    " AND x.indisvalid AND x.indpred IS NULL AND x.indnatts >= 3 AND (SELECT array_agg(a.attname::text ORDER BY c.n)"
+    " FROM unnest(x.indkey) WITH ORDINALITY AS c(attnum, n) JOIN pg_attribute a"
+    " ON a.attrelid = x.indrelid AND a.attnum = c.attnum WHERE c.n <= 3)"
+    " = ARRAY['symbol', 'profile', 'timestamp'])";
+}  // namespace
+
 struct PgStore::Conn {
   explicit Conn(const std::string& conninfo) : c(conninfo) {}
   pqxx::connection c;
@@ -40,12 +50,12 @@ PgStore::~PgStore() {
   if (event_fd_ >= 0) ::close(event_fd_);
 }
 
-bool PgStore::submit(std::vector<FleetKey> keys, std::uint64_t* generation) {
+bool PgStore::submit(FleetPlan plan, std::uint64_t* generation) {
   {
     std::lock_guard lock(mu_);
     if (running_ || request_) return false;
     answer_.reset();
-    request_ = std::move(keys);
+    request_ = std::move(plan);
     ++generation_;
     if (generation != nullptr) *generation = generation_;
   }
@@ -90,17 +100,17 @@ bool PgStore::abort_if_stuck(std::chrono::milliseconds limit) {
 
 void PgStore::run() {
   for (;;) {
-    std::vector<FleetKey> keys;
+    FleetPlan plan;
     {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [this] { return stop_ || request_.has_value(); });
       if (stop_) break;
-      keys = std::move(*request_);
+      plan = std::move(*request_);
       request_.reset();
       running_ = true;
       started_ = Clock::now();
     }
-    FleetAnswer a = execute(keys);
+    FleetAnswer a = execute(plan);
     {
       std::lock_guard lock(mu_);
       running_ = false;
@@ -116,7 +126,7 @@ void PgStore::run() {
   conn_.reset();
 }
 
-FleetAnswer PgStore::execute(const std::vector<FleetKey>& keys) {
+FleetAnswer PgStore::execute(const FleetPlan& plan) {
   FleetAnswer a;
   const auto now = Clock::now();
   if (!conn_) {
@@ -129,7 +139,20 @@ FleetAnswer PgStore::execute(const std::vector<FleetKey>& keys) {
       pqxx::nontransaction setup(c->c);
       setup.exec("SET statement_timeout = " + std::to_string(settings_.statement_timeout.count()));
       setup.exec("SET default_transaction_read_only = on");
+      // The range scan must be planned with its real bounds (a generic plan guesses a third of
+      // the table for `timestamp > $3`).
+      setup.exec("SET plan_cache_mode = force_custom_plan");
       setup.commit();
+      // Only chooses the catch-up's form: when it cannot tell, the range scans still work.
+      composite_ = false;
+      try {
+        pqxx::nontransaction probe_ix(c->c);
+        const pqxx::result ix = probe_ix.exec(kCompositeIndexSql);
+        composite_ = !ix.empty() && ix[0][0].as<bool>();
+      } catch (const pqxx::broken_connection&) {
+        throw;
+      } catch (const std::exception&) {
+      }
       c->c.prepare("fleet_ages", kFleetQuerySql);
       std::lock_guard lock(mu_);
       socket_ = c->c.sock();
@@ -144,18 +167,27 @@ FleetAnswer PgStore::execute(const std::vector<FleetKey>& keys) {
       return a;
     }
   }
-  const FleetParams p = fleet_params(keys);
+  const FleetParams p = fleet_params(plan);
+  const std::size_t n = plan.symbols.size();
+  auto opt = [](const std::optional<std::string>& v) { return v ? v->c_str() : nullptr; };
   const auto t0 = Clock::now();
   try {
     pqxx::read_transaction t(conn_->c);
-    const pqxx::result r = t.exec_prepared("fleet_ages", p.symbols, p.profiles, p.since, p.check);
-    a.rows.resize(keys.size());
+    const pqxx::result r =
+        t.exec_prepared("fleet_ages", p.symbols, p.profiles, opt(p.since), opt(p.slice_lo),
+                        opt(p.slice_hi), p.check, p.lateral);
+    a.rows.resize(n);
     for (const auto& row : r) {
       const auto i = row[0].as<long>() - 1;  // ORDINALITY is 1-based
-      if (i < 0 || static_cast<std::size_t>(i) >= keys.size()) continue;
-      if (!row[1].is_null()) a.rows[static_cast<std::size_t>(i)].newest_ts = row[1].as<double>();
-      if (!row[2].is_null()) a.rows[static_cast<std::size_t>(i)].exists = row[2].as<bool>();
+      if (i < 0 || static_cast<std::size_t>(i) >= n) continue;
+      FleetRow& out = a.rows[static_cast<std::size_t>(i)];
+      if (!row[1].is_null()) {  // one key may get a row from the scan and one from LATERAL
+        const double ts = row[1].as<double>();
+        out.newest_ts = std::max(out.newest_ts.value_or(ts), ts);
+      }
+      if (!row[2].is_null()) out.exists = row[2].as<bool>();
     }
+    a.composite_index = composite_;
     a.ok = true;
   } catch (const pqxx::broken_connection& e) {
     a.error = std::string("connection lost: ") + e.what();

@@ -1,6 +1,8 @@
 // A probe cycle: facts from systemd, /proc, PostgreSQL and heartbeat files -> reports.
 #include "trading_heal/probe/prober.hpp"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -24,6 +26,21 @@ ProbeOptions probe_options(const common::Config& cfg) {
   return o;
 }
 
+namespace {
+FleetPlannerSettings planner_settings(const common::Config& cfg, const ProbeOptions& o) {
+  FleetPlannerSettings s;
+  s.cap = o.policy.age_cap_s;
+  // Rows committed late (a slow INSERT) still land in the next range: re-scan a margin.
+  s.margin = std::max(30.0, 3 * std::chrono::duration<double>(cfg.interval).count());
+  s.first_slice = std::max(60.0, s.margin);
+  // Catching up is a one-time cost after start: a bigger budget per cycle than the steady
+  // range scan, and at most about 60 slices to the cap.
+  s.min_slice = std::max(10.0, s.cap / 60);
+  s.target_seconds = 0.05;
+  return s;
+}
+}  // namespace
+
 PgSettings pg_settings(const common::Config& cfg) {
   PgSettings s;
   const double interval = std::chrono::duration<double>(cfg.interval).count();
@@ -37,7 +54,12 @@ PgSettings pg_settings(const common::Config& cfg) {
 }
 
 Prober::Prober(const common::Config& cfg, ProbeOptions opts, SystemdBus* bus, PgStore* pg)
-    : cfg_(cfg), opts_(std::move(opts)), bus_(bus), pg_(pg), proc_(opts_.proc_root) {
+    : cfg_(cfg),
+      opts_(std::move(opts)),
+      bus_(bus),
+      pg_(pg),
+      proc_(opts_.proc_root),
+      planner_(cfg.agents, planner_settings(cfg_, opts_)) {
   for (std::size_t i = 0; i < cfg_.agents.size(); ++i) {
     patterns_.emplace_back(cfg_.agents[i].process_pattern);
     if (!cfg_.agents[i].enabled) continue;  // not checked, never reported
@@ -49,8 +71,13 @@ Prober::Prober(const common::Config& cfg, ProbeOptions opts, SystemdBus* bus, Pg
 }
 
 bool Prober::begin_cycle(double now_wall) {
-  keys_ = fleet_keys(cfg_.agents, memory_, now_wall, opts_.policy.age_cap_s, agent_key_);
-  return pg_ != nullptr && pg_->submit(keys_);
+  if (pg_ == nullptr) return false;
+  FleetPlan plan = planner_.plan(now_wall);
+  std::uint64_t generation = 0;
+  if (!pg_->submit(plan, &generation)) return false;  // the previous query still runs
+  inflight_ = std::move(plan);
+  inflight_generation_ = generation;
+  return true;
 }
 
 std::vector<proto::HealthReport> Prober::finish_cycle(const std::optional<FleetAnswer>& answer,
@@ -63,15 +90,16 @@ std::vector<proto::HealthReport> Prober::finish_cycle(const std::optional<FleetA
   } else {
     db_error_.clear();
   }
-  for (std::size_t i : enabled_) {
-    AgeFacts& a = last_age_[i];
-    a = AgeFacts{};
-    const int k = agent_key_[i];
-    if (db_reachable_ && k >= 0 && static_cast<std::size_t>(k) < answer->rows.size()) {
-      apply_row(answer->rows[static_cast<std::size_t>(k)], a);
-    }
+  if (db_reachable_ && inflight_ && answer->generation == inflight_generation_) {
+    planner_.set_composite_index(answer->composite_index);
+    planner_.apply(*inflight_, answer->rows, answer->seconds);
+    inflight_.reset();
   }
-  return evaluate_agents(enabled_, now_wall, now_mono, true);
+  for (std::size_t i : enabled_) last_age_[i] = db_reachable_ ? planner_.facts(i) : AgeFacts{};
+  auto reports = evaluate_agents(enabled_, now_wall, now_mono, true);
+  // A cycle's transient buffers (bus replies, the query's result) go back to the system.
+  ::malloc_trim(0);
+  return reports;
 }
 
 std::vector<proto::HealthReport> Prober::recheck(const std::set<std::size_t>& watched,

@@ -106,6 +106,8 @@ void SystemdBus::unwatch() {
   for (auto* s : match_slots_) sd_bus_slot_unref(s);
   match_slots_.clear();
   watches_.clear();
+  watched_.clear();
+  cache_.clear();
 }
 
 int SystemdBus::fd() const { return sd_bus_get_fd(bus_); }
@@ -161,16 +163,42 @@ tl::expected<std::vector<std::optional<UnitFacts>>, std::string> SystemdBus::que
   sd_bus_message_unref(reply);
   if (r < 0) return tl::unexpected("ListUnitsByNames: bad reply: " + errno_text(r));
 
-  // 2. Pipelined per-unit properties.
-  std::vector<GetCall> calls;
-  calls.reserve(units.size() * kPropCount);
-  std::size_t outstanding = 0;
+  // 2. Pipelined per-unit properties, for the units whose cached ones may be stale. Signals
+  // queued during the synchronous call are dispatched first, so that they mark their units.
+  while ((r = sd_bus_process(bus_, nullptr)) > 0) {
+  }
+  if (r < 0) {
+    broken_ = true;
+    return tl::unexpected("bus processing failed: " + errno_text(r));
+  }
+  ++queries_;
+  std::vector<bool> need(units.size(), false);
   for (std::size_t i = 0; i < units.size(); ++i) {
     if (!out[i] || out[i]->load_state == "not-found" || paths[i].empty()) continue;
+    auto it = cache_.find(units[i]);
+    if (it != cache_.end() && it->second.valid && !it->second.dirty &&
+        it->second.facts.load_state == out[i]->load_state &&
+        it->second.facts.active_state == out[i]->active_state &&
+        it->second.facts.sub_state == out[i]->sub_state && (i + queries_) % kRefreshEvery != 0) {
+      const UnitFacts& c = it->second.facts;
+      out[i]->main_pid = c.main_pid;
+      out[i]->n_restarts = c.n_restarts;
+      out[i]->result = c.result;
+      out[i]->active_enter_ts = c.active_enter_ts;
+      continue;
+    }
+    if (it != cache_.end()) it->second.dirty = false;  // a signal from now on marks it again
+    need[i] = true;
+  }
+  std::vector<GetCall> calls;
+  std::size_t outstanding = 0;
+  for (std::size_t i = 0; i < units.size(); ++i) {
+    if (!need[i]) continue;
     for (std::size_t p = 0; p < kPropCount; ++p) {
       calls.push_back(GetCall{&*out[i], p, false, false, &outstanding});
     }
   }
+  property_calls_ += calls.size();
   std::vector<sd_bus_slot*> slots(calls.size(), nullptr);
   std::size_t next = 0;
   std::string failure;
@@ -178,7 +206,7 @@ tl::expected<std::vector<std::optional<UnitFacts>>, std::string> SystemdBus::que
   std::vector<std::size_t> call_unit;
   call_unit.reserve(calls.size());
   for (std::size_t i = 0; i < units.size(); ++i) {
-    if (!out[i] || out[i]->load_state == "not-found" || paths[i].empty()) continue;
+    if (!need[i]) continue;
     for (std::size_t p = 0; p < kPropCount; ++p) call_unit.push_back(i);
   }
   while (next < calls.size() || outstanding > 0) {
@@ -222,6 +250,13 @@ tl::expected<std::vector<std::optional<UnitFacts>>, std::string> SystemdBus::que
     if ((!calls[c].done || calls[c].failed) && calls[c].prop != 3) out[call_unit[c]].reset();
   }
   if (broken_) return tl::unexpected(failure);
+  for (std::size_t i = 0; i < units.size(); ++i) {
+    if (!need[i] || !out[i]) continue;
+    auto it = cache_.find(units[i]);
+    if (it == cache_.end()) continue;  // not watched: never cached
+    it->second.facts = *out[i];
+    it->second.valid = true;
+  }
   return out;
 }
 
@@ -229,12 +264,17 @@ int SystemdBus::on_properties_changed(sd_bus_message* /*m*/, void* userdata,
                                       sd_bus_error* /*error*/) {
   auto* w = static_cast<Watch*>(userdata);
   w->self->changed_.insert(w->index);
+  if (w->index < w->self->watched_.size()) {
+    auto it = w->self->cache_.find(w->self->watched_[w->index]);
+    if (it != w->self->cache_.end()) it->second.dirty = true;
+  }
   ++w->self->signals_;
   return 0;
 }
 
 tl::expected<void, std::string> SystemdBus::watch(const std::vector<std::string>& units) {
   unwatch();
+  watched_ = units;
   sd_bus_error err = SD_BUS_ERROR_NULL;
   int r = sd_bus_call_method(bus_, kDest, kManagerPath, kManager, "Subscribe", &err, nullptr, "");
   if (r < 0) {
@@ -254,6 +294,8 @@ tl::expected<void, std::string> SystemdBus::watch(const std::vector<std::string>
     if (r < 0) return tl::unexpected("cannot watch " + units[i] + ": " + errno_text(r));
     match_slots_.push_back(slot);
   }
+  // Cache only what is watched: a unit's cached properties are stale the moment it changes.
+  for (const auto& u : units) cache_.emplace(u, Cached{});
   r = sd_bus_flush(bus_);
   if (r < 0) return tl::unexpected("bus flush failed: " + errno_text(r));
   return {};

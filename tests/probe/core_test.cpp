@@ -2,6 +2,8 @@
 // fleet query's parameters, the cycle schedule.
 #include <gtest/gtest.h>
 
+#include "support/bed.hpp"
+
 #include <unistd.h>
 
 #include <chrono>
@@ -92,57 +94,192 @@ TEST(Heartbeat, Parses) {
   EXPECT_FALSE(probe::parse_heartbeat("-5"));
 }
 
-TEST(FleetQuery, KeysAndParams) {
+namespace {
+
+std::vector<common::AgentSpec> fleet_agents() {
   std::vector<common::AgentSpec> agents(4);
   agents[0] = {"BTC_USDT", "crypto-agent@BTC_USDT.service", "BTC-USDT", "default", "", "", true};
   agents[1] = {"BTC_USDT_x", "crypto-agent@BTC_USDT_x.service", "BTC-USDT", "x\"y", "", "", true};
   agents[2] = {"ETH_USDT", "crypto-agent@ETH_USDT.service", "ETH-USDT", "default", "", "", false};
   agents[3] = {"BTC_USDT2", "crypto-agent@BTC_USDT2.service", "BTC-USDT", "default", "", "", true};
-  probe::AgeMemory memory;
-  memory.observe(probe::age_key("BTC-USDT", "default"), 999.5, 1000);
-  std::vector<int> idx;
-  const auto keys = probe::fleet_keys(agents, memory, 1000, 100, idx);
-  ASSERT_EQ(keys.size(), 2u);  // duplicate key shared, disabled agent left out
-  EXPECT_EQ(idx, (std::vector<int>{0, 1, -1, 0}));
-  EXPECT_DOUBLE_EQ(keys[0].since, 999.5);
-  EXPECT_FALSE(keys[0].check_exists);
-  EXPECT_DOUBLE_EQ(keys[1].since, 900);
-  EXPECT_TRUE(keys[1].check_exists);
-  const auto p = probe::fleet_params(keys);
-  EXPECT_EQ(p.symbols, R"({"BTC-USDT","BTC-USDT"})");
-  EXPECT_EQ(p.profiles, R"({"default","x\"y"})");
-  EXPECT_EQ(p.since, "{999.500000,900.000000}");
-  EXPECT_EQ(p.check, "{f,t}");
+  return agents;
 }
 
-TEST(FleetQuery, RowsToAnswers) {
-  probe::AgeFacts a;
-  probe::apply_row(probe::FleetRow{12.5, std::nullopt}, a);
-  EXPECT_EQ(a.db, probe::DbAnswer::kRow);
-  EXPECT_EQ(a.newest_ts, 12.5);
-  probe::apply_row(probe::FleetRow{std::nullopt, false}, a);
-  EXPECT_EQ(a.db, probe::DbAnswer::kNeverSeen);
-  probe::apply_row(probe::FleetRow{std::nullopt, true}, a);
-  EXPECT_EQ(a.db, probe::DbAnswer::kOlderThanCap);
-  probe::apply_row(probe::FleetRow{std::nullopt, std::nullopt}, a);
-  EXPECT_EQ(a.db, probe::DbAnswer::kOlderThanCap);
+probe::FleetPlannerSettings small_settings() {
+  probe::FleetPlannerSettings s;
+  s.cap = 1000;
+  s.margin = 10;
+  s.first_slice = 50;
+  s.min_slice = 20;
+  s.target_seconds = 0.01;
+  return s;
 }
 
-TEST(FleetQuery, IsOneIndexFriendlyStatement) {
+probe::FleetRow row(std::optional<double> ts, std::optional<bool> exists = std::nullopt) {
+  return probe::FleetRow{ts, exists};
+}
+
+}  // namespace
+
+TEST(FleetPlanner, KeysAreSharedAndDisabledAgentsLeftOut) {
+  const auto agents = fleet_agents();
+  probe::FleetPlanner planner(agents, small_settings());
+  ASSERT_EQ(planner.key_count(), 2u);
+  EXPECT_EQ(planner.key_of(0), 0);
+  EXPECT_EQ(planner.key_of(1), 1);
+  EXPECT_EQ(planner.key_of(2), -1);
+  EXPECT_EQ(planner.key_of(3), 0);
+  EXPECT_EQ(planner.facts(2).db, probe::DbAnswer::kUnavailable);
+}
+
+TEST(FleetPlanner, FirstCycleScansRecentRowsAndChecksExistence) {
+  probe::FleetPlanner planner(fleet_agents(), small_settings());
+  const auto p = planner.plan(10000);
+  EXPECT_DOUBLE_EQ(p.since, 10000 - 50);
+  EXPECT_FALSE(p.slice);
+  EXPECT_EQ(p.check, (std::vector<bool>{true, true}));
+  EXPECT_FALSE(p.lateral[0] || p.lateral[1]);
+  const auto params = probe::fleet_params(p);
+  EXPECT_EQ(params.symbols, R"({"BTC-USDT","BTC-USDT"})");
+  EXPECT_EQ(params.profiles, R"({"default","x\"y"})");
+  EXPECT_EQ(params.since, "9950.000000");
+  EXPECT_FALSE(params.slice_lo || params.slice_hi);
+  EXPECT_EQ(params.check, "{t,t}");
+  EXPECT_EQ(params.lateral, "{NULL,NULL}");
+  // Not answered yet: the heartbeat tells.
+  EXPECT_EQ(planner.facts(0).db, probe::DbAnswer::kUnavailable);
+}
+
+TEST(FleetPlanner, LaterCyclesScanOnlyRowsSinceTheLastAnsweredCycle) {
+  probe::FleetPlanner planner(fleet_agents(), small_settings());
+  auto p = planner.plan(10000);
+  planner.apply(p, {row(9990, true), row(9980, true)}, 0.001);
+  EXPECT_EQ(planner.facts(0).db, probe::DbAnswer::kRow);
+  EXPECT_DOUBLE_EQ(planner.facts(0).newest_ts, 9990);
+  EXPECT_DOUBLE_EQ(planner.facts(3).newest_ts, 9990);  // same key as agent 0
+  EXPECT_DOUBLE_EQ(planner.facts(1).newest_ts, 9980);
+  p = planner.plan(10005);
+  EXPECT_DOUBLE_EQ(p.since, 10000 - 10);  // last answered cycle minus the margin
+  EXPECT_FALSE(p.slice);                  // nothing to catch up
+  EXPECT_EQ(p.check, (std::vector<bool>{false, false}));
+  // A key with no newer row keeps its remembered newest timestamp: its age grows exactly.
+  planner.apply(p, {row(10004), row(std::nullopt)}, 0.001);
+  EXPECT_DOUBLE_EQ(planner.facts(0).newest_ts, 10004);
+  EXPECT_EQ(planner.facts(1).db, probe::DbAnswer::kRow);
+  EXPECT_DOUBLE_EQ(planner.facts(1).newest_ts, 9980);
+  // Timestamps only grow: an older answer never replaces a newer one.
+  p = planner.plan(10010);
+  planner.apply(p, {row(10001), row(std::nullopt)}, 0.001);
+  EXPECT_DOUBLE_EQ(planner.facts(0).newest_ts, 10004);
+}
+
+TEST(FleetPlanner, UnansweredCyclesWidenTheNextRange) {
+  // A failed or lost answer is never applied: the next range starts from the last answered one,
+  // so rows written while PostgreSQL was away are not missed.
+  probe::FleetPlanner planner(fleet_agents(), small_settings());
+  auto p = planner.plan(10000);
+  planner.apply(p, {row(9990, true), row(9980, true)}, 0.001);
+  (void)planner.plan(10005);  // submitted, never answered
+  p = planner.plan(10600);
+  EXPECT_DOUBLE_EQ(p.since, 10000 - 10);
+  // A clock stepped back does not move the range into the future.
+  p = planner.plan(9000);
+  EXPECT_DOUBLE_EQ(p.since, 9000 - 10);
+}
+
+TEST(FleetPlanner, NeverSeenKeyIsFlaggedAtOnceAndRecoversWithItsFirstRow) {
+  probe::FleetPlanner planner(fleet_agents(), small_settings());
+  auto p = planner.plan(10000);
+  planner.apply(p, {row(9990, true), row(std::nullopt, false)}, 0.001);
+  EXPECT_EQ(planner.facts(1).db, probe::DbAnswer::kNeverSeen);
+  p = planner.plan(10005);
+  EXPECT_EQ(p.check, (std::vector<bool>{false, false}));  // asked once
+  EXPECT_FALSE(p.slice);                                  // nothing to search below
+  planner.apply(p, {row(std::nullopt), row(std::nullopt)}, 0.001);
+  EXPECT_EQ(planner.facts(1).db, probe::DbAnswer::kNeverSeen);
+  p = planner.plan(10010);
+  planner.apply(p, {row(std::nullopt), row(10008)}, 0.001);
+  EXPECT_EQ(planner.facts(1).db, probe::DbAnswer::kRow);
+  EXPECT_DOUBLE_EQ(planner.facts(1).newest_ts, 10008);
+}
+
+TEST(FleetPlanner, CatchUpWalksSlicesNewestFirstUntilARow) {
+  probe::FleetPlanner planner(fleet_agents(), small_settings());
+  auto p = planner.plan(10000);
+  planner.apply(p, {row(9990, true), row(std::nullopt, true)}, 0.001);
+  EXPECT_EQ(planner.facts(1).db, probe::DbAnswer::kUnavailable);  // still catching up
+  EXPECT_EQ(planner.catching_up(), 1u);
+  p = planner.plan(10005);
+  ASSERT_TRUE(p.slice);
+  EXPECT_DOUBLE_EQ(p.slice->second, 9950);       // just below the first range
+  EXPECT_DOUBLE_EQ(p.slice->first, 9950 - 50);   // first_slice wide
+  const auto params = probe::fleet_params(p);
+  EXPECT_EQ(params.slice_lo, std::optional<std::string>("9900.000000"));
+  EXPECT_EQ(params.slice_hi, std::optional<std::string>("9950.000000"));
+  // A fast query doubles the next slice.
+  planner.apply(p, {row(std::nullopt), row(std::nullopt)}, 0.001);
+  p = planner.plan(10010);
+  ASSERT_TRUE(p.slice);
+  EXPECT_DOUBLE_EQ(p.slice->second, 9900);
+  EXPECT_DOUBLE_EQ(p.slice->first, 9900 - 100);
+  // A slow one halves it (not below min_slice).
+  planner.apply(p, {row(std::nullopt), row(std::nullopt)}, 0.5);
+  p = planner.plan(10015);
+  ASSERT_TRUE(p.slice);
+  EXPECT_DOUBLE_EQ(p.slice->second, 9800);
+  EXPECT_DOUBLE_EQ(p.slice->first, 9800 - 50);
+  planner.apply(p, {row(std::nullopt), row(9760)}, 0.005);
+  EXPECT_EQ(planner.facts(1).db, probe::DbAnswer::kRow);
+  EXPECT_DOUBLE_EQ(planner.facts(1).newest_ts, 9760);
+  EXPECT_EQ(planner.catching_up(), 0u);
+  EXPECT_FALSE(planner.plan(10020).slice);
+}
+
+TEST(FleetPlanner, CatchUpStopsAtTheCap) {
+  auto s = small_settings();
+  s.cap = 200;
+  probe::FleetPlanner planner(fleet_agents(), s);
+  auto p = planner.plan(10000);
+  planner.apply(p, {row(9990, true), row(std::nullopt, true)}, 0.001);
+  for (int cycle = 1; cycle < 10 && planner.catching_up() > 0; ++cycle) {
+    p = planner.plan(10000 + cycle);
+    ASSERT_TRUE(p.slice);
+    EXPECT_GE(p.slice->first, 10000 + cycle - 200);  // never below now - cap
+    planner.apply(p, {row(std::nullopt), row(std::nullopt)}, 0.001);
+  }
+  EXPECT_EQ(planner.catching_up(), 0u);
+  EXPECT_EQ(planner.facts(1).db, probe::DbAnswer::kOlderThanCap);
+  EXPECT_FALSE(planner.plan(10020).slice);
+}
+
+TEST(FleetPlanner, CompositeIndexCatchesUpWithOneLateralProbe) {
+  probe::FleetPlanner planner(fleet_agents(), small_settings());
+  planner.set_composite_index(true);
+  auto p = planner.plan(10000);
+  EXPECT_EQ(p.lateral, (std::vector<std::optional<double>>{9000, 9000}));
+  EXPECT_EQ(probe::fleet_params(p).lateral, "{9000.000000,9000.000000}");
+  EXPECT_FALSE(p.slice);
+  planner.apply(p, {row(9990, true), row(std::nullopt, true)}, 0.001);
+  EXPECT_EQ(planner.facts(1).db, probe::DbAnswer::kOlderThanCap);  // nothing in the cap
+  p = planner.plan(10005);
+  EXPECT_FALSE(p.lateral[0] || p.lateral[1]);
+  EXPECT_FALSE(p.slice);
+}
+
+TEST(FleetQuery, IsOneStatementWithASharedRangeScan) {
   const std::string sql = probe::kFleetQuerySql;
   EXPECT_NE(sql.find("unnest("), std::string::npos);
+  EXPECT_NE(sql.find("d.\"timestamp\" > $3"), std::string::npos);  // the shared range
+  EXPECT_NE(sql.find("GROUP BY k.i"), std::string::npos);          // max per key, not per table
   EXPECT_NE(sql.find("LATERAL"), std::string::npos);
   EXPECT_NE(sql.find("LIMIT 1"), std::string::npos);
-  EXPECT_EQ(sql.find("GROUP BY"), std::string::npos);
-  EXPECT_EQ(sql.find("max("), std::string::npos);
+  EXPECT_EQ(sql.find(';'), std::string::npos);
 }
 
 TEST(FleetQuery, BenchCopyMatches) {
   // bench/probe/fleet_query.sql is the same statement for EXPLAIN; keep them together.
-  const char* src = std::getenv("TRADING_HEAL_SOURCE_DIR");
-  if (src == nullptr) GTEST_SKIP() << "TRADING_HEAL_SOURCE_DIR not set";
-  std::ifstream in(std::string(src) + "/bench/probe/fleet_query.sql");
-  if (!in) GTEST_SKIP() << "no bench/probe/fleet_query.sql";
+  std::ifstream in(trading_heal::test::Bed::source_dir() + "/bench/probe/fleet_query.sql");
+  ASSERT_TRUE(in) << "no bench/probe/fleet_query.sql under " << trading_heal::test::Bed::source_dir();
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   while (!text.empty() && text.back() == '\n') text.pop_back();
   EXPECT_EQ(text, probe::kFleetQuerySql);

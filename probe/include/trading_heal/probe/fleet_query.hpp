@@ -1,12 +1,21 @@
 // The ONE decision-age query per cycle for the whole fleet, as pure pieces: the SQL text, the
-// parameters built from the fleet and the AgeMemory, and the mapping of its rows to AgeFacts.
-// The query is an index lookup per (symbol, profile): `unnest` of the fleet's keys with a
-// LATERAL newest-row lookup bounded below by a per-key window start, never a scan or a GROUP BY
-// over the table. See deploy/sql/001_decisions_symbol_profile_ts.sql for the optional index.
+// FleetPlanner that decides each cycle's search ranges from what earlier cycles found, and the
+// parameters built from a plan.
+//
+// Fast on the operators' indexes alone ((timestamp), (symbol), (symbol, profile)): every cycle
+// ONE bounded range scan of the (timestamp) index over the rows written since the last answered
+// cycle (minus a safety margin), shared by all keys, max per key. Timestamps only grow, so the
+// newest timestamp per (symbol, profile) is remembered across cycles. A key not seen since the
+// probe started is caught up once: its existence is checked (one (symbol, profile) index probe)
+// and the window below the first scan is covered by time slices, newest first, one slice per
+// cycle, the slice width adapted to the query's time, until a row or the cap is reached ("older
+// than the cap"). Where the optional composite index exists (deploy/sql/001, detected at
+// connect), catching up is one LATERAL backward index probe per key instead.
 #pragma once
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "trading_heal/common/config.hpp"
@@ -16,30 +25,71 @@ namespace trading_heal::probe {
 
 extern const char* const kFleetQuerySql;
 
-struct FleetKey {
-  std::string symbol;
-  std::string profile;
-  double since = 0;           // only rows with timestamp > since count
-  bool check_exists = false;  // also ask whether the key ever had a row (cheap index probe)
+// What the query said about one key.
+struct FleetRow {
+  std::optional<double> newest_ts;  // newest timestamp among the ranges searched for the key
+  std::optional<bool> exists;       // only when the plan asked (check)
 };
 
-struct FleetRow {
-  std::optional<double> newest_ts;
-  std::optional<bool> exists;  // only when check_exists
+// One cycle's query.
+struct FleetPlan {
+  double now = 0;                       // probe wall clock when planned
+  std::vector<std::string> symbols, profiles;  // one per key
+  double since = 0;                     // every key: rows with timestamp > since
+  std::optional<std::pair<double, double>> slice;  // catching-up keys: rows in (lo, hi]
+  std::vector<bool> check;              // per key: ask whether it ever had a row
+  std::vector<std::optional<double>> lateral;  // per key: newest row > bound (composite index)
 };
 
 struct FleetParams {
-  std::string symbols, profiles, since, check;  // PostgreSQL array literals
+  std::string symbols, profiles, check, lateral;  // PostgreSQL array literals
+  std::optional<std::string> since, slice_lo, slice_hi;  // float8 text; nullopt = NULL
+};
+FleetParams fleet_params(const FleetPlan& plan);
+
+struct FleetPlannerSettings {
+  double cap = 1800;          // exact ages up to this; beyond it "older than the cap"
+  double margin = 30;         // re-scan this far below the last answered cycle (late commits)
+  double first_slice = 60;    // the first cycle's range below now
+  double min_slice = 10;      // catch-up slice width bounds (seconds of table time)
+  double target_seconds = 0.01;  // slice width adapts so that a catch-up query takes about this
 };
 
-// Keys of the enabled agents, one per distinct (symbol, profile), in a stable order.
-// `agent_key[i]` receives the index into the returned keys for agent i (-1 if disabled).
-std::vector<FleetKey> fleet_keys(const std::vector<common::AgentSpec>& agents,
-                                 const AgeMemory& memory, double now, double cap,
-                                 std::vector<int>& agent_key);
-FleetParams fleet_params(const std::vector<FleetKey>& keys);
-// One row of the answer -> the DB part of an agent's AgeFacts.
-void apply_row(const FleetRow& row, AgeFacts& out);
+class FleetPlanner {
+ public:
+  FleetPlanner(const std::vector<common::AgentSpec>& agents, FleetPlannerSettings settings);
+
+  FleetPlan plan(double now) const;
+  // The answer to `plan` (rows in key order); `seconds` is the query's wall time.
+  void apply(const FleetPlan& plan, const std::vector<FleetRow>& rows, double seconds);
+  // Whether the composite (symbol, profile, timestamp) index exists (from the connection).
+  void set_composite_index(bool present) { composite_ = present; }
+
+  // The DB part of agent i's AgeFacts from everything answered so far (kUnavailable while its
+  // key is still being caught up, or for a disabled agent).
+  AgeFacts facts(std::size_t agent) const;
+  std::size_t key_count() const { return keys_.size(); }
+  int key_of(std::size_t agent) const { return agent_key_[agent]; }
+  std::size_t catching_up() const;
+  double slice_width() const { return slice_w_; }
+
+  enum class State { kNew, kCatchingUp, kKnown, kOlderThanCap, kNeverSeen };
+  State state(std::size_t key) const { return keys_[key].state; }
+
+ private:
+  struct Key {
+    std::string symbol, profile;
+    State state = State::kNew;
+    double newest = 0;  // kKnown
+    double reach = 0;   // kCatchingUp: no row newer than this exists
+  };
+  FleetPlannerSettings s_;
+  std::vector<Key> keys_;
+  std::vector<int> agent_key_;
+  std::optional<double> last_now_;  // `now` of the last answered plan
+  double slice_w_;
+  bool composite_ = false;
+};
 
 // {"a","b\"c"} — text[] literal with every element quoted and escaped.
 std::string pg_text_array(const std::vector<std::string>& items);

@@ -1,6 +1,7 @@
 // The fleet query against PostgreSQL (libpqxx 6.4), run on a worker thread so that a slow, hung
 // or dead PostgreSQL never stalls the probe's loop. The loop submits one request per cycle and
-// is told through an eventfd when the answer is ready. Read-only transaction, prepared
+// is told through an eventfd when the answer is ready. At connect it detects whether the optional
+// composite index exists (pg_index, valid indexes only) and reports it with every answer. Read-only transaction, prepared
 // statement, statement_timeout and connect_timeout, reconnect with exponential backoff; a
 // request stuck past its hard deadline gets its socket shut down from the loop thread.
 // Thread-safe where marked; otherwise owned by the loop thread.
@@ -25,6 +26,7 @@ struct FleetAnswer {
   std::string error;            // when !ok (never holds the connection string)
   std::vector<FleetRow> rows;   // one per key, in key order
   double seconds = 0;           // wall time of the query (connect excluded)
+  bool composite_index = false; // btc.decisions has a valid (symbol, profile, timestamp) index
   std::uint64_t generation = 0; // which submit() this answers
 };
 
@@ -44,7 +46,7 @@ class PgStore {
 
   // Queues one fleet query; false when the previous one has not finished (the cycle then goes
   // on without the database). Returns the request's generation through `generation`.
-  bool submit(std::vector<FleetKey> keys, std::uint64_t* generation = nullptr);
+  bool submit(FleetPlan plan, std::uint64_t* generation = nullptr);
   // Readable when an answer is waiting (for the loop's poll).
   int event_fd() const { return event_fd_; }
   // Takes the waiting answer, if any (non-blocking).
@@ -59,14 +61,14 @@ class PgStore {
 
  private:
   void run();
-  FleetAnswer execute(const std::vector<FleetKey>& keys);
+  FleetAnswer execute(const FleetPlan& plan);
 
   PgSettings settings_;
   int event_fd_ = -1;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::condition_variable done_cv_;
-  std::optional<std::vector<FleetKey>> request_;
+  std::optional<FleetPlan> request_;
   std::optional<FleetAnswer> answer_;
   std::uint64_t generation_ = 0;
   bool running_ = false;  // a request is being executed
@@ -79,6 +81,7 @@ class PgStore {
   std::unique_ptr<Conn> conn_;
   std::chrono::steady_clock::time_point next_attempt_{};
   std::chrono::milliseconds backoff_{0};
+  bool composite_ = false;  // detected at connect
   std::thread worker_;
 };
 

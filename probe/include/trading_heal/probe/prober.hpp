@@ -53,6 +53,7 @@ class Prober {
   std::uint64_t db_failures() const { return db_failures_; }
   std::uint64_t bus_failures() const { return bus_failures_; }
   std::size_t mismatched() const { return mismatched_.size(); }
+  const FleetPlanner& planner() const { return planner_; }
 
  private:
   std::vector<proto::HealthReport> evaluate_agents(const std::vector<std::size_t>& agents,
@@ -67,8 +68,9 @@ class Prober {
   std::vector<std::size_t> enabled_;          // agent indices checked
   std::vector<std::string> units_;            // their units (watch index = position)
   std::vector<ProcessPattern> patterns_;      // per agent
-  std::vector<FleetKey> keys_;                // keys of the query in flight
-  std::vector<int> agent_key_;
+  FleetPlanner planner_;                      // the fleet query's ranges, across cycles
+  std::optional<FleetPlan> inflight_;         // the plan of the query in flight
+  std::uint64_t inflight_generation_ = 0;
   std::vector<AgeFacts> last_age_;            // per agent, DB part of the last cycle
   std::vector<std::optional<proto::Verdict>> last_verdict_;
   AgeMemory memory_;

@@ -3,10 +3,17 @@
 // properties (MainPID, NRestarts, Result, ActiveEnterTimestamp) as pipelined asynchronous
 // Properties.Get calls with a bounded number in flight. Also subscribes to the units'
 // PropertiesChanged signals for instant crash detection. Not thread-safe: loop thread only.
+//
+// The per-unit properties are cached for watched units: systemd announces every change of them
+// (all four are EMITS_CHANGE properties) with PropertiesChanged, so they are fetched again only
+// when such a signal came for the unit, when its load/active/sub state differs from the cached
+// one, and, as a safety net, for each unit every kRefreshEvery queries (round robin). Without a
+// watch (--once) every query fetches everything.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -43,6 +50,9 @@ class SystemdBus {
   std::set<std::size_t> drain();
   bool broken() const { return broken_; }
   std::uint64_t signals_seen() const { return signals_; }
+  // Per-unit property calls made so far (for the benchmark: how well the cache works).
+  std::uint64_t property_calls() const { return property_calls_; }
+  static constexpr std::uint64_t kRefreshEvery = 32;
 
  private:
   struct Watch {
@@ -58,6 +68,16 @@ class SystemdBus {
   std::set<std::size_t> changed_;
   std::uint64_t signals_ = 0;
   bool broken_ = false;
+  // The cache of the per-unit properties, by unit name; only for watched units.
+  struct Cached {
+    UnitFacts facts;
+    bool valid = false;  // fetched at least once since the watch
+    bool dirty = false;  // a PropertiesChanged came since it was fetched
+  };
+  std::map<std::string, Cached, std::less<>> cache_;
+  std::vector<std::string> watched_;  // watch index -> unit name
+  std::uint64_t queries_ = 0;
+  std::uint64_t property_calls_ = 0;
 };
 
 // /org/freedesktop/systemd1/unit/crypto_2dagent_40BTC_5fUSDT_2eservice
