@@ -5,7 +5,7 @@
 #include <iostream>
 #include <sstream>
 
-#include <prometheus/exposer.h>
+#include "trading_heal/exporter/metrics_http.hpp"
 #include <prometheus/registry.h>
 
 #include "trading_heal/common/config.hpp"
@@ -91,26 +91,28 @@ int main(int argc, char** argv) {
   common::init_logging("exporter", cfg->log_level);
   common::SignalFd signals({SIGTERM, SIGINT, SIGHUP});
   zmq::context_t ctx;
-  auto registry = std::make_shared<prometheus::Registry>();
-  std::unique_ptr<prometheus::Exposer> exposer;
-  try {
-    exposer = std::make_unique<prometheus::Exposer>(cfg->metrics_listen, 2);
-  } catch (const std::exception& e) {
-    spdlog::critical("cannot listen for metrics listen={} error=\"{}\"", cfg->metrics_listen, e.what());
+  // The model's families live in this registry; /metrics is rendered by the model itself
+  // (MetricsHttp), not collected through prometheus-cpp's Exposer (too slow for 1000 agents).
+  prometheus::Registry registry;
+  common::SystemClock clock;
+  exporter::Daemon daemon(*cfg, ctx, registry, clock, token);
+  exporter::MetricsHttp metrics_http(cfg->metrics_listen,
+                                     [&daemon] { return daemon.metrics().render(); });
+  const auto metrics_bound = metrics_http.bind();
+  if (!metrics_bound) {
+    spdlog::critical("cannot listen for metrics listen={} error=\"{}\"", cfg->metrics_listen,
+                     metrics_bound.error());
     return common::kExitFailure;
   }
-  exposer->RegisterCollectable(registry);
-  common::SystemClock clock;
-  exporter::Daemon daemon(*cfg, ctx, *registry, clock, token);
   if (auto r = daemon.start(); !r) {
     spdlog::critical("exporter cannot start error=\"{}\"", r.error());
     daemon.shutdown();
     return common::kExitFailure;
   }
+  metrics_http.start();
   common::Loop loop(signals);
   daemon.attach(loop);
-  const auto ports = exposer->GetListeningPorts();
-  const int metrics_port = ports.empty() ? 0 : ports.front();
+  const int metrics_port = *metrics_bound;
   spdlog::info("exporter ready metrics_listen={} metrics_port={} api_listen={} api_port={} auth={}",
                cfg->metrics_listen, metrics_port, cfg->api_listen, daemon.api_port(),
                token.empty() ? "none" : "bearer");
@@ -121,6 +123,7 @@ int main(int argc, char** argv) {
   const int sig = loop.run();
   common::notify_stopping();
   spdlog::info("exporter stopping signal={}", sig);
+  metrics_http.stop();
   daemon.shutdown();
   return common::kExitOk;
 }

@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 
 #include "trading_heal/exporter/audit_format.hpp"
 
@@ -88,8 +89,10 @@ tl::expected<AuditQuery, ParamError> parse_audit_query(const QueryParams& params
 }
 
 bool matches(const AuditQuery& q, std::string_view line) {
+  // memmem (glibc's two-way search) rather than string_view::find, which stops at every '"'
+  // of the JSON line (the needles start with one).
   for (const auto& n : q.needles) {
-    if (line.find(n) == std::string_view::npos) return false;
+    if (::memmem(line.data(), line.size(), n.data(), n.size()) == nullptr) return false;
   }
   if (!q.since_ts.empty() || !q.until_ts.empty()) {
     // Same fixed-width format on both sides: string order is time order.

@@ -1,14 +1,16 @@
 #include "trading_heal/exporter/metrics_model.hpp"
 
+#include <charconv>
 #include <cmath>
 #include <limits>
+#include <type_traits>
+
+#include <prometheus/client_metric.h>
+#include <prometheus/detail/builder.h>
+#include <prometheus/metric_type.h>
 
 namespace trading_heal::exporter {
 namespace {
-
-using prometheus::BuildCounter;
-using prometheus::BuildGauge;
-using prometheus::BuildHistogram;
 
 bool valid_label_value(const std::string& s, std::string_view extra, std::size_t max) {
   if (s.empty() || s.size() > max) return false;
@@ -54,107 +56,226 @@ std::string string_field(const proto::Fields& f, const std::string& name) {
 const prometheus::Histogram::BucketBoundaries kDurationBuckets = {
     0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 45, 60};
 
+// Value formatting of prometheus-cpp 1.0's TextSerializer: "%.*g" with max_digits10 - 1 = 16
+// significant digits (to_chars with chars_format::general and precision 16 prints the same),
+// Nan / +Inf / -Inf.
+void append_double(std::string& out, double v) {
+  if (std::isnan(v)) {
+    out += "Nan";
+  } else if (std::isinf(v)) {
+    out += v < 0 ? "-Inf" : "+Inf";
+  } else {
+    char buf[64];
+    auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::general,
+                           std::numeric_limits<double>::max_digits10 - 1);
+    out.append(buf, r.ptr);
+  }
+}
+
+void append_uint(std::string& out, std::uint64_t v) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, r.ptr);
+}
+
+void append_escaped(std::string& out, const std::string& v) {
+  for (char c : v) {
+    if (c == '\n') {
+      out += "\\n";
+    } else {
+      if (c == '\\' || c == '"') out += '\\';
+      out += c;
+    }
+  }
+}
+
+// name{a="x",b="y"[,extra="value"]} — braces only when there is a label.
+void append_head(std::string& out, const std::string& name, const char* suffix,
+                 const prometheus::Labels& labels, const char* extra_name = nullptr,
+                 const std::string& extra_value = {}) {
+  out += name;
+  out += suffix;
+  if (!labels.empty() || extra_name != nullptr) {
+    out += '{';
+    const char* sep = "";
+    for (const auto& [k, v] : labels) {
+      out += sep;
+      out += k;
+      out += "=\"";
+      append_escaped(out, v);
+      out += '"';
+      sep = ",";
+    }
+    if (extra_name != nullptr) {
+      out += sep;
+      out += extra_name;
+      out += "=\"";
+      append_escaped(out, extra_value);
+      out += '"';
+    }
+    out += '}';
+  }
+  out += ' ';
+}
+
+std::string escaped_help(const std::string& help) {
+  std::string out;
+  for (char c : help) {
+    if (c == '\n') {
+      out += "\\n";
+    } else {
+      if (c == '\\') out += '\\';
+      out += c;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
+template <class T>
+prometheus::Family<T>& MetricsModel::Index::family(prometheus::Registry& registry,
+                                                   const std::string& name,
+                                                   const std::string& help) {
+  auto& family = prometheus::detail::Builder<T>().Name(name).Help(help).Register(registry);
+  Entry e;
+  e.name = name;
+  if constexpr (std::is_same_v<T, prometheus::Counter>) e.type = prometheus::MetricType::Counter;
+  if constexpr (std::is_same_v<T, prometheus::Gauge>) e.type = prometheus::MetricType::Gauge;
+  if constexpr (std::is_same_v<T, prometheus::Histogram>) {
+    e.type = prometheus::MetricType::Histogram;
+  }
+  const char* type = e.type == prometheus::MetricType::Counter ? "counter"
+                     : e.type == prometheus::MetricType::Gauge ? "gauge"
+                                                               : "histogram";
+  e.head = "# HELP " + name + " " + escaped_help(help) + "\n# TYPE " + name + " " + type + "\n";
+  std::lock_guard lock(mu_);
+  entry_of_[&family] = entries_.size();
+  entries_.push_back(std::move(e));
+  return family;
+}
+
+template <class T, class... Args>
+T& MetricsModel::Index::add(prometheus::Family<T>& family, const prometheus::Labels& labels,
+                            Args&&... args) {
+  T& metric = family.Add(labels, std::forward<Args>(args)...);
+  std::lock_guard lock(mu_);
+  Entry& e = entries_.at(entry_of_.at(&family));
+  if constexpr (!std::is_same_v<T, prometheus::Histogram>) {
+    std::string head;
+    append_head(head, e.name, "", labels);
+    if constexpr (std::is_same_v<T, prometheus::Counter>) {
+      e.counters.try_emplace(labels, std::move(head), &metric);
+    } else {
+      e.gauges.try_emplace(labels, std::move(head), &metric);
+    }
+  }
+  if constexpr (std::is_same_v<T, prometheus::Histogram>) e.histogram = &metric;
+  return metric;
+}
+
+std::string MetricsModel::Index::render() const {
+  std::lock_guard lock(mu_);
+  std::string out;
+  out.reserve(last_size_ + last_size_ / 8 + 4096);
+  // Registry::Collect's order: all counter families, then gauges, then histograms; a family
+  // without series is left out.
+  for (auto type : {prometheus::MetricType::Counter, prometheus::MetricType::Gauge,
+                    prometheus::MetricType::Histogram}) {
+    for (const Entry& e : entries_) {
+      if (e.type != type) continue;
+      if (e.counters.empty() && e.gauges.empty() && e.histogram == nullptr) continue;
+      out += e.head;
+      for (const auto& [labels, series] : e.counters) {
+        out += series.first;
+        append_double(out, series.second->Value());
+        out += '\n';
+      }
+      for (const auto& [labels, series] : e.gauges) {
+        out += series.first;
+        append_double(out, series.second->Value());
+        out += '\n';
+      }
+      if (e.histogram != nullptr) {
+        const prometheus::ClientMetric m = e.histogram->Collect();
+        const prometheus::Labels none;
+        append_head(out, e.name, "_count", none);
+        append_uint(out, m.histogram.sample_count);
+        out += '\n';
+        append_head(out, e.name, "_sum", none);
+        append_double(out, m.histogram.sample_sum);
+        out += '\n';
+        double last = -std::numeric_limits<double>::infinity();
+        for (const auto& b : m.histogram.bucket) {
+          std::string le;
+          append_double(le, b.upper_bound);
+          append_head(out, e.name, "_bucket", none, "le", le);
+          append_uint(out, b.cumulative_count);
+          out += '\n';
+          last = b.upper_bound;
+        }
+        if (last != std::numeric_limits<double>::infinity()) {
+          append_head(out, e.name, "_bucket", none, "le", "+Inf");
+          append_uint(out, m.histogram.sample_count);
+          out += '\n';
+        }
+      }
+    }
+  }
+  last_size_ = out.size();
+  return out;
+}
+
+std::string MetricsModel::render() const { return index_.render(); }
+
 MetricsModel::MetricsModel(prometheus::Registry& reg, const std::vector<common::AgentSpec>& agents)
-    : up_(BuildGauge()
-              .Name("trading_agent_up")
-              .Help("1 when the agent's unit is active and its process runs, 0 when down")
-              .Register(reg)),
-      stalled_(BuildGauge()
-                   .Name("trading_agent_stalled")
-                   .Help("1 when the agent wrote no decision within the stall threshold, else 0")
-                   .Register(reg)),
-      age_(BuildGauge()
-               .Name("trading_agent_last_decision_age_seconds")
-               .Help("Seconds since the agent's newest decision (NaN when unknown)")
-               .Register(reg)),
-      analyze_(BuildCounter()
-                   .Name("trading_ollama_analyze_total")
-                   .Help("Root-cause analyses answered by Ollama for the agent")
-                   .Register(reg)),
-      latency_(BuildGauge()
-                   .Name("trading_ollama_analysis_latency_seconds")
-                   .Help("Latency of the agent's last Ollama analysis in seconds")
-                   .Register(reg)),
-      restarts_(BuildCounter()
-                    .Name("trading_agent_restart_total")
-                    .Help("Successful restarts of the agent by trading-heal")
-                    .Register(reg)),
-      consecutive_(BuildGauge()
-                       .Name("trading_agent_consecutive_failures")
-                       .Help("Consecutive failed health checks of the agent")
-                       .Register(reg)),
-      actions_(BuildCounter()
-                   .Name("trading_selfheal_actions_total")
-                   .Help("Self-healing audit events by action (restart, recovered, rate_limited, "
-                         "ollama_error, ...)")
-                   .Register(reg)),
-      duration_family_(BuildHistogram()
-                           .Name("trading_ollama_analysis_duration_seconds")
-                           .Help("Duration of Ollama analyses (answered or failed) in seconds")
-                           .Register(reg)),
-      duration_(duration_family_.Add({}, kDurationBuckets)),
-      rss_(BuildGauge()
-               .Name("trading_agent_rss_bytes")
-               .Help("Resident memory of the agent's main process in bytes")
-               .Register(reg)),
-      cpu_(BuildGauge()
-               .Name("trading_agent_cpu_ratio")
-               .Help("CPU seconds per wall-clock second of the agent's main process")
-               .Register(reg)),
-      heartbeat_age_(BuildGauge()
-                         .Name("trading_agent_heartbeat_age_seconds")
-                         .Help("Seconds since the agent last wrote its heartbeat file (NaN when "
-                               "unknown)")
-                         .Register(reg)),
-      global_incident_(BuildGauge()
-                           .Name("trading_selfheal_global_incident")
-                           .Help("1 while several agents fail together (one global incident)")
-                           .Register(reg)
-                           .Add({})),
-      component_up_(BuildGauge()
-                        .Name("trading_selfheal_component_up")
-                        .Help("1 when the component was heard from within 3 intervals")
-                        .Register(reg)),
-      probe_cycle_(BuildGauge()
-                       .Name("trading_selfheal_probe_cycle_seconds")
-                       .Help("Duration of the probe's last health-check cycle in seconds")
-                       .Register(reg)
-                       .Add({})),
-      rejected_(BuildCounter()
-                    .Name("trading_selfheal_messages_rejected_total")
-                    .Help("Messages the exporter dropped as invalid, by reason")
-                    .Register(reg)),
-      gaps_(BuildCounter()
-                .Name("trading_selfheal_events_gap_total")
-                .Help("Sequence numbers skipped in the reliable event streams")
-                .Register(reg)
-                .Add({})),
-      audit_written_(BuildCounter()
-                         .Name("trading_selfheal_audit_events_total")
-                         .Help("Audit events written durably to the audit file")
-                         .Register(reg)
-                         .Add({})),
-      audit_errors_(BuildCounter()
-                        .Name("trading_selfheal_audit_write_errors_total")
-                        .Help("Failed writes or fsyncs of the audit file (events kept by senders)")
-                        .Register(reg)
-                        .Add({})),
-      duplicates_(BuildCounter()
-                      .Name("trading_selfheal_events_duplicate_total")
-                      .Help("Resent audit events recognised as already written")
-                      .Register(reg)
-                      .Add({})),
-      deferred_(BuildGauge()
-                    .Name("trading_selfheal_audit_blocked_senders")
-                    .Help("Senders whose events wait because an earlier one is not yet written")
-                    .Register(reg)
-                    .Add({})) {
+    : up_(index_.family<prometheus::Gauge>(reg, "trading_agent_up",
+          "1 when the agent's unit is active and its process runs, 0 when down")),
+      stalled_(index_.family<prometheus::Gauge>(reg, "trading_agent_stalled",
+          "1 when the agent wrote no decision within the stall threshold, else 0")),
+      age_(index_.family<prometheus::Gauge>(reg, "trading_agent_last_decision_age_seconds",
+          "Seconds since the agent's newest decision (NaN when unknown)")),
+      analyze_(index_.family<prometheus::Counter>(reg, "trading_ollama_analyze_total",
+          "Root-cause analyses answered by Ollama for the agent")),
+      latency_(index_.family<prometheus::Gauge>(reg, "trading_ollama_analysis_latency_seconds",
+          "Latency of the agent's last Ollama analysis in seconds")),
+      restarts_(index_.family<prometheus::Counter>(reg, "trading_agent_restart_total",
+          "Successful restarts of the agent by trading-heal")),
+      consecutive_(index_.family<prometheus::Gauge>(reg, "trading_agent_consecutive_failures",
+          "Consecutive failed health checks of the agent")),
+      actions_(index_.family<prometheus::Counter>(reg, "trading_selfheal_actions_total",
+          "Self-healing audit events by action (restart, recovered, rate_limited, " "ollama_error, ...)")),
+      duration_family_(index_.family<prometheus::Histogram>(reg, "trading_ollama_analysis_duration_seconds",
+          "Duration of Ollama analyses (answered or failed) in seconds")),
+      duration_(index_.add(duration_family_, {}, kDurationBuckets)),
+      rss_(index_.family<prometheus::Gauge>(reg, "trading_agent_rss_bytes",
+          "Resident memory of the agent's main process in bytes")),
+      cpu_(index_.family<prometheus::Gauge>(reg, "trading_agent_cpu_ratio",
+          "CPU seconds per wall-clock second of the agent's main process")),
+      heartbeat_age_(index_.family<prometheus::Gauge>(reg, "trading_agent_heartbeat_age_seconds",
+          "Seconds since the agent last wrote its heartbeat file (NaN when " "unknown)")),
+      global_incident_(index_.add(index_.family<prometheus::Gauge>(reg, "trading_selfheal_global_incident",
+          "1 while several agents fail together (one global incident)"), {})),
+      component_up_(index_.family<prometheus::Gauge>(reg, "trading_selfheal_component_up",
+          "1 when the component was heard from within 3 intervals")),
+      probe_cycle_(index_.add(index_.family<prometheus::Gauge>(reg, "trading_selfheal_probe_cycle_seconds",
+          "Duration of the probe's last health-check cycle in seconds"), {})),
+      rejected_(index_.family<prometheus::Counter>(reg, "trading_selfheal_messages_rejected_total",
+          "Messages the exporter dropped as invalid, by reason")),
+      gaps_(index_.add(index_.family<prometheus::Counter>(reg, "trading_selfheal_events_gap_total",
+          "Sequence numbers skipped in the reliable event streams"), {})),
+      audit_written_(index_.add(index_.family<prometheus::Counter>(reg, "trading_selfheal_audit_events_total",
+          "Audit events written durably to the audit file"), {})),
+      audit_errors_(index_.add(index_.family<prometheus::Counter>(reg, "trading_selfheal_audit_write_errors_total",
+          "Failed writes or fsyncs of the audit file (events kept by senders)"), {})),
+      duplicates_(index_.add(index_.family<prometheus::Counter>(reg, "trading_selfheal_events_duplicate_total",
+          "Resent audit events recognised as already written"), {})),
+      deferred_(index_.add(index_.family<prometheus::Gauge>(reg, "trading_selfheal_audit_blocked_senders",
+          "Senders whose events wait because an earlier one is not yet written"), {})) {
   no_symbol_.labels = {{"symbol", ""}};
-  for (const auto& c : kComponents) component_up_.Add({{"component", c}}).Set(c == "exporter");
+  for (const auto& c : kComponents) index_.add(component_up_, {{"component", c}}).Set(c == "exporter");
   for (std::size_t i = 0; i < proto::kRejectCount; ++i) {
-    rejected_.Add({{"reason", std::string(proto::to_string(static_cast<proto::Reject>(i)))}});
+    index_.add(rejected_, {{"reason", std::string(proto::to_string(static_cast<proto::Reject>(i)))}});
   }
   rejected_last_.assign(proto::kRejectCount, 0);
   // Counters of configured agents exist from the start, so increase() sees their first event.
@@ -179,20 +300,20 @@ MetricsModel::Agent* MetricsModel::agent(const std::string& symbol, const std::s
   Agent a;
   a.labels = {{"symbol", symbol}};
   if (!prof.empty()) a.labels["profile"] = prof;
-  a.analyze = &analyze_.Add(a.labels);
-  a.restarts = &restarts_.Add(a.labels);
+  a.analyze = &index_.add(analyze_, a.labels);
+  a.restarts = &index_.add(restarts_, a.labels);
   return &agents_.emplace(key, std::move(a)).first->second;
 }
 
 void MetricsModel::ensure_gauges(Agent& a) {
   if (a.up != nullptr) return;
-  a.up = &up_.Add(a.labels);
-  a.stalled = &stalled_.Add(a.labels);
-  a.age = &age_.Add(a.labels);
-  a.consecutive = &consecutive_.Add(a.labels);
-  a.rss = &rss_.Add(a.labels);
-  a.cpu = &cpu_.Add(a.labels);
-  a.heartbeat_age = &heartbeat_age_.Add(a.labels);
+  a.up = &index_.add(up_, a.labels);
+  a.stalled = &index_.add(stalled_, a.labels);
+  a.age = &index_.add(age_, a.labels);
+  a.consecutive = &index_.add(consecutive_, a.labels);
+  a.rss = &index_.add(rss_, a.labels);
+  a.cpu = &index_.add(cpu_, a.labels);
+  a.heartbeat_age = &index_.add(heartbeat_age_, a.labels);
 }
 
 prometheus::Counter* MetricsModel::action_counter(const std::string& action, const Agent* a) {
@@ -203,7 +324,7 @@ prometheus::Counter* MetricsModel::action_counter(const std::string& action, con
   actions_seen_.insert(act);
   prometheus::Labels labels = a != nullptr ? a->labels : no_symbol_.labels;
   labels["action"] = act;
-  return &actions_.Add(labels);
+  return &index_.add(actions_, labels);
 }
 
 void MetricsModel::on_health(const proto::HealthReport& r) {
@@ -242,7 +363,7 @@ void MetricsModel::on_event(const proto::Event& e) {
     if (llm && latency && std::isfinite(*latency) && *latency >= 0) {
       duration_.Observe(*latency);
       if (a != nullptr) {
-        if (a->latency == nullptr) a->latency = &latency_.Add(a->labels);
+        if (a->latency == nullptr) a->latency = &index_.add(latency_, a->labels);
         a->latency->Set(*latency);
       }
     }
@@ -252,7 +373,7 @@ void MetricsModel::on_event(const proto::Event& e) {
 }
 
 void MetricsModel::set_component_up(const std::string& component, bool up) {
-  component_up_.Add({{"component", component}}).Set(up ? 1 : 0);
+  index_.add(component_up_, {{"component", component}}).Set(up ? 1 : 0);
 }
 
 void MetricsModel::set_global_incident(bool active) { global_incident_.Set(active ? 1 : 0); }
@@ -260,7 +381,7 @@ void MetricsModel::set_global_incident(bool active) { global_incident_.Set(activ
 void MetricsModel::set_rejected(proto::Reject reason, std::uint64_t total) {
   auto& last = rejected_last_.at(static_cast<std::size_t>(reason));
   if (total > last) {
-    rejected_.Add({{"reason", std::string(proto::to_string(reason))}})
+    index_.add(rejected_, {{"reason", std::string(proto::to_string(reason))}})
         .Increment(static_cast<double>(total - last));
     last = total;
   }

@@ -348,6 +348,11 @@ TEST_F(ExporterTest, HealthStatusAuditAndMetrics) {
   std::stringstream promtool_says;
   promtool_says << pout.rdbuf();
   EXPECT_EQ(promtool_says.str(), "");
+  // The endpoint keeps what prometheus-cpp's Exposer served: its self-metrics, only /metrics.
+  EXPECT_NE(metrics.find("# TYPE exposer_scrapes_total counter\n"), std::string::npos);
+  EXPECT_NE(metrics.find("# TYPE exposer_request_latencies summary\n"), std::string::npos);
+  EXPECT_TRUE(get(ex.metrics_port, "/other", &status));
+  EXPECT_EQ(status, 404);
 
   // Silence again: the exporter notices within 3 intervals.
   EXPECT_TRUE(wait_until([&] {

@@ -2,11 +2,14 @@
 // line by line for every SPEC.md metric, and by promtool.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
@@ -207,6 +210,123 @@ TEST(MetricsModel, ThousandAgentsScrapeIsFast) {
   EXPECT_TRUE(has_line(text, R"(trading_agent_up{symbol="C999-USDT"} 1)"));
   std::printf("collect+serialize 1000 agents: %.2f ms, %zu bytes\n", ms.count(), text.size());
   EXPECT_LT(ms.count(), 200.0);  // generous bound for sanitizer builds; the bench measures
+}
+
+
+// The model's own rendering must be TextSerializer's exposition: the same HELP/TYPE lines in the
+// same order and the same series lines (the order of series within a family is free).
+void expect_same_exposition(const std::string& rendered, const std::string& reference) {
+  auto split = [](const std::string& text, std::vector<std::string>* comments) {
+    std::vector<std::string> lines;
+    std::istringstream in(text);
+    for (std::string l; std::getline(in, l);) {
+      if (l.rfind('#', 0) == 0) comments->push_back(l);
+      lines.push_back(l);
+    }
+    std::sort(lines.begin(), lines.end());
+    return lines;
+  };
+  std::vector<std::string> c1, c2;
+  const auto l1 = split(rendered, &c1);
+  const auto l2 = split(reference, &c2);
+  EXPECT_EQ(c1, c2);
+  ASSERT_EQ(l1.size(), l2.size());
+  for (std::size_t i = 0; i < l1.size(); ++i) EXPECT_EQ(l1[i], l2[i]);
+  // Each family's series follow its TYPE line (no series moved across families).
+  std::string family;
+  std::istringstream in(rendered);
+  for (std::string l; std::getline(in, l);) {
+    if (l.rfind("# TYPE ", 0) == 0) family = l.substr(7, l.find(' ', 7) - 7);
+    if (l.rfind('#', 0) != 0) {
+      EXPECT_EQ(l.rfind(family, 0), 0u) << l;
+    }
+  }
+  EXPECT_TRUE(rendered.empty() || rendered.back() == '\n');
+}
+
+TEST(MetricsModel, RenderIsTheTextSerializerExposition) {
+  prometheus::Registry reg;
+  MetricsModel m(reg, fleet());
+  expect_same_exposition(m.render(), exposition(reg));  // before any report: no gauges yet
+  m.on_health(report("BTC_USDT", proto::Verdict::kHealthy, 12.5));
+  m.on_health(report("ETH_USDT", proto::Verdict::kStalled, 0.1 + 0.2));
+  m.on_health(report("BTC_USDT_conservative", proto::Verdict::kDown, std::nullopt));
+  auto diag = event("diagnosis", "ETH_USDT");
+  diag.fields["latency_seconds"] = 1.0 / 3;
+  diag.fields["source"] = std::string("llm");
+  m.on_event(diag);
+  auto oerr = event("ollama_error", "BTC_USDT_conservative", false);
+  oerr.fields["latency_seconds"] = 1e21;  // beyond the last bucket
+  m.on_event(oerr);
+  m.on_event(event("restart", "ETH_USDT"));
+  m.on_event(event("Weird Action!", "ETH_USDT"));
+  m.on_event(event("global_incident", ""));
+  proto::Heartbeat hb;
+  hb.component = "probe";
+  hb.stats["cycle_seconds"] = 12345678901234567.0;
+  m.on_heartbeat(hb);
+  m.set_component_up("diagnoser", false);
+  m.set_component_up("odd\"comp\\onent\n", true);  // escaping
+  m.set_rejected(proto::Reject::kMalformed, 5);
+  m.add_gaps(2);
+  m.add_audit_written(40);
+  m.add_audit_write_error();
+  m.add_duplicates(3);
+  m.set_deferred(1);
+  const std::string rendered = m.render();
+  expect_same_exposition(rendered, exposition(reg));
+  EXPECT_TRUE(has_line(rendered, R"(trading_selfheal_probe_cycle_seconds 1.234567890123457e+16)"));
+  EXPECT_TRUE(has_line(rendered, R"(trading_agent_last_decision_age_seconds{symbol="ETH-USDT"} 0.3)"));
+  EXPECT_TRUE(has_line(rendered, R"(trading_ollama_analysis_duration_seconds_bucket{le="+Inf"} 2)"));
+}
+
+TEST(MetricsModel, ThousandAgentsRenderIsFastAndExact) {
+  prometheus::Registry reg;
+  std::vector<common::AgentSpec> agents;
+  for (int i = 0; i < 1000; ++i) {
+    common::AgentSpec a;
+    a.instance = "C" + std::to_string(i) + (i % 10 == 0 ? "_USDT_aggressive" : "_USDT");
+    std::tie(a.symbol, a.profile) = common::symbol_and_profile(a.instance);
+    agents.push_back(a);
+  }
+  MetricsModel m(reg, agents);
+  for (const auto& a : agents) {
+    m.on_health(report(a.instance, proto::Verdict::kHealthy, 3));
+    auto diag = event("diagnosis", a.instance);
+    diag.fields["latency_seconds"] = 2.5;
+    m.on_event(diag);
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string text = m.render();
+  const auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0);
+  std::printf("render 1000 agents: %.2f ms, %zu bytes\n", ms.count(), text.size());
+  EXPECT_TRUE(has_line(text, R"(trading_agent_up{symbol="C999-USDT"} 1)"));
+  EXPECT_TRUE(has_line(text, R"(trading_agent_up{profile="aggressive",symbol="C990-USDT"} 1)"));
+  EXPECT_LT(ms.count(), 100.0);  // generous bound for sanitizer builds; the bench measures
+  expect_same_exposition(text, exposition(reg));
+}
+
+// render() from another thread while the loop thread creates series (run under the sanitizers).
+TEST(MetricsModel, RenderWhileUpdating) {
+  prometheus::Registry reg;
+  MetricsModel m(reg, {});
+  std::atomic<bool> done{false};
+  std::size_t renders = 0;
+  std::thread scraper([&] {
+    do {
+      const std::string text = m.render();
+      EXPECT_TRUE(text.empty() || text.back() == '\n');
+      ++renders;
+    } while (!done);
+  });
+  for (int i = 0; i < 300; ++i) {
+    m.on_health(report("S" + std::to_string(i) + "_USDT", proto::Verdict::kHealthy, 1));
+    m.on_event(event("restart", "S" + std::to_string(i) + "_USDT"));
+  }
+  done = true;
+  scraper.join();
+  EXPECT_GT(renders, 0u);
+  EXPECT_TRUE(has_line(m.render(), R"(trading_selfheal_actions_total{action="restart",symbol="S299-USDT"} 1)"));
 }
 
 }  // namespace

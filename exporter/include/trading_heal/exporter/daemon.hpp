@@ -3,8 +3,8 @@
 //
 // Threads: the loop thread owns the sockets, the audit writer, the metrics model and the
 // sequence state. The HTTP pool threads read the status model (under status_mu_), the audit
-// files (AuditLog::open_for_read is thread-safe) and the StreamHub (thread-safe). The
-// Exposer's threads collect the prometheus registry (thread-safe by prometheus-cpp).
+// files (AuditLog::open_for_read is thread-safe) and the StreamHub (thread-safe). The metrics
+// server's threads call metrics().render(), which is thread-safe (MetricsModel).
 //
 // Exactly-once: a batch of received events is staged, written and fsync'ed as one commit, and
 // only then acknowledged. The sequences of a batch are recorded in the SeqTracker as they are
@@ -48,6 +48,8 @@ class Daemon {
   void attach(common::Loop& loop);  // registers handlers, ticks and SIGHUP
   void shutdown();                  // persists state, stops the API
   int api_port() const { return api_port_; }
+  // For the metrics server: only render() may be called from other threads.
+  const MetricsModel& metrics() const { return metrics_; }
 
  private:
   void on_sub();

@@ -14,12 +14,25 @@
 // tracked; actions must be [a-z_]{1,32} and at most kMaxActions distinct ones, others count as
 // action="other".
 //
-// Thread-safety: the model itself is used by the loop thread only; the prometheus objects it
-// updates are thread-safe, so the Exposer's threads may collect at any time.
+// Scraping. The model registers its families in the prometheus::Registry (so Registry::Collect
+// and prometheus' TextSerializer still see every series), and also keeps its own index of
+// the series it created, which render() writes in the text format directly: the same lines
+// as TextSerializer(registry.Collect()) — names, labels, help, types, value formatting
+// (%.16g, Nan, +Inf) and family order (counters, gauges, histograms, each in registration
+// order); only the order of series within a family differs (sorted by labels here, hash order
+// there), which the format leaves free. Each series' line up to its value is made once, when
+// the series is created. 1000 agents (~15k series): render() 4.2 ms, Collect + TextSerializer
+// 33.7 ms (bench/exporter/README.md).
+//
+// Thread-safety: the update methods are called by the loop thread only. render() may be called
+// from any thread at any time: the series index is guarded by an internal mutex (taken by the
+// loop thread only when a series is created), and the values are the prometheus objects'
+// atomics.
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
@@ -67,6 +80,9 @@ class MetricsModel {
   void add_duplicates(std::uint64_t n);
   void set_deferred(std::size_t n);
 
+  // The exposition of every series of the model (text format 0.0.4). Thread-safe.
+  std::string render() const;
+
   std::size_t agents() const { return agents_.size(); }
   std::uint64_t dropped_labels() const { return dropped_labels_; }
 
@@ -87,6 +103,35 @@ class MetricsModel {
   Agent* agent(const std::string& symbol, const std::string& profile);
   prometheus::Counter* action_counter(const std::string& action, const Agent* a);
   void ensure_gauges(Agent& a);
+
+  // The series index render() walks: one entry a family, in the registry's collect order.
+  struct Entry {
+    std::string name;
+    std::string head;  // "# HELP ...\n# TYPE ...\n"
+    prometheus::MetricType type;
+    // Per series its line up to the value ("name{a=\"x\"} "), made once, and its metric.
+    std::map<prometheus::Labels, std::pair<std::string, const prometheus::Counter*>> counters;
+    std::map<prometheus::Labels, std::pair<std::string, const prometheus::Gauge*>> gauges;
+    const prometheus::Histogram* histogram = nullptr;  // the only histogram has no labels
+  };
+  class Index {
+   public:
+    // Registers the family in `registry` and in the index.
+    template <class T>
+    prometheus::Family<T>& family(prometheus::Registry& registry, const std::string& name,
+                                  const std::string& help);
+    // Family::Add, remembered in the index.
+    template <class T, class... Args>
+    T& add(prometheus::Family<T>& family, const prometheus::Labels& labels, Args&&... args);
+    std::string render() const;
+
+   private:
+    mutable std::mutex mu_;
+    mutable std::size_t last_size_ = 0;  // guarded by mu_: the previous render's size
+    std::vector<Entry> entries_;  // guarded by mu_ (the vector is filled in the constructor)
+    std::map<const void*, std::size_t> entry_of_;
+  };
+  Index index_;  // declared first: the families below are made through it
 
   prometheus::Family<prometheus::Gauge>& up_;
   prometheus::Family<prometheus::Gauge>& stalled_;

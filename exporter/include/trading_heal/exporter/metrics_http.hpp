@@ -1,0 +1,60 @@
+// The metrics endpoint on TRADING_HEAL_METRICS_LISTEN (:9120): GET /metrics in the Prometheus
+// text format, served by cpp-httplib from text the model renders directly (MetricsModel::render)
+// instead of prometheus-cpp's Exposer (Registry::Collect + TextSerializer: ~76 ms for 1000
+// agents; this path: see bench/exporter). The exposition is the one the Exposer served, its
+// own exposer_* self-metrics included (same names, help, types; the summary of request
+// latencies in microseconds), followed by the model's families.
+//
+// Other paths: 404; other methods: 405. Always served uncompressed (the Exposer gzipped when
+// asked): compressing ~0.9 MB costs more CPU than rendering it; Prometheus accepts identity.
+//
+// Thread-safety: requests are served on the server's pool threads; `render` must be thread-safe.
+// bind()/start()/stop() from one thread.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <tl/expected.hpp>
+
+namespace httplib {
+class Server;
+}
+namespace prometheus {
+class Counter;
+class Registry;
+class Summary;
+}  // namespace prometheus
+
+namespace trading_heal::exporter {
+
+class MetricsHttp {
+ public:
+  // `listen` is HOST:PORT (port 0 picks a free one); `render` appends the model's exposition.
+  MetricsHttp(std::string listen, std::function<std::string()> render, std::size_t threads = 2);
+  ~MetricsHttp();
+  MetricsHttp(const MetricsHttp&) = delete;
+  MetricsHttp& operator=(const MetricsHttp&) = delete;
+
+  tl::expected<int, std::string> bind();  // the bound port
+  void start();                           // serves on its own thread
+  void stop();
+
+  // The body of one scrape (self-metrics, then the model), without the HTTP exchange.
+  std::string body() const;
+
+ private:
+  std::string listen_;
+  std::function<std::string()> render_;
+  std::shared_ptr<prometheus::Registry> self_;  // exposer_* metrics, as the Exposer had them
+  prometheus::Counter* bytes_ = nullptr;
+  prometheus::Counter* scrapes_ = nullptr;
+  prometheus::Summary* latencies_ = nullptr;
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+  int listen_fd_ = -1;
+};
+
+}  // namespace trading_heal::exporter
