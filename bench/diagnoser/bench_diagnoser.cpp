@@ -11,6 +11,7 @@
 #include "trading_heal/diagnoser/pipeline.hpp"
 #include "trading_heal/diagnoser/redact.hpp"
 #include "trading_heal/diagnoser/rules.hpp"
+#include "bed/agent_sim/fake_secrets.hpp"
 
 namespace {
 
@@ -23,11 +24,12 @@ std::vector<std::string> sample_lines() {
       "psycopg2.OperationalError: canceling statement due to lock timeout",
       "2026-07-16T15:40:12Z crypto-agent-BTC_USDT[4242]: 📊 Cycle 1234 | $64,733.10 | No "
       "position | PnL: $0.00 | RAG: RANGING (62%)",
-      "2026-07-16T15:40:12Z crypto-agent-BTC_USDT[4242]: 🔌 Reconnecting to "
-      "postgresql://trader:S3cretPassw0rd@127.0.0.1:5432/trading",
-      "2026-07-16T15:40:13Z crypto-agent-BTC_USDT[4242]: KuCoin client: "
-      "KUCOIN_API_KEY=64f1c0ffee5eed00ba5eba11 api_secret=9b2e7d4c-5a1f-4e3b-8c6d-0f1a2b3c4d5e "
-      "passphrase=Tr4d3rPassphr4se"};
+      // The testbed's fake credentials, so redaction has real work to do.
+      std::string("2026-07-16T15:40:12Z crypto-agent-BTC_USDT[4242]: 🔌 Reconnecting to ") +
+          trading_heal::agent_sim::kLeakDsn,
+      std::string("2026-07-16T15:40:13Z crypto-agent-BTC_USDT[4242]: KuCoin client: ") +
+          "KUCOIN_API_KEY=" + trading_heal::agent_sim::kLeakKucoinApiKey + " api_secret=" +
+          trading_heal::agent_sim::kLeakApiSecret + " passphrase=" + trading_heal::agent_sim::kLeakPassphrase};
   std::vector<std::string> out;
   for (int i = 0; i < 50; ++i) out.push_back(kinds[static_cast<std::size_t>(i) % kinds.size()]);
   return out;
