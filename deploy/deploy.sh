@@ -564,6 +564,11 @@ do_uninstall() {
       act sc disable -q "$target"
       changed "disable $target"
     fi
+    # A unit that failed (or failed on its way down) stays loaded until reset.
+    if sc is-failed -q "${services[@]}" 2>/dev/null; then
+      act sc reset-failed "${services[@]}"
+      changed "reset-failed ${services[*]}"
+    fi
   fi
   if [[ -n $prom_config && -f $prom_config ]] && grep -qF "$BEGIN_MARK $instance " "$prom_config"; then
     strip_block "$prom_config" >"$work/prom.yml"

@@ -135,14 +135,29 @@ RuleMatch classify(const std::vector<std::string>& lines, const Symptoms& sympto
     }
     return false;
   };
-  for (std::size_t i = lowered.size(); i-- > 0 && recent.size() < kRecentMatches;) {
-    for (const auto& rule : kRules) {
-      if (matches(rule, i)) {
-        recent.push_back(i);
-        break;
-      }
+  // Errors logged since the agent's latest start describe the current incident: when there
+  // are any, they alone count. Otherwise (a crash loop: the traceback is in the previous run)
+  // the whole window does.
+  std::size_t run_start = 0;
+  for (std::size_t i = lowered.size(); i-- > 0;) {
+    if (lowered[i].find("agent initialized") != std::string::npos ||
+        lowered[i].find("starting bootstrap") != std::string::npos) {
+      run_start = i;
+      break;
     }
   }
+  auto collect = [&](std::size_t from) {
+    for (std::size_t i = lowered.size(); i-- > from && recent.size() < kRecentMatches;) {
+      for (const auto& rule : kRules) {
+        if (matches(rule, i)) {
+          recent.push_back(i);
+          break;
+        }
+      }
+    }
+  };
+  collect(run_start);
+  if (recent.empty() && run_start > 0) collect(0);
   for (const auto& rule : kRules) {
     for (std::size_t i : recent) {
       if (!matches(rule, i)) continue;

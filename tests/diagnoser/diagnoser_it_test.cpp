@@ -2,6 +2,8 @@
 // at the health endpoint, and test ROUTERs (reliable receivers) at the diagnosis and events
 // endpoints standing in for the actuator and the exporter.
 #include <gtest/gtest.h>
+
+#include <ctime>
 #include <unistd.h>
 
 #include <chrono>
@@ -75,12 +77,14 @@ class DiagnoserIt : public ::testing::Test {
 
   void fault(const std::string& agent, const std::string& mode, const std::string& expect_line) {
     faulted_.push_back(agent);
+    // The journal is persistent: only lines written after the fault was set count.
+    const std::string since = "@" + std::to_string(std::time(nullptr));
     ASSERT_EQ(Bed::sh(Bed::source_dir() + "/tests/bed/bed.sh fault " + agent + " " + mode), 0);
-    // Wait until the fault's lines are in the journal.
     ASSERT_TRUE(test::wait_until(
         [&] {
-          return Bed::sh("journalctl -q --no-pager SYSLOG_IDENTIFIER=crypto-agent-" + agent +
-                         " -n 30 | grep -qF '" + expect_line + "'") == 0;
+          return Bed::sh("journalctl -q --no-pager --since '" + since +
+                         "' SYSLOG_IDENTIFIER=crypto-agent-" + agent + " | grep -qF '" +
+                         expect_line + "'") == 0;
         },
         15s));
   }

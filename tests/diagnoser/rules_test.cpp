@@ -46,6 +46,20 @@ TEST(Rules, AnOlderIncidentDoesNotOutrankTheCurrentOne) {
   EXPECT_EQ(classify(other, {proto::Verdict::kStalled, 700.0}).category, "connection_refused");
 }
 
+TEST(Rules, TheCurrentRunOutranksThePreviousOne) {
+  // Refused connections before the agent's restart; since then one lock timeout.
+  std::vector<std::string> lines(6, "❌ Loop error: could not connect to server: Connection refused");
+  lines.push_back("INFO | 🤖 Agent initialized: BTC-USDT (dry_run=False, profile=default)");
+  lines.push_back("INFO | 🔄 Starting bootstrap sequence...");
+  lines.push_back("❌ Loop error: psycopg2.OperationalError: canceling statement due to lock timeout");
+  EXPECT_EQ(classify(lines, {proto::Verdict::kStalled, 700.0}).category, "db_lock");
+  // A crash loop: the current run has logged nothing yet, so the previous run's traceback counts.
+  std::vector<std::string> crash{"Traceback (most recent call last):",
+                                 "  File \"trading_agent.py\", line 42, in <module>",
+                                 "KeyError: 'close'", "INFO | 🤖 Agent initialized: BTC-USDT"};
+  EXPECT_EQ(classify(crash, {proto::Verdict::kDown, std::nullopt}).category, "crash");
+}
+
 INSTANTIATE_TEST_SUITE_P(
     KnownCauses, RulesTable,
     ::testing::Values(

@@ -28,7 +28,8 @@ struct Symptoms {
 
 // Among the newest 8 lines that match any rule, the most specific rule (first in priority
 // order) wins and its newest matching line is the evidence. Older matches are ignored: they
-// belong to an earlier incident or an earlier run of the agent.
+// belong to an earlier incident. When the agent's current run (since its last "Agent
+// initialized" / "Starting bootstrap" line) logged matching lines, only those count.
 RuleMatch classify(const std::vector<std::string>& lines, const Symptoms& symptoms);
 
 // "KeyError: 'close'" from the newest exception line at or after a Python traceback header,
