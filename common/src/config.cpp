@@ -274,7 +274,7 @@ std::string PostgresConfig::conninfo(int connect_timeout_s) const {
 
 std::string PostgresConfig::describe() const {
   if (!database_url.empty()) {
-    // Drop any password: scheme://user:secret@host -> scheme://user:***@host
+    // Hide the password part of scheme://user:PW@host as scheme://user:***@host
     static const std::regex re("(://[^:/@]*):[^@]*@");
     return std::regex_replace(database_url, re, "$1:***@");
   }

@@ -17,7 +17,7 @@ inline constexpr std::string_view kRedacted = "[REDACTED]";
 std::string redact(std::string_view line);
 std::vector<std::string> redact_lines(const std::vector<std::string>& lines);
 
-// Whether a key name (case-insensitive) names a secret: exposed for the tests.
+// Whether a key name (case-insensitive) names a secret (exposed for the tests).
 bool sensitive_key(std::string_view key);
 
 }  // namespace trading_heal::diagnoser
