@@ -106,6 +106,23 @@ class Reader {
     out = milliseconds(static_cast<std::int64_t>(std::llround(s * 1000)));
   }
 
+  // One of a fixed set of words, e.g. system|user; the error lists them ("system or user").
+  template <class E>
+  void choice(const std::string& name, E& out,
+              std::initializer_list<std::pair<const char*, E>> options) {
+    auto v = raw(name);
+    if (!v) return;
+    std::string words;
+    for (const auto& [word, value] : options) {
+      if (*v == word) {
+        out = value;
+        return;
+      }
+      words += (words.empty() ? "" : " or ") + std::string(word);
+    }
+    error(name, *v, "must be " + words);
+  }
+
   void listen(const std::string& name, std::string& out) {
     auto v = raw(name);
     if (!v) return;
@@ -297,15 +314,8 @@ tl::expected<Config, ConfigError> load_config(const EnvLookup& env) {
   r.str("TRADING_HEAL_DATA_DIR", c.data_dir);
   r.str("TRADING_HEAL_HEARTBEAT_DIR", c.heartbeat_dir);
   r.str("TRADING_HEAL_PROC_ROOT", c.proc_root);
-  if (auto v = r.raw("TRADING_HEAL_SYSTEMD_SCOPE")) {
-    if (*v == "system") {
-      c.scope = SystemdScope::kSystem;
-    } else if (*v == "user") {
-      c.scope = SystemdScope::kUser;
-    } else {
-      r.error("TRADING_HEAL_SYSTEMD_SCOPE", *v, "must be system or user");
-    }
-  }
+  r.choice("TRADING_HEAL_SYSTEMD_SCOPE", c.scope,
+           {{"system", SystemdScope::kSystem}, {"user", SystemdScope::kUser}});
   r.seconds("TRADING_HEAL_INTERVAL", c.interval, 0.05, 3600);
   r.seconds("TRADING_HEAL_STALL_THRESHOLD", c.stall_threshold, 0.1);
   r.integer("TRADING_HEAL_CONSECUTIVE_THRESHOLD", c.consecutive_threshold, 1, 1000);
@@ -339,15 +349,8 @@ tl::expected<Config, ConfigError> load_config(const EnvLookup& env) {
   r.str("TRADING_HEAL_API_TOKEN_FILE", c.api_token_file);
   r.bytes("TRADING_HEAL_AUDIT_MAX_BYTES", c.audit_max_bytes, 4096);
   r.integer("TRADING_HEAL_AUDIT_KEEP", c.audit_keep, 1, 1000);
-  if (auto v = r.raw("TRADING_HEAL_RESTART_BACKEND")) {
-    if (*v == "dbus") {
-      c.restart_backend = RestartBackend::kDbus;
-    } else if (*v == "systemctl") {
-      c.restart_backend = RestartBackend::kSystemctl;
-    } else {
-      r.error("TRADING_HEAL_RESTART_BACKEND", *v, "must be dbus or systemctl");
-    }
-  }
+  r.choice("TRADING_HEAL_RESTART_BACKEND", c.restart_backend,
+           {{"dbus", RestartBackend::kDbus}, {"systemctl", RestartBackend::kSystemctl}});
   r.boolean("TRADING_HEAL_RESTART_SUDO", c.restart_sudo);
   r.str("TRADING_HEAL_PRE_RESTART_HOOK", c.pre_restart_hook);
   r.str("TRADING_HEAL_POST_RESTART_HOOK", c.post_restart_hook);
@@ -364,15 +367,7 @@ tl::expected<Config, ConfigError> load_config(const EnvLookup& env) {
   }
   r.str("OLLAMA_MODEL", c.ollama.model);
   r.seconds("OLLAMA_TIMEOUT", c.ollama.timeout, 0.1, 3600);
-  if (auto v = r.raw("OLLAMA_API")) {
-    if (*v == "ollama") {
-      c.ollama.api = LlmApi::kOllama;
-    } else if (*v == "openai") {
-      c.ollama.api = LlmApi::kOpenAi;
-    } else {
-      r.error("OLLAMA_API", *v, "must be ollama or openai");
-    }
-  }
+  r.choice("OLLAMA_API", c.ollama.api, {{"ollama", LlmApi::kOllama}, {"openai", LlmApi::kOpenAi}});
   r.str("OLLAMA_KEEP_ALIVE", c.ollama.keep_alive);
   c.diagnosis_wait = c.ollama.timeout + milliseconds(5000);
   r.seconds("TRADING_HEAL_DIAGNOSIS_WAIT", c.diagnosis_wait, 0);
