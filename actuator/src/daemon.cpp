@@ -5,6 +5,9 @@
 
 #include <filesystem>
 #include <random>
+#include <type_traits>
+#include <unordered_map>
+#include <variant>
 
 #include <spdlog/spdlog.h>
 
@@ -155,21 +158,59 @@ class Daemon {
     }
   }
 
-  void apply(Decisions ds, Now t) {
+  // `about`: the agent the triggering message named, if any; its state and that of every agent
+  // a decision names are published at once when they changed (not only every interval), so the
+  // tap and /status see each transition, even a RESTARTING that lasts 40 ms.
+  void apply(Decisions ds, Now t, const std::string& about = {}) {
     // State first: the restart history is durable before the restart is issued or told.
     save(t);
+    std::vector<std::string> touched;
+    if (!about.empty()) touched.push_back(about);
     for (auto& d : ds) {
       if (auto* r = std::get_if<RestartDecision>(&d)) {
         spdlog::warn("{}", r->log_line);
         if (cfg_.dry_run) spdlog::warn("dry run: restart of {} not performed", r->unit);
+        touched.push_back(r->agent);
         worker_->submit(std::move(*r));
       } else {
-        send_event(std::move(std::get<proto::Event>(d)), t.mono);
+        auto& e = std::get<proto::Event>(d);
+        if (!e.agent.empty()) touched.push_back(e.agent);
+        send_event(std::move(e), t.mono);
       }
     }
+    for (const auto& agent : touched) publish_state_if_changed(agent, t);
     if (loop_ != nullptr) {
       if (auto next = engine_.next_deadline(t)) loop_->wake_at(*next);
     }
+  }
+
+  // What a subscriber would see change: the state, the restart count, the diagnosis, the
+  // global incident membership (not the failure count, which moves every cycle).
+  static std::string state_signature(const proto::Event& e) {
+    std::string sig;
+    for (const char* k : {"state", "restarts_hour", "last_diagnosis", "global_incident", "held"}) {
+      if (auto it = e.fields.find(k); it != e.fields.end()) {
+        std::visit([&](const auto& v) {
+          if constexpr (std::is_same_v<std::decay_t<decltype(v)>, std::string>) {
+            sig += v;
+          } else {
+            sig += std::to_string(v);
+          }
+        }, it->second);
+      }
+      sig += '|';
+    }
+    return sig;
+  }
+
+  void publish_state_if_changed(const std::string& agent, Now t) {
+    auto e = engine_.agent_state(agent, t);
+    if (!e) return;
+    auto sig = state_signature(*e);
+    auto& last = published_[agent];
+    if (sig == last) return;
+    last = std::move(sig);
+    common::send_message(pub_, pub_stamp_.stamp(std::move(*e)));
   }
 
   void note_rejects(std::uint64_t before) {
@@ -201,7 +242,7 @@ class Daemon {
       const auto& c = engine_.counters();
       const auto rej = c.rejected_unknown_agent + c.rejected_unit_mismatch;
       if (auto* r = std::get_if<proto::HealthReport>(&msg->body)) {
-        apply(engine_.on_health(*r, t), t);
+        apply(engine_.on_health(*r, t), t, r->agent);
       } else if (auto* hb = std::get_if<proto::Heartbeat>(&msg->body);
                  hb != nullptr && msg->env.source == "probe") {
         apply(engine_.on_probe_heartbeat(*hb, t), t);
@@ -223,7 +264,7 @@ class Daemon {
           spdlog::warn("diagnosis rejected: unknown agent rejected_total={}",
                        engine_.counters().rejected_unknown_agent);
         }
-        apply(std::move(ds), t);
+        apply(std::move(ds), t, accepted ? diag->agent : std::string());
       } else {
         ++wrong_kind_;
       }
@@ -270,7 +311,7 @@ class Daemon {
         ack.detail = res.detail;
         spdlog::info("command verb={} agent={} ok={} source={}", proto::to_string(c->verb),
                      c->agent, res.ok, msg->env.source);
-        apply(std::move(res.decisions), t);
+        apply(std::move(res.decisions), t, res.ok ? c->agent : std::string());
       } else {
         ack.detail = "rejected: not a command";
       }
@@ -300,7 +341,7 @@ class Daemon {
           spdlog::warn("restart deferred agent={} detail=\"{}\"", r.agent, r.detail);
           break;
       }
-      apply(engine_.on_restart_result(r, t), t);
+      apply(engine_.on_restart_result(r, t), t, r.agent);
     }
   }
 
@@ -348,7 +389,10 @@ class Daemon {
                 {"state_write_errors", i(state_write_errors_)},
                 {"dry_run", cfg_.dry_run}};
     common::send_message(pub_, pub_stamp_.stamp(std::move(hb)));
-    for (auto& e : engine_.agent_states(t)) common::send_message(pub_, pub_stamp_.stamp(std::move(e)));
+    for (auto& e : engine_.agent_states(t)) {
+      published_[e.agent] = state_signature(e);
+      common::send_message(pub_, pub_stamp_.stamp(std::move(e)));
+    }
   }
 
   const common::Config& cfg_;
@@ -371,6 +415,7 @@ class Daemon {
   std::string state_path_;
   common::Loop* loop_ = nullptr;
   MonoTime next_publish_{};
+  std::unordered_map<std::string, std::string> published_;  // agent -> state_signature sent
   std::uint64_t state_write_errors_ = 0;
   std::uint64_t event_errors_ = 0;
   std::uint64_t wrong_kind_ = 0;

@@ -173,7 +173,7 @@ Decisions Engine::on_health(const proto::HealthReport& r, Now now) {
   a->main_pid = r.main_pid;
   a->systemd_busy = r.sub_state == "auto-restart" || r.active_state == "activating";
   switch (r.verdict) {
-    case proto::Verdict::kHealthy: on_healthy(*a, now, out); break;
+    case proto::Verdict::kHealthy: on_healthy(*a, r, now, out); break;
     case proto::Verdict::kDown:
     case proto::Verdict::kStalled:
       a->reason = reason_for(r);
@@ -194,8 +194,17 @@ Decisions Engine::on_health(const proto::HealthReport& r, Now now) {
   return out;
 }
 
-void Engine::on_healthy(AgentState& a, Now now, Decisions& out) {
+void Engine::on_healthy(AgentState& a, const proto::HealthReport& r, Now now, Decisions& out) {
   if (a.phase == Phase::kRestarting) return;  // the report may predate our restart
+  // Alive is not recovered: a restarted agent is HEALTHY during its bootstrap (the probe's
+  // startup grace) before it has decided anything. Recovered means a decision newer than the
+  // restart; until then it stays RECOVERING, and past the recovery grace the restart was
+  // ineffective. (An agent restarted by us and stalled again must not count as healed.)
+  if (a.phase == Phase::kRecovering && a.last_restart && r.decision_age_seconds &&
+      std::chrono::duration<double>(*r.decision_age_seconds) >=
+          std::chrono::duration<double>(now.mono - *a.last_restart)) {
+    return;
+  }
   if (!a.healthy_since || a.phase != Phase::kHealthy) a.healthy_since = now.mono;
   if (a.phase != Phase::kHealthy && a.phase != Phase::kStopped && a.phase != Phase::kFailing) {
     auto e = event(a, "recovered", true, a.restarted_in_incident ? "healthy after restart"
@@ -283,6 +292,7 @@ Decisions Engine::on_diagnosis(const proto::Diagnosis& d, Now now, bool* accepte
   // The diagnosis annotates; it never picks the target or widens the action (policy decides).
   a->diagnosis = d.cause.empty() ? std::optional<std::string>() : d.cause;
   a->diagnosis_at = now.mono;
+  if (!d.cause.empty()) a->last_diagnosis = d.cause;
   if (a->phase == Phase::kDiagnosing && a->diagnosis && a->ready_at && now.mono < *a->ready_at) {
     a->ready_at = now.mono;
     if (failing(a->last_verdict) && fresh(*a, now.mono) &&
@@ -532,7 +542,9 @@ void Engine::attempt(AgentState& a, Now now, Decisions& out) {
     }
   }
   if (until || never) {
-    a.retry_at = until ? *until : now.mono + policy_.window;
+    // Looked at again every interval, not only when the limit lifts: an agent that stays broken
+    // meanwhile must still be declared exhausted (the event is emitted once either way).
+    a.retry_at = until ? std::min(*until, now.mono + policy_.interval) : now.mono + policy_.interval;
     if (!a.rate_limited_emitted) {
       a.rate_limited_emitted = true;
       ++counters_.rate_limited;
@@ -611,6 +623,7 @@ void Engine::check_global_open(Now now, const std::string& cause, Decisions& out
   e.fields["agents"] = names;
   e.fields["cause"] = cause;
   e.fields["incident"] = global_.id;
+  if (!global_.canary.empty()) e.fields["canary"] = global_.canary;
   out.emplace_back(std::move(e));
 }
 
@@ -718,22 +731,32 @@ std::optional<MonoTime> Engine::next_deadline(Now now) const {
 
 std::vector<proto::Event> Engine::agent_states(Now now) const {
   std::vector<proto::Event> out;
-  for (const auto& a : agents_) {
-    proto::Event e = event(a, "agent_state", true, "");
-    e.fields["state"] = a.paused ? std::string("PAUSED") : std::string(to_string(a.phase));
-    e.fields["phase"] = std::string(to_string(a.phase));
-    e.fields["paused"] = a.paused;
-    e.fields["pause_until"] = a.pause_until ? epoch(*a.pause_until) : 0.0;
-    e.fields["restarts_hour"] = static_cast<std::int64_t>(restarts_in_window(a, now.mono));
-    e.fields["last_restart_ts"] = a.last_restart ? wall_of(*a.last_restart, now) : 0.0;
-    e.fields["incident_start_ts"] = a.incident_start ? wall_of(*a.incident_start, now) : 0.0;
-    e.fields["last_diagnosis"] = a.diagnosis.value_or("");
-    e.fields["consecutive_failures"] = static_cast<std::int64_t>(a.consecutive);
-    e.fields["held"] = a.held;
-    e.fields["global_incident"] = global_.active && global_.members.count(a.spec.instance) > 0;
-    out.push_back(std::move(e));
-  }
+  out.reserve(agents_.size());
+  for (const auto& a : agents_) out.push_back(state_event(a, now));
   return out;
+}
+
+std::optional<proto::Event> Engine::agent_state(const std::string& instance, Now now) const {
+  for (const auto& a : agents_) {
+    if (a.spec.instance == instance) return state_event(a, now);
+  }
+  return std::nullopt;
+}
+
+proto::Event Engine::state_event(const AgentState& a, Now now) const {
+  proto::Event e = event(a, "agent_state", true, "");
+  e.fields["state"] = a.paused ? std::string("PAUSED") : std::string(to_string(a.phase));
+  e.fields["phase"] = std::string(to_string(a.phase));
+  e.fields["paused"] = a.paused;
+  e.fields["pause_until"] = a.pause_until ? epoch(*a.pause_until) : 0.0;
+  e.fields["restarts_hour"] = static_cast<std::int64_t>(restarts_in_window(a, now.mono));
+  e.fields["last_restart_ts"] = a.last_restart ? wall_of(*a.last_restart, now) : 0.0;
+  e.fields["incident_start_ts"] = a.incident_start ? wall_of(*a.incident_start, now) : 0.0;
+  e.fields["last_diagnosis"] = a.last_diagnosis;
+  e.fields["consecutive_failures"] = static_cast<std::int64_t>(a.consecutive);
+  e.fields["held"] = a.held;
+  e.fields["global_incident"] = global_.active && global_.members.count(a.spec.instance) > 0;
+  return e;
 }
 
 nlohmann::json Engine::status_json(Now now) const {
@@ -758,7 +781,7 @@ nlohmann::json Engine::status_json(Now now) const {
         {"incident", a.incident},
         {"incident_start_ts", opt(a.incident_start)},
         {"reason", a.reason},
-        {"last_diagnosis", a.diagnosis ? nlohmann::json(*a.diagnosis) : nlohmann::json(nullptr)},
+        {"last_diagnosis", a.last_diagnosis.empty() ? nlohmann::json(nullptr) : nlohmann::json(a.last_diagnosis)},
         {"backoff_level", a.backoff_level},
         {"held", a.held}};
   }
@@ -794,6 +817,7 @@ nlohmann::json Engine::to_json(Now now) const {
         {"exhausted_emitted", a.exhausted_emitted},
         {"restarted_in_incident", a.restarted_in_incident},
         {"diagnosis", a.diagnosis ? nlohmann::json(*a.diagnosis) : nlohmann::json(nullptr)},
+        {"last_diagnosis", a.last_diagnosis},
         {"restarts", restarts},
         {"last_restart", opt(a.last_restart)},
         {"backoff_level", a.backoff_level},
@@ -841,6 +865,7 @@ tl::expected<void, std::string> Engine::load_json(const nlohmann::json& j, Now n
       a->exhausted_emitted = s.at("exhausted_emitted").get<bool>();
       a->restarted_in_incident = s.at("restarted_in_incident").get<bool>();
       if (!s.at("diagnosis").is_null()) a->diagnosis = s.at("diagnosis").get<std::string>();
+      a->last_diagnosis = s.value("last_diagnosis", a->diagnosis.value_or(""));  // older files lack it
       a->restarts.clear();
       for (const auto& t : s.at("restarts")) {
         MonoTime m = mono_of(t.get<double>(), now);

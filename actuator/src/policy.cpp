@@ -20,8 +20,9 @@ Policy Policy::from_config(const common::Config& c) {
   if (c.recovery_grace.count() > 0) {
     p.recovery_grace = c.recovery_grace;
   } else {
-    p.recovery_grace = std::min<std::chrono::milliseconds>(2 * c.interval + c.stall_threshold,
-                                                           std::chrono::minutes(15));
+    p.recovery_grace = std::min<std::chrono::milliseconds>(
+        2 * c.interval + std::max<std::chrono::milliseconds>(c.stall_threshold, c.startup_grace),
+        std::chrono::minutes(15));
   }
   return p;
 }

@@ -180,6 +180,37 @@ TEST_F(EngineTest, RestartResultStartsRecoveryAndHealthyEmitsRecovered) {
   EXPECT_EQ(engine_->agent("BTC_USDT")->phase, Phase::kHealthy);
 }
 
+TEST_F(EngineTest, BootstrappingIsNotRecoveredUntilTheAgentDecidesAgain) {
+  auto ds = incident("BTC_USDT", 0s);  // restart decided at 65 s
+  ASSERT_EQ(restarts(ds).size(), 1U);
+  done("BTC_USDT", 66s);
+  // HEALTHY by the probe's startup grace, but its newest decision predates the restart.
+  ds = engine_->on_health(report("BTC_USDT", Verdict::kHealthy, 0, 40), at(75s));
+  EXPECT_TRUE(events(ds, "recovered").empty());
+  EXPECT_EQ(engine_->agent("BTC_USDT")->phase, Phase::kRecovering);
+  ds = engine_->on_health(report("BTC_USDT", Verdict::kHealthy, 0, 2), at(80s));
+  ASSERT_EQ(events(ds, "recovered").size(), 1U);
+  EXPECT_EQ(engine_->agent("BTC_USDT")->phase, Phase::kHealthy);
+}
+
+TEST_F(EngineTest, RestartedAgentThatNeverDecidesIsIneffectiveAfterTheRecoveryGrace) {
+  make({{"TRADING_HEAL_INTERVAL", "1"}, {"TRADING_HEAL_STALL_THRESHOLD", "5"},
+        {"TRADING_HEAL_STARTUP_GRACE", "20"}, {"TRADING_HEAL_DIAGNOSIS_WAIT", "0"},
+        {"TRADING_HEAL_RECOVERY_GRACE", "0"}});
+  // Derived: two intervals plus the longer of threshold and startup grace.
+  EXPECT_EQ(Policy::from_config(cfg_).recovery_grace, 22s);
+  ASSERT_EQ(restarts(fail("BTC_USDT", 2, 0s)).size(), 1U);
+  done("BTC_USDT", 1s);
+  Decisions all;
+  for (int s = 2; s <= 23; ++s) {
+    append(all, engine_->on_health(report("BTC_USDT", Verdict::kHealthy, 0, 10.0 + s),
+                                   at(std::chrono::seconds(s))));
+    append(all, engine_->on_tick(at(std::chrono::seconds(s) + 500ms)));
+  }
+  EXPECT_TRUE(events(all, "recovered").empty());
+  EXPECT_EQ(events(all, "restart_ineffective").size(), 1U);
+}
+
 TEST_F(EngineTest, CooldownBlocksASecondRestartThenAllowsIt) {
   make({{"TRADING_HEAL_DIAGNOSIS_WAIT", "0"}});
   ASSERT_EQ(restarts(fail("BTC_USDT", 2, 0s)).size(), 1U);
@@ -234,6 +265,24 @@ TEST_F(EngineTest, ExhaustedAfterSixConsecutiveFailuresUntilHealthy) {
   EXPECT_TRUE(restarts(fail("BTC_USDT", 9, 31min)).empty());
   healthy("BTC_USDT", 32min);
   EXPECT_EQ(engine_->agent("BTC_USDT")->phase, Phase::kHealthy);
+}
+
+TEST_F(EngineTest, RateLimitedAgentThatStaysBrokenIsThenExhausted) {
+  restart_cycle("BTC_USDT", 0min);
+  restart_cycle("BTC_USDT", 10min);
+  restart_cycle("BTC_USDT", 20min);
+  Decisions all;
+  for (std::uint32_t n = 1; n <= 7; ++n) {
+    append(all, fail("BTC_USDT", n, 30min + n * 30s));
+    append(all, engine_->on_tick(at(30min + n * 30s + 1s)));
+  }
+  EXPECT_TRUE(restarts(all).empty());
+  ASSERT_EQ(events(all, "rate_limited").size(), 1U);
+  ASSERT_EQ(events(all, "exhausted").size(), 1U);
+  EXPECT_EQ(engine_->agent("BTC_USDT")->phase, Phase::kExhausted);
+  // Exhausted stays exhausted when the hour's budget frees up: no restart until healthy.
+  EXPECT_TRUE(restarts(fail("BTC_USDT", 8, 70min)).empty());
+  EXPECT_TRUE(restarts(engine_->on_tick(at(71min))).empty());
 }
 
 TEST_F(EngineTest, ExhaustedAtOnceWhenTheCountIsAlreadyHigh) {
@@ -589,6 +638,28 @@ TEST_F(EngineTest, StatusAndAgentStateCarryTheState) {
   auto res = engine_->on_command(c, at(70s));
   ASSERT_TRUE(res.ok);
   EXPECT_EQ(nlohmann::json::parse(res.detail)["agents"].size(), 6U);
+}
+
+TEST_F(EngineTest, LastDiagnosisOutlivesTheIncidentAndTheActuator) {
+  fail("BTC_USDT", 1, 0s);
+  proto::Diagnosis d;
+  d.agent = "BTC_USDT";
+  d.cause = "DB lock on decisions table";
+  engine_->on_diagnosis(d, at(10s));
+  fail("BTC_USDT", 2, 30s);
+  done("BTC_USDT", 31s);
+  healthy("BTC_USDT", 60s);
+  ASSERT_EQ(engine_->agent("BTC_USDT")->phase, Phase::kHealthy);
+  auto state = engine_->agent_state("BTC_USDT", at(61s));
+  ASSERT_TRUE(state.has_value());
+  EXPECT_EQ(std::get<std::string>(state->fields.at("last_diagnosis")), d.cause);
+  EXPECT_EQ(engine_->status_json(at(61s))["agents"]["BTC_USDT"]["last_diagnosis"], d.cause);
+  EXPECT_FALSE(engine_->agent_state("NOPE_USDT", at(61s)).has_value());
+  // Persisted: a restarted actuator still shows it.
+  auto saved = engine_->to_json(at(62s));
+  Engine again(cfg_.agents, Policy::from_config(cfg_), 1);
+  ASSERT_TRUE(again.load_json(saved, at(63s)));
+  EXPECT_EQ(again.status_json(at(63s))["agents"]["BTC_USDT"]["last_diagnosis"], d.cause);
 }
 
 TEST(ReasonTest, Formats) {

@@ -124,6 +124,7 @@ struct AgentState {
 
   std::optional<std::string> diagnosis;  // cause of the latest diagnosis for this incident
   std::optional<MonoTime> diagnosis_at;
+  std::string last_diagnosis;  // the latest diagnosis' cause, kept after the incident (/status)
 
   // Restart history (sliding window) and backoff; persisted.
   std::deque<MonoTime> restarts;
@@ -167,6 +168,8 @@ class Engine {
 
   // One `agent_state` event per agent (STATE for the PUB socket, not audit).
   std::vector<proto::Event> agent_states(Now now) const;
+  // The `agent_state` event of one agent; nullopt for an instance that is not configured.
+  std::optional<proto::Event> agent_state(const std::string& instance, Now now) const;
   nlohmann::json status_json(Now now) const;
 
   // Persistence: restart history, pause flags, open incidents (times as epoch seconds).
@@ -190,7 +193,7 @@ class Engine {
  private:
   AgentState* find(const std::string& instance);
   void on_failing(AgentState& a, Now now, Decisions& out);
-  void on_healthy(AgentState& a, Now now, Decisions& out);
+  void on_healthy(AgentState& a, const proto::HealthReport& r, Now now, Decisions& out);
   void attempt(AgentState& a, Now now, Decisions& out);
   bool global_allows(AgentState& a, Now now, Decisions& out);
   void check_global_open(Now now, const std::string& cause, Decisions& out);
@@ -202,6 +205,7 @@ class Engine {
   int fleet_restarts_in_window(MonoTime now) const;
   bool fresh(const AgentState& a, MonoTime now) const;
   proto::Event event(const AgentState& a, std::string action, bool success, std::string detail) const;
+  proto::Event state_event(const AgentState& a, Now now) const;
 
   Policy policy_;
   std::vector<AgentState> agents_;

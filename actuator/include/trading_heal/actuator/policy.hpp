@@ -23,8 +23,9 @@ struct Policy {
   std::chrono::milliseconds global_window{60000};
   double jitter = 0.1;  // backoff waits are lengthened by up to this fraction
 
-  // recovery_grace = 0 in the config means derived: two intervals plus the stall threshold (an
-  // agent needs that long to write a fresh decision after its bootstrap), at most 15 min.
+  // recovery_grace = 0 in the config means derived: two intervals plus the longer of the stall
+  // threshold and the startup grace (a restarted agent bootstraps before its first decision, and
+  // is recovered only once it decides again), at most 15 min.
   static Policy from_config(const common::Config& c);
 };
 

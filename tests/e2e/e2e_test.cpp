@@ -1,0 +1,586 @@
+// End to end: the four daemons deployed as user units by deploy/deploy.sh --user on the testbed
+// (real PostgreSQL, journald, systemd user manager, simulated agents, fake Ollama), healing real
+// failures of the simulated agents. Each test deploys its own instance (fresh state and audit)
+// and removes it. Figures go to e2e-report.md next to the build's bin directory.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/bed.hpp"
+#include "support/process.hpp"
+#include "support/wait.hpp"
+#include "system.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+namespace t = trading_heal::test;
+using t::Bed;
+using t::wait_until;
+
+constexpr const char* kReport = "e2e-report.md";
+
+std::string fmt(double v, int digits = 2) {
+  std::ostringstream o;
+  o.setf(std::ios::fixed);
+  o.precision(digits);
+  o << v;
+  return o.str();
+}
+
+// The tap (trading-heal-tap), its JSON lines collected as they come.
+class Tap {
+ public:
+  Tap(const t::System& sys, std::vector<std::string> args) {
+    std::vector<std::string> argv{Bed::bin("trading-heal-tap")};
+    argv.insert(argv.end(), args.begin(), args.end());
+    child_.emplace(t::Child::spawn(argv, sys.settings(), true));
+  }
+  ~Tap() {
+    if (child_) child_->signal(SIGTERM);
+  }
+  std::vector<json> lines() {
+    const std::string& all = child_->output();
+    std::istringstream in(all.substr(0, all.rfind('\n') == std::string::npos ? 0 : all.rfind('\n')));
+    std::vector<json> out;
+    std::string l;
+    while (std::getline(in, l)) {
+      auto j = json::parse(l, nullptr, false);
+      if (!j.is_discarded()) out.push_back(j);
+    }
+    return out;
+  }
+  // The first line matching `pred`, if any yet.
+  std::optional<json> find(const std::function<bool(const json&)>& pred) {
+    for (auto& j : lines()) {
+      if (pred(j)) return j;
+    }
+    return std::nullopt;
+  }
+  bool connected() { return !lines().empty(); }
+
+ private:
+  std::optional<t::Child> child_;
+};
+
+bool is_health(const json& j, const std::string& agent, const std::string& verdict) {
+  return j.value("kind", "") == "health" && j.value("agent", "") == agent &&
+         j.value("verdict", "") == verdict;
+}
+
+class E2e : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { Bed::export_env(); }
+  static void TearDownTestSuite() {
+    t::Report::write(kReport,
+                     "# End-to-end figures\n\n"
+                     "Written by `e2e_test` (tests/e2e) on the testbed: the four daemons as user "
+                     "units (deploy.sh --user), interval 1 s, stall threshold 5 s.\n\n"
+                     "| scenario | figure |\n|---|---|\n");
+  }
+
+  void SetUp() override {
+    // Every test after the program's first starts from a clean fleet too (bed_reset.cpp did the
+    // first): faults cleared, drop-ins removed, PostgreSQL up, agents freshly started.
+    static int n = 0;
+    if (n++ > 0) {
+      ASSERT_EQ(Bed::sh("'" + Bed::source_dir() + "/tests/bed/bed.sh' reset >/dev/null 2>&1"), 0);
+    }
+    ASSERT_TRUE(t::fake_ollama("/_fake/reset", "{}"));
+    name_ = "e2e" + std::to_string(::getpid()) + "n" + std::to_string(n);
+    since_ = t::now_epoch() - 1;
+  }
+  void TearDown() override {
+    if (HasFailure()) {
+      std::cerr << "--- audit of " << name_ << "\n";
+      for (const auto& e : sys_.audit_lines()) std::cerr << e.dump() << "\n";
+      std::cerr << Bed::sh_out("journalctl --no-pager -n 60 -o short-precise --since @" +
+                               std::to_string(static_cast<long long>(since_)) +
+                               " --user-unit 'trading-heal-*@" + name_ + ".service' 2>&1")
+                << "\n";
+    }
+    sys_.uninstall();
+  }
+
+  bool deploy(const std::map<std::string, std::string>& settings = {}) {
+    return sys_.deploy(name_, settings);
+  }
+
+  std::vector<json> events(const std::string& agent, const std::string& action) {
+    return sys_.events(agent, action, since_);
+  }
+  bool has_event(const std::string& agent, const std::string& action) {
+    return !events(agent, action).empty();
+  }
+  double event_ts(const json& e) { return t::parse_ts(e.value("ts", "")).value_or(0); }
+  std::vector<json> all_restarts() {
+    std::vector<json> out;
+    for (auto& e : sys_.audit("action=restart")) {
+      if (event_ts(e) >= since_) out.push_back(e);
+    }
+    return out;
+  }
+
+  t::System sys_;
+  std::string name_;
+  double since_ = 0;
+};
+
+// ---- stall -> diagnosis -> restart with the reason -> recovered --------------------------------
+
+TEST_F(E2e, StallIsDiagnosedRestartedAndRecoversVisibleEverywhere) {
+  const std::string victim = "BTC_USDT";
+  const std::string sym = t::symbol_of(victim);
+  // A model's latency keeps the agent visibly stalled for a few scrapes before the restart.
+  ASSERT_TRUE(t::fake_ollama("/_fake/mode", R"({"mode":"slow","seconds":3})"));
+  ASSERT_TRUE(deploy({{"OLLAMA_TIMEOUT", "8"}, {"TRADING_HEAL_DIAGNOSIS_WAIT", "10"}}));
+
+  // Prometheus with the shipped alert rules, scraping the exporter every second.
+  const std::string prom_dir = "/tmp/th-e2e-" + name_ + "/prom";
+  std::filesystem::create_directories(prom_dir);
+  std::filesystem::copy_file(Bed::source_dir() + "/deploy/prometheus/alert_rules.yml",
+                             prom_dir + "/alert_rules.yml");
+  {
+    std::ofstream cfg(prom_dir + "/prometheus.yml");
+    cfg << "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+           "rule_files: [alert_rules.yml]\n"
+           "scrape_configs:\n"
+           "  - job_name: trading-heal\n"
+           "    static_configs: [{targets: ['127.0.0.1:"
+        << t::kMetricsPort << "']}]\n";
+  }
+  auto prom = t::Child::spawn({"/usr/bin/prometheus", "--config.file=" + prom_dir + "/prometheus.yml",
+                               "--web.listen-address=127.0.0.1:" + std::to_string(t::kPromPort),
+                               "--storage.tsdb.path=" + prom_dir + "/data", "--log.level=warn"});
+  auto prom_query = [&](const std::string& q) -> json {
+    auto body = t::http_get(t::kPromPort, "/api/v1/query?query=" + q);
+    if (!body) return nullptr;
+    auto j = json::parse(*body, nullptr, false);
+    if (j.is_discarded() || j.value("status", "") != "success") return nullptr;
+    return j["data"]["result"];
+  };
+  // up{job="trading-heal"} == 1
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto r = prom_query("up%7Bjob%3D%22trading-heal%22%7D");
+        return r.is_array() && !r.empty() && r[0]["value"][1] == "1";
+      },
+      30s, 250ms))
+      << "Prometheus did not scrape the exporter successfully";
+
+  Tap tap(sys_, {"--agent", victim});
+  ASSERT_TRUE(wait_until([&] { return tap.connected(); }, 10s)) << "the tap shows nothing";
+
+  const double t0 = t::now_epoch();
+  const long old_pid = t::unit_main_pid(t::agent_unit(victim));
+  t::fault(victim, "stall");
+
+  ASSERT_TRUE(wait_until([&] { return has_event(victim, "recovered"); }, 60s, 250ms))
+      << "no `recovered` within 60 s of the stall";
+  const double t_recovered = t::now_epoch();
+
+  // The audit: a diagnosis from the model, a restart carrying the reason and the diagnosis,
+  // then recovered, in this order.
+  auto diag = events(victim, "diagnosis");
+  auto restarts = events(victim, "restart");
+  auto recovered = events(victim, "recovered");
+  ASSERT_EQ(restarts.size(), 1U);
+  ASSERT_FALSE(diag.empty()) << "no diagnosis event";
+  const auto& r = restarts[0];
+  EXPECT_TRUE(r.value("success", false));
+  EXPECT_NE(r.value("reason", "").find("stalled"), std::string::npos) << r.dump();
+  EXPECT_NE(r.dump().find("DB lock on decisions table"), std::string::npos)
+      << "the restart does not carry the model's diagnosis: " << r.dump();
+  EXPECT_LE(event_ts(diag[0]), event_ts(r));
+  EXPECT_LE(event_ts(r), event_ts(recovered[0]));
+  const long new_pid = t::unit_main_pid(t::agent_unit(victim));
+  EXPECT_NE(new_pid, old_pid);
+  EXPECT_GT(new_pid, 0);
+
+  // /metrics
+  const std::string m = sys_.metrics();
+  EXPECT_EQ(t::sample(m, "trading_agent_restart_total", {{"symbol", sym}}), 1.0);
+  EXPECT_EQ(t::sample(m, "trading_selfheal_actions_total", {{"action", "restart"}, {"symbol", sym}}), 1.0);
+  EXPECT_EQ(t::sample(m, "trading_selfheal_actions_total", {{"action", "recovered"}, {"symbol", sym}}), 1.0);
+  EXPECT_GE(t::sample(m, "trading_ollama_analyze_total", {{"symbol", sym}}).value_or(0), 1.0);
+  EXPECT_GE(t::sample(m, "trading_ollama_analysis_latency_seconds", {{"symbol", sym}}).value_or(0), 2.5)
+      << "the fake model answers in 3 s";
+  EXPECT_EQ(t::sample(m, "trading_agent_up", {{"symbol", sym}}), 1.0);
+  EXPECT_EQ(t::sample(m, "trading_agent_stalled", {{"symbol", sym}}), 0.0);
+
+  // /status (state over PUB/SUB: it follows the audit within a moment)
+  json st;
+  EXPECT_TRUE(wait_until(
+      [&] {
+        st = sys_.status_of(victim);
+        return st.value("verdict", "") == "HEALTHY" && st.value("restarts_hour", -1) == 1 &&
+               st["last_restart"].is_string() &&
+               st["last_diagnosis"].dump().find("DB lock") != std::string::npos;
+      },
+      5s, 100ms))
+      << st.dump();
+
+  // The tap: the probe's STALLED, the diagnoser's diagnosis, the actuator's RESTARTING.
+  EXPECT_TRUE(tap.find([&](const json& j) { return is_health(j, victim, "STALLED"); }))
+      << "the tap showed no STALLED report";
+  EXPECT_TRUE(tap.find([&](const json& j) { return j.value("kind", "") == "diagnosis"; }))
+      << "the tap showed no diagnosis";
+  EXPECT_TRUE(tap.find([&](const json& j) {
+    return j.value("kind", "") == "event" && j.contains("fields") &&
+           j["fields"].value("state", "") == "RESTARTING";
+  })) << "the tap showed no RESTARTING state";
+
+  // Prometheus: the rule TradingAgentStalled went pending for the victim during the stall.
+  const std::string pending =
+      "max_over_time(ALERTS%7Balertname%3D%22TradingAgentStalled%22%2Calertstate%3D%22pending%22"
+      "%2Csymbol%3D%22" + sym + "%22%7D%5B10m%5D)";
+  EXPECT_TRUE(wait_until(
+      [&] {
+        auto res = prom_query(pending);
+        return res.is_array() && !res.empty();
+      },
+      15s, 250ms))
+      << "TradingAgentStalled never went pending in Prometheus";
+  prom.signal(SIGTERM);
+  prom.wait(10s);
+
+  const double stalled_at = t::parse_ts(diag[0].value("ts", "")).value_or(t0);
+  t::Report::add(kReport, "| stall -> diagnosis -> restart -> recovered | fault to diagnosis " +
+                              fmt(stalled_at - t0) + " s, to restart " + fmt(event_ts(r) - t0) +
+                              " s, to recovered " + fmt(t_recovered - t0) +
+                              " s (threshold 5 s, model 3 s) |");
+}
+
+// ---- crash with Restart=no; a unit past its StartLimitBurst --------------------------------------
+
+TEST_F(E2e, CrashIsSeenWithinASecondAndRestarted) {
+  const std::string victim = "ETH_USDT";
+  ASSERT_EQ(Bed::sh("'" + Bed::source_dir() + "/tests/bed/bed.sh' restart-policy " + victim +
+                    " no 2>/dev/null"),
+            0);
+  ASSERT_TRUE(deploy());
+  Tap tap(sys_, {"--agent", victim, "--kind", "health"});
+  ASSERT_TRUE(wait_until([&] { return tap.connected(); }, 10s));
+
+  const long old_pid = t::unit_main_pid(t::agent_unit(victim));
+  ASSERT_GT(old_pid, 0);
+  const double t0 = t::now_epoch();
+  ASSERT_EQ(::kill(static_cast<pid_t>(old_pid), SIGKILL), 0);
+  std::optional<json> down;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        down = tap.find([&](const json& j) {
+          return is_health(j, victim, "DOWN") && j.value("ts", 0.0) >= t0;
+        });
+        return down.has_value();
+      },
+      5s, 20ms))
+      << "no DOWN report within 5 s of kill -9";
+  const double t_down = down->value("ts", 0.0) - t0;
+  EXPECT_LT(t_down, 1.0) << "DOWN reported " << t_down << " s after the crash";
+
+  long new_pid = 0;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        new_pid = t::unit_main_pid(t::agent_unit(victim));
+        return new_pid > 0 && new_pid != old_pid;
+      },
+      30s, 20ms))
+      << "the crashed agent was not restarted within 30 s";
+  const double t_restart = t::now_epoch() - t0;
+  ASSERT_TRUE(wait_until([&] { return has_event(victim, "recovered"); }, 30s, 250ms));
+  auto restarts = events(victim, "restart");
+  ASSERT_EQ(restarts.size(), 1U);
+  EXPECT_NE(restarts[0].value("reason", "").find("down"), std::string::npos) << restarts[0].dump();
+
+  t::Report::add(kReport, "| crash (kill -9, Restart=no) | DOWN reported after " + fmt(t_down, 3) +
+                              " s; new MainPID after " + fmt(t_restart) + " s |");
+}
+
+TEST_F(E2e, UnitFailedPastItsStartLimitIsBroughtBack) {
+  const std::string victim = "XRP_USDT";
+  // The operators' policy for this unit: systemd restarts it itself, at most 3 times in 60 s.
+  const std::string dropin = Bed::get("XDG_CONFIG_HOME") + "/systemd/user/" +
+                             t::agent_unit(victim) + ".d";
+  std::filesystem::create_directories(dropin);
+  {
+    std::ofstream f(dropin + "/startlimit.conf");
+    f << "[Unit]\nStartLimitIntervalSec=60\nStartLimitBurst=3\n"
+         "[Service]\nRestart=always\nRestartSec=200ms\n";
+  }
+  ASSERT_EQ(Bed::sh("systemctl --user daemon-reload"), 0);
+  ASSERT_TRUE(deploy());
+  // Held by the operator while it crash-loops, so that systemd alone exhausts its start limit.
+  std::string out;
+  ASSERT_EQ(sys_.ctl("pause " + victim + " --reason e2e-start-limit", &out), 0) << out;
+  t::fault(victim, "crash", true);
+  const double t0 = t::now_epoch();
+  // systemd 252 leaves Result=exit-code (start-limit-hit only for a start it refuses itself).
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return t::unit_property(t::agent_unit(victim), "ActiveState") == "failed" &&
+               std::atoi(t::unit_property(t::agent_unit(victim), "NRestarts").c_str()) >= 3;
+      },
+      30s, 50ms))
+      << "the unit did not fail past its start limit: "
+      << t::unit_property(t::agent_unit(victim), "ActiveState") << "/"
+      << t::unit_property(t::agent_unit(victim), "Result") << " NRestarts="
+      << t::unit_property(t::agent_unit(victim), "NRestarts");
+  const double t_failed = t::now_epoch();
+  EXPECT_TRUE(events(victim, "restart").empty()) << "restarted while paused";
+  t::fault(victim, "ok");
+
+  ASSERT_EQ(sys_.ctl("resume " + victim, &out), 0) << out;
+  const double t_resume = t::now_epoch();
+  ASSERT_TRUE(wait_until(
+      [&] { return t::unit_property(t::agent_unit(victim), "ActiveState") == "active"; }, 30s,
+      50ms))
+      << "the failed unit was not brought back";
+  const double t_active = t::now_epoch();
+  ASSERT_TRUE(wait_until([&] { return has_event(victim, "recovered"); }, 30s, 250ms));
+  auto restarts = events(victim, "restart");
+  ASSERT_EQ(restarts.size(), 1U);
+  EXPECT_EQ(restarts[0].value("reset_failed", false), true) << restarts[0].dump();
+  t::Report::add(kReport, "| unit `failed` past StartLimitBurst=3 (crash loop, held by `ctl pause`) | "
+                          "failed " + fmt(t_failed - t0) + " s after the sticky crash; after `ctl resume` "
+                          "active again in " + fmt(t_active - t_resume) + " s (reset-failed + restart) |");
+}
+
+// ---- rate limit and exhaustion ---------------------------------------------------------------
+
+TEST_F(E2e, PermanentlyBrokenAgentGetsThreeRestartsThenRateLimitedThenExhausted) {
+  const std::string victim = "SOL_USDT";
+  ASSERT_TRUE(deploy({{"TRADING_HEAL_MAX_RESTARTS", "3"}}));
+  const double t0 = t::now_epoch();
+  t::fault(victim, "stall", true);  // survives restarts: an agent broken for good
+  ASSERT_TRUE(wait_until([&] { return has_event(victim, "exhausted"); }, 150s, 500ms))
+      << "no `exhausted` within 150 s; restarts so far: " << events(victim, "restart").size();
+  auto restarts = events(victim, "restart");
+  auto limited = events(victim, "rate_limited");
+  auto exhausted = events(victim, "exhausted");
+  ASSERT_EQ(restarts.size(), 3U);
+  ASSERT_FALSE(limited.empty());
+  EXPECT_EQ(limited[0].value("limit", ""), "max_restarts") << limited[0].dump();
+  EXPECT_LT(event_ts(restarts[2]), event_ts(limited[0]));
+  EXPECT_LE(event_ts(limited[0]), event_ts(exhausted[0]));
+  EXPECT_EQ(exhausted.size(), 1U);
+  auto st = sys_.status_of(victim);
+  EXPECT_EQ(st.value("incident_state", ""), "EXHAUSTED") << st.dump();
+  EXPECT_EQ(st.value("restarts_hour", -1), 3) << st.dump();
+  EXPECT_GE(sys_.metric("trading_selfheal_actions_total",
+                        {{"action", "rate_limited"}, {"symbol", t::symbol_of(victim)}})
+                .value_or(0),
+            1.0);
+  // Exhausted is final until healthy or resumed: no fourth restart while it stays broken.
+  const auto failures = st.value("consecutive_failures", 0);
+  ASSERT_TRUE(wait_until(
+      [&] { return sys_.status_of(victim).value("consecutive_failures", 0) >= failures + 3; }, 20s,
+      250ms));
+  EXPECT_EQ(events(victim, "restart").size(), 3U);
+  t::fault(victim, "ok");
+  t::Report::add(kReport, "| permanently stalled agent | restarts at +" + fmt(event_ts(restarts[0]) - t0, 1) +
+                              ", +" + fmt(event_ts(restarts[1]) - t0, 1) + ", +" +
+                              fmt(event_ts(restarts[2]) - t0, 1) + " s; rate_limited at +" +
+                              fmt(event_ts(limited[0]) - t0, 1) + " s; exhausted at +" +
+                              fmt(event_ts(exhausted[0]) - t0, 1) + " s; no 4th restart |");
+}
+
+// ---- the LLM down, slow or talking nonsense: the restart is on time --------------------------
+
+class E2eOllama : public E2e, public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(E2eOllama, RestartIsOnTimeAndTheErrorCounted) {
+  const std::string mode = GetParam();
+  const std::string victim = "DOGE_USDT";
+  std::map<std::string, std::string> settings{{"OLLAMA_TIMEOUT", "3"},
+                                              {"TRADING_HEAL_DIAGNOSIS_WAIT", "8"}};
+  if (mode == "down") {
+    settings["OLLAMA_HOST"] = "http://127.0.0.1:9";  // discard port: nothing listens
+  } else if (mode == "slow") {
+    ASSERT_TRUE(t::fake_ollama("/_fake/mode", R"({"mode":"slow","seconds":60})"));
+  } else {
+    ASSERT_TRUE(t::fake_ollama("/_fake/mode", R"({"mode":"garbage"})"));
+  }
+  ASSERT_TRUE(deploy(settings));
+  const double t0 = t::now_epoch();
+  t::fault(victim, "stall");
+  ASSERT_TRUE(wait_until([&] { return has_event(victim, "recovered"); }, 60s, 250ms))
+      << "no recovery with Ollama " << mode;
+  auto errors = events(victim, "ollama_error");
+  auto restarts = events(victim, "restart");
+  ASSERT_FALSE(errors.empty()) << "no ollama_error event with Ollama " << mode;
+  ASSERT_EQ(restarts.size(), 1U);
+  // Stall detected after 5 s (+1 s interval), diagnosed after the 2nd failure; the model's
+  // failure costs at most OLLAMA_TIMEOUT (3 s); the restart never waits past DIAGNOSIS_WAIT.
+  const double to_restart = event_ts(restarts[0]) - t0;
+  EXPECT_LT(to_restart, 5 + 2 + 8 + 2) << "restart late with Ollama " << mode;
+  EXPECT_NE(restarts[0].value("reason", "").find("stalled"), std::string::npos);
+  EXPECT_GE(sys_.metric("trading_selfheal_actions_total",
+                        {{"action", "ollama_error"}, {"symbol", t::symbol_of(victim)}})
+                .value_or(0),
+            1.0);
+  t::Report::add(kReport, "| Ollama " + mode + " | `ollama_error` (" +
+                              errors[0].value("detail", "").substr(0, 60) + ") at +" +
+                              fmt(event_ts(errors[0]) - t0, 1) + " s; restart at +" +
+                              fmt(to_restart, 1) + " s after the stall began |");
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, E2eOllama, ::testing::Values("down", "slow", "garbage"),
+                         [](const auto& p) { return std::string(p.param); });
+
+// ---- PostgreSQL down: no restart, heartbeats, one global incident ----------------------------
+
+TEST_F(E2e, DatabaseDownRestartsNothingAndOpensOneGlobalIncident) {
+  ASSERT_TRUE(deploy());
+  const double t0 = t::now_epoch();
+  ASSERT_EQ(Bed::sh("'" + Bed::source_dir() + "/tests/bed/bed.sh' pg-stop >/dev/null 2>&1"), 0);
+  std::vector<json> global;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        global = sys_.audit("action=global_incident");
+        return !global.empty();
+      },
+      30s, 250ms))
+      << "no global incident with PostgreSQL down";
+  const double t_global = event_ts(global.back()) - t0;
+  EXPECT_NE(global.back().dump().find("database"), std::string::npos) << global.back().dump();
+  // Ages from the heartbeats; every agent stays HEALTHY well past the stall threshold.
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto s = sys_.api("/status");
+        if (!s) return false;
+        for (const auto& a : (*s)["agents"]) {
+          if (a.value("age_source", "") != "heartbeat") return false;
+        }
+        return true;
+      },
+      30s, 250ms))
+      << "ages do not come from the heartbeats: " << sys_.api("/status").value_or(nullptr).dump();
+  const double observed_from = t::now_epoch();
+  // 15 s = three stall thresholds without a row reaching the database.
+  while (t::now_epoch() - observed_from < 15) {
+    auto s = sys_.api("/status");
+    ASSERT_TRUE(s.has_value());
+    for (const auto& a : (*s)["agents"]) {
+      EXPECT_EQ(a.value("verdict", ""), "HEALTHY") << a.dump();
+    }
+    ASSERT_TRUE(all_restarts().empty()) << "an agent was restarted with the database down";
+    std::this_thread::sleep_for(1s);  // one probe interval between samples
+  }
+  EXPECT_EQ(sys_.audit("action=global_incident").size(), 1U);
+  ASSERT_EQ(Bed::sh("'" + Bed::source_dir() + "/tests/bed/bed.sh' pg-start >/dev/null 2>&1"), 0);
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto s = sys_.api("/status");
+        if (!s) return false;
+        for (const auto& a : (*s)["agents"]) {
+          if (a.value("age_source", "") != "db") return false;
+        }
+        return true;
+      },
+      60s, 500ms))
+      << "the probe did not return to the database";
+  EXPECT_TRUE(all_restarts().empty());
+  t::Report::add(kReport, "| PostgreSQL stopped | global incident (database unreachable) after " +
+                              fmt(t_global, 1) + " s; 6 agents HEALTHY from heartbeats for 15 s; "
+                              "0 restarts; back to database ages after pg-start |");
+}
+
+// ---- four agents stalled at once: one global incident, a canary first, no storm ---------------
+
+TEST_F(E2e, FourStalledAtOnceGiveOneGlobalIncidentAndACanaryFirst) {
+  ASSERT_TRUE(deploy({{"TRADING_HEAL_GLOBAL_WINDOW", "5"}}));
+  const std::vector<std::string> victims{"BTC_USDT", "ETH_USDT", "XRP_USDT", "SOL_USDT"};
+  const double t0 = t::now_epoch();
+  for (const auto& v : victims) t::fault(v, "stall");
+  ASSERT_TRUE(wait_until(
+      [&] {
+        for (const auto& v : victims) {
+          if (!has_event(v, "recovered")) return false;
+        }
+        return true;
+      },
+      120s, 500ms))
+      << "not all four recovered within 120 s";
+  auto global = sys_.audit("action=global_incident");
+  ASSERT_EQ(global.size(), 1U);
+  auto restarts = all_restarts();
+  ASSERT_EQ(restarts.size(), 4U) << "one restart per agent, no storm";
+  // The canary: named by the incident when an agent was already being restarted as it opened,
+  // else the first restart, flagged as such.
+  const std::string canary_agent = global[0].value("canary", restarts[0].value("agent", ""));
+  EXPECT_EQ(restarts[0].value("agent", ""), canary_agent) << "the canary is not restarted first";
+  EXPECT_TRUE(global[0].contains("canary") || restarts[0].value("canary", false)) << restarts[0].dump();
+  auto recovered_at = [&](const std::string& agent) {
+    auto r = events(agent, "recovered");
+    return r.empty() ? 1e18 : event_ts(r[0]);
+  };
+  // No storm: every other agent after the canary recovered, one at a time.
+  for (std::size_t i = 1; i < restarts.size(); ++i) {
+    EXPECT_GE(event_ts(restarts[i]), recovered_at(restarts[i - 1].value("agent", "")))
+        << restarts[i].value("agent", "") << " restarted before "
+        << restarts[i - 1].value("agent", "") << " recovered";
+    EXPECT_FALSE(restarts[i].value("canary", false));
+  }
+  std::string order;
+  for (const auto& r : restarts) {
+    order += (order.empty() ? "" : ", ") + r.value("agent", "") + " +" + fmt(event_ts(r) - t0, 1);
+  }
+  t::Report::add(kReport, "| 4 agents stalled together | 1 global incident at +" +
+                              fmt(event_ts(global[0]) - t0, 1) + " s; restarts: " + order +
+                              " s (canary first, the rest after it recovered, one at a time) |");
+}
+
+// ---- the operator: systemctl stop, ctl pause / resume -----------------------------------------
+
+TEST_F(E2e, OperatorStopIsNeverRestartedAndPauseHoldsUntilResume) {
+  ASSERT_TRUE(deploy());
+  const std::string stopped = "ADA_USDT";
+  const std::string paused = "XRP_USDT";
+  ASSERT_EQ(Bed::sh("systemctl --user stop " + t::agent_unit(stopped)), 0);
+  std::string out;
+  ASSERT_EQ(sys_.ctl("pause " + paused + " --reason maintenance", &out), 0) << out;
+  t::fault(paused, "stall");
+  // The paused agent goes well past the point where it would have been restarted.
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto s = sys_.status_of(paused);
+        return s.value("verdict", "") == "STALLED" && s.value("consecutive_failures", 0) >= 5;
+      },
+      40s, 250ms))
+      << sys_.status_of(paused).dump();
+  auto s_stopped = sys_.status_of(stopped);
+  EXPECT_EQ(s_stopped.value("verdict", ""), "STOPPED") << s_stopped.dump();
+  auto s_paused = sys_.status_of(paused);
+  EXPECT_EQ(s_paused.value("paused", false), true) << s_paused.dump();
+  EXPECT_TRUE(events(paused, "restart").empty()) << "a paused agent was restarted";
+  EXPECT_TRUE(events(stopped, "restart").empty()) << "an operator's stop was undone";
+  EXPECT_FALSE(events(paused, "paused").empty());
+  EXPECT_EQ(t::unit_property(t::agent_unit(stopped), "ActiveState"), "inactive");
+
+  ASSERT_EQ(sys_.ctl("resume " + paused, &out), 0) << out;
+  const double t_resume = t::now_epoch();
+  ASSERT_TRUE(wait_until([&] { return has_event(paused, "recovered"); }, 40s, 250ms))
+      << "not healed after resume";
+  auto restarts = events(paused, "restart");
+  ASSERT_EQ(restarts.size(), 1U);
+  EXPECT_GE(event_ts(restarts[0]), t_resume - 0.5);
+  EXPECT_TRUE(events(stopped, "restart").empty());
+  EXPECT_EQ(t::unit_property(t::agent_unit(stopped), "ActiveState"), "inactive");
+  t::Report::add(kReport, "| operator stop; `ctl pause` | stopped agent STOPPED, never restarted; "
+                          "paused agent STALLED with >= 5 failures and not restarted; restarted " +
+                              fmt(event_ts(restarts[0]) - t_resume) + " s after `ctl resume` |");
+}
+
+}  // namespace
