@@ -172,6 +172,14 @@ Decisions Engine::on_health(const proto::HealthReport& r, Now now) {
   a->result = r.result;
   a->main_pid = r.main_pid;
   a->systemd_busy = r.sub_state == "auto-restart" || r.active_state == "activating";
+  if (a->phase == Phase::kRecovering && a->restart_old_pid != 0 && r.main_pid != 0) {
+    if (r.main_pid == a->restart_old_pid && failing(r.verdict)) {
+      interrupted(*a, now, out);
+    } else if (r.main_pid != a->restart_old_pid) {
+      a->restart_old_pid = 0;  // it did happen
+      dirty_ = true;
+    }
+  }
   switch (r.verdict) {
     case proto::Verdict::kHealthy: on_healthy(*a, r, now, out); break;
     case proto::Verdict::kDown:
@@ -192,6 +200,26 @@ Decisions Engine::on_health(const proto::HealthReport& r, Now now) {
   }
   check_global_close(now);
   return out;
+}
+
+// We died between the decision and the restart (persisted RESTARTING, same MainPID now): the
+// restart never happened. It stays counted in the budget, but it is no failed restart: no
+// cooldown from it, and the failures counted meanwhile do not bring exhaustion closer.
+void Engine::interrupted(AgentState& a, Now now, Decisions& out) {
+  auto e = event(a, "restart_interrupted", false,
+                 "the actuator stopped before restarting (MainPID " +
+                     std::to_string(a.restart_old_pid) + " unchanged): restarting again");
+  e.fields["old_pid"] = static_cast<std::int64_t>(a.restart_old_pid);
+  out.emplace_back(std::move(e));
+  a.restart_old_pid = 0;
+  a.phase = Phase::kDiagnosing;
+  a.recovery_deadline.reset();
+  a.ready_at = now.mono;
+  a.retry_at.reset();
+  a.last_restart = a.prev_last_restart;
+  a.exhaust_base = a.consecutive - std::min<std::uint32_t>(
+                                       a.consecutive, static_cast<std::uint32_t>(policy_.consecutive_threshold));
+  dirty_ = true;
 }
 
 void Engine::on_healthy(AgentState& a, const proto::HealthReport& r, Now now, Decisions& out) {
@@ -372,6 +400,7 @@ Decisions Engine::on_restart_result(const RestartResult& r, Now now) {
   AgentState* a = find(r.agent);
   if (a == nullptr || a->phase != Phase::kRestarting) return out;
   dirty_ = true;
+  a->restart_old_pid = 0;
   const bool canary = global_.active && global_.canary == a->spec.instance;
   switch (r.outcome) {
     case Outcome::kRestarted: {
@@ -495,8 +524,11 @@ void Engine::attempt(AgentState& a, Now now, Decisions& out) {
     return;
   }
   if (!global_allows(a, now, out)) return;
+  // Exhausted means restarts did not help: never before a first restart (failures counted while
+  // waiting for a diagnosis, or before this actuator started, are not failed restarts).
   if (static_cast<int>(a.consecutive - std::min(a.consecutive, a.exhaust_base)) >=
-      policy_.exhausted_after) {
+          policy_.exhausted_after &&
+      (a.restarted_in_incident || restarts_in_window(a, now.mono) > 0)) {
     a.phase = Phase::kExhausted;
     dirty_ = true;
     if (!a.exhausted_emitted) {
@@ -566,6 +598,7 @@ void Engine::attempt(AgentState& a, Now now, Decisions& out) {
   d.log_line = restart_log_line(a.spec, a.reason, a.diagnosis);
   d.reset_failed = a.active_state == "failed" || a.result == "start-limit-hit";
   d.old_pid = a.main_pid;
+  a.restart_old_pid = a.main_pid;
   d.incident = a.incident;
   d.canary = global_.active && global_.canary == a.spec.instance;
   a.retry_at.reset();
@@ -818,6 +851,7 @@ nlohmann::json Engine::to_json(Now now) const {
         {"restarted_in_incident", a.restarted_in_incident},
         {"diagnosis", a.diagnosis ? nlohmann::json(*a.diagnosis) : nlohmann::json(nullptr)},
         {"last_diagnosis", a.last_diagnosis},
+        {"restart_old_pid", a.restart_old_pid},
         {"restarts", restarts},
         {"last_restart", opt(a.last_restart)},
         {"backoff_level", a.backoff_level},
@@ -866,6 +900,7 @@ tl::expected<void, std::string> Engine::load_json(const nlohmann::json& j, Now n
       a->restarted_in_incident = s.at("restarted_in_incident").get<bool>();
       if (!s.at("diagnosis").is_null()) a->diagnosis = s.at("diagnosis").get<std::string>();
       a->last_diagnosis = s.value("last_diagnosis", a->diagnosis.value_or(""));  // older files lack it
+      a->restart_old_pid = s.value("restart_old_pid", 0U);
       a->restarts.clear();
       for (const auto& t : s.at("restarts")) {
         MonoTime m = mono_of(t.get<double>(), now);

@@ -285,24 +285,34 @@ TEST_F(EngineTest, RateLimitedAgentThatStaysBrokenIsThenExhausted) {
   EXPECT_TRUE(restarts(engine_->on_tick(at(71min))).empty());
 }
 
-TEST_F(EngineTest, ExhaustedAtOnceWhenTheCountIsAlreadyHigh) {
+TEST_F(EngineTest, HighCountWithoutAnyRestartIsRestartedNotExhausted) {
+  // E.g. failures counted while the diagnosis was awaited: no restart has failed yet.
   auto ds = fail("BTC_USDT", 7, 0s);
   append(ds, engine_->on_tick(at(35s)));
+  EXPECT_EQ(restarts(ds).size(), 1U);
+  EXPECT_TRUE(events(ds, "exhausted").empty());
+}
+
+TEST_F(EngineTest, ExhaustedAtOnceWhenTheCountIsHighAfterARestartThisHour) {
+  restart_cycle("BTC_USDT", 0min);
+  auto ds = fail("BTC_USDT", 7, 10min);
+  append(ds, engine_->on_tick(at(10min + 35s)));
   EXPECT_TRUE(restarts(ds).empty());
   EXPECT_EQ(events(ds, "exhausted").size(), 1U);
 }
 
 TEST_F(EngineTest, ResumeLiftsExhaustion) {
-  fail("BTC_USDT", 7, 0s);
-  engine_->on_tick(at(35s));
+  restart_cycle("BTC_USDT", 0min);
+  fail("BTC_USDT", 7, 10min);
+  engine_->on_tick(at(10min + 35s));
   ASSERT_EQ(engine_->agent("BTC_USDT")->phase, Phase::kExhausted);
   proto::Command c;
   c.verb = proto::CommandVerb::kResume;
   c.agent = "BTC_USDT";
-  auto res = engine_->on_command(c, at(40s));
+  auto res = engine_->on_command(c, at(10min + 40s));
   EXPECT_TRUE(res.ok);
   EXPECT_EQ(events(res.decisions, "resumed").size(), 1U);
-  EXPECT_EQ(restarts(engine_->on_tick(at(41s))).size(), 1U);
+  EXPECT_EQ(restarts(engine_->on_tick(at(10min + 41s))).size(), 1U);
 }
 
 TEST_F(EngineTest, IneffectiveRestartDoublesTheWaitAndStableHealthResetsIt) {
@@ -610,6 +620,33 @@ TEST_F(EngineTest, PersistedRestartInFlightIsWatchedForRecovery) {
   ASSERT_TRUE(again.load_json(j, at(70s)));
   EXPECT_EQ(again.agent("BTC_USDT")->phase, Phase::kRecovering);
   EXPECT_EQ(again.restarts_in_window(*again.agent("BTC_USDT"), at(70s).mono), 1);
+}
+
+TEST_F(EngineTest, PersistedRestartThatNeverHappenedIsIssuedAgainNotExhausted) {
+  incident("BTC_USDT", 0s);  // decided at 65 s for MainPID 100, then we die
+  auto j = engine_->to_json(at(66s));
+  Engine again(cfg_.agents, Policy::from_config(cfg_));
+  ASSERT_TRUE(again.load_json(j, at(70s)));
+  // Still MainPID 100, still stalled, and many failures counted while we were away.
+  auto ds = again.on_health(report("BTC_USDT", Verdict::kStalled, 9), at(80s));
+  EXPECT_EQ(events(ds, "restart_interrupted").size(), 1U);
+  EXPECT_TRUE(events(ds, "exhausted").empty());
+  EXPECT_TRUE(events(ds, "rate_limited").empty()) << "no cooldown from a restart that never was";
+  ASSERT_EQ(restarts(ds).size(), 1U);
+  EXPECT_EQ(again.restarts_in_window(*again.agent("BTC_USDT"), at(80s).mono), 2)
+      << "the interrupted attempt stays counted";
+}
+
+TEST_F(EngineTest, PersistedRestartThatHappenedIsRecoveredNormally) {
+  incident("BTC_USDT", 0s);
+  auto j = engine_->to_json(at(66s));
+  Engine again(cfg_.agents, Policy::from_config(cfg_));
+  ASSERT_TRUE(again.load_json(j, at(70s)));
+  auto r = report("BTC_USDT", Verdict::kHealthy, 0, 1);
+  r.main_pid = 200;
+  auto ds = again.on_health(r, at(80s));
+  EXPECT_TRUE(events(ds, "restart_interrupted").empty());
+  EXPECT_EQ(events(ds, "recovered").size(), 1U);
 }
 
 TEST_F(EngineTest, CorruptStateIsRefusedAndChangesNothing) {

@@ -224,7 +224,7 @@ TEST_F(E2e, StallIsDiagnosedRestartedAndRecoversVisibleEverywhere) {
   EXPECT_TRUE(wait_until(
       [&] {
         st = sys_.status_of(victim);
-        return st.value("verdict", "") == "HEALTHY" && st.value("restarts_hour", -1) == 1 &&
+        return t::str(st, "verdict") == "HEALTHY" && t::integer(st, "restarts_hour", -1) == 1 &&
                st["last_restart"].is_string() &&
                st["last_diagnosis"].dump().find("DB lock") != std::string::npos;
       },
@@ -376,16 +376,16 @@ TEST_F(E2e, PermanentlyBrokenAgentGetsThreeRestartsThenRateLimitedThenExhausted)
   EXPECT_LE(event_ts(limited[0]), event_ts(exhausted[0]));
   EXPECT_EQ(exhausted.size(), 1U);
   auto st = sys_.status_of(victim);
-  EXPECT_EQ(st.value("incident_state", ""), "EXHAUSTED") << st.dump();
-  EXPECT_EQ(st.value("restarts_hour", -1), 3) << st.dump();
+  EXPECT_EQ(t::str(st, "incident_state"), "EXHAUSTED") << st.dump();
+  EXPECT_EQ(t::integer(st, "restarts_hour", -1), 3) << st.dump();
   EXPECT_GE(sys_.metric("trading_selfheal_actions_total",
                         {{"action", "rate_limited"}, {"symbol", t::symbol_of(victim)}})
                 .value_or(0),
             1.0);
   // Exhausted is final until healthy or resumed: no fourth restart while it stays broken.
-  const auto failures = st.value("consecutive_failures", 0);
+  const auto failures = t::integer(st, "consecutive_failures", 0);
   ASSERT_TRUE(wait_until(
-      [&] { return sys_.status_of(victim).value("consecutive_failures", 0) >= failures + 3; }, 20s,
+      [&] { return t::integer(sys_.status_of(victim), "consecutive_failures", 0) >= failures + 3; }, 20s,
       250ms));
   EXPECT_EQ(events(victim, "restart").size(), 3U);
   t::fault(victim, "ok");
@@ -461,7 +461,7 @@ TEST_F(E2e, DatabaseDownRestartsNothingAndOpensOneGlobalIncident) {
         auto s = sys_.api("/status");
         if (!s) return false;
         for (const auto& a : (*s)["agents"]) {
-          if (a.value("age_source", "") != "heartbeat") return false;
+          if (t::str(a, "age_source") != "heartbeat") return false;
         }
         return true;
       },
@@ -473,7 +473,7 @@ TEST_F(E2e, DatabaseDownRestartsNothingAndOpensOneGlobalIncident) {
     auto s = sys_.api("/status");
     ASSERT_TRUE(s.has_value());
     for (const auto& a : (*s)["agents"]) {
-      EXPECT_EQ(a.value("verdict", ""), "HEALTHY") << a.dump();
+      EXPECT_EQ(t::str(a, "verdict"), "HEALTHY") << a.dump();
     }
     ASSERT_TRUE(all_restarts().empty()) << "an agent was restarted with the database down";
     std::this_thread::sleep_for(1s);  // one probe interval between samples
@@ -485,7 +485,7 @@ TEST_F(E2e, DatabaseDownRestartsNothingAndOpensOneGlobalIncident) {
         auto s = sys_.api("/status");
         if (!s) return false;
         for (const auto& a : (*s)["agents"]) {
-          if (a.value("age_source", "") != "db") return false;
+          if (t::str(a, "age_source") != "db") return false;
         }
         return true;
       },
@@ -556,14 +556,14 @@ TEST_F(E2e, OperatorStopIsNeverRestartedAndPauseHoldsUntilResume) {
   ASSERT_TRUE(wait_until(
       [&] {
         auto s = sys_.status_of(paused);
-        return s.value("verdict", "") == "STALLED" && s.value("consecutive_failures", 0) >= 5;
+        return t::str(s, "verdict") == "STALLED" && t::integer(s, "consecutive_failures", 0) >= 5;
       },
       40s, 250ms))
       << sys_.status_of(paused).dump();
   auto s_stopped = sys_.status_of(stopped);
-  EXPECT_EQ(s_stopped.value("verdict", ""), "STOPPED") << s_stopped.dump();
+  EXPECT_EQ(t::str(s_stopped, "verdict"), "STOPPED") << s_stopped.dump();
   auto s_paused = sys_.status_of(paused);
-  EXPECT_EQ(s_paused.value("paused", false), true) << s_paused.dump();
+  EXPECT_EQ(s_paused["paused"], true) << s_paused.dump();
   EXPECT_TRUE(events(paused, "restart").empty()) << "a paused agent was restarted";
   EXPECT_TRUE(events(stopped, "restart").empty()) << "an operator's stop was undone";
   EXPECT_FALSE(events(paused, "paused").empty());

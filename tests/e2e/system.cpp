@@ -109,6 +109,34 @@ std::optional<double> sample(const std::string& exposition, const std::string& n
   return std::nullopt;
 }
 
+double sample_sum(const std::string& exposition, const std::string& name) {
+  std::istringstream in(exposition);
+  std::string line;
+  double sum = 0;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#' || line.compare(0, name.size(), name) != 0) continue;
+    const char next = line.size() > name.size() ? line[name.size()] : '\0';
+    if (next != '{' && next != ' ') continue;
+    try {
+      sum += std::stod(line.substr(line.rfind(' ') + 1));
+    } catch (const std::exception&) {
+    }
+  }
+  return sum;
+}
+
+std::string str(const json& j, const std::string& key) {
+  if (!j.is_object()) return {};
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+long long integer(const json& j, const std::string& key, long long fallback) {
+  if (!j.is_object()) return fallback;
+  auto it = j.find(key);
+  return it != j.end() && it->is_number() ? it->get<long long>() : fallback;
+}
+
 // ---- System ----------------------------------------------------------------------------------
 
 System::~System() { uninstall(); }

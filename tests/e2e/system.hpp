@@ -32,6 +32,13 @@ std::optional<std::string> http_get(int port, const std::string& path, int* stat
 std::optional<double> sample(const std::string& exposition, const std::string& name,
                              const std::map<std::string, std::string>& labels = {});
 
+// The sum of every series of `name` (e.g. a counter over all its label values).
+double sample_sum(const std::string& exposition, const std::string& name);
+
+// Null-tolerant field access (the API answers null for what it does not know yet).
+std::string str(const nlohmann::json& j, const std::string& key);
+long long integer(const nlohmann::json& j, const std::string& key, long long fallback = -1);
+
 class System {
  public:
   System() = default;

@@ -130,6 +130,9 @@ struct AgentState {
   std::deque<MonoTime> restarts;
   std::optional<MonoTime> last_restart;
   std::optional<MonoTime> prev_last_restart;  // to refund a deferred restart
+  // MainPID before the restart in flight (persisted): after our own crash, a report still
+  // showing it means the restart never happened.
+  std::uint32_t restart_old_pid = 0;
   int backoff_level = 0;                      // restarts in a row that did not help
   std::chrono::milliseconds backoff_wait{0};  // extra wait after last_restart (with jitter)
   std::optional<MonoTime> healthy_since;
@@ -194,6 +197,7 @@ class Engine {
   AgentState* find(const std::string& instance);
   void on_failing(AgentState& a, Now now, Decisions& out);
   void on_healthy(AgentState& a, const proto::HealthReport& r, Now now, Decisions& out);
+  void interrupted(AgentState& a, Now now, Decisions& out);
   void attempt(AgentState& a, Now now, Decisions& out);
   bool global_allows(AgentState& a, Now now, Decisions& out);
   void check_global_open(Now now, const std::string& cause, Decisions& out);
