@@ -26,12 +26,13 @@ ProbeOptions probe_options(const common::Config& cfg) {
   return o;
 }
 
-namespace {
-FleetPlannerSettings planner_settings(const common::Config& cfg, const ProbeOptions& o) {
+FleetPlannerSettings planner_settings(const ProbeOptions& o) {
   FleetPlannerSettings s;
   s.cap = o.policy.age_cap_s;
-  // Rows committed late (a slow INSERT) still land in the next range: re-scan a margin.
-  s.margin = std::max(30.0, 3 * std::chrono::duration<double>(cfg.interval).count());
+  // Rows committed late (timestamp taken, INSERT committed later) still land in the next range
+  // if the delay is below the margin (kLateCommitMargin). The margin costs rows on every cycle's
+  // range scan, so it does not grow with the interval.
+  s.margin = kLateCommitMargin;
   s.first_slice = std::max(60.0, s.margin);
   // Catching up is a one-time cost after start: a bigger budget per cycle than the steady
   // range scan, and at most about 60 slices to the cap.
@@ -39,7 +40,6 @@ FleetPlannerSettings planner_settings(const common::Config& cfg, const ProbeOpti
   s.target_seconds = 0.05;
   return s;
 }
-}  // namespace
 
 PgSettings pg_settings(const common::Config& cfg) {
   PgSettings s;
@@ -59,7 +59,7 @@ Prober::Prober(const common::Config& cfg, ProbeOptions opts, SystemdBus* bus, Pg
       bus_(bus),
       pg_(pg),
       proc_(opts_.proc_root),
-      planner_(cfg.agents, planner_settings(cfg_, opts_)) {
+      planner_(cfg.agents, planner_settings(opts_)) {
   for (std::size_t i = 0; i < cfg_.agents.size(); ++i) {
     patterns_.emplace_back(cfg_.agents[i].process_pattern);
     if (!cfg_.agents[i].enabled) continue;  // not checked, never reported

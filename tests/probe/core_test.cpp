@@ -14,6 +14,7 @@
 #include "trading_heal/probe/fleet_query.hpp"
 #include "trading_heal/probe/heartbeat.hpp"
 #include "trading_heal/probe/proc.hpp"
+#include "trading_heal/probe/prober.hpp"
 #include "trading_heal/probe/schedule.hpp"
 
 namespace {
@@ -264,6 +265,92 @@ TEST(FleetPlanner, CompositeIndexCatchesUpWithOneLateralProbe) {
   p = planner.plan(10005);
   EXPECT_FALSE(p.lateral[0] || p.lateral[1]);
   EXPECT_FALSE(p.slice);
+}
+
+// The probe's own settings (prober.cpp), not the small ones above.
+probe::FleetPlannerSettings probe_settings(std::chrono::milliseconds interval) {
+  common::Config cfg;
+  cfg.interval = interval;
+  return probe::planner_settings(probe::probe_options(cfg));
+}
+
+TEST(FleetPlanner, ProbeSettingsKeepAFewSecondsOfMarginWhateverTheInterval) {
+  for (const auto interval : {1000ms, 5000ms, 30000ms, 120000ms}) {
+    const auto s = probe_settings(interval);
+    EXPECT_DOUBLE_EQ(s.margin, 5) << interval.count();
+    EXPECT_DOUBLE_EQ(s.margin, probe::kLateCommitMargin);
+    EXPECT_DOUBLE_EQ(s.first_slice, 60) << interval.count();
+    EXPECT_DOUBLE_EQ(s.cap, 1800) << interval.count();  // 3 x the default 600 s threshold
+  }
+}
+
+TEST(FleetPlanner, SteadyRangeIsTheIntervalPlusTheMargin) {
+  // Interval 30 s (the default): each steady cycle scans the 30 s since the last answered cycle
+  // plus 5 s, not the 120 s of the former margin (max(30 s, 3 intervals)).
+  probe::FleetPlanner planner(fleet_agents(), probe_settings(30000ms));
+  auto p = planner.plan(10000);
+  EXPECT_DOUBLE_EQ(p.since, 10000 - 60);  // first cycle: the first 60 s
+  planner.apply(p, {row(9990, true), row(9980, true)}, 0.001);
+  for (double now = 10030; now <= 10120; now += 30) {
+    p = planner.plan(now);
+    EXPECT_DOUBLE_EQ(p.since, now - 30 - 5);
+    EXPECT_EQ(probe::fleet_params(p).since, std::to_string(static_cast<int>(now) - 35) + ".000000");
+    EXPECT_FALSE(p.slice);
+    planner.apply(p, {row(now - 1), row(now - 2)}, 0.001);
+  }
+  // Cycles back to back (as bench_probe_cycle runs them): the range is about the margin.
+  p = planner.plan(10120.07);
+  EXPECT_DOUBLE_EQ(p.since, 10120 - 5);
+}
+
+TEST(FleetPlanner, LateCommitWithinTheMarginIsFoundBeyondItTheNextRowTells) {
+  probe::FleetPlanner planner(fleet_agents(), probe_settings(5000ms));
+  auto p = planner.plan(10000);
+  planner.apply(p, {row(9998, true), row(9997, true)}, 0.001);
+  // Cycle at 10005 answered; key 0's row stamped 10003 commits only after that cycle's query.
+  p = planner.plan(10005);
+  planner.apply(p, {row(std::nullopt), row(std::nullopt)}, 0.001);
+  EXPECT_DOUBLE_EQ(planner.facts(0).newest_ts, 9998);
+  // The next cycle's range starts 5 s below 10005: the late row (2 s late) is in it.
+  p = planner.plan(10010);
+  EXPECT_DOUBLE_EQ(p.since, 10000);
+  EXPECT_GT(10003, p.since);
+  planner.apply(p, {row(10003), row(std::nullopt)}, 0.001);
+  EXPECT_DOUBLE_EQ(planner.facts(0).newest_ts, 10003);
+  // A row stamped 10004 whose commit came after the query of the cycle at 10010 (over 6 s late)
+  // is below the range of the cycle at 10015 (since 10005): never seen. The key keeps 10003
+  // until the agent's next row, which a following range holds.
+  p = planner.plan(10015);
+  EXPECT_DOUBLE_EQ(p.since, 10005);
+  EXPECT_LE(10004, p.since);  // the late row: outside
+  planner.apply(p, {row(std::nullopt), row(std::nullopt)}, 0.001);
+  EXPECT_DOUBLE_EQ(planner.facts(0).newest_ts, 10003);
+  p = planner.plan(10020);
+  EXPECT_GT(10017, p.since);
+  planner.apply(p, {row(10017), row(std::nullopt)}, 0.001);
+  EXPECT_DOUBLE_EQ(planner.facts(0).newest_ts, 10017);
+}
+
+TEST(FleetPlanner, RowsWrittenWhilePostgresWasAwayAreFoundOnReturn) {
+  probe::FleetPlanner planner(fleet_agents(), probe_settings(5000ms));
+  auto p = planner.plan(10000);
+  planner.apply(p, {row(9998, true), row(9997, true)}, 0.001);
+  p = planner.plan(10005);
+  planner.apply(p, {row(10004), row(10001)}, 0.001);
+  // Ten minutes without an answer (connect failures, timeouts): plans are made, never applied.
+  for (double now = 10010; now < 10610; now += 5) {
+    p = planner.plan(now);
+    EXPECT_DOUBLE_EQ(p.since, 10005 - 5);
+  }
+  // Back: the range covers everything since the last answered cycle, minus the margin.
+  p = planner.plan(10610);
+  EXPECT_DOUBLE_EQ(p.since, 10000);
+  EXPECT_FALSE(p.slice);
+  planner.apply(p, {row(10300), row(std::nullopt)}, 0.001);
+  EXPECT_DOUBLE_EQ(planner.facts(0).newest_ts, 10300);
+  EXPECT_DOUBLE_EQ(planner.facts(1).newest_ts, 10001);
+  // And the range closes up again.
+  EXPECT_DOUBLE_EQ(planner.plan(10615).since, 10610 - 5);
 }
 
 TEST(FleetQuery, IsOneStatementWithASharedRangeScan) {

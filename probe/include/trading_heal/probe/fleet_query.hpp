@@ -4,12 +4,12 @@
 //
 // Fast on the operators' indexes alone ((timestamp), (symbol), (symbol, profile)): every cycle
 // ONE bounded range scan of the (timestamp) index over the rows written since the last answered
-// cycle (minus a safety margin), shared by all keys, max per key. Timestamps only grow, so the
-// newest timestamp per (symbol, profile) is remembered across cycles. A key not seen since the
-// probe started is caught up once: its existence is checked (one (symbol, profile) index probe)
-// and the window below the first scan is covered by time slices, newest first, one slice per
-// cycle, the slice width adapted to the query's time, until a row or the cap is reached ("older
-// than the cap"). Where the optional composite index exists (deploy/sql/001, detected at
+// cycle (minus a margin of a few seconds for late commits), shared by all keys, max per key.
+// Timestamps only grow, so the newest timestamp per (symbol, profile) is remembered across
+// cycles. A key not seen since the probe started is caught up once: its existence is checked
+// (one (symbol, profile) index probe) and the window below the first scan is covered by time
+// slices, newest first, one slice per cycle, the slice width adapted to the query's time, until
+// a row or the cap is reached ("older than the cap"). Where the optional composite index exists (deploy/sql/001, detected at
 // connect), catching up is one LATERAL backward index probe per key instead.
 #pragma once
 
@@ -47,9 +47,18 @@ struct FleetParams {
 };
 FleetParams fleet_params(const FleetPlan& plan);
 
+// How far each cycle's range reaches below the last answered cycle, in seconds: a row whose
+// commit came more than this after its timestamp, and after the cycle that covered its time, is
+// never seen. What that costs: the key keeps its previous row's timestamp until the agent's next
+// row (one write period later), i.e. its age reads too old by at most one write period, and only
+// if the agent's commit was delayed by over 5 s; ages are compared with stall thresholds of
+// minutes. Rows written while PostgreSQL was unreachable are not affected: an unanswered cycle
+// does not move the range.
+inline constexpr double kLateCommitMargin = 5;
+
 struct FleetPlannerSettings {
   double cap = 1800;          // exact ages up to this; beyond it "older than the cap"
-  double margin = 30;         // re-scan this far below the last answered cycle (late commits)
+  double margin = kLateCommitMargin;  // re-scan this far below the last answered cycle
   double first_slice = 60;    // the first cycle's range below now
   double min_slice = 10;      // catch-up slice width bounds (seconds of table time)
   double target_seconds = 0.01;  // slice width adapts so that a catch-up query takes about this

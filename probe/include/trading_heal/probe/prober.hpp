@@ -28,6 +28,8 @@ struct ProbeOptions {
 // The probe's settings derived from the configuration (interval, threshold, startup grace, proc root).
 ProbeOptions probe_options(const common::Config& cfg);
 PgSettings pg_settings(const common::Config& cfg);
+// The fleet query planner's settings (cap, late-commit margin, first range, catch-up slices).
+FleetPlannerSettings planner_settings(const ProbeOptions& opts);
 
 class Prober {
  public:
