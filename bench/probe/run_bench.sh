@@ -60,7 +60,7 @@ explain() {
   chks=$(for ((i = 0; i < n; i++)); do printf '%s,' "$chk"; done | sed 's/,$//')
   lats=$(for ((i = 0; i < n; i++)); do printf '%s,' "$lat"; done | sed 's/,$//')
   # Run twice in one session (the first pays the session's catalog cache); show the second.
-  $SQL -c "SET plan_cache_mode = force_custom_plan" \
+  $SQL -c "SET plan_cache_mode = force_custom_plan" -c "SET jit = off" \
     -c "PREPARE q(text[], text[], float8, float8, float8, bool[], float8[]) AS $(cat "$HERE/fleet_query.sql")" \
     -c "EXPLAIN (ANALYZE, COSTS OFF) EXECUTE q('{$syms}', '{$profs}', $since, $lo, $hi, '{$chks}', '{$lats}')" \
     -c "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) EXECUTE q('{$syms}', '{$profs}', $since, $lo, $hi, '{$chks}', '{$lats}')" |

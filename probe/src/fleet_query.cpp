@@ -15,7 +15,7 @@ namespace trading_heal::probe {
 //  2. where the composite index exists, a backward index probe per catching-up key;
 //  3. EXISTS on (symbol, profile) for keys seen for the first time.
 // The session runs with plan_cache_mode = force_custom_plan so the range is planned with its
-// real bounds (a generic plan would guess a third of the table).
+// real bounds (a generic plan would guess a third of the table), and without JIT (pg_store.cpp).
 const char* const kFleetQuerySql =
     "WITH k AS MATERIALIZED (SELECT * FROM unnest($1::text[], $2::text[], $6::bool[],"
     " $7::float8[]) WITH ORDINALITY AS k(symbol, profile, chk, lat, i))"

@@ -9,8 +9,9 @@
 // cycles. A key not seen since the probe started is caught up once: its existence is checked
 // (one (symbol, profile) index probe) and the window below the first scan is covered by time
 // slices, newest first, one slice per cycle, the slice width adapted to the query's time, until
-// a row or the cap is reached ("older than the cap"). Where the optional composite index exists (deploy/sql/001, detected at
-// connect), catching up is one LATERAL backward index probe per key instead.
+// a row or the cap is reached ("older than the cap"). Where the optional composite index exists
+// (deploy/sql/001, detected at connect), catching up is one LATERAL backward index probe per key
+// instead.
 #pragma once
 
 #include <optional>

@@ -1,9 +1,10 @@
 // The fleet query against PostgreSQL (libpqxx 6.4), run on a worker thread so that a slow, hung
 // or dead PostgreSQL never stalls the probe's loop. The loop submits one request per cycle and
 // is told through an eventfd when the answer is ready. At connect it detects whether the optional
-// composite index exists (pg_index, valid indexes only) and reports it with every answer. Read-only transaction, prepared
-// statement, statement_timeout and connect_timeout, reconnect with exponential backoff; a
-// request stuck past its hard deadline gets its socket shut down from the loop thread.
+// composite index exists (pg_index, valid indexes only) and reports it with every answer.
+// Read-only transaction, prepared statement (custom plans, no JIT), statement_timeout and
+// connect_timeout, reconnect with exponential backoff; a request stuck past its hard deadline
+// gets its socket shut down from the loop thread.
 // Thread-safe where marked; otherwise owned by the loop thread.
 #pragma once
 
