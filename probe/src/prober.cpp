@@ -114,10 +114,15 @@ std::vector<proto::HealthReport> Prober::recheck(const std::set<std::size_t>& wa
 std::vector<proto::HealthReport> Prober::evaluate_agents(const std::vector<std::size_t>& agents,
                                                          double now_wall, double now_mono,
                                                          bool count_every) {
-  std::vector<std::string> units;
-  units.reserve(agents.size());
-  for (std::size_t i : agents) units.push_back(cfg_.agents[i].unit);
-  std::vector<std::optional<UnitFacts>> unit_facts(agents.size());
+  // A whole cycle asks for units_ as they are; a re-check for its few units.
+  std::vector<std::string> subset;
+  if (&agents != &enabled_) {
+    subset.reserve(agents.size());
+    for (std::size_t i : agents) subset.push_back(cfg_.agents[i].unit);
+  }
+  const std::vector<std::string>& units = &agents != &enabled_ ? subset : units_;
+  // The bus's answer is the vector itself (no second one of 1000 empty facts beside it).
+  std::vector<std::optional<UnitFacts>> unit_facts;
   if (bus_ != nullptr && !units.empty()) {
     auto q = bus_->query(units, opts_.bus_timeout);
     if (q) {
@@ -126,6 +131,7 @@ std::vector<proto::HealthReport> Prober::evaluate_agents(const std::vector<std::
       ++bus_failures_;
     }
   }
+  if (unit_facts.size() != agents.size()) unit_facts.assign(agents.size(), std::nullopt);
   std::vector<proto::HealthReport> reports;
   reports.reserve(agents.size());
   for (std::size_t n = 0; n < agents.size(); ++n) {

@@ -141,9 +141,22 @@ tl::expected<std::vector<std::optional<UnitFacts>>, std::string> SystemdBus::que
     if (r == -ECONNRESET || r == -ENOTCONN || r == -ENOTSOCK || r == -EPIPE) broken_ = true;
     return tl::unexpected(msg);
   }
-  std::map<std::string_view, std::size_t> index;
-  for (std::size_t i = 0; i < units.size(); ++i) index.emplace(units[i], i);
-  std::vector<std::string> paths(units.size());
+  // 2. Signals queued during the synchronous call are dispatched first, so that they mark their
+  // units before the reply's states are compared with the cache.
+  while ((r = sd_bus_process(bus_, nullptr)) > 0) {
+  }
+  if (r < 0) {
+    sd_bus_message_unref(reply);
+    broken_ = true;
+    return tl::unexpected("bus processing failed: " + errno_text(r));
+  }
+  ++queries_;
+  // 3. The reply, one entry per requested name in the request's order (systemd skips only
+  // invalid names; an entry named otherwise, e.g. an alias's real name, is not used). Only the
+  // object paths of units whose properties must be fetched are kept.
+  std::vector<std::size_t> need;       // units whose properties are fetched, in order
+  std::vector<std::string> need_path;  // their object paths, from the reply
+  std::size_t cursor = 0;
   r = sd_bus_message_enter_container(reply, 'a', "(ssssssouso)");
   while (r > 0) {
     const char *name, *desc, *load, *active, *sub, *following, *path, *job_type, *job_path;
@@ -151,49 +164,39 @@ tl::expected<std::vector<std::optional<UnitFacts>>, std::string> SystemdBus::que
     r = sd_bus_message_read(reply, "(ssssssouso)", &name, &desc, &load, &active, &sub,
                             &following, &path, &job_id, &job_type, &job_path);
     if (r <= 0) break;
-    auto it = index.find(name);
-    if (it == index.end()) continue;
-    UnitFacts f;
+    std::size_t i = cursor;
+    while (i < units.size() && units[i] != name) ++i;
+    if (i == units.size()) continue;  // not a name we asked for
+    cursor = i + 1;
+    UnitFacts& f = out[i].emplace();
     f.load_state = load;
     f.active_state = active;
     f.sub_state = sub;
-    out[it->second] = std::move(f);
-    paths[it->second] = path;
+    if (f.load_state == "not-found" || path == nullptr || *path == '\0') continue;
+    auto it = cache_.find(units[i]);
+    if (it != cache_.end() && it->second.valid && !it->second.dirty &&
+        it->second.facts.load_state == f.load_state &&
+        it->second.facts.active_state == f.active_state &&
+        it->second.facts.sub_state == f.sub_state && (i + queries_) % kRefreshEvery != 0) {
+      const UnitFacts& c = it->second.facts;
+      f.main_pid = c.main_pid;
+      f.n_restarts = c.n_restarts;
+      f.result = c.result;
+      f.active_enter_ts = c.active_enter_ts;
+      continue;
+    }
+    if (it != cache_.end()) it->second.dirty = false;  // a signal from now on marks it again
+    need.push_back(i);
+    need_path.emplace_back(path);
   }
   sd_bus_message_unref(reply);
   if (r < 0) return tl::unexpected("ListUnitsByNames: bad reply: " + errno_text(r));
 
-  // 2. Pipelined per-unit properties, for the units whose cached ones may be stale. Signals
-  // queued during the synchronous call are dispatched first, so that they mark their units.
-  while ((r = sd_bus_process(bus_, nullptr)) > 0) {
-  }
-  if (r < 0) {
-    broken_ = true;
-    return tl::unexpected("bus processing failed: " + errno_text(r));
-  }
-  ++queries_;
-  std::vector<bool> need(units.size(), false);
-  for (std::size_t i = 0; i < units.size(); ++i) {
-    if (!out[i] || out[i]->load_state == "not-found" || paths[i].empty()) continue;
-    auto it = cache_.find(units[i]);
-    if (it != cache_.end() && it->second.valid && !it->second.dirty &&
-        it->second.facts.load_state == out[i]->load_state &&
-        it->second.facts.active_state == out[i]->active_state &&
-        it->second.facts.sub_state == out[i]->sub_state && (i + queries_) % kRefreshEvery != 0) {
-      const UnitFacts& c = it->second.facts;
-      out[i]->main_pid = c.main_pid;
-      out[i]->n_restarts = c.n_restarts;
-      out[i]->result = c.result;
-      out[i]->active_enter_ts = c.active_enter_ts;
-      continue;
-    }
-    if (it != cache_.end()) it->second.dirty = false;  // a signal from now on marks it again
-    need[i] = true;
-  }
+  // 4. Pipelined per-unit properties, for the units whose cached ones may be stale.
   std::vector<GetCall> calls;
+  calls.reserve(need.size() * kPropCount);
   std::size_t outstanding = 0;
-  for (std::size_t i = 0; i < units.size(); ++i) {
-    if (!need[i]) continue;
+  for (const std::size_t i : need) {
     for (std::size_t p = 0; p < kPropCount; ++p) {
       calls.push_back(GetCall{&*out[i], p, false, false, &outstanding});
     }
@@ -202,19 +205,13 @@ tl::expected<std::vector<std::optional<UnitFacts>>, std::string> SystemdBus::que
   std::vector<sd_bus_slot*> slots(calls.size(), nullptr);
   std::size_t next = 0;
   std::string failure;
-  // Map each call back to its unit path: calls were pushed unit by unit, kPropCount each.
-  std::vector<std::size_t> call_unit;
-  call_unit.reserve(calls.size());
-  for (std::size_t i = 0; i < units.size(); ++i) {
-    if (!need[i]) continue;
-    for (std::size_t p = 0; p < kPropCount; ++p) call_unit.push_back(i);
-  }
+  // Calls were pushed unit by unit, kPropCount each: call c is for need[c / kPropCount].
   while (next < calls.size() || outstanding > 0) {
     while (next < calls.size() && outstanding < kWindow) {
       const Prop& p = kUnitProps[calls[next].prop];
-      r = sd_bus_call_method_async(bus_, &slots[next], kDest, paths[call_unit[next]].c_str(),
-                                   kProps, "Get", on_get_reply, &calls[next], "ss", p.iface,
-                                   p.name);
+      r = sd_bus_call_method_async(bus_, &slots[next], kDest,
+                                   need_path[next / kPropCount].c_str(), kProps, "Get",
+                                   on_get_reply, &calls[next], "ss", p.iface, p.name);
       if (r < 0) {
         calls[next].done = true;
         calls[next].failed = true;
@@ -247,11 +244,13 @@ tl::expected<std::vector<std::optional<UnitFacts>>, std::string> SystemdBus::que
   for (auto* s : slots) sd_bus_slot_unref(s);  // cancels calls still pending
   // A unit whose MainPID or Result could not be read is not known.
   for (std::size_t c = 0; c < calls.size(); ++c) {
-    if ((!calls[c].done || calls[c].failed) && calls[c].prop != 3) out[call_unit[c]].reset();
+    if ((!calls[c].done || calls[c].failed) && calls[c].prop != 3) {
+      out[need[c / kPropCount]].reset();
+    }
   }
   if (broken_) return tl::unexpected(failure);
-  for (std::size_t i = 0; i < units.size(); ++i) {
-    if (!need[i] || !out[i]) continue;
+  for (const std::size_t i : need) {
+    if (!out[i]) continue;
     auto it = cache_.find(units[i]);
     if (it == cache_.end()) continue;  // not watched: never cached
     it->second.facts = *out[i];
@@ -272,6 +271,19 @@ int SystemdBus::on_properties_changed(sd_bus_message* /*m*/, void* userdata,
   return 0;
 }
 
+int SystemdBus::on_match_installed(sd_bus_message* m, void* userdata, sd_bus_error* /*error*/) {
+  auto* w = static_cast<Watch*>(userdata);
+  --w->self->installing_;
+  if (sd_bus_message_is_method_error(m, nullptr) != 0) {
+    const sd_bus_error* e = sd_bus_message_get_error(m);
+    if (w->self->install_error_.empty()) {
+      w->self->install_error_ =
+          e != nullptr && e->message != nullptr ? e->message : "no reason given";
+    }
+  }
+  return 0;
+}
+
 tl::expected<void, std::string> SystemdBus::watch(const std::vector<std::string>& units) {
   unwatch();
   watched_ = units;
@@ -283,21 +295,53 @@ tl::expected<void, std::string> SystemdBus::watch(const std::vector<std::string>
     sd_bus_error_free(&err);
     return tl::unexpected(msg);
   }
-  for (std::size_t i = 0; i < units.size(); ++i) {
-    watches_.push_back(std::make_unique<Watch>(Watch{this, i}));
-    sd_bus_slot* slot = nullptr;
-    const std::string path = unit_object_path(units[i]);
-    // Asynchronous: a thousand matches cost no thousand round trips.
-    r = sd_bus_match_signal_async(bus_, &slot, kDest, path.c_str(), kProps, "PropertiesChanged",
-                                  &SystemdBus::on_properties_changed, nullptr,
-                                  watches_.back().get());
-    if (r < 0) return tl::unexpected("cannot watch " + units[i] + ": " + errno_text(r));
-    match_slots_.push_back(slot);
-  }
   // Cache only what is watched: a unit's cached properties are stale the moment it changes.
   for (const auto& u : units) cache_.emplace(u, Cached{});
-  r = sd_bus_flush(bus_);
-  if (r < 0) return tl::unexpected("bus flush failed: " + errno_text(r));
+  // Pipelined AddMatch calls, at most kWindow in flight, their replies consumed as they come:
+  // a thousand matches cost no thousand round trips, and no thousand replies wait in the read
+  // queue for the next synchronous call (about 1 MiB at 1000 units).
+  installing_ = 0;
+  install_error_.clear();
+  std::string failure;
+  std::size_t next = 0;
+  watches_.reserve(units.size());
+  match_slots_.reserve(units.size());
+  while (failure.empty() && (next < units.size() || installing_ > 0)) {
+    while (next < units.size() && installing_ < kWindow) {
+      watches_.push_back(std::make_unique<Watch>(Watch{this, next}));
+      sd_bus_slot* slot = nullptr;
+      const std::string path = unit_object_path(units[next]);
+      r = sd_bus_match_signal_async(bus_, &slot, kDest, path.c_str(), kProps, "PropertiesChanged",
+                                    &SystemdBus::on_properties_changed,
+                                    &SystemdBus::on_match_installed, watches_.back().get());
+      if (r < 0) {
+        failure = "cannot watch " + units[next] + ": " + errno_text(r);
+        break;
+      }
+      match_slots_.push_back(slot);
+      ++installing_;
+      ++next;
+    }
+    if (!failure.empty()) break;
+    // sd-bus fails each call that gets no reply within its method timeout: this ends.
+    r = sd_bus_process(bus_, nullptr);
+    if (r < 0) {
+      broken_ = true;
+      failure = "bus processing failed: " + errno_text(r);
+      break;
+    }
+    if (r > 0) continue;
+    r = sd_bus_wait(bus_, UINT64_MAX);
+    if (r < 0 && r != -EINTR) {
+      broken_ = true;
+      failure = "bus wait failed: " + errno_text(r);
+    }
+  }
+  if (failure.empty() && !install_error_.empty()) failure = "AddMatch failed: " + install_error_;
+  if (!failure.empty()) {
+    unwatch();  // no cache without the signals that keep it fresh
+    return tl::unexpected(failure);
+  }
   return {};
 }
 

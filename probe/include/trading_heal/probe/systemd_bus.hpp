@@ -62,12 +62,15 @@ class SystemdBus {
   explicit SystemdBus(sd_bus* bus) : bus_(bus) {}
   void unwatch();
   static int on_properties_changed(sd_bus_message* m, void* userdata, sd_bus_error* error);
+  static int on_match_installed(sd_bus_message* m, void* userdata, sd_bus_error* error);
   sd_bus* bus_ = nullptr;
   std::vector<sd_bus_slot*> match_slots_;
   std::vector<std::unique_ptr<Watch>> watches_;
   std::set<std::size_t> changed_;
   std::uint64_t signals_ = 0;
   bool broken_ = false;
+  std::size_t installing_ = 0;  // AddMatch calls of watch() without a reply yet
+  std::string install_error_;   // the first AddMatch failure
   // The cache of the per-unit properties, by unit name; only for watched units.
   struct Cached {
     UnitFacts facts;
