@@ -71,15 +71,15 @@ explain() {
 
 explain_all() {  # $1: label, $2: composite (1) or not (0)
   echo "--- plans ($1), $N_MAX keys:"
-  echo "- steady cycle: rows of the last 30 s (the margin), nothing to catch up"
-  explain "$N_MAX" 30
+  echo "- steady cycle: rows of the last 10 s (a 5 s interval + the 5 s margin), nothing to catch up"
+  explain "$N_MAX" 10
   echo "- first cycle: rows of the last 60 s + existence check of every key"
   explain "$N_MAX" 60 NULL NULL t
   echo "- catch-up cycle: + a 240 s slice below the first range"
-  explain "$N_MAX" 30 300 60
+  explain "$N_MAX" 10 300 60
   if (($2)); then
     echo "- catch-up with the composite index: LATERAL per key, 1800 s cap (10 % have no row in it)"
-    explain "$N_MAX" 30 NULL NULL f 1800
+    explain "$N_MAX" 10 NULL NULL f 1800
   fi
 }
 
