@@ -1,4 +1,7 @@
 // trading-heal-exporter: Prometheus metrics, status and audit API, and the durable audit log.
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -56,6 +59,20 @@ std::optional<std::string> read_token(const std::string& path, std::string* err)
   return t;
 }
 
+// The HTTP servers hold up to 1024 + 256 connections (HttpFront); systemd's default soft limit
+// of open files is 1024. Raised towards the hard limit (nothing in the exporter uses select()).
+void raise_open_files_limit() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  const rlim_t want = std::min<rlim_t>(rl.rlim_max, 4096);
+  if (rl.rlim_cur >= want) return;
+  const rlim_t was = rl.rlim_cur;
+  rl.rlim_cur = want;
+  if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+    spdlog::warn("open files limit not raised limit={} wanted={}", was, want);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -89,6 +106,7 @@ int main(int argc, char** argv) {
     return common::kExitConfig;
   }
   common::init_logging("exporter", cfg->log_level);
+  raise_open_files_limit();
   common::SignalFd signals({SIGTERM, SIGINT, SIGHUP});
   zmq::context_t ctx;
   // The model's families live in this registry; /metrics is rendered by the model itself

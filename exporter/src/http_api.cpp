@@ -1,9 +1,10 @@
 #include "trading_heal/exporter/http_api.hpp"
 
 #include <httplib.h>
-#include <sys/socket.h>
 
 #include <nlohmann/json.hpp>
+
+#include "trading_heal/exporter/http_front.hpp"
 
 namespace trading_heal::exporter {
 namespace {
@@ -32,30 +33,25 @@ bool bearer_matches(const std::string& header, const std::string& token) {
 }
 
 HttpApi::HttpApi(ApiOptions opts, ApiBackend backend, StreamHub& hub)
-    : opts_(std::move(opts)), backend_(std::move(backend)), hub_(hub),
-      server_(std::make_unique<httplib::Server>()) {
-  const std::size_t threads = opts_.threads;
-  server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  server_->set_read_timeout(opts_.read_timeout);
-  server_->set_write_timeout(std::chrono::seconds(5));
-  server_->set_keep_alive_timeout(1);
-  server_->set_keep_alive_max_count(20);
-  server_->set_payload_max_length(4096);
-  // cpp-httplib 0.11 listens with a backlog of 5 and sets SO_REUSEPORT (another process could
-  // then bind the same port). Take over the socket options to learn the fd, set SO_REUSEADDR
-  // only, and widen the backlog after binding (listen() again on a listening socket updates it).
-  server_->set_socket_options([this](int sock) {
-    int yes = 1;
-    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-    listen_fd_ = sock;
-  });
+    : opts_(std::move(opts)), backend_(std::move(backend)), hub_(hub) {
+  FrontOptions f;
+  f.listen = opts_.listen;
+  f.threads = opts_.threads;
+  f.max_connections = opts_.max_connections;
+  f.header_timeout = opts_.header_timeout;
+  f.idle_timeout = opts_.idle_timeout;
+  f.keep_alive_max = 20;
+  f.write_timeout = std::chrono::seconds(5);
+  f.backlog = 1024;
+  front_ = std::make_unique<HttpFront>(std::move(f));
+  front_->routes().set_payload_max_length(4096);
   routes();
 }
 
 HttpApi::~HttpApi() { stop(); }
 
 void HttpApi::routes() {
-  auto& s = *server_;
+  auto& s = front_->routes();
   s.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
     if (req.method == "GET" || req.method == "HEAD") return httplib::Server::HandlerResponse::Unhandled;
     res.set_header("Allow", "GET, HEAD");
@@ -134,27 +130,13 @@ void HttpApi::routes() {
   });
 }
 
-tl::expected<int, std::string> HttpApi::bind() {
-  const auto colon = opts_.listen.rfind(':');
-  std::string host = opts_.listen.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  const int port = std::stoi(opts_.listen.substr(colon + 1));
-  int bound = port == 0 ? server_->bind_to_any_port(host) : (server_->bind_to_port(host, port) ? port : -1);
-  if (bound <= 0) return tl::unexpected("cannot listen on " + opts_.listen);
-  if (listen_fd_ >= 0) ::listen(listen_fd_, 1024);
-  return bound;
-}
+tl::expected<int, std::string> HttpApi::bind() { return front_->bind(); }
 
-void HttpApi::start() {
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
-}
+void HttpApi::start() { front_->start(); }
 
 void HttpApi::stop() {
   hub_.close();
-  if (server_) server_->stop();
-  if (thread_.joinable()) thread_.join();
+  if (front_) front_->stop();
 }
 
 }  // namespace trading_heal::exporter

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -428,6 +429,195 @@ TEST_F(ExporterTest, HostileHttpGetsFourHundredsOrClosedAndServiceContinues) {
   const long rss1 = rss_kb(ex.child.pid());
   std::printf("rss before=%ld kB after=%ld kB\n", rss0, rss1);
   EXPECT_LT(rss1 - rss0, 64 * 1024);
+  EXPECT_TRUE(ex.child.running());
+  ex.child.signal(SIGTERM);
+  EXPECT_EQ(ex.child.wait(5s), 0);
+}
+
+// Half requests that trickle one byte at a time, as slowloris sends them. A trickler writes a
+// byte to every open connection each `period`; closed() reads what the server sent (a 408, or
+// nothing) until the end of the stream.
+struct Tricklers {
+  struct One {
+    int fd = -1;
+    std::chrono::steady_clock::time_point opened;
+    std::chrono::steady_clock::time_point closed_at{};
+    bool closed = false;
+    std::string got;
+  };
+  std::vector<One> conns;
+  std::atomic<bool> stop{false};
+  std::thread thread;
+
+  // Opens `n` connections to `port`, each with the start of a request head.
+  std::size_t open(int port, int n) {
+    std::size_t ok = 0;
+    for (int i = 0; i < n; ++i) {
+      One c;
+      c.fd = connect_raw(port);
+      if (c.fd < 0) continue;
+      c.opened = std::chrono::steady_clock::now();
+      (void)!::send(c.fd, "GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ", 39, MSG_NOSIGNAL);
+      conns.push_back(std::move(c));
+      ++ok;
+    }
+    return ok;
+  }
+  void start(std::chrono::milliseconds period) {
+    thread = std::thread([this, period] {
+      while (!stop) {
+        for (auto& c : conns) (void)!::send(c.fd, "a", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        std::this_thread::sleep_for(period);  // the trickle itself: one byte per period
+      }
+    });
+  }
+  // How many the server has closed so far (reads without blocking).
+  std::size_t closed() {
+    std::size_t n = 0;
+    for (auto& c : conns) {
+      while (!c.closed) {
+        char buf[512];
+        const ssize_t r = ::recv(c.fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (r > 0) {
+          c.got.append(buf, static_cast<std::size_t>(r));
+          continue;
+        }
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) break;
+        c.closed = true;  // end of stream or reset
+        c.closed_at = std::chrono::steady_clock::now();
+      }
+      if (c.closed) ++n;
+    }
+    return n;
+  }
+  ~Tricklers() {
+    stop = true;
+    if (thread.joinable()) thread.join();
+    for (auto& c : conns) ::close(c.fd);
+  }
+};
+
+// GET `path` on a new connection; the time it took, or nullopt if it failed.
+std::optional<std::chrono::milliseconds> timed_get(int port, const std::string& path,
+                                                   std::string* body = nullptr) {
+  int status = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto b = get(port, path, &status);
+  if (!b || (status != 200 && status != 503)) return std::nullopt;
+  if (body != nullptr) *body = *b;
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+}
+
+// Issue 6: "slowloris-style half requests -> 4xx or closed, memory bounded, service continues",
+// with more trickling connections than worker threads (API 32, metrics 2): 64, then 300 more on
+// each port (300 is over the metrics server's 256 connections: the oldest waiting are closed).
+TEST_F(ExporterTest, TricklingClientsAreCutAndHealthAndMetricsStillAnswer) {
+  auto ex = start();
+  const long rss0 = rss_kb(ex.child.pid());
+  // A stream client, whose request is complete: the head deadline must not cut it.
+  std::atomic<bool> stream_event{false};
+  std::atomic<bool> stream_open{false};
+  std::thread stream([&] {
+    httplib::Client c("127.0.0.1", ex.api_port);
+    c.set_read_timeout(30, 0);
+    std::string data;
+    c.Get("/audit/stream", [&](const char* d, size_t n) {
+      data.append(d, n);
+      if (data.find("stream open") != std::string::npos) stream_open = true;
+      if (data.find("event: audit") != std::string::npos) stream_event = true;
+      return !stream_event.load();
+    });
+  });
+  ASSERT_TRUE(wait_until([&] { return stream_open.load(); }, 10s));
+  const auto stream_since = std::chrono::steady_clock::now();
+
+  // A kept-alive connection that goes quiet after one answer is closed after the idle timeout
+  // (2 s on the API).
+  {
+    const int idle = connect_raw(ex.api_port);
+    ASSERT_GE(idle, 0);
+    const std::string one = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+    ASSERT_EQ(::send(idle, one.data(), one.size(), MSG_NOSIGNAL), static_cast<ssize_t>(one.size()));
+    std::string got;
+    char buf[1024];
+    ssize_t r = 0;
+    std::chrono::steady_clock::time_point answered{};
+    while ((r = ::read(idle, buf, sizeof buf)) > 0) {  // the answer, then the end of the stream
+      if (got.empty()) answered = std::chrono::steady_clock::now();
+      got.append(buf, static_cast<std::size_t>(r));
+    }
+    const auto quiet = std::chrono::steady_clock::now() - answered;
+    EXPECT_EQ(r, 0) << "not closed within the client's 10 s read timeout";
+    EXPECT_EQ(got.rfind("HTTP/1.1 ", 0), 0u) << got;
+    EXPECT_NE(got.find("Keep-Alive: timeout=2"), std::string::npos) << got;
+    EXPECT_GE(quiet, 1500ms);
+    EXPECT_LT(quiet, 4s);
+    ::close(idle);
+  }
+
+  for (const int n : {64, 300}) {
+    SCOPED_TRACE("tricklers per port: " + std::to_string(n));
+    Tricklers api;
+    Tricklers metrics;
+    ASSERT_EQ(api.open(ex.api_port, n), static_cast<std::size_t>(n));
+    ASSERT_EQ(metrics.open(ex.metrics_port, n), static_cast<std::size_t>(n));
+    api.start(500ms);
+    metrics.start(500ms);
+    // While they trickle, /health and /metrics answer promptly, again and again.
+    for (int i = 0; i < 5; ++i) {
+      const auto h = timed_get(ex.api_port, "/health");
+      ASSERT_TRUE(h) << "/health failed";
+      EXPECT_LT(*h, 1000ms) << "/health";
+      std::string m;
+      const auto t = timed_get(ex.metrics_port, "/metrics", &m);
+      ASSERT_TRUE(t) << "/metrics failed";
+      EXPECT_LT(*t, 1000ms) << "/metrics";
+      EXPECT_NE(m.find("trading_selfheal_component_up{component=\"exporter\"} 1\n"), std::string::npos);
+    }
+    const long rss_busy = rss_kb(ex.child.pid());
+    // Over the metrics server's limit of 256, the connections that waited longest were closed
+    // for the new ones (our scrapes among them), long before the head deadline.
+    const std::size_t early = metrics.closed();
+    EXPECT_LT(std::chrono::steady_clock::now() - metrics.conns.back().opened, 4s);
+    if (n > 256) {
+      EXPECT_GE(early, static_cast<std::size_t>(n - 256)) << "over the limit";
+    } else {
+      EXPECT_EQ(early, 0u);
+    }
+    // Every trickling connection is closed: after the 5 s head deadline, or earlier at the
+    // limit.
+    EXPECT_TRUE(wait_until([&] {
+      const bool a = api.closed() == api.conns.size();
+      const bool m = metrics.closed() == metrics.conns.size();
+      return a && m;
+    }, 12s)) << api.closed() << " of " << api.conns.size() << " API and " << metrics.closed()
+             << " of " << metrics.conns.size() << " metrics connections closed";
+    std::size_t got408 = 0;
+    for (auto* set : {&api, &metrics}) {
+      for (const auto& c : set->conns) {
+        EXPECT_LT(c.closed_at - c.opened, 8s) << "kept past the head deadline";
+        EXPECT_TRUE(c.got.empty() || c.got.rfind("HTTP/1.1 408", 0) == 0) << c.got.substr(0, 40);
+      }
+    }
+    for (const auto& c : api.conns) {
+      EXPECT_GE(c.closed_at - c.opened, 4s) << "closed before the head deadline";
+      if (c.got.rfind("HTTP/1.1 408", 0) == 0) ++got408;
+    }
+    std::printf("%d tricklers per port: API 408 answers=%zu, metrics closed early (limit)=%zu, "
+                "rss before=%ld kB busy=%ld kB\n", n, got408, early, rss0, rss_busy);
+    EXPECT_LT(rss_busy - rss0, 32 * 1024) << "memory bounded";
+  }
+  // The stream, open for longer than the head deadline, still delivers.
+  EXPECT_GT(std::chrono::steady_clock::now() - stream_since, 6s);
+  Sender s;
+  s.source = "actuator";
+  s.n = 1;
+  s.endpoint = events_endpoint();
+  s.outbox_path = (dir_ / "a.outbox").string();
+  s.run();
+  EXPECT_TRUE(wait_until([&] { return stream_event.load(); }, 10s)) << "the stream was cut";
+  stream.join();
+  EXPECT_TRUE(timed_get(ex.api_port, "/health"));
   EXPECT_TRUE(ex.child.running());
   ex.child.signal(SIGTERM);
   EXPECT_EQ(ex.child.wait(5s), 0);

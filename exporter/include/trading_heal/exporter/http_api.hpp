@@ -8,10 +8,11 @@
 // Any other method: 405 (Allow: GET); unknown path: 404; bad parameter: 400 naming it; URI over
 // 8 KiB: 414; body over 4 KiB: 413; the answers are JSON.
 //
-// Hostile clients: each connection holds one pool thread while its request is read, bounded by
-// the read timeout per read; keep-alive is short and capped. Limitation (cpp-httplib 0.11): a
-// client trickling a byte per read-timeout keeps a thread longer, so more such clients than
-// threads delay other requests — expose :9121 to trusted networks or behind a proxy.
+// Hostile clients: connections are accepted and their request heads read by an HttpFront
+// (http_front.hpp): a head must be complete within `header_timeout` of the connection (or of its
+// previous answer), an idle kept-alive connection is closed after `idle_timeout`, at most
+// `max_connections` are held (the one waiting longest for its head is closed for a new one),
+// and the pool threads only ever run complete requests — trickling clients hold no thread.
 //
 // Thread-safety: the backend callbacks run on pool threads, concurrently; they must be
 // thread-safe (the daemon guards its state with a mutex). start()/stop() from one thread.
@@ -28,17 +29,17 @@
 #include "trading_heal/exporter/audit_query.hpp"
 #include "trading_heal/exporter/stream_hub.hpp"
 
-namespace httplib {
-class Server;
-}
-
 namespace trading_heal::exporter {
+
+class HttpFront;
 
 struct ApiOptions {
   std::string listen = "127.0.0.1:9121";  // HOST:PORT, port 0 picks a free one
   std::string token;                      // empty: /status and /audit need no token
   std::size_t threads = 32;
-  std::chrono::seconds read_timeout{3};
+  std::size_t max_connections = 1024;
+  std::chrono::milliseconds header_timeout{5000};
+  std::chrono::milliseconds idle_timeout{2000};
   std::chrono::milliseconds stream_keepalive{15000};
 };
 
@@ -57,7 +58,7 @@ class HttpApi {
 
   // Binds the listening socket; returns the port (useful with port 0).
   tl::expected<int, std::string> bind();
-  void start();  // serves on its own thread
+  void start();  // serves on its own threads
   void stop();   // stops accepting, ends streams, joins
 
  private:
@@ -65,9 +66,7 @@ class HttpApi {
   ApiOptions opts_;
   ApiBackend backend_;
   StreamHub& hub_;
-  std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
-  int listen_fd_ = -1;
+  std::unique_ptr<HttpFront> front_;
 };
 
 // Constant-time comparison of an Authorization header with "Bearer <token>".

@@ -8,20 +8,20 @@
 // Other paths: 404; other methods: 405. Always served uncompressed (the Exposer gzipped when
 // asked): compressing ~0.9 MB costs more CPU than rendering it; Prometheus accepts identity.
 //
-// Thread-safety: requests are served on the server's pool threads; `render` must be thread-safe.
-// bind()/start()/stop() from one thread.
+// Connections: an HttpFront (http_front.hpp) accepts them and reads the request heads (complete
+// within 5 s, idle keep-alive closed after 5 s, at most 256 held), so trickling clients hold
+// none of the two worker threads.
+//
+// Thread-safety: requests are served on the front's worker threads; `render` must be
+// thread-safe. bind()/start()/stop() from one thread.
 #pragma once
 
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include <tl/expected.hpp>
 
-namespace httplib {
-class Server;
-}
 namespace prometheus {
 class Counter;
 class Registry;
@@ -29,6 +29,8 @@ class Summary;
 }  // namespace prometheus
 
 namespace trading_heal::exporter {
+
+class HttpFront;
 
 class MetricsHttp {
  public:
@@ -39,22 +41,19 @@ class MetricsHttp {
   MetricsHttp& operator=(const MetricsHttp&) = delete;
 
   tl::expected<int, std::string> bind();  // the bound port
-  void start();                           // serves on its own thread
+  void start();                           // serves on its own threads
   void stop();
 
   // The body of one scrape (self-metrics, then the model), without the HTTP exchange.
   std::string body() const;
 
  private:
-  std::string listen_;
   std::function<std::string()> render_;
   std::shared_ptr<prometheus::Registry> self_;  // exposer_* metrics, as the Exposer had them
   prometheus::Counter* bytes_ = nullptr;
   prometheus::Counter* scrapes_ = nullptr;
   prometheus::Summary* latencies_ = nullptr;
-  std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
-  int listen_fd_ = -1;
+  std::unique_ptr<HttpFront> front_;
 };
 
 }  // namespace trading_heal::exporter
