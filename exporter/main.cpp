@@ -115,7 +115,7 @@ int main(int argc, char** argv) {
   common::SystemClock clock;
   exporter::Daemon daemon(*cfg, ctx, registry, clock, token);
   exporter::MetricsHttp metrics_http(cfg->metrics_listen,
-                                     [&daemon] { return daemon.metrics().render(); });
+                                     [&daemon](std::string& out) { daemon.metrics().render(out); });
   const auto metrics_bound = metrics_http.bind();
   if (!metrics_bound) {
     spdlog::critical("cannot listen for metrics listen={} error=\"{}\"", cfg->metrics_listen,

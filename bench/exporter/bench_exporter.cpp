@@ -3,6 +3,14 @@
 //                          loopback — the class and the render path trading-heal-exporter uses
 //                          (plain, and with Accept-Encoding: gzip as Prometheus sends it: the
 //                          answer is identity-encoded either way); goal < 10 ms.
+//   BM_MetricsScrapeRaw    the same scrape read with a plain socket (request, head, then the
+//                          Content-Length bytes counted and discarded): what a scrape costs the
+//                          server, without httplib's client parsing the 0.93 MB. server_cpu_ms:
+//                          CPU of the process minus the client thread's, per scrape.
+//   BM_MetricsScrapeRawFormer   the same client against the former serving path: httplib's own
+//                          accept loop and pool (listen_after_bind), the model's text appended
+//                          to the self-metrics by copy; BM_MetricsScrapeFormer: the same with
+//                          httplib's client.
 //   BM_MetricsRender / BM_MetricsCollectSerialize   the body alone: the model's renderer vs the
 //                          former prometheus-cpp path (Registry::Collect + TextSerializer).
 //   BM_AuditQuery1M        GET /audit?symbol= against a real trading-heal-exporter process over
@@ -12,8 +20,12 @@
 //                          N ReliableSender threads (on-disk outbox, fsync per record) -> the
 //                          exporter's ROUTER -> audit write + fsync per batch -> ack.
 // Temporary files go to $TMPDIR (the audit file needs ~350 MB); they are removed at exit.
+#include <arpa/inet.h>
 #include <benchmark/benchmark.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -108,7 +120,7 @@ struct MetricsFixture {
       }
     }
     http = std::make_unique<exporter::MetricsHttp>("127.0.0.1:0",
-                                                   [this] { return model->render(); });
+                                                   [this](std::string& out) { model->render(out); });
     port = *http->bind();
     http->start();
   }
@@ -130,9 +142,8 @@ std::size_t count_series(const std::string& text) {
   return n;
 }
 
-void scrape(benchmark::State& state, bool gzip) {
-  auto& f = metrics_fixture();
-  httplib::Client c("127.0.0.1", f.port);
+void scrape(benchmark::State& state, bool gzip, int port) {
+  httplib::Client c("127.0.0.1", port);
   c.set_keep_alive(true);
   c.set_read_timeout(10, 0);
   httplib::Headers headers;
@@ -153,8 +164,139 @@ void scrape(benchmark::State& state, bool gzip) {
   state.counters["series"] = static_cast<double>(series);
 }
 
-void BM_MetricsScrape(benchmark::State& state) { scrape(state, false); }
-void BM_MetricsScrapeGzip(benchmark::State& state) { scrape(state, true); }
+void BM_MetricsScrape(benchmark::State& state) { scrape(state, false, metrics_fixture().port); }
+void BM_MetricsScrapeGzip(benchmark::State& state) { scrape(state, true, metrics_fixture().port); }
+
+// The former MetricsHttp serving path, for comparison: httplib's accept loop with 2 pool
+// threads, the body made as before (self-metrics text, then `text += render()`).
+struct FormerServer {
+  httplib::Server server;
+  std::thread thread;
+  int port = 0;
+  explicit FormerServer(MetricsFixture& f) {
+    server.new_task_queue = [] { return new httplib::ThreadPool(2); };
+    server.set_keep_alive_timeout(5);
+    server.Get("/metrics", [&f](const httplib::Request& req, httplib::Response& res) {
+      const_cast<httplib::Request&>(req).headers.erase("Accept-Encoding");
+      std::string text = "# (the ~1 KB of exposer_* self-metrics stood here)\n";
+      text += f.model->render();
+      res.body = std::move(text);
+      res.set_header("Content-Type", "text/plain; charset=utf-8");
+    });
+    port = server.bind_to_any_port("127.0.0.1");
+    thread = std::thread([this] { server.listen_after_bind(); });
+  }
+  ~FormerServer() {
+    server.stop();
+    thread.join();
+  }
+};
+
+int connect_loopback(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// One GET /metrics on a kept-alive socket: the head is looked at (status, Content-Length), the
+// body's bytes are counted into a reused buffer. Returns the body size, or 0 on failure;
+// `close` tells that the server ends the connection after this answer (keep-alive max).
+std::size_t raw_scrape(int fd, std::vector<char>& buf, bool* close) {
+  static constexpr std::string_view kReq = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  if (::send(fd, kReq.data(), kReq.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(kReq.size())) {
+    return 0;
+  }
+  std::string head;
+  std::size_t body = 0;
+  std::size_t want = 0;
+  bool in_body = false;
+  while (!in_body || body < want) {
+    const ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+    if (n <= 0) return 0;
+    if (in_body) {
+      body += static_cast<std::size_t>(n);
+      continue;
+    }
+    head.append(buf.data(), static_cast<std::size_t>(n));
+    const auto end = head.find("\r\n\r\n");
+    if (end == std::string::npos) continue;
+    if (head.compare(0, 12, "HTTP/1.1 200") != 0) return 0;
+    const auto cl = head.find("Content-Length: ");
+    if (cl == std::string::npos || cl > end) return 0;
+    want = std::stoul(head.substr(cl + 16));
+    const auto conn = head.find("Connection: close");
+    *close = conn != std::string::npos && conn < end;
+    body = head.size() - end - 4;
+    in_body = true;
+  }
+  return body == want ? body : 0;
+}
+
+double process_cpu_seconds() {
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+double thread_cpu_seconds() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+void raw_scrape_bench(benchmark::State& state, int port) {
+  int fd = connect_loopback(port);
+  if (fd < 0) {
+    state.SkipWithError("connect failed");
+    return;
+  }
+  std::vector<char> buf(256 * 1024);
+  std::size_t bytes = 0;
+  const double p0 = process_cpu_seconds();
+  const double t0 = thread_cpu_seconds();
+  for (auto _ : state) {
+    bool close = false;
+    bytes = raw_scrape(fd, buf, &close);
+    if (bytes == 0) {
+      state.SkipWithError("GET /metrics failed");
+      break;
+    }
+    if (close) {  // as Prometheus does: a new connection for the next scrape
+      ::close(fd);
+      fd = connect_loopback(port);
+    }
+  }
+  const double server_cpu = (process_cpu_seconds() - p0) - (thread_cpu_seconds() - t0);
+  ::close(fd);
+  state.counters["body_bytes"] = static_cast<double>(bytes);
+  state.counters["server_cpu_ms"] =
+      state.iterations() > 0 ? server_cpu * 1e3 / static_cast<double>(state.iterations()) : 0;
+}
+
+void BM_MetricsScrapeRaw(benchmark::State& state) {
+  raw_scrape_bench(state, metrics_fixture().port);
+}
+
+FormerServer& former_server() {
+  static FormerServer former(metrics_fixture());
+  return former;
+}
+
+void BM_MetricsScrapeRawFormer(benchmark::State& state) {
+  raw_scrape_bench(state, former_server().port);
+}
+
+void BM_MetricsScrapeFormer(benchmark::State& state) {
+  scrape(state, false, former_server().port);
+}
 
 void BM_MetricsRender(benchmark::State& state) {
   auto& f = metrics_fixture();
@@ -403,6 +545,9 @@ void BM_IngestEvents(benchmark::State& state) {
 
 BENCHMARK(BM_MetricsScrape)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_MetricsScrapeGzip)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_MetricsScrapeRaw)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_MetricsScrapeRawFormer)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_MetricsScrapeFormer)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_MetricsRender)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_MetricsCollectSerialize)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_AuditQuery1M_Symbol)->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -13,8 +13,7 @@
 
 namespace trading_heal::exporter {
 
-MetricsHttp::MetricsHttp(std::string listen, std::function<std::string()> render,
-                         std::size_t threads)
+MetricsHttp::MetricsHttp(std::string listen, Render render, std::size_t threads)
     : render_(std::move(render)), self_(std::make_shared<prometheus::Registry>()) {
   FrontOptions f;
   f.listen = std::move(listen);
@@ -74,7 +73,7 @@ MetricsHttp::~MetricsHttp() { stop(); }
 
 std::string MetricsHttp::body() const {
   std::string text = prometheus::TextSerializer().Serialize(self_->Collect());
-  text += render_();
+  render_(text);
   return text;
 }
 

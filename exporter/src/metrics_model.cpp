@@ -174,10 +174,10 @@ T& MetricsModel::Index::add(prometheus::Family<T>& family, const prometheus::Lab
   return metric;
 }
 
-std::string MetricsModel::Index::render() const {
+void MetricsModel::Index::render(std::string& out) const {
   std::lock_guard lock(mu_);
-  std::string out;
-  out.reserve(last_size_ + last_size_ / 8 + 4096);
+  const std::size_t start = out.size();
+  out.reserve(start + last_size_ + last_size_ / 8 + 4096);
   // Registry::Collect's order: all counter families, then gauges, then histograms; a family
   // without series is left out.
   for (auto type : {prometheus::MetricType::Counter, prometheus::MetricType::Gauge,
@@ -222,11 +222,16 @@ std::string MetricsModel::Index::render() const {
       }
     }
   }
-  last_size_ = out.size();
+  last_size_ = out.size() - start;
+}
+
+std::string MetricsModel::render() const {
+  std::string out;
+  index_.render(out);
   return out;
 }
 
-std::string MetricsModel::render() const { return index_.render(); }
+void MetricsModel::render(std::string& out) const { index_.render(out); }
 
 MetricsModel::MetricsModel(prometheus::Registry& reg, const std::vector<common::AgentSpec>& agents)
     : up_(index_.family<prometheus::Gauge>(reg, "trading_agent_up",

@@ -10,7 +10,8 @@
 //
 // Connections: an HttpFront (http_front.hpp) accepts them and reads the request heads (complete
 // within 5 s, idle keep-alive closed after 5 s, at most 256 held), so trickling clients hold
-// none of the two worker threads.
+// none of the two worker threads. The body of a scrape is built in one string (the
+// self-metrics, then the model appends to it) that becomes the answer's body without a copy.
 //
 // Thread-safety: requests are served on the front's worker threads; `render` must be
 // thread-safe. bind()/start()/stop() from one thread.
@@ -34,8 +35,10 @@ class HttpFront;
 
 class MetricsHttp {
  public:
-  // `listen` is HOST:PORT (port 0 picks a free one); `render` appends the model's exposition.
-  MetricsHttp(std::string listen, std::function<std::string()> render, std::size_t threads = 2);
+  // `listen` is HOST:PORT (port 0 picks a free one); `render` appends the model's exposition
+  // to its argument.
+  using Render = std::function<void(std::string&)>;
+  MetricsHttp(std::string listen, Render render, std::size_t threads = 2);
   ~MetricsHttp();
   MetricsHttp(const MetricsHttp&) = delete;
   MetricsHttp& operator=(const MetricsHttp&) = delete;
@@ -48,7 +51,7 @@ class MetricsHttp {
   std::string body() const;
 
  private:
-  std::function<std::string()> render_;
+  Render render_;
   std::shared_ptr<prometheus::Registry> self_;  // exposer_* metrics, as the Exposer had them
   prometheus::Counter* bytes_ = nullptr;
   prometheus::Counter* scrapes_ = nullptr;

@@ -82,6 +82,7 @@ class MetricsModel {
 
   // The exposition of every series of the model (text format 0.0.4). Thread-safe.
   std::string render() const;
+  void render(std::string& out) const;  // appends it to `out`
 
   std::size_t agents() const { return agents_.size(); }
   std::uint64_t dropped_labels() const { return dropped_labels_; }
@@ -123,7 +124,7 @@ class MetricsModel {
     // Family::Add, remembered in the index.
     template <class T, class... Args>
     T& add(prometheus::Family<T>& family, const prometheus::Labels& labels, Args&&... args);
-    std::string render() const;
+    void render(std::string& out) const;
 
    private:
     mutable std::mutex mu_;
