@@ -31,6 +31,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
+constexpr auto kDrainTime = 1s;
+constexpr std::size_t kDrainBytes = 1 << 20;
+
 // httplib::Server with its request processing reachable: the front calls process_request()
 // itself on a stream it made, instead of httplib's accept loop (listen_after_bind).
 class Router : public httplib::Server {
@@ -51,11 +54,16 @@ struct Conn {
   std::size_t scanned = 0;     // buf[0, scanned) holds no "\r\n\r\n"
   std::size_t head = 0;        // length of the complete head at the start of buf, else 0
   bool eof = false;            // the client shut its side down
+  bool draining = false;       // answered and shut down for writing: input is read and dropped
+                               // until the client closes or drain_deadline, so that closing with
+                               // unread input (a reset) cannot destroy the answer in flight
   std::size_t served = 0;      // requests answered on this connection
+  std::size_t drained = 0;     // bytes dropped while draining
   Clock::time_point since;     // accepted, or its previous answer written
   Clock::time_point head_deadline;
   Clock::time_point idle_deadline;
   Clock::time_point deadline() const {
+    if (draining) return head_deadline;
     return buf.empty() ? std::min(head_deadline, idle_deadline) : head_deadline;
   }
   void find_head() {
@@ -300,6 +308,16 @@ struct HttpFront::Impl {
     if (it == waiting.end()) return;
     Conn& c = *it->second;
     char tmp[4096];
+    if (c.draining) {
+      for (;;) {
+        const ssize_t r = ::recv(fd, tmp, sizeof tmp, 0);
+        if (r > 0 && (c.drained += static_cast<std::size_t>(r)) < kDrainBytes) continue;
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        drop_waiting(fd);  // the client closed, or it sends too much
+        return;
+      }
+    }
     while (c.buf.size() < kMaxHead) {
       const ssize_t r = ::recv(fd, tmp, std::min(sizeof tmp, kMaxHead - c.buf.size()), 0);
       if (r > 0) {
@@ -332,6 +350,11 @@ struct HttpFront::Impl {
     const auto now = Clock::now();
     for (auto& c : back) {
       c->since = now;
+      if (c->draining) {
+        c->head_deadline = now + kDrainTime;
+        add_waiting(std::move(c));
+        continue;
+      }
       c->head_deadline = now + opts.header_timeout;
       c->idle_deadline = now + opts.idle_timeout;
       c->scanned = 0;
@@ -356,12 +379,20 @@ struct HttpFront::Impl {
         ++it;
         continue;
       }
-      if (!c.buf.empty()) {  // part of a request: say why (best effort, never blocks)
+      if (!c.buf.empty() && !c.draining) {
+        // Part of a request: say why (best effort, never blocks), then drain for a moment.
         static constexpr std::string_view k408 =
             "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
         (void)!::send(c.fd, k408.data(), k408.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        ::shutdown(c.fd, SHUT_WR);
+        ++timed_out;
+        it->second->draining = true;
+        it->second->head_deadline = now + kDrainTime;
+        next_check = std::min(next_check, it->second->head_deadline);
+        ++it;
+        continue;
       }
-      ++timed_out;
+      if (!c.draining) ++timed_out;
       ::epoll_ctl(epfd, EPOLL_CTL_DEL, c.fd, nullptr);
       close_conn(c.fd);
       it = waiting.erase(it);
@@ -420,7 +451,10 @@ struct HttpFront::Impl {
     ++requests;
     c->buf.erase(0, len);
     ++c->served;
-    if (!ok || closed || last || t_close_after || stopping) {
+    if (cut && ok && !stopping) {  // the rest of the oversized request is still coming
+      ::shutdown(c->fd, SHUT_WR);
+      c->draining = true;
+    } else if (!ok || closed || last || t_close_after || stopping) {
       close_conn(c->fd);
       return;
     }

@@ -382,8 +382,8 @@ TEST_F(ExporterTest, HostileHttpGetsFourHundredsOrClosedAndServiceContinues) {
   const auto big = raw_request(port, "GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(20000, 'b') + "\r\n\r\n");
   EXPECT_TRUE(big.empty() || code(big) >= 400) << big.substr(0, 80);
 
-  // Slowloris: half requests hold some threads; a normal request is still served promptly and
-  // the half connections are closed after the read timeout.
+  // Slowloris: half requests; a normal request is still served promptly and the half
+  // connections are answered 408 and closed after the 5 s head deadline.
   std::vector<int> slow;
   for (int i = 0; i < 16; ++i) {
     int fd = connect_raw(port);
@@ -528,6 +528,16 @@ TEST_F(ExporterTest, TricklingClientsAreCutAndHealthAndMetricsStillAnswer) {
       return !stream_event.load();
     });
   });
+  // On a failed assertion: stop the exporter first, so the stream ends and its thread joins.
+  struct JoinAtExit {
+    std::thread& t;
+    Child& c;
+    ~JoinAtExit() {
+      if (!t.joinable()) return;
+      if (c.running()) c.signal(SIGKILL);
+      t.join();
+    }
+  } join_stream{stream, ex.child};
   ASSERT_TRUE(wait_until([&] { return stream_open.load(); }, 10s));
   const auto stream_since = std::chrono::steady_clock::now();
 
