@@ -451,12 +451,15 @@ struct HttpFront::Impl {
     ++requests;
     c->buf.erase(0, len);
     ++c->served;
-    if (cut && ok && !stopping) {  // the rest of the oversized request is still coming
-      ::shutdown(c->fd, SHUT_WR);
-      c->draining = true;
-    } else if (!ok || closed || last || t_close_after || stopping) {
+    if (!ok || stopping || c->eof) {  // a failed write, shutting down, or the client is done
       close_conn(c->fd);
       return;
+    }
+    if (cut || closed || last || t_close_after) {
+      // The answer ends the connection, but the client may still be sending (the rest of a cut
+      // head, a body, pipelined requests): drain, so that no reset destroys the answer.
+      ::shutdown(c->fd, SHUT_WR);
+      c->draining = true;
     }
     {
       std::lock_guard lock(mu);

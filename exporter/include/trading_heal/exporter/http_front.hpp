@@ -15,9 +15,10 @@
 //     closed (idle);
 //   - a head is at most kMaxHead bytes; a longer one is handed on cut there, answered by
 //     httplib (414 for a long request line, 400 otherwise) and the connection closed;
-//   - before closing a connection whose client may still be sending (after a 408 or a cut
-//     head), the front shuts its side down and reads and drops input for up to 1 s (1 MiB):
-//     closing with unread input sends a reset, which can destroy the answer in flight;
+//   - before closing a connection whose client may still be sending (after a 408, a cut head,
+//     any answer that ends the connection), the front shuts its side down and reads and drops
+//     input until the client closes, for up to 1 s (1 MiB): closing with unread input sends a
+//     reset, which can destroy the answer in flight;
 //   - at most `max_connections` connections are held; when a new one comes at the limit, the
 //     connection that has waited longest for its head is closed (memory: kMaxHead each);
 //   - only a complete head goes to a worker: the worker runs httplib's Server::process_request
