@@ -7,6 +7,7 @@
 #   bed.sh fault INSTANCE MODE [ARG] [sticky]     write the simulator's control file
 #   bed.sh restart-policy INSTANCE no|always       drop-in + daemon-reload
 #   bed.sh pg-stop | pg-start                      stop/start PostgreSQL only (data kept)
+#   bed.sh pg-freeze | pg-thaw                     SIGSTOP/SIGCONT PostgreSQL: a hung server
 #
 # Every process is started with setsid, its PID recorded under $STATE/pids, and stopped by that
 # PID (never by name). `start` and `stop` are idempotent.
@@ -170,7 +171,22 @@ EOF
   fi
 }
 
-pg_stop() { stop_recorded postgres INT 30; }  # SIGINT = fast shutdown
+pg_stop() { pg_thaw; stop_recorded postgres INT 30; }  # SIGINT = fast shutdown
+
+# A hung server (not a stopped one): SIGSTOP to the postmaster and every backend. Connections
+# are accepted by the kernel and never answered; queries in flight never return.
+pg_signal_all() {  # pg_signal_all SIGNAL
+  local pid
+  pid=$(<"$PIDS/postgres.pid")
+  # shellcheck disable=SC2046
+  kill "-$1" "$pid" $(descendants "$pid") 2>/dev/null || true
+}
+pg_freeze() {
+  alive postgres || die "postgres is not running"
+  pg_signal_all STOP
+  say "postgres frozen (SIGSTOP): connects and queries hang until pg-thaw"
+}
+pg_thaw() { if alive postgres; then pg_signal_all CONT; fi; }
 
 # --- journald ---------------------------------------------------------------------------------
 
@@ -453,6 +469,7 @@ rows_since() {  # every agent wrote a row newer than $1 (epoch seconds)
 cmd_reset() {
   alive manager || die "the testbed is not running (bed.sh start)"
   mkdir -p "$PIDS" "$LOGS" "$CONTROL"
+  pg_thaw
   alive postgres || pg_start
   rm -f "$CONTROL"/*.fault "$CONTROL"/*.bootstrap
   rm -rf "$UNIT_DIR"/crypto-agent@*.service.d
@@ -481,7 +498,9 @@ case "${1:-}" in
   fault) shift; cmd_fault "$@" ;;
   restart-policy) shift; cmd_restart_policy "$@" ;;
   pg-stop) pg_stop ;;
+  pg-freeze) pg_freeze ;;
+  pg-thaw) pg_thaw; say "postgres thawed" ;;
   pg-start) mkdir -p "$PIDS" "$LOGS"; pg_start ;;
-  *) echo "usage: bed.sh start|stop|status|reset|fault INSTANCE MODE [ARG] [sticky]|restart-policy INSTANCE no|always|pg-stop|pg-start" >&2
+  *) echo "usage: bed.sh start|stop|status|reset|fault INSTANCE MODE [ARG] [sticky]|restart-policy INSTANCE no|always|pg-stop|pg-start|pg-freeze|pg-thaw" >&2
      exit 2 ;;
 esac

@@ -282,6 +282,52 @@ TEST_F(ProbeOnBed, PostgresDownFallsBackToHeartbeatsAndReconnects) {
   ASSERT_TRUE(p.wait_verdict("ADA_USDT", Verdict::kHealthy, 10s));
 }
 
+TEST_F(ProbeOnBed, HungPostgresNeverStallsTheCycle) {
+  using trading_heal::proto::AgeSource;
+  Probe p;
+  ASSERT_TRUE(p.wait_for("DOGE_USDT", [](auto& r) {
+    return r.age_source == AgeSource::kDb && r.verdict == Verdict::kHealthy;
+  }, 15s));
+  // Hung, not down: the server accepts nothing and answers nothing (SIGSTOP).
+  struct Thaw {
+    ~Thaw() { Bed::sh(bed_sh("pg-thaw")); }
+  } thaw;
+  ASSERT_EQ(Bed::sh(bed_sh("pg-freeze")), 0);
+  const auto frozen = Clock::now();
+  ASSERT_TRUE(p.wait_for("DOGE_USDT", [](auto& r) { return r.age_source == AgeSource::kHeartbeat; },
+                         15s))
+      << "the probe never fell back to the heartbeats";
+  const double fallback_s = std::chrono::duration<double>(Clock::now() - frozen).count();
+  // The cycle goes on at its interval: ten more reports of DOGE_USDT, none late.
+  const std::size_t from = p.history().size();
+  auto doge_reports = [&] {
+    std::vector<Clock::time_point> at;
+    for (std::size_t i = from; i < p.history().size(); ++i) {
+      if (p.history()[i].report.agent == "DOGE_USDT") at.push_back(p.history()[i].at);
+    }
+    return at;
+  };
+  ASSERT_TRUE(wait_until([&] { p.pump(50ms); return doge_reports().size() >= 10; }, 20s, 1ms));
+  const auto at = doge_reports();
+  double max_gap = 0;
+  for (std::size_t i = 1; i < at.size(); ++i) {
+    max_gap = std::max(max_gap, std::chrono::duration<double>(at[i] - at[i - 1]).count());
+  }
+  // A cycle waits for the query at most its deadline (statement_timeout 500 ms + margin).
+  EXPECT_LT(max_gap, 2.0) << "a cycle waited on the hung database (interval 1 s)";
+  // The verdict is the heartbeat's: the simulated agents block on the frozen database too, so
+  // they may well be stalled by now; the point is that they are still judged, every cycle.
+  EXPECT_EQ(p.latest("DOGE_USDT").age_source, AgeSource::kHeartbeat);
+  p.pump(1500ms);
+  EXPECT_EQ(std::get<bool>(p.stats().at("db_reachable")), false);
+  std::cout << "hung PostgreSQL: heartbeat ages after " << fallback_s
+            << " s; largest gap between two reports " << max_gap << " s\n";
+  ASSERT_EQ(Bed::sh(bed_sh("pg-thaw")), 0);
+  ASSERT_TRUE(p.wait_for("DOGE_USDT", [](auto& r) {
+    return r.age_source == AgeSource::kDb && r.verdict == Verdict::kHealthy;
+  }, 40s)) << "no reconnect after the thaw";
+}
+
 TEST_F(ProbeOnBed, NeverSeenSymbolIsAProbableMismatch) {
   Probe p(Probe::Env{{"TRADING_HEAL_AGENTS", "BTC_USDT,BTC_USDT_ghost"}});
   ASSERT_TRUE(p.wait_for("BTC_USDT_ghost", [](auto& r) { return r.never_seen; }, 10s));
