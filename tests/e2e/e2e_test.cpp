@@ -20,6 +20,7 @@
 #include "support/process.hpp"
 #include "support/wait.hpp"
 #include "system.hpp"
+#include "system_test.hpp"
 
 namespace {
 
@@ -79,8 +80,9 @@ bool is_health(const json& j, const std::string& agent, const std::string& verdi
          j.value("verdict", "") == verdict;
 }
 
-class E2e : public ::testing::Test {
+class E2e : public t::SystemTest {
  protected:
+  E2e() : SystemTest("e2e") {}
   static void SetUpTestSuite() { Bed::export_env(); }
   static void TearDownTestSuite() {
     t::Report::write(kReport,
@@ -90,40 +92,6 @@ class E2e : public ::testing::Test {
                      "| scenario | figure |\n|---|---|\n");
   }
 
-  void SetUp() override {
-    // Every test after the program's first starts from a clean fleet too (bed_reset.cpp did the
-    // first): faults cleared, drop-ins removed, PostgreSQL up, agents freshly started.
-    static int n = 0;
-    if (n++ > 0) {
-      ASSERT_EQ(Bed::sh("'" + Bed::source_dir() + "/tests/bed/bed.sh' reset >/dev/null 2>&1"), 0);
-    }
-    ASSERT_TRUE(t::fake_ollama("/_fake/reset", "{}"));
-    name_ = "e2e" + std::to_string(::getpid()) + "n" + std::to_string(n);
-    since_ = t::now_epoch() - 1;
-  }
-  void TearDown() override {
-    if (HasFailure()) {
-      std::cerr << "--- audit of " << name_ << "\n";
-      for (const auto& e : sys_.audit_lines()) std::cerr << e.dump() << "\n";
-      std::cerr << Bed::sh_out("journalctl --no-pager -n 60 -o short-precise --since @" +
-                               std::to_string(static_cast<long long>(since_)) +
-                               " --user-unit 'trading-heal-*@" + name_ + ".service' 2>&1")
-                << "\n";
-    }
-    sys_.uninstall();
-  }
-
-  bool deploy(const std::map<std::string, std::string>& settings = {}) {
-    return sys_.deploy(name_, settings);
-  }
-
-  std::vector<json> events(const std::string& agent, const std::string& action) {
-    return sys_.events(agent, action, since_);
-  }
-  bool has_event(const std::string& agent, const std::string& action) {
-    return !events(agent, action).empty();
-  }
-  double event_ts(const json& e) { return t::parse_ts(e.value("ts", "")).value_or(0); }
   std::vector<json> all_restarts() {
     std::vector<json> out;
     for (auto& e : sys_.audit("action=restart")) {
@@ -132,9 +100,6 @@ class E2e : public ::testing::Test {
     return out;
   }
 
-  t::System sys_;
-  std::string name_;
-  double since_ = 0;
 };
 
 // ---- stall -> diagnosis -> restart with the reason -> recovered --------------------------------

@@ -26,6 +26,7 @@
 #include "support/process.hpp"
 #include "support/wait.hpp"
 #include "system.hpp"
+#include "system_test.hpp"
 
 namespace {
 
@@ -78,8 +79,9 @@ AuditCheck check_audit(const t::System& sys) {
   return c;
 }
 
-class FaultMatrix : public ::testing::Test {
+class FaultMatrix : public t::SystemTest {
  protected:
+  FaultMatrix() : SystemTest("fm") {}
   static void SetUpTestSuite() { Bed::export_env(); }
   static void TearDownTestSuite() {
     const std::string header =
@@ -101,32 +103,6 @@ class FaultMatrix : public ::testing::Test {
                                  std::filesystem::copy_options::overwrite_existing);
     }
   }
-
-  void SetUp() override {
-    static int n = 0;
-    if (n++ > 0) {
-      ASSERT_EQ(Bed::sh("'" + Bed::source_dir() + "/tests/bed/bed.sh' reset >/dev/null 2>&1"), 0);
-    }
-    ASSERT_TRUE(t::fake_ollama("/_fake/reset", "{}"));
-    name_ = "fm" + std::to_string(::getpid()) + "n" + std::to_string(n);
-    since_ = t::now_epoch() - 1;
-  }
-  void TearDown() override {
-    if (HasFailure()) {
-      std::cerr << "--- audit of " << name_ << "\n";
-      for (const auto& e : sys_.audit_lines()) std::cerr << e.dump() << "\n";
-      std::cerr << Bed::sh_out("journalctl --no-pager -n 80 -o short-precise --since @" +
-                               std::to_string(static_cast<long long>(since_)) +
-                               " --user-unit 'trading-heal-*@" + name_ + ".service' 2>&1")
-                << "\n";
-    }
-    sys_.uninstall();
-  }
-
-  std::vector<json> events(const std::string& agent, const std::string& action) {
-    return sys_.events(agent, action, since_);
-  }
-  double event_ts(const json& e) { return t::parse_ts(e.value("ts", "")).value_or(0); }
 
   // SIGKILL of the component's main process; returns the seconds until the unit runs a new one.
   double kill9(const std::string& component) {
@@ -182,9 +158,6 @@ class FaultMatrix : public ::testing::Test {
            std::to_string(t::integer(st, "restarts_hour", -1));
   }
 
-  t::System sys_;
-  std::string name_;
-  double since_ = 0;
 };
 
 // ---- each daemon killed mid-incident ---------------------------------------------------------

@@ -1,4 +1,5 @@
 #include "system.hpp"
+#include "system_test.hpp"
 
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -8,6 +9,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <mutex>
 #include <sstream>
 
@@ -332,6 +334,36 @@ void Report::write(const std::string& file, const std::string& header) {
   std::ofstream out(dir / file);
   out << header;
   for (const auto& r : rows()[file]) out << r << "\n";
+}
+
+}  // namespace trading_heal::test
+
+// ---- the fixture -----------------------------------------------------------------------------
+
+namespace trading_heal::test {
+
+void SystemTest::SetUp() {
+  // Every test after the program's first starts from a clean fleet too (bed_reset.cpp did the
+  // first): faults cleared, drop-ins removed, PostgreSQL up, agents freshly started.
+  static int n = 0;
+  if (n++ > 0) {
+    ASSERT_EQ(Bed::sh("'" + Bed::source_dir() + "/tests/bed/bed.sh' reset >/dev/null 2>&1"), 0);
+  }
+  ASSERT_TRUE(fake_ollama("/_fake/reset", "{}"));
+  name_ = prefix_ + std::to_string(::getpid()) + "n" + std::to_string(n);
+  since_ = now_epoch() - 1;
+}
+
+void SystemTest::TearDown() {
+  if (HasFailure()) {
+    std::cerr << "--- audit of " << name_ << "\n";
+    for (const auto& e : sys_.audit_lines()) std::cerr << e.dump() << "\n";
+    std::cerr << Bed::sh_out("journalctl --no-pager -n 80 -o short-precise --since @" +
+                             std::to_string(static_cast<long long>(since_)) +
+                             " --user-unit 'trading-heal-*@" + name_ + ".service' 2>&1")
+              << "\n";
+  }
+  sys_.uninstall();
 }
 
 }  // namespace trading_heal::test
