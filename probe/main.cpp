@@ -72,7 +72,6 @@ int run_daemon(const common::Config& cfg, const probe::ProbeOptions& opts) {
   common::Stamper event_stamper("probe", clock);
   if (auto o = common::Outbox::open(cfg.data_dir + "/probe-outbox")) {
     outbox = std::move(*o);
-    if (outbox->max_seq() > 0) event_stamper.set_next_seq(outbox->max_seq() + 1);
     events = std::make_unique<common::ReliableSender>(ctx, cfg.endpoints.events, *outbox,
                                                       event_stamper);
   } else {

@@ -169,6 +169,18 @@ tl::expected<void, std::string> Outbox::compact() {
 
 // ---- ReliableSender -------------------------------------------------------------------------
 
+namespace {
+
+// Whether pending[i] is the oldest record of its boot the sender holds. The records of one
+// boot are contiguous in the outbox (earlier runs' boots first, then this one's), so it is when
+// the record before it belongs to another boot.
+bool oldest_of_its_boot(const std::deque<proto::Message>& pending, std::size_t i) {
+  return i == 0 || pending[i - 1].env.source != pending[i].env.source ||
+         pending[i - 1].env.boot_id != pending[i].env.boot_id;
+}
+
+}  // namespace
+
 ReliableSender::ReliableSender(zmq::context_t& ctx, const std::string& endpoint, Outbox& outbox,
                                Stamper& stamper, std::chrono::milliseconds resend_after,
                                std::size_t window)
@@ -184,7 +196,11 @@ ReliableSender::ReliableSender(zmq::context_t& ctx, const std::string& endpoint,
 
 tl::expected<proto::Message, std::string> ReliableSender::send(proto::Body body, MonoTime now) {
   proto::Message msg = stamper_.stamp(std::move(body));
-  if (auto r = outbox_.append(msg); !r) return tl::unexpected(r.error());
+  if (auto r = outbox_.append(msg); !r) {
+    // Not stored, so never sent: give the seq back, or the receiver would wait for it.
+    stamper_.set_next_seq(msg.env.seq);
+    return tl::unexpected(r.error());
+  }
   (void)on_tick(now);
   return msg;
 }
@@ -233,7 +249,15 @@ MonoTime ReliableSender::on_tick(MonoTime now) {
   const auto& pending = outbox_.pending();
   if (sent_ == 0 && !pending.empty()) last_progress_ = now;
   while (sent_ < pending.size() && sent_ < window_) {
-    if (!send_message(socket_, pending[sent_], zmq::send_flags::dontwait)) break;
+    bool sent = false;
+    if (oldest_of_its_boot(pending, sent_)) {
+      proto::Message marked = pending[sent_];
+      marked.env.first_held = true;
+      sent = send_message(socket_, marked, zmq::send_flags::dontwait);
+    } else {
+      sent = send_message(socket_, pending[sent_], zmq::send_flags::dontwait);
+    }
+    if (!sent) break;
     ++sent_;
   }
   MonoTime next = now + std::chrono::seconds(60);
@@ -245,11 +269,11 @@ MonoTime ReliableSender::on_tick(MonoTime now) {
 // ---- SeqTracker -----------------------------------------------------------------------------
 
 SeqTracker::Verdict SeqTracker::classify(const std::string& source, const std::string& boot_id,
-                                         std::uint64_t seq) const {
+                                         std::uint64_t seq, bool first_held) const {
   auto it = last_.find(source + '|' + boot_id);
-  if (it == last_.end()) return Verdict::kNew;
-  if (seq <= it->second.seq) return Verdict::kDuplicate;
-  if (seq == it->second.seq + 1) return Verdict::kNew;
+  const std::uint64_t last = it == last_.end() ? 0 : it->second.seq;
+  if (it != last_.end() && seq <= last) return Verdict::kDuplicate;
+  if (seq == last + 1 || first_held) return Verdict::kNew;
   return Verdict::kOutOfOrder;
 }
 
@@ -337,7 +361,8 @@ std::optional<ReliableReceiver::Delivery> ReliableReceiver::receive() {
     auto msg = decode_frame(frame, rejects_, limits_);
     if (!msg) continue;
     Delivery d{id.to_string(), std::move(*msg)};
-    switch (tracker_.classify(d.msg.env.source, d.msg.env.boot_id, d.msg.env.seq)) {
+    switch (tracker_.classify(d.msg.env.source, d.msg.env.boot_id, d.msg.env.seq,
+                              d.msg.env.first_held)) {
       case SeqTracker::Verdict::kNew: return d;
       case SeqTracker::Verdict::kDuplicate:
         ++duplicates_;

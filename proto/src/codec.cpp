@@ -251,6 +251,9 @@ Err read_message(const msgpack::object& root, Message& msg) {
   if (auto e = read_envelope_field(root, "boot", env.boot_id)) return e;
   if (auto e = read_envelope_field(root, "seq", env.seq)) return e;
   if (auto e = read_envelope_field(root, "ts", env.ts)) return e;
+  if (find(root, "first") != nullptr) {
+    if (auto e = read_envelope_field(root, "first", env.first_held)) return e;
+  }
   const msgpack::object* body = find(root, "body");
   if (body == nullptr) return fail(Reject::kMissingField, "body");
   switch (env.kind) {
@@ -269,7 +272,7 @@ Err read_message(const msgpack::object& root, Message& msg) {
 std::string encode(const Message& msg) {
   msgpack::sbuffer buf;
   Packer p(buf);
-  p.pack_map(7);
+  p.pack_map(msg.env.first_held ? 8 : 7);
   p.pack("v");
   p.pack(msg.env.version);
   p.pack("kind");
@@ -282,6 +285,10 @@ std::string encode(const Message& msg) {
   p.pack(msg.env.seq);
   p.pack("ts");
   p.pack(msg.env.ts);
+  if (msg.env.first_held) {
+    p.pack("first");
+    p.pack(true);
+  }
   p.pack("body");
   std::visit([&](const auto& b) { pack_body(p, b); }, msg.body);
   return std::string(buf.data(), buf.size());

@@ -76,19 +76,25 @@ TEST_F(Reliable, OutboxCutsATornLastRecord) {
 TEST(SeqTrackerTest, DuplicatesOutOfOrderGapsAndPersistence) {
   SeqTracker t;
   using V = SeqTracker::Verdict;
-  EXPECT_EQ(t.classify("a", "b1", 1), V::kNew);
+  EXPECT_EQ(t.classify("a", "b1", 1, false), V::kNew);
   t.record("a", "b1", 1);
-  EXPECT_EQ(t.classify("a", "b1", 1), V::kDuplicate);
-  EXPECT_EQ(t.classify("a", "b1", 3), V::kOutOfOrder);
-  EXPECT_EQ(t.classify("a", "b1", 2), V::kNew);
+  EXPECT_EQ(t.classify("a", "b1", 1, false), V::kDuplicate);
+  EXPECT_EQ(t.classify("a", "b1", 3, false), V::kOutOfOrder);
+  EXPECT_EQ(t.classify("a", "b1", 2, false), V::kNew);
   t.record("a", "b1", 2);
-  EXPECT_EQ(t.classify("a", "b2", 5), V::kNew);  // first sight of a boot
+  // A boot not seen yet starts at 1: seq 5 overtook lost ones, unless the sender holds
+  // nothing earlier (its earlier records were acknowledged to a receiver that lost its state).
+  EXPECT_EQ(t.classify("a", "b2", 5, false), V::kOutOfOrder);
+  EXPECT_EQ(t.classify("a", "b2", 5, true), V::kNew);
   t.record("a", "b2", 5);
   EXPECT_EQ(t.gaps(), 4u);
+  EXPECT_EQ(t.classify("a", "b2", 5, true), V::kDuplicate);  // the mark never overrides that
+  EXPECT_EQ(t.classify("a", "b2", 8, false), V::kOutOfOrder);
+  EXPECT_EQ(t.classify("a", "b2", 8, true), V::kNew);
   auto back = SeqTracker::from_json(t.to_json());
   ASSERT_TRUE(back);
-  EXPECT_EQ(back->classify("a", "b1", 2), V::kDuplicate);
-  EXPECT_EQ(back->classify("a", "b2", 6), V::kNew);
+  EXPECT_EQ(back->classify("a", "b1", 2, false), V::kDuplicate);
+  EXPECT_EQ(back->classify("a", "b2", 6, false), V::kNew);
   EXPECT_EQ(back->gaps(), 4u);
   EXPECT_FALSE(SeqTracker::from_json("{nope"));
   for (int i = 0; i < 40; ++i) back->record("a", "boot" + std::to_string(i), 1);
@@ -153,6 +159,71 @@ TEST_F(Reliable, DeliversExactlyOnceAcrossReceiverAndSenderRestarts) {
   EXPECT_EQ(ids.size(), static_cast<std::size_t>(kFirst + 61));
   for (int i = 0; i < kFirst + 61; ++i) EXPECT_EQ(ids.count(i), 1u) << "event " << i;
   EXPECT_EQ(tracker.gaps(), 0u);
+}
+
+// The fault-matrix case: the receiver has never seen this sender boot and its first record is
+// lost in flight (a DEALER reconnecting to a restarted exporter drops what it had queued).
+// Seq 2 must not be taken as the start of the boot, or seq 1 would later look like a duplicate.
+TEST_F(Reliable, FirstRecordOfANewBootLostInFlightIsStillDeliveredInOrder) {
+  zmq::context_t ctx;
+  SystemClock clock;
+  SeqTracker tracker;
+  auto box = Outbox::open(outbox_path());
+  ASSERT_TRUE(box);
+  Stamper st("actuator", clock);
+  ReliableSender sender(ctx, endpoint(), **box, st, 5s);  // only a refusal makes it resend
+  ReliableReceiver receiver(ctx, endpoint(), tracker);
+  const auto now = std::chrono::steady_clock::now();
+  for (int i = 1; i <= 3; ++i) ASSERT_TRUE(sender.send(event(i), now));
+  std::vector<std::uint64_t> seqs;
+  bool lost_one = false;
+  ASSERT_TRUE(test::wait_until(
+      [&] {
+        const auto t = std::chrono::steady_clock::now();
+        sender.on_readable(t);
+        (void)sender.on_tick(t);
+        while (auto d = receiver.receive()) {
+          if (!lost_one) {  // seq 1 vanishes: neither stored nor answered
+            EXPECT_EQ(d->msg.env.seq, 1u);
+            EXPECT_TRUE(d->msg.env.first_held);
+            lost_one = true;
+            continue;
+          }
+          seqs.push_back(d->msg.env.seq);
+          receiver.accept(*d);
+        }
+        return sender.pending() == 0;
+      },
+      10s, 1ms));
+  EXPECT_EQ(seqs, (std::vector<std::uint64_t>{1, 2, 3}));
+  EXPECT_GE(receiver.out_of_order(), 1u);
+  EXPECT_EQ(tracker.gaps(), 0u);
+}
+
+// The receiver's state is lost (a new data directory) after it acknowledged seqs 1..4 of a
+// boot: the sender holds only 5..7 and marks 5 as its first held, so delivery resumes there
+// instead of waiting forever for records nobody holds.
+TEST_F(Reliable, ReceiverThatLostItsStateResumesAtTheOldestHeldRecord) {
+  zmq::context_t ctx;
+  SystemClock clock;
+  auto box = Outbox::open(outbox_path());
+  ASSERT_TRUE(box);
+  Stamper st("diagnoser", clock);
+  ReliableSender sender(ctx, endpoint(), **box, st, 50ms);
+  std::vector<proto::Message> got;
+  {
+    SeqTracker first;
+    ReliableReceiver receiver(ctx, endpoint(), first);
+    for (int i = 1; i <= 4; ++i) ASSERT_TRUE(sender.send(event(i), std::chrono::steady_clock::now()));
+    pump(sender, receiver, got, [&] { return sender.pending() == 0; });
+  }
+  for (int i = 5; i <= 7; ++i) ASSERT_TRUE(sender.send(event(i), std::chrono::steady_clock::now()));
+  SeqTracker fresh;
+  ReliableReceiver receiver(ctx, endpoint(), fresh);
+  pump(sender, receiver, got, [&] { return sender.pending() == 0; });
+  ASSERT_EQ(got.size(), 7u);
+  for (std::size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i].env.seq, i + 1);
+  EXPECT_EQ(fresh.gaps(), 4u);  // from this receiver's point of view
 }
 
 TEST_F(Reliable, RefusedRecordsStayPendingUntilAccepted) {

@@ -108,7 +108,6 @@ struct Sender {
     auto box = common::Outbox::open(outbox_path);
     ASSERT_TRUE(box) << box.error();
     common::Stamper stamper(source, clock);
-    stamper.set_next_seq((*box)->max_seq() + 1);
     common::ReliableSender s(ctx, endpoint, **box, stamper, 300ms, 512);
     while (!stop) {
       auto now = clock.mono();

@@ -84,6 +84,24 @@ TEST(Codec, RoundTripsEveryKind) {
   }
 }
 
+TEST(Codec, FirstHeldMarkTravelsOnlyWhenSet) {
+  Message in = make_message("actuator", "boot-abc", 7, 1785000000.25, Event{});
+  const std::string plain = encode(in);
+  in.env.first_held = true;
+  const std::string marked = encode(in);
+  EXPECT_NE(plain, marked);
+  auto out = decode(marked);
+  ASSERT_TRUE(out) << out.error().detail;
+  EXPECT_TRUE(out->env.first_held);
+  EXPECT_EQ(out->env.seq, 7u);
+  auto back = decode(plain);
+  ASSERT_TRUE(back);
+  EXPECT_FALSE(back->env.first_held);
+  // Not part of the JSON form (audit lines, tap): it describes the send, not the record.
+  EXPECT_FALSE(to_json(*out).contains("first"));
+  EXPECT_FALSE(to_json(*out).contains("first_held"));
+}
+
 TEST(Codec, JsonIsFlatWithEnvelopeFields) {
   auto j = to_json(make_message("probe", "b", 5, 10.0, sample_health()));
   EXPECT_EQ(j["kind"], "health");

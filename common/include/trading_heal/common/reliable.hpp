@@ -45,7 +45,7 @@ class Outbox {
   std::size_t ack(const std::string& source, const std::string& boot_id, std::uint64_t seq);
   const std::deque<proto::Message>& pending() const { return pending_; }
   const std::string& recovered_note() const { return note_; }
-  // Highest seq this outbox ever held for `boot_id` (to continue numbering), 0 if none.
+  // Highest seq among the records this outbox has held, 0 if none.
   std::uint64_t max_seq() const { return max_seq_; }
 
  private:
@@ -65,7 +65,8 @@ class ReliableSender {
                  Stamper& stamper,
                  std::chrono::milliseconds resend_after = std::chrono::seconds(2),
                  std::size_t window = 256);
-  // Stamps, persists and sends a record. Fails only if the outbox cannot be written.
+  // Stamps, persists and sends a record. Fails only if the outbox cannot be written; the seq
+  // is then given back, so `stamper` must be this sender's own (one stamper per channel).
   tl::expected<proto::Message, std::string> send(proto::Body body, MonoTime now);
   zmq::socket_t& socket() { return socket_; }
   // Reads acknowledgements (call when the socket is readable).
@@ -93,15 +94,17 @@ class ReliableSender {
 };
 
 // Remembers the highest sequence accepted per (source, boot_id). Records of one sender boot
-// are accepted strictly in order (seq == last + 1), so a record that overtook a lost one (a
-// DEALER reconnecting drops what was in flight) is refused and resent later instead of making
-// the lost one look like a duplicate. The first record seen of a boot is accepted whatever its
-// seq; the sequences skipped before it count as a gap (records lost with a sender's outbox).
+// are accepted strictly in order (seq == last + 1, or seq 1 for a boot not seen yet), so a
+// record that overtook a lost one (a DEALER reconnecting drops what was in flight) is refused
+// and resent later instead of making the lost one look like a duplicate. The one exception is
+// a record the sender marks `first_held`: it holds nothing earlier of that boot (the earlier
+// ones were acknowledged to a receiver whose state was lost, or never stored), so waiting for
+// them would wait forever; it is accepted and the sequences skipped before it count as a gap.
 class SeqTracker {
  public:
   enum class Verdict { kNew, kDuplicate, kOutOfOrder };
-  Verdict classify(const std::string& source, const std::string& boot_id,
-                   std::uint64_t seq) const;
+  Verdict classify(const std::string& source, const std::string& boot_id, std::uint64_t seq,
+                   bool first_held) const;
   // Records an accepted (kNew) sequence; adds to gaps() when sequences were skipped.
   void record(const std::string& source, const std::string& boot_id, std::uint64_t seq);
   std::uint64_t gaps() const { return gaps_; }

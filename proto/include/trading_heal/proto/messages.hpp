@@ -38,6 +38,10 @@ struct Envelope {
   std::string boot_id;  // random per process start; (source, boot_id, seq) identifies a message
   std::uint64_t seq = 0;
   double ts = 0;        // Unix epoch seconds, sender's wall clock
+  // Reliable channels only, set at send time (never stored): the sender holds no earlier record
+  // of this (source, boot_id), so a receiver that has not seen the seqs before it may accept
+  // it. Encoded as `first: true`, omitted when false.
+  bool first_held = false;
 };
 
 // One agent's health, published by the probe every cycle (state: the next one replaces it).
