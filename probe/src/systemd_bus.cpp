@@ -203,44 +203,23 @@ tl::expected<std::vector<std::optional<UnitFacts>>, std::string> SystemdBus::que
   }
   property_calls_ += calls.size();
   std::vector<sd_bus_slot*> slots(calls.size(), nullptr);
-  std::size_t next = 0;
-  std::string failure;
   // Calls were pushed unit by unit, kPropCount each: call c is for need[c / kPropCount].
-  while (next < calls.size() || outstanding > 0) {
-    while (next < calls.size() && outstanding < kWindow) {
-      const Prop& p = kUnitProps[calls[next].prop];
-      r = sd_bus_call_method_async(bus_, &slots[next], kDest,
-                                   need_path[next / kPropCount].c_str(), kProps, "Get",
-                                   on_get_reply, &calls[next], "ss", p.iface, p.name);
-      if (r < 0) {
-        calls[next].done = true;
-        calls[next].failed = true;
-        failure = "Get failed: " + errno_text(r);
-      } else {
-        ++outstanding;
-      }
-      ++next;
-    }
-    r = sd_bus_process(bus_, nullptr);
-    if (r < 0) {
-      broken_ = true;
-      failure = "bus processing failed: " + errno_text(r);
-      break;
-    }
-    if (r > 0) continue;
-    const auto now = steady_clock::now();
-    if (now >= deadline) {
-      failure = "timed out waiting for unit properties";
-      break;
-    }
-    r = sd_bus_wait(bus_, static_cast<std::uint64_t>(
-                              duration_cast<microseconds>(deadline - now).count()));
-    if (r < 0 && r != -EINTR) {
-      broken_ = true;
-      failure = "bus wait failed: " + errno_text(r);
-      break;
-    }
-  }
+  // A call that cannot be issued leaves its unit unknown, like one that gets no reply.
+  const std::string failure = run_window(
+      calls.size(), outstanding,
+      [&](std::size_t c) {
+        const Prop& p = kUnitProps[calls[c].prop];
+        if (sd_bus_call_method_async(bus_, &slots[c], kDest, need_path[c / kPropCount].c_str(),
+                                     kProps, "Get", on_get_reply, &calls[c], "ss", p.iface,
+                                     p.name) < 0) {
+          calls[c].done = true;
+          calls[c].failed = true;
+        } else {
+          ++outstanding;
+        }
+        return true;
+      },
+      deadline);
   for (auto* s : slots) sd_bus_slot_unref(s);  // cancels calls still pending
   // A unit whose MainPID or Result could not be read is not known.
   for (std::size_t c = 0; c < calls.size(); ++c) {
@@ -257,6 +236,37 @@ tl::expected<std::vector<std::optional<UnitFacts>>, std::string> SystemdBus::que
     it->second.valid = true;
   }
   return out;
+}
+
+std::string SystemdBus::run_window(std::size_t total, const std::size_t& in_flight,
+                                   const std::function<bool(std::size_t)>& start,
+                                   std::optional<std::chrono::steady_clock::time_point> deadline) {
+  using namespace std::chrono;
+  std::size_t next = 0;
+  while (next < total || in_flight > 0) {
+    while (next < total && in_flight < kWindow) {
+      if (!start(next)) return "stopped";
+      ++next;
+    }
+    int r = sd_bus_process(bus_, nullptr);
+    if (r < 0) {
+      broken_ = true;
+      return "bus processing failed: " + errno_text(r);
+    }
+    if (r > 0) continue;
+    std::uint64_t wait_us = UINT64_MAX;
+    if (deadline) {
+      const auto now = steady_clock::now();
+      if (now >= *deadline) return "timed out waiting for replies";
+      wait_us = static_cast<std::uint64_t>(duration_cast<microseconds>(*deadline - now).count());
+    }
+    r = sd_bus_wait(bus_, wait_us);
+    if (r < 0 && r != -EINTR) {
+      broken_ = true;
+      return "bus wait failed: " + errno_text(r);
+    }
+  }
+  return {};
 }
 
 int SystemdBus::on_properties_changed(sd_bus_message* /*m*/, void* userdata,
@@ -303,40 +313,29 @@ tl::expected<void, std::string> SystemdBus::watch(const std::vector<std::string>
   installing_ = 0;
   install_error_.clear();
   std::string failure;
-  std::size_t next = 0;
   watches_.reserve(units.size());
   match_slots_.reserve(units.size());
-  while (failure.empty() && (next < units.size() || installing_ > 0)) {
-    while (next < units.size() && installing_ < kWindow) {
-      watches_.push_back(std::make_unique<Watch>(Watch{this, next}));
-      sd_bus_slot* slot = nullptr;
-      const std::string path = unit_object_path(units[next]);
-      r = sd_bus_match_signal_async(bus_, &slot, kDest, path.c_str(), kProps, "PropertiesChanged",
-                                    &SystemdBus::on_properties_changed,
-                                    &SystemdBus::on_match_installed, watches_.back().get());
-      if (r < 0) {
-        failure = "cannot watch " + units[next] + ": " + errno_text(r);
-        break;
-      }
-      match_slots_.push_back(slot);
-      ++installing_;
-      ++next;
-    }
-    if (!failure.empty()) break;
-    // sd-bus fails each call that gets no reply within its method timeout: this ends.
-    r = sd_bus_process(bus_, nullptr);
-    if (r < 0) {
-      broken_ = true;
-      failure = "bus processing failed: " + errno_text(r);
-      break;
-    }
-    if (r > 0) continue;
-    r = sd_bus_wait(bus_, UINT64_MAX);
-    if (r < 0 && r != -EINTR) {
-      broken_ = true;
-      failure = "bus wait failed: " + errno_text(r);
-    }
-  }
+  // sd-bus fails each call that gets no reply within its method timeout, so this ends.
+  const std::string ended = run_window(
+      units.size(), installing_,
+      [&](std::size_t i) {
+        watches_.push_back(std::make_unique<Watch>(Watch{this, i}));
+        sd_bus_slot* slot = nullptr;
+        const std::string path = unit_object_path(units[i]);
+        const int rc = sd_bus_match_signal_async(
+            bus_, &slot, kDest, path.c_str(), kProps, "PropertiesChanged",
+            &SystemdBus::on_properties_changed, &SystemdBus::on_match_installed,
+            watches_.back().get());
+        if (rc < 0) {
+          failure = "cannot watch " + units[i] + ": " + errno_text(rc);
+          return false;
+        }
+        match_slots_.push_back(slot);
+        ++installing_;
+        return true;
+      },
+      std::nullopt);
+  if (failure.empty()) failure = ended;
   if (failure.empty() && !install_error_.empty()) failure = "AddMatch failed: " + install_error_;
   if (!failure.empty()) {
     unwatch();  // no cache without the signals that keep it fresh

@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -61,6 +62,14 @@ class SystemdBus {
   };
   explicit SystemdBus(sd_bus* bus) : bus_(bus) {}
   void unwatch();
+  // Keeps at most a window of asynchronous calls in flight: issues call i with `start(i)`
+  // (false: stop, the caller recorded why) and dispatches replies until none of the `total`
+  // is in flight (`in_flight` is counted up by `start`, down by the reply callbacks), the
+  // deadline passes or the bus breaks (then broken_ is set). Returns why it ended early, ""
+  // when every call was answered.
+  std::string run_window(std::size_t total, const std::size_t& in_flight,
+                         const std::function<bool(std::size_t)>& start,
+                         std::optional<std::chrono::steady_clock::time_point> deadline);
   static int on_properties_changed(sd_bus_message* m, void* userdata, sd_bus_error* error);
   static int on_match_installed(sd_bus_message* m, void* userdata, sd_bus_error* error);
   sd_bus* bus_ = nullptr;
