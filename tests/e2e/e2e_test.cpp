@@ -11,6 +11,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <map>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -554,6 +557,46 @@ TEST_F(E2e, OperatorStopIsNeverRestartedAndPauseHoldsUntilResume) {
   EXPECT_GE(event_ts(restarts[0]), t_resume - 0.5);
   EXPECT_TRUE(events(stopped, "restart").empty());
   EXPECT_EQ(t::unit_property(t::agent_unit(stopped), "ActiveState"), "inactive");
+
+  // The rest of the operator's tool, on the same running system.
+  ASSERT_EQ(sys_.ctl("status", &out), 0) << out;
+  std::map<std::string, std::vector<std::string>> rows;  // AGENT SYMBOL VERDICT AGE FAILS RESTARTS/H ...
+  std::string line;
+  for (std::istringstream lines(out); std::getline(lines, line);) {
+    std::istringstream cols(line);
+    std::vector<std::string> c{std::istream_iterator<std::string>(cols), {}};
+    if (c.size() >= 6) rows[c[0]] = c;
+  }
+  for (const char* a : {"BTC_USDT", "ETH_USDT", "XRP_USDT", "SOL_USDT", "DOGE_USDT", "ADA_USDT"}) {
+    EXPECT_TRUE(rows.contains(a)) << a << " missing from `ctl status`:\n" << out;
+  }
+  EXPECT_EQ(rows[stopped].at(2), "STOPPED") << out;
+  EXPECT_EQ(rows[paused].at(5), "1") << "restarts this hour\n" << out;
+  ASSERT_EQ(sys_.ctl("audit --symbol XRP-USDT --action restart", &out), 0) << out;
+  EXPECT_NE(out.find("stalled (age="), std::string::npos) << out;
+  ASSERT_EQ(sys_.ctl("--json audit --symbol XRP-USDT --tail 50", &out), 0) << out;
+  std::set<std::string> actions;
+  for (std::istringstream lines(out); std::getline(lines, line);) {
+    const auto e = nlohmann::json::parse(line, nullptr, false);
+    actions.insert(e.is_object() ? e.value("action", "?") : "not JSON: " + line);
+  }
+  for (const char* a : {"paused", "resumed", "restart", "recovered"}) {
+    EXPECT_TRUE(actions.contains(a)) << a << " not in `ctl --json audit`:\n" << out;
+  }
+  EXPECT_EQ(sys_.ctl("audit verify '" + sys_.audit_path() + "'", &out), 0) << out;
+  EXPECT_EQ(sys_.ctl("pause NOPE_USDT", &out), 1) << out;
+  EXPECT_NE(out.find("NOPE_USDT"), std::string::npos) << out;
+  // An on-demand diagnosis of the stopped agent, through the diagnoser's control socket.
+  const auto asked = std::chrono::steady_clock::now();
+  ASSERT_EQ(sys_.ctl("diagnose " + stopped, &out), 0) << out;
+  const double diagnose_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - asked).count();
+  EXPECT_NE(out.find("diagnosis"), std::string::npos) << out;
+  EXPECT_FALSE(events(stopped, "diagnosis").empty());
+  t::Report::add(kReport, "| `ctl` | status lists the six agents (ADA STOPPED, XRP 1 restart "
+                          "this hour); audit filters and `--json`; `audit verify` on the live "
+                          "file; an unknown agent refused with exit 1; `diagnose` answered in " +
+                              fmt(diagnose_s) + " s |");
   t::Report::add(kReport, "| operator stop; `ctl pause` | stopped agent STOPPED, never restarted; "
                           "paused agent STALLED with >= 5 failures and not restarted; restarted " +
                               fmt(event_ts(restarts[0]) - t_resume) + " s after `ctl resume` |");
