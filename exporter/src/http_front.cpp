@@ -33,6 +33,11 @@ using namespace std::chrono_literals;
 
 constexpr auto kDrainTime = 1s;
 constexpr std::size_t kDrainBytes = 1 << 20;
+// The unsent tail of an answer a client does not read fast enough is handed to the front, so
+// that a slow reader holds no worker: at most this much per connection and in all (beyond it,
+// the worker writes on within the write timeout, as before).
+constexpr std::size_t kMaxDeferredPerConn = 16u << 20;
+constexpr std::size_t kMaxDeferredTotal = 64u << 20;
 
 // httplib::Server with its request processing reachable: the front calls process_request()
 // itself on a stream it made, instead of httplib's accept loop (listen_after_bind).
@@ -62,7 +67,24 @@ struct Conn {
   Clock::time_point since;     // accepted, or its previous answer written
   Clock::time_point head_deadline;
   Clock::time_point idle_deadline;
+  // The deferred tail of the last answer (see kMaxDeferredPerConn), sent by the front; what
+  // happens once it is sent: the same as after an answer written in full by the worker.
+  enum class After { kKeep, kDrain, kClose };
+  std::string out;
+  std::size_t out_pos = 0;
+  After after = After::kKeep;
+  Clock::time_point out_deadline;
+  std::atomic<std::size_t>* deferred_total = nullptr;  // the front's budget, given back here
+  ~Conn() { release_out(); }
+  void release_out() {
+    if (deferred_total != nullptr && !out.empty()) *deferred_total -= out.size();
+    out.clear();
+    out.shrink_to_fit();
+    out_pos = 0;
+  }
+  bool flushing() const { return !out.empty(); }
   Clock::time_point deadline() const {
+    if (flushing()) return out_deadline;
     if (draining) return head_deadline;
     return buf.empty() ? std::min(head_deadline, idle_deadline) : head_deadline;
   }
@@ -97,11 +119,13 @@ int poll_ms(Clock::time_point deadline) {
 }
 
 // What a worker gives httplib: reads are the request head the front collected (then end of
-// stream), writes go to the socket, each call complete within the write timeout or failed.
+// stream), writes go to the socket, each call complete within the write timeout or failed. When
+// the client stops reading, the rest of a write is kept in the connection for the front to send
+// (within the budget), and the write counts as done; a further write (a stream) first sends it.
 class HeadStream final : public httplib::Stream {
  public:
-  HeadStream(int fd, std::string_view head, std::chrono::milliseconds write_timeout)
-      : fd_(fd), head_(head), write_timeout_(write_timeout) {}
+  HeadStream(Conn& c, std::string_view head, std::chrono::milliseconds write_timeout)
+      : c_(c), fd_(c.fd), head_(head), write_timeout_(write_timeout) {}
 
   bool is_readable() const override { return pos_ < head_.size(); }
   bool is_writable() const override {
@@ -121,24 +145,13 @@ class HeadStream final : public httplib::Stream {
   }
   ssize_t write(const char* ptr, size_t size) override {
     const auto deadline = Clock::now() + write_timeout_;
-    std::size_t done = 0;
-    while (done < size) {
-      const ssize_t w = ::send(fd_, ptr + done, size - done, MSG_NOSIGNAL);
-      if (w > 0) {
-        done += static_cast<std::size_t>(w);
-        continue;
+    if (c_.flushing()) {
+      if (!send_within(c_.out.data() + c_.out_pos, c_.out.size() - c_.out_pos, deadline, false)) {
+        return -1;
       }
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        pollfd p{fd_, POLLOUT, 0};
-        const int r = ::poll(&p, 1, poll_ms(deadline));
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0 || Clock::now() >= deadline) return -1;
-        continue;
-      }
-      return -1;
+      c_.release_out();
     }
-    return static_cast<ssize_t>(size);
+    return send_within(ptr, size, deadline, true) ? static_cast<ssize_t>(size) : -1;
   }
   void get_remote_ip_and_port(std::string& ip, int& port) const override {
     sockaddr_storage a{};
@@ -153,6 +166,43 @@ class HeadStream final : public httplib::Stream {
   socket_t socket() const override { return fd_; }
 
  private:
+  // Sends [ptr, ptr + size) before `deadline`; when the socket is full and `may_defer`, keeps
+  // the rest in the connection instead of waiting, if the budget allows.
+  bool send_within(const char* ptr, std::size_t size, Clock::time_point deadline,
+                   bool may_defer) {
+    std::size_t done = 0;
+    while (done < size) {
+      const ssize_t w = ::send(fd_, ptr + done, size - done, MSG_NOSIGNAL);
+      if (w > 0) {
+        done += static_cast<std::size_t>(w);
+        continue;
+      }
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        if (may_defer && defer(ptr + done, size - done)) return true;
+        pollfd p{fd_, POLLOUT, 0};
+        const int r = ::poll(&p, 1, poll_ms(deadline));
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0 || Clock::now() >= deadline) return false;
+        continue;
+      }
+      return false;
+    }
+    return true;
+  }
+  bool defer(const char* ptr, std::size_t n) {
+    if (c_.deferred_total == nullptr || n > kMaxDeferredPerConn) return false;
+    auto& total = *c_.deferred_total;
+    std::size_t now = total.load();
+    do {
+      if (now + n > kMaxDeferredTotal) return false;
+    } while (!total.compare_exchange_weak(now, now + n));
+    c_.out.assign(ptr, n);
+    c_.out_pos = 0;
+    return true;
+  }
+
+  Conn& c_;
   int fd_;
   std::string_view head_;
   std::size_t pos_ = 0;
@@ -190,6 +240,7 @@ struct HttpFront::Impl {
   std::atomic<std::uint64_t> timed_out{0};
   std::atomic<std::uint64_t> evicted{0};
   std::atomic<std::size_t> open{0};
+  std::atomic<std::size_t> deferred{0};  // bytes of answers' tails held for slow readers
 
   explicit Impl(FrontOptions o) : opts(std::move(o)) {
     router.set_keep_alive_max_count(opts.keep_alive_max);
@@ -215,7 +266,7 @@ struct HttpFront::Impl {
 
   void add_waiting(std::unique_ptr<Conn> c) {
     epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.events = c->flushing() ? static_cast<std::uint32_t>(EPOLLOUT) : EPOLLIN | EPOLLRDHUP;
     ev.data.fd = c->fd;
     if (::epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
       close_conn(c->fd);
@@ -297,16 +348,21 @@ struct HttpFront::Impl {
       ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
       auto c = std::make_unique<Conn>();
       c->fd = fd;
+      c->deferred_total = &deferred;
       c->since = Clock::now();
       c->head_deadline = c->idle_deadline = c->since + opts.header_timeout;
       add_waiting(std::move(c));
     }
   }
 
-  void on_readable(int fd) {
+  void on_event(int fd) {
     auto it = waiting.find(fd);
     if (it == waiting.end()) return;
     Conn& c = *it->second;
+    if (c.flushing()) {
+      on_writable(fd, c);
+      return;
+    }
     char tmp[4096];
     if (c.draining) {
       for (;;) {
@@ -341,6 +397,56 @@ struct HttpFront::Impl {
     }
   }
 
+  // Sends more of a deferred tail; once it is all sent, the connection goes on as after an
+  // answer the worker wrote in full.
+  void on_writable(int fd, Conn& c) {
+    while (c.out_pos < c.out.size()) {
+      const ssize_t w =
+          ::send(fd, c.out.data() + c.out_pos, c.out.size() - c.out_pos, MSG_NOSIGNAL);
+      if (w > 0) {
+        c.out_pos += static_cast<std::size_t>(w);
+        continue;
+      }
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+      drop_waiting(fd);  // the client is gone
+      return;
+    }
+    c.release_out();
+    ::epoll_ctl(epfd, EPOLL_CTL_DEL, fd, nullptr);
+    auto it = waiting.find(fd);
+    auto conn = std::move(it->second);
+    waiting.erase(it);
+    after_answer(std::move(conn));
+  }
+
+  // A connection whose answer is sent: closed, drained, or waiting for its next request.
+  void after_answer(std::unique_ptr<Conn> c) {
+    const auto now = Clock::now();
+    c->since = now;
+    switch (c->after) {
+      case Conn::After::kClose: close_conn(c->fd); return;
+      case Conn::After::kDrain:
+        ::shutdown(c->fd, SHUT_WR);
+        c->draining = true;
+        c->head_deadline = now + kDrainTime;
+        add_waiting(std::move(c));
+        return;
+      case Conn::After::kKeep: break;
+    }
+    c->head_deadline = now + opts.header_timeout;
+    c->idle_deadline = now + opts.idle_timeout;
+    c->scanned = 0;
+    c->find_head();
+    if (c->head > 0 || c->buf.size() >= kMaxHead) {
+      dispatch(std::move(c));  // a pipelined request
+    } else if (c->eof) {
+      close_conn(c->fd);
+    } else {
+      add_waiting(std::move(c));
+    }
+  }
+
   void take_returned() {
     std::vector<std::unique_ptr<Conn>> back;
     {
@@ -349,22 +455,12 @@ struct HttpFront::Impl {
     }
     const auto now = Clock::now();
     for (auto& c : back) {
-      c->since = now;
-      if (c->draining) {
-        c->head_deadline = now + kDrainTime;
+      if (c->flushing()) {
+        c->since = now;
+        c->out_deadline = now + opts.write_timeout;
         add_waiting(std::move(c));
-        continue;
-      }
-      c->head_deadline = now + opts.header_timeout;
-      c->idle_deadline = now + opts.idle_timeout;
-      c->scanned = 0;
-      c->find_head();
-      if (c->head > 0 || c->buf.size() >= kMaxHead) {
-        dispatch(std::move(c));  // a pipelined request
-      } else if (c->eof) {
-        close_conn(c->fd);
       } else {
-        add_waiting(std::move(c));
+        after_answer(std::move(c));
       }
     }
   }
@@ -379,7 +475,8 @@ struct HttpFront::Impl {
         ++it;
         continue;
       }
-      if (!c.buf.empty() && !c.draining) {
+      // A client that did not read its answer within the write timeout is just closed.
+      if (!c.flushing() && !c.buf.empty() && !c.draining) {
         // Part of a request: say why (best effort, never blocks), then drain for a moment.
         static constexpr std::string_view k408 =
             "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
@@ -420,7 +517,7 @@ struct HttpFront::Impl {
         } else if (fd == listen_fd) {
           on_accept();
         } else {
-          on_readable(fd);
+          on_event(fd);
         }
       }
       const auto now = Clock::now();
@@ -441,7 +538,7 @@ struct HttpFront::Impl {
     bool closed = false;
     t_close_after = false;
     {
-      HeadStream s(c->fd, std::string_view(c->buf).substr(0, len), opts.write_timeout);
+      HeadStream s(*c, std::string_view(c->buf).substr(0, len), opts.write_timeout);
       try {
         ok = router.process_request(s, last, closed, nullptr);
       } catch (const std::exception& e) {
@@ -451,15 +548,22 @@ struct HttpFront::Impl {
     ++requests;
     c->buf.erase(0, len);
     ++c->served;
-    if (!ok || stopping || c->eof) {  // a failed write, shutting down, or the client is done
+    if (!ok || stopping) {  // a failed write, or shutting down
       close_conn(c->fd);
       return;
     }
-    if (cut || closed || last || t_close_after) {
+    if (c->eof) {
+      c->after = Conn::After::kClose;  // the client is done
+    } else if (cut || closed || last || t_close_after) {
       // The answer ends the connection, but the client may still be sending (the rest of a cut
       // head, a body, pipelined requests): drain, so that no reset destroys the answer.
-      ::shutdown(c->fd, SHUT_WR);
-      c->draining = true;
+      c->after = Conn::After::kDrain;
+    } else {
+      c->after = Conn::After::kKeep;
+    }
+    if (!c->flushing() && c->after == Conn::After::kClose) {
+      close_conn(c->fd);
+      return;
     }
     {
       std::lock_guard lock(mu);

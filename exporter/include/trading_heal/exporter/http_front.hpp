@@ -22,9 +22,13 @@
 //   - at most `max_connections` connections are held; when a new one comes at the limit, the
 //     connection that has waited longest for its head is closed (memory: kMaxHead each);
 //   - only a complete head goes to a worker: the worker runs httplib's Server::process_request
-//     on a stream that reads that head and writes to the socket (each write bounded by
-//     `write_timeout` in total), so workers never wait for a client to send. A long answer
-//     (the SSE /audit/stream) keeps its worker as long as it runs, as before;
+//     on a stream that reads that head and writes to the socket, so workers never wait for a
+//     client to send. A long answer (the SSE /audit/stream) keeps its worker as long as it runs;
+//   - nor for a client to read: when the socket is full, the rest of the answer is kept with
+//     the connection (up to 16 MiB each, 64 MiB in all) and the front sends it as the client
+//     reads, closing the connection if that takes longer than `write_timeout`. Past those
+//     budgets, or for the next write of a stream, the worker waits, each write bounded by
+//     `write_timeout` in total;
 //   - after the answer, a kept-alive connection goes back to the front for its next request.
 //
 // Requests are never given a body: every route is GET/HEAD, and other methods are answered by

@@ -1,0 +1,101 @@
+// The HTTP front through the metrics server on loopback (threads and sockets of this process,
+// no other process): clients that do not read their answers hold no worker.
+#include <gtest/gtest.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "support/wait.hpp"
+#include "trading_heal/exporter/metrics_http.hpp"
+
+namespace trading_heal::exporter {
+namespace {
+
+using namespace std::chrono_literals;
+
+int connect_loopback(int port, int rcvbuf) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  // Set before connect, so that the window the client offers stays small.
+  if (rcvbuf > 0) ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+bool send_all(int fd, const std::string& s) {
+  return ::send(fd, s.data(), s.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(s.size());
+}
+
+// Reads one whole answer (Content-Length framed); returns the body's length, or -1.
+long read_answer(int fd) {
+  std::string got;
+  char buf[65536];
+  std::size_t head_end = std::string::npos;
+  long length = -1;
+  for (;;) {
+    const ssize_t r = ::recv(fd, buf, sizeof buf, 0);
+    if (r <= 0) return -1;
+    got.append(buf, static_cast<std::size_t>(r));
+    if (head_end == std::string::npos) {
+      head_end = got.find("\r\n\r\n");
+      if (head_end == std::string::npos) continue;
+      const auto p = got.find("Content-Length: ");
+      if (p == std::string::npos || p > head_end) return -1;
+      length = std::stol(got.substr(p + 16));
+    }
+    if (got.size() >= head_end + 4 + static_cast<std::size_t>(length)) return length;
+  }
+}
+
+TEST(HttpFrontTest, ClientsThatDoNotReadHoldNoWorker) {
+  const std::string filler(8u << 20, 'x');  // far more than loopback socket buffers take
+  MetricsHttp http("127.0.0.1:0", [&](std::string& out) { out += filler; }, 2);
+  auto port = http.bind();
+  ASSERT_TRUE(port) << port.error();
+  http.start();
+  // Twice as many non-reading clients as workers; each gets its answer started.
+  std::vector<int> slow;
+  for (int i = 0; i < 4; ++i) {
+    const int fd = connect_loopback(*port, 4096);
+    ASSERT_GE(fd, 0);
+    slow.push_back(fd);
+    ASSERT_TRUE(send_all(fd, "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n"));
+  }
+  for (int fd : slow) {
+    char c = 0;
+    EXPECT_TRUE(test::wait_until(
+        [&] { return ::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 1; }, 3s, 5ms))
+        << "a non-reading client waits for a worker";
+  }
+  // A scraper that reads is answered at once, in full, on a kept-alive connection twice.
+  const int fd = connect_loopback(*port, 0);
+  ASSERT_GE(fd, 0);
+  for (int round = 0; round < 2; ++round) {
+    const auto t0 = std::chrono::steady_clock::now();
+    ASSERT_TRUE(send_all(fd, "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n"));
+    const long n = read_answer(fd);
+    const auto took = std::chrono::steady_clock::now() - t0;
+    EXPECT_GT(n, static_cast<long>(filler.size()));
+    EXPECT_LT(took, 3s) << "round " << round;
+  }
+  ::close(fd);
+  // A slow reader that does read at last gets the whole answer.
+  EXPECT_GT(read_answer(slow[0]), static_cast<long>(filler.size()));
+  for (int s : slow) ::close(s);
+  http.stop();
+}
+
+}  // namespace
+}  // namespace trading_heal::exporter
