@@ -39,6 +39,7 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include "support/net.hpp"
 #include "support/process.hpp"
 #include "trading_heal/common/reliable.hpp"
 #include "trading_heal/common/zmq.hpp"
@@ -53,6 +54,7 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using namespace trading_heal;
+using trading_heal::test::connect_loopback;
 
 constexpr int kAgents = 1000;
 constexpr int kAuditLines = 1000000;
@@ -191,19 +193,6 @@ struct FormerServer {
     thread.join();
   }
 };
-
-int connect_loopback(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
 
 // One GET /metrics on a kept-alive socket: the head is looked at (status, Content-Length), the
 // body's bytes are counted into a reused buffer. Returns the body size, or 0 on failure;

@@ -101,21 +101,31 @@ TEST(SeqTrackerTest, DuplicatesOutOfOrderGapsAndPersistence) {
   EXPECT_LE(back->size(), SeqTracker::kBootsPerSource);
 }
 
-// Pumps sender and receiver until `done`; the receiver accepts records into `got`.
-void pump(ReliableSender& s, ReliableReceiver& r, std::vector<proto::Message>& got,
+// Pumps sender and receiver until `done`; every record the receiver gives goes to `take`.
+void pump(ReliableSender& s, ReliableReceiver& r,
+          const std::function<void(const ReliableReceiver::Delivery&)>& take,
           const std::function<bool()>& done) {
   ASSERT_TRUE(test::wait_until(
       [&] {
         const auto now = std::chrono::steady_clock::now();
         s.on_readable(now);
         (void)s.on_tick(now);
-        while (auto d = r.receive()) {
-          got.push_back(d->msg);
-          r.accept(*d);
-        }
+        while (auto d = r.receive()) take(*d);
         return done();
       },
       10s, 1ms));
+}
+
+// The same, the receiver accepting every record into `got`.
+void pump(ReliableSender& s, ReliableReceiver& r, std::vector<proto::Message>& got,
+          const std::function<bool()>& done) {
+  pump(
+      s, r,
+      [&](const ReliableReceiver::Delivery& d) {
+        got.push_back(d.msg);
+        r.accept(d);
+      },
+      done);
 }
 
 TEST_F(Reliable, DeliversExactlyOnceAcrossReceiverAndSenderRestarts) {
@@ -177,24 +187,19 @@ TEST_F(Reliable, FirstRecordOfANewBootLostInFlightIsStillDeliveredInOrder) {
   for (int i = 1; i <= 3; ++i) ASSERT_TRUE(sender.send(event(i), now));
   std::vector<std::uint64_t> seqs;
   bool lost_one = false;
-  ASSERT_TRUE(test::wait_until(
-      [&] {
-        const auto t = std::chrono::steady_clock::now();
-        sender.on_readable(t);
-        (void)sender.on_tick(t);
-        while (auto d = receiver.receive()) {
-          if (!lost_one) {  // seq 1 vanishes: neither stored nor answered
-            EXPECT_EQ(d->msg.env.seq, 1u);
-            EXPECT_TRUE(d->msg.env.first_held);
-            lost_one = true;
-            continue;
-          }
-          seqs.push_back(d->msg.env.seq);
-          receiver.accept(*d);
+  pump(
+      sender, receiver,
+      [&](const ReliableReceiver::Delivery& d) {
+        if (!lost_one) {  // seq 1 vanishes: neither stored nor answered
+          EXPECT_EQ(d.msg.env.seq, 1u);
+          EXPECT_TRUE(d.msg.env.first_held);
+          lost_one = true;
+          return;
         }
-        return sender.pending() == 0;
+        seqs.push_back(d.msg.env.seq);
+        receiver.accept(d);
       },
-      10s, 1ms));
+      [&] { return sender.pending() == 0; });
   EXPECT_EQ(seqs, (std::vector<std::uint64_t>{1, 2, 3}));
   EXPECT_GE(receiver.out_of_order(), 1u);
   EXPECT_EQ(tracker.gaps(), 0u);
@@ -238,23 +243,18 @@ TEST_F(Reliable, RefusedRecordsStayPendingUntilAccepted) {
   ASSERT_TRUE(sender.send(event(1), std::chrono::steady_clock::now()));
   int refused = 0;
   std::vector<proto::Message> got;
-  ASSERT_TRUE(test::wait_until(
-      [&] {
-        auto now = std::chrono::steady_clock::now();
-        sender.on_readable(now);
-        (void)sender.on_tick(now);
-        while (auto d = receiver.receive()) {
-          if (refused < 2) {
-            ++refused;
-            receiver.refuse(*d, "disk full");
-          } else {
-            got.push_back(d->msg);
-            receiver.accept(*d);
-          }
+  pump(
+      sender, receiver,
+      [&](const ReliableReceiver::Delivery& d) {
+        if (refused < 2) {
+          ++refused;
+          receiver.refuse(d, "disk full");
+        } else {
+          got.push_back(d.msg);
+          receiver.accept(d);
         }
-        return sender.pending() == 0;
       },
-      10s, 1ms));
+      [&] { return sender.pending() == 0; });
   EXPECT_EQ(refused, 2);
   EXPECT_EQ(got.size(), 1u);
 }

@@ -23,6 +23,7 @@
 #include <zmq.hpp>
 
 #include "support/bed.hpp"
+#include "support/net.hpp"
 #include "support/process.hpp"
 #include "support/wait.hpp"
 #include "system.hpp"
@@ -301,14 +302,9 @@ bool raw_unix(const std::string& path, const std::string& bytes) {
 }
 
 bool raw_tcp(int port, const std::string& bytes) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  const int fd = t::connect_loopback(port);
   if (fd < 0) return false;
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(static_cast<std::uint16_t>(port));
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
-  if (ok) ok = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) > 0;
+  const bool ok = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) > 0;
   ::close(fd);
   return ok;
 }

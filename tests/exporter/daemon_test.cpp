@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/bed.hpp"
+#include "support/net.hpp"
 #include "support/process.hpp"
 #include "support/wait.hpp"
 #include "trading_heal/common/reliable.hpp"
@@ -136,20 +137,7 @@ std::optional<std::string> get(int port, const std::string& path, int* status,
 }
 
 // A raw TCP client for what httplib's client would not send.
-int connect_raw(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  timeval tv{10, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  return fd;
-}
+int connect_raw(int port) { return test::connect_loopback(port, 0, 10); }
 
 std::string raw_request(int port, const std::string& req) {
   int fd = connect_raw(port);

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "support/net.hpp"
 #include "support/wait.hpp"
 #include "trading_heal/exporter/metrics_http.hpp"
 
@@ -17,22 +18,7 @@ namespace trading_heal::exporter {
 namespace {
 
 using namespace std::chrono_literals;
-
-int connect_loopback(int port, int rcvbuf) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  // Set before connect, so that the window the client offers stays small.
-  if (rcvbuf > 0) ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
+using test::connect_loopback;
 
 bool send_all(int fd, const std::string& s) {
   return ::send(fd, s.data(), s.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(s.size());
