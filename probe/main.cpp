@@ -66,7 +66,6 @@ int run_daemon(const common::Config& cfg, const probe::ProbeOptions& opts) {
     return common::kExitFailure;
   }
   probe::Runtime rt(cfg, opts);
-  if (rt.fatal()) return common::kExitFailure;  // no systemd bus: nothing to probe
   std::unique_ptr<common::Outbox> outbox;
   std::unique_ptr<common::ReliableSender> events;
   common::Stamper event_stamper("probe", clock);
@@ -92,12 +91,16 @@ int run_daemon(const common::Config& cfg, const probe::ProbeOptions& opts) {
   if (events) {
     loop.on_readable(events->socket(), [&] { events->on_readable(clock.mono()); });
   }
-  if (rt.bus_fd() >= 0) loop.on_fd(rt.bus_fd(), [&] { loop.wake_at(rt.on_bus(clock)); });
+  auto watch_bus = [&](int old_fd, int new_fd) {
+    if (old_fd >= 0) loop.remove_fd(old_fd);
+    if (new_fd >= 0) loop.on_fd(new_fd, [&] { loop.wake_at(rt.on_bus(clock)); });
+  };
+  watch_bus(-1, rt.bus_fd());
+  rt.on_bus_fd = watch_bus;
   if (rt.db_fd() >= 0) loop.on_fd(rt.db_fd(), [&] { loop.wake_at(rt.on_db(clock)); });
   loop.on_tick(clock.mono(), [&](common::MonoTime) {
     auto next = rt.on_tick(clock);
     if (events) next = std::min(next, events->on_tick(clock.mono()));
-    if (rt.fatal()) loop.stop();
     return next;
   });
   common::notify_ready("probing " + std::to_string(cfg.agents.size()) + " agents");
@@ -107,7 +110,6 @@ int run_daemon(const common::Config& cfg, const probe::ProbeOptions& opts) {
   const int sig = loop.run();
   common::notify_stopping();
   spdlog::info("probe stopping signal={} cycles={}", sig, rt.cycles());
-  if (rt.fatal()) return common::kExitFailure;
   return common::kExitOk;
 }
 

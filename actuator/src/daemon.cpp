@@ -71,9 +71,7 @@ class Daemon {
         [scope, backend, sudo, ro]() -> tl::expected<std::unique_ptr<Restarter>, std::string> {
           std::unique_ptr<UnitManager> m;
           if (backend == common::RestartBackend::kDbus) {
-            auto d = make_dbus_manager(scope);
-            if (!d) return tl::unexpected(d.error());
-            m = std::move(*d);
+            m = make_dbus_manager(scope);
           } else {
             m = make_systemctl_manager(scope, sudo);
           }
@@ -383,6 +381,7 @@ class Daemon {
                 {"global_incidents", i(c.global_incidents)},
                 {"global_incident", engine_.global().active},
                 {"restart_queue", i(worker_->queued())},
+                {"bus_reconnects", i(worker_->bus_losses())},
                 {"outbox_pending", i(sender_->pending())},
                 {"events_acked", i(sender_->acked())},
                 {"diagnosis_duplicates", i(diagnoses_.duplicates())},

@@ -2,11 +2,17 @@
 
 #include <systemd/sd-bus.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <map>
 #include <sstream>
+#include <tuple>
+
+#include <spdlog/spdlog.h>
 
 #include "trading_heal/actuator/spawn.hpp"
+#include "trading_heal/common/bus.hpp"
 
 namespace trading_heal::actuator {
 namespace {
@@ -15,111 +21,223 @@ constexpr const char* kDest = "org.freedesktop.systemd1";
 constexpr const char* kPath = "/org/freedesktop/systemd1";
 constexpr const char* kManager = "org.freedesktop.systemd1.Manager";
 
-std::string bus_error(const sd_bus_error& e, int r) {
-  if (e.message != nullptr) return e.message;
-  return std::strerror(-r);
+// A failed sd-bus call: the negative errno (to tell a lost connection from a refusal) and the
+// text for the log and the audit.
+struct BusError {
+  int code = 0;
+  std::string text;
+};
+template <class T>
+using BusResult = tl::expected<T, BusError>;
+
+BusError bus_error(const std::string& what, sd_bus_error& e, int r) {
+  BusError out{r, what + ": " + (e.message != nullptr ? e.message : std::strerror(-r))};
+  sd_bus_error_free(&e);
+  return out;
 }
 
+// The D-Bus backend. Its connection is opened (handshake completed) and subscribed to systemd's
+// job signals at construction, kept processed by idle() while the worker waits for work, and
+// replaced when it is lost: a call that fails because the connection is gone is retried once
+// at once on a new connection.
 class DbusManager final : public UnitManager {
  public:
-  explicit DbusManager(sd_bus* bus) : bus_(bus) {}
-  ~DbusManager() override {
-    sd_bus_slot_unref(slot_);
-    sd_bus_flush_close_unref(bus_);
+  explicit DbusManager(common::SystemdScope scope) : scope_(scope), reconnect_("actuator", scope) {
+    if (auto c = connect(); !c) {
+      spdlog::warn("systemd bus not reachable at start scope={} error=\"{}\": each restart tries "
+                   "again",
+                   common::to_string(scope), c.error());
+    }
   }
+  ~DbusManager() override { close(); }
   DbusManager(const DbusManager&) = delete;
   DbusManager& operator=(const DbusManager&) = delete;
 
   std::string name() const override { return "dbus"; }
 
   tl::expected<UnitStatus, std::string> status(const std::string& unit) override {
-    char* path = nullptr;
-    if (int r = sd_bus_path_encode("/org/freedesktop/systemd1/unit", unit.c_str(), &path); r < 0) {
+    char* raw = nullptr;
+    if (int r = sd_bus_path_encode("/org/freedesktop/systemd1/unit", unit.c_str(), &raw); r < 0) {
       return tl::unexpected(std::string("path encode: ") + std::strerror(-r));
     }
-    std::string p(path);
-    std::free(path);
-    UnitStatus s;
-    for (auto [iface, prop, out] :
-         {std::tuple<const char*, const char*, std::string*>{"org.freedesktop.systemd1.Unit",
-                                                             "ActiveState", &s.active_state},
-          {"org.freedesktop.systemd1.Unit", "SubState", &s.sub_state},
-          {"org.freedesktop.systemd1.Service", "Result", &s.result}}) {
-      sd_bus_error err = SD_BUS_ERROR_NULL;
-      char* v = nullptr;
-      int r = sd_bus_get_property_string(bus_, kDest, p.c_str(), iface, prop, &err, &v);
-      if (r < 0) {
-        std::string m = bus_error(err, r);
-        sd_bus_error_free(&err);
-        return tl::unexpected("get " + std::string(prop) + ": " + m);
+    const std::string path(raw);
+    std::free(raw);  // NOLINT(cppcoreguidelines-no-malloc): sd-bus allocates with malloc
+    return with_bus<UnitStatus>([&](sd_bus* bus) -> BusResult<UnitStatus> {
+      UnitStatus s;
+      for (auto [iface, prop, out] :
+           {std::tuple<const char*, const char*, std::string*>{
+                "org.freedesktop.systemd1.Unit", "ActiveState", &s.active_state},
+            {"org.freedesktop.systemd1.Unit", "SubState", &s.sub_state},
+            {"org.freedesktop.systemd1.Service", "Result", &s.result}}) {
+        sd_bus_error err = SD_BUS_ERROR_NULL;
+        char* v = nullptr;
+        const int r = sd_bus_get_property_string(bus, kDest, path.c_str(), iface, prop, &err, &v);
+        if (r < 0) return tl::unexpected(bus_error("get " + std::string(prop), err, r));
+        *out = v;
+        std::free(v);  // NOLINT(cppcoreguidelines-no-malloc)
       }
-      *out = v;
-      std::free(v);
-    }
-    sd_bus_error err = SD_BUS_ERROR_NULL;
-    std::uint32_t pid = 0;
-    int r = sd_bus_get_property_trivial(bus_, kDest, p.c_str(), "org.freedesktop.systemd1.Service",
-                                        "MainPID", &err, 'u', &pid);
-    if (r < 0) {
-      std::string m = bus_error(err, r);
-      sd_bus_error_free(&err);
-      return tl::unexpected("get MainPID: " + m);
-    }
-    s.main_pid = pid;
-    return s;
+      sd_bus_error err = SD_BUS_ERROR_NULL;
+      std::uint32_t pid = 0;
+      const int r = sd_bus_get_property_trivial(bus, kDest, path.c_str(),
+                                                "org.freedesktop.systemd1.Service", "MainPID",
+                                                &err, 'u', &pid);
+      if (r < 0) return tl::unexpected(bus_error("get MainPID", err, r));
+      s.main_pid = pid;
+      return s;
+    });
   }
 
   tl::expected<void, std::string> restart(const std::string& unit,
                                           std::chrono::milliseconds timeout) override {
-    if (auto r = subscribe(); !r) return r;
-    sd_bus_error err = SD_BUS_ERROR_NULL;
-    sd_bus_message* reply = nullptr;
-    int r = sd_bus_call_method(bus_, kDest, kPath, kManager, "RestartUnit", &err, &reply, "ss",
-                               unit.c_str(), "replace");
-    if (r < 0) {
-      std::string m = bus_error(err, r);
-      sd_bus_error_free(&err);
-      return tl::unexpected("RestartUnit: " + m);
+    // The call is retried on a new connection only when it failed before systemd answered with
+    // a job: once a job is queued, a lost connection only hides its result, and the caller's
+    // verification (a new MainPID) tells whether it worked.
+    auto job = with_bus<std::string>([&](sd_bus* bus) -> BusResult<std::string> {
+      sd_bus_error err = SD_BUS_ERROR_NULL;
+      sd_bus_message* reply = nullptr;
+      const int r = sd_bus_call_method(bus, kDest, kPath, kManager, "RestartUnit", &err, &reply,
+                                       "ss", unit.c_str(), "replace");
+      if (r < 0) return tl::unexpected(bus_error("RestartUnit", err, r));
+      const char* path = nullptr;
+      const int rr = sd_bus_message_read(reply, "o", &path);
+      std::string job_path = rr >= 0 && path != nullptr ? path : "";
+      sd_bus_message_unref(reply);
+      if (job_path.empty()) return tl::unexpected(BusError{-EBADMSG, "RestartUnit: no job path"});
+      return job_path;
+    });
+    if (!job) return tl::unexpected(job.error());
+    return wait_job(*job, timeout);
+  }
+
+  tl::expected<void, std::string> reset_failed(const std::string& unit) override {
+    auto r = with_bus<bool>([&](sd_bus* bus) -> BusResult<bool> {
+      sd_bus_error err = SD_BUS_ERROR_NULL;
+      const int rc = sd_bus_call_method(bus, kDest, kPath, kManager, "ResetFailedUnit", &err,
+                                        nullptr, "s", unit.c_str());
+      if (rc < 0) return tl::unexpected(bus_error("ResetFailedUnit", err, rc));
+      return true;
+    });
+    if (!r) return tl::unexpected(r.error());
+    return {};
+  }
+
+  int idle_fd() const override { return bus_ ? sd_bus_get_fd(bus_.get()) : -1; }
+
+  std::optional<std::chrono::milliseconds> idle() override {
+    const auto now = std::chrono::steady_clock::now();
+    if (bus_) {
+      int r = 0;
+      while ((r = sd_bus_process(bus_.get(), nullptr)) > 0) {
+      }
+      if (r < 0 || sd_bus_is_open(bus_.get()) <= 0) {
+        lose("bus processing failed: " + std::string(std::strerror(r < 0 ? -r : ENOTCONN)));
+      }
     }
-    const char* job = nullptr;
-    r = sd_bus_message_read(reply, "o", &job);
-    std::string job_path = r >= 0 && job != nullptr ? job : "";
-    sd_bus_message_unref(reply);
-    if (job_path.empty()) return tl::unexpected(std::string("RestartUnit: no job path"));
+    if (!bus_ && reconnect_.attempt_due(now)) (void)connect();
+    if (bus_) return std::nullopt;  // woken by the bus fd
+    return std::chrono::ceil<std::chrono::milliseconds>(
+        std::max(reconnect_.next_attempt() - std::chrono::steady_clock::now(),
+                 std::chrono::steady_clock::duration::zero()));
+  }
+
+  std::uint64_t connection_losses() const override { return reconnect_.losses(); }
+
+ private:
+  // Runs `op` on the connection (opening one first if there is none); when it fails because the
+  // connection is gone, once more at once on a new connection.
+  template <class T, class Op>
+  tl::expected<T, std::string> with_bus(Op&& op) {
+    std::string first;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      if (!bus_) {
+        if (auto c = connect(); !c) {
+          return tl::unexpected(first.empty() ? c.error() : first + "; then " + c.error());
+        }
+      }
+      BusResult<T> r = op(bus_.get());
+      if (r) return std::move(*r);
+      if (!common::bus_connection_lost(bus_.get(), r.error().code)) {
+        return tl::unexpected(std::move(r.error().text));
+      }
+      lose(r.error().text);
+      first = r.error().text + " (connection lost)";
+    }
+    return tl::unexpected(first + "; the same on a new connection");
+  }
+
+  tl::expected<void, std::string> wait_job(const std::string& job_path,
+                                           std::chrono::milliseconds timeout) {
     // JobRemoved may already sit in the read queue: process until ours is seen.
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (true) {
       if (auto it = done_.find(job_path); it != done_.end()) {
-        std::string result = it->second;
+        const std::string result = it->second;
         done_.erase(it);
         if (result == "done") return {};
         return tl::unexpected("restart job " + result);
       }
+      if (!bus_) {
+        spdlog::warn("restart job result lost with the bus connection job={}: verifying by MainPID",
+                     job_path);
+        return {};
+      }
       const auto now = std::chrono::steady_clock::now();
       if (now >= deadline) return tl::unexpected(std::string("restart job did not finish in time"));
-      r = sd_bus_process(bus_, nullptr);
-      if (r < 0) return tl::unexpected(std::string("bus: ") + std::strerror(-r));
+      int r = sd_bus_process(bus_.get(), nullptr);
+      if (r < 0) {
+        lose("waiting for the restart job: " + std::string(std::strerror(-r)));
+        continue;
+      }
       if (r > 0) continue;
       const auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline - now);
-      r = sd_bus_wait(bus_, static_cast<std::uint64_t>(left.count()));
-      if (r < 0 && r != -EINTR) return tl::unexpected(std::string("bus wait: ") + std::strerror(-r));
+      r = sd_bus_wait(bus_.get(), static_cast<std::uint64_t>(left.count()));
+      if (r < 0 && r != -EINTR) lose("waiting for the restart job: " + std::string(std::strerror(-r)));
     }
   }
 
-  tl::expected<void, std::string> reset_failed(const std::string& unit) override {
-    sd_bus_error err = SD_BUS_ERROR_NULL;
-    int r = sd_bus_call_method(bus_, kDest, kPath, kManager, "ResetFailedUnit", &err, nullptr, "s",
-                               unit.c_str());
-    if (r < 0) {
-      std::string m = bus_error(err, r);
-      sd_bus_error_free(&err);
-      return tl::unexpected("ResetFailedUnit: " + m);
+  // A new connection, subscribed to JobRemoved before any job is queued on it.
+  tl::expected<void, std::string> connect() {
+    const auto now = std::chrono::steady_clock::now();
+    auto bus = common::open_bus(scope_);
+    if (!bus) {
+      reconnect_.attempt_failed(bus.error(), now);
+      return tl::unexpected(bus.error());
     }
+    sd_bus_slot* slot = nullptr;
+    int r = sd_bus_match_signal(bus->get(), &slot, kDest, kPath, kManager, "JobRemoved",
+                                &DbusManager::on_job_removed, this);
+    if (r < 0) {
+      const std::string e = std::string("match JobRemoved: ") + std::strerror(-r);
+      reconnect_.attempt_failed(e, now);
+      return tl::unexpected(e);
+    }
+    sd_bus_error err = SD_BUS_ERROR_NULL;
+    r = sd_bus_call_method(bus->get(), kDest, kPath, kManager, "Subscribe", &err, nullptr, "");
+    if (r < 0) {
+      const std::string e = bus_error("Subscribe", err, r).text;
+      sd_bus_slot_unref(slot);
+      reconnect_.attempt_failed(e, now);
+      return tl::unexpected(e);
+    }
+    bus_ = std::move(*bus);
+    slot_ = slot;
+    reconnect_.reconnected(std::chrono::steady_clock::now(), "resubscribed=JobRemoved");
     return {};
   }
 
- private:
-  static int on_job_removed(sd_bus_message* m, void* userdata, sd_bus_error*) {
+  void lose(const std::string& why) {
+    reconnect_.lost(why, std::chrono::steady_clock::now());
+    close();
+  }
+
+  void close() {
+    sd_bus_slot_unref(slot_);
+    slot_ = nullptr;
+    bus_.reset();
+    done_.clear();
+  }
+
+  static int on_job_removed(sd_bus_message* m, void* userdata, sd_bus_error* /*error*/) {
     auto* self = static_cast<DbusManager*>(userdata);
     std::uint32_t id = 0;
     const char* path = nullptr;
@@ -132,24 +250,9 @@ class DbusManager final : public UnitManager {
     return 0;
   }
 
-  tl::expected<void, std::string> subscribe() {
-    if (slot_ != nullptr) return {};
-    int r = sd_bus_match_signal(bus_, &slot_, kDest, kPath, kManager, "JobRemoved",
-                                &DbusManager::on_job_removed, this);
-    if (r < 0) return tl::unexpected(std::string("match JobRemoved: ") + std::strerror(-r));
-    sd_bus_error err = SD_BUS_ERROR_NULL;
-    r = sd_bus_call_method(bus_, kDest, kPath, kManager, "Subscribe", &err, nullptr, "");
-    if (r < 0) {
-      std::string m = bus_error(err, r);
-      sd_bus_error_free(&err);
-      sd_bus_slot_unref(slot_);
-      slot_ = nullptr;
-      return tl::unexpected("Subscribe: " + m);
-    }
-    return {};
-  }
-
-  sd_bus* bus_ = nullptr;
+  common::SystemdScope scope_;
+  common::BusReconnect reconnect_;
+  common::BusPtr bus_;
   sd_bus_slot* slot_ = nullptr;
   std::map<std::string, std::string> done_;  // job path -> result
 };
@@ -218,14 +321,8 @@ UnitStatus parse_show(const std::string& text) {
   return s;
 }
 
-tl::expected<std::unique_ptr<UnitManager>, std::string> make_dbus_manager(common::SystemdScope scope) {
-  sd_bus* bus = nullptr;
-  int r = scope == common::SystemdScope::kUser ? sd_bus_open_user(&bus) : sd_bus_open_system(&bus);
-  if (r < 0) {
-    return tl::unexpected(std::string("cannot connect to the ") +
-                          std::string(common::to_string(scope)) + " bus: " + std::strerror(-r));
-  }
-  return std::unique_ptr<UnitManager>(new DbusManager(bus));
+std::unique_ptr<UnitManager> make_dbus_manager(common::SystemdScope scope) {
+  return std::make_unique<DbusManager>(scope);
 }
 
 std::unique_ptr<UnitManager> make_systemctl_manager(common::SystemdScope scope, bool sudo) {

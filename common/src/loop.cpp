@@ -30,6 +30,25 @@ void Loop::on_fd(int fd, std::function<void()> fn) {
   handlers_.push_back(std::move(fn));
 }
 
+void Loop::remove_fd(int fd) {
+  for (std::size_t i = 0; i < items_.size(); ++i) {
+    if (items_[i].socket == nullptr && items_[i].fd == fd) {
+      items_[i].fd = -1;  // poll(2) ignores it until compact() drops it
+      items_[i].events = 0;
+    }
+  }
+  if (!dispatching_) compact();
+}
+
+void Loop::compact() {
+  for (std::size_t i = items_.size(); i-- > 0;) {
+    if (items_[i].socket == nullptr && items_[i].fd == -1) {
+      items_.erase(items_.begin() + static_cast<std::ptrdiff_t>(i));
+      handlers_.erase(handlers_.begin() + static_cast<std::ptrdiff_t>(i));
+    }
+  }
+}
+
 void Loop::on_signal(int signo, std::function<void()> fn) {
   signal_handlers_[signo] = std::move(fn);
 }
@@ -67,10 +86,13 @@ int Loop::run() {
       if (e.num() == EINTR) continue;
       throw;
     }
-    // Handlers may register nothing new while running; iterate over a stable size.
+    // Handlers may register nothing new while running (remove_fd is deferred).
+    dispatching_ = true;
     for (std::size_t i = 0; i < items_.size() && !stopping_; ++i) {
-      if ((items_[i].revents & ZMQ_POLLIN) != 0) handlers_[i]();
+      if (items_[i].events != 0 && (items_[i].revents & ZMQ_POLLIN) != 0) handlers_[i]();
     }
+    dispatching_ = false;
+    compact();
   }
   return stop_signal_;
 }

@@ -175,7 +175,7 @@ void Daemon::on_sub() {
       metrics_.on_health(*r);
       status_.on_health(*r, env.ts, now);
     } else if (const auto* hb = std::get_if<proto::Heartbeat>(&msg->body)) {
-      metrics_.on_heartbeat(*hb);
+      metrics_.on_heartbeat(*hb, env.boot_id);
       status_.on_component(hb->component.empty() ? env.source : hb->component,
                            hb->interval_seconds, now);
       if (hb->component == "actuator") {

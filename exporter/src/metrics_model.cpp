@@ -276,9 +276,12 @@ MetricsModel::MetricsModel(prometheus::Registry& reg, const std::vector<common::
       duplicates_(index_.add(index_.family<prometheus::Counter>(reg, "trading_selfheal_events_duplicate_total",
           "Resent audit events recognised as already written"), {})),
       deferred_(index_.add(index_.family<prometheus::Gauge>(reg, "trading_selfheal_audit_blocked_senders",
-          "Senders whose events wait because an earlier one is not yet written"), {})) {
+          "Senders whose events wait because an earlier one is not yet written"), {})),
+      bus_reconnects_(index_.family<prometheus::Counter>(reg, "trading_selfheal_bus_reconnects_total",
+          "systemd bus connections found lost and replaced by a new one, by component")) {
   no_symbol_.labels = {{"symbol", ""}};
   for (const auto& c : kComponents) index_.add(component_up_, {{"component", c}}).Set(c == "exporter");
+  for (const char* c : {"probe", "actuator"}) index_.add(bus_reconnects_, {{"component", c}});
   for (std::size_t i = 0; i < proto::kRejectCount; ++i) {
     index_.add(rejected_, {{"reason", std::string(proto::to_string(static_cast<proto::Reject>(i)))}});
   }
@@ -347,11 +350,31 @@ void MetricsModel::on_health(const proto::HealthReport& r) {
   a->heartbeat_age->Set(r.heartbeat_age_seconds.value_or(kNaN));
 }
 
-void MetricsModel::on_heartbeat(const proto::Heartbeat& hb) {
+void MetricsModel::on_heartbeat(const proto::Heartbeat& hb, const std::string& boot_id) {
   if (hb.component == "probe") {
     if (auto c = number_field(hb.stats, "cycle_seconds")) probe_cycle_.Set(*c);
   } else if (hb.component == "actuator") {
     if (auto g = bool_field(hb.stats, "global_incident")) set_global_incident(*g);
+  }
+  if (hb.component == "probe" || hb.component == "actuator") {
+    auto n = number_field(hb.stats, "bus_reconnects");
+    if (n && std::isfinite(*n) && *n >= 0 && *n < 1e15) {
+      add_cumulative(index_.add(bus_reconnects_, {{"component", hb.component}}), hb.component,
+                     boot_id, static_cast<std::uint64_t>(*n));
+    }
+  }
+}
+
+void MetricsModel::add_cumulative(prometheus::Counter& counter, const std::string& component,
+                                  const std::string& boot_id, std::uint64_t total) {
+  auto& [boot, last] = cumulative_last_[{component, &counter}];
+  if (boot != boot_id) {  // a new process: its count starts from 0
+    boot = boot_id;
+    last = 0;
+  }
+  if (total > last) {
+    counter.Increment(static_cast<double>(total - last));
+    last = total;
   }
 }
 

@@ -27,23 +27,17 @@ constexpr milliseconds kInstantDebounce{30};
 Runtime::Runtime(const common::Config& cfg, ProbeOptions opts)
     : cfg_(cfg),
       schedule_(std::chrono::steady_clock::now(),
-                duration_cast<CycleSchedule::Duration>(cfg.interval), db_budget(cfg)) {
-  if (auto b = SystemdBus::open(cfg.scope)) {
-    bus_ = std::move(*b);
-  } else {
-    spdlog::error("systemd bus unavailable scope={} error={}", common::to_string(cfg.scope),
-                  b.error());
-    fatal_ = true;
-  }
+                duration_cast<CycleSchedule::Duration>(cfg.interval), db_budget(cfg)),
+      reconnect_("probe", cfg.scope) {
   const PgSettings pgs = pg_settings(cfg);
   db_stuck_after_ = 2 * pgs.statement_timeout + milliseconds(1000);
   pg_ = std::make_unique<PgStore>(pgs);
-  prober_ = std::make_unique<Prober>(cfg, std::move(opts), bus_.get(), pg_.get());
+  prober_ = std::make_unique<Prober>(cfg, std::move(opts), nullptr, pg_.get());
   logged_verdict_.resize(cfg.agents.size());
-  if (bus_) {
-    if (auto w = bus_->watch(prober_->watched_units()); !w) {
-      spdlog::warn("instant crash detection disabled error={}", w.error());
-    }
+  // Without a bus every unit is UNKNOWN (never restarted) until a connection comes.
+  if (!connect_bus(std::chrono::steady_clock::now())) {
+    spdlog::error("systemd bus unavailable scope={}: units unknown until it answers",
+                  common::to_string(cfg.scope));
   }
   spdlog::info("probe database target={} statement_timeout_ms={}", cfg.pg.describe(),
                pgs.statement_timeout.count());
@@ -57,7 +51,54 @@ int Runtime::db_fd() const { return pg_->event_fd(); }
 common::MonoTime Runtime::next_deadline() const {
   auto next = schedule_.next_deadline();
   if (instant_due_) next = std::min(next, *instant_due_);
+  if (!bus_) next = std::min(next, reconnect_.next_attempt());
   return next;
+}
+
+bool Runtime::connect_bus(common::MonoTime now) {
+  auto b = SystemdBus::open(cfg_.scope);
+  if (!b) {
+    reconnect_.attempt_failed(b.error(), now);
+    return false;
+  }
+  const auto& units = prober_->watched_units();
+  std::string note = "resubscribed_units=" + std::to_string(units.size());
+  if (auto w = (*b)->watch(units); !w) {
+    if ((*b)->broken()) {
+      reconnect_.attempt_failed(w.error(), now);
+      return false;
+    }
+    spdlog::warn("instant crash detection disabled error={}", w.error());
+    note = "resubscribed_units=0";
+  }
+  bus_ = std::move(*b);
+  prober_->set_bus(bus_.get());
+  if (on_bus_fd) on_bus_fd(-1, bus_->fd());
+  if (reconnect_.down()) {
+    reconnect_.reconnected(now, note);
+    // Whatever changed while nothing was heard: every watched unit is checked at once.
+    for (std::size_t i = 0; i < units.size(); ++i) dirty_.insert(i);
+    instant_due_ = now;
+  }
+  return true;
+}
+
+void Runtime::lose_bus(const std::string& why, common::MonoTime now) {
+  reconnect_.lost(why, now);
+  if (on_bus_fd) on_bus_fd(bus_->fd(), -1);
+  prober_->set_bus(nullptr);
+  bus_.reset();
+  dirty_.clear();
+  instant_due_.reset();
+}
+
+void Runtime::drain_bus(common::MonoTime now) {
+  for (auto i : bus_->drain()) dirty_.insert(i);
+  if (bus_->broken()) {
+    lose_bus("connection closed or reset", now);
+    return;
+  }
+  if (!dirty_.empty() && !instant_due_) instant_due_ = now + kInstantDebounce;
 }
 
 common::MonoTime Runtime::on_tick(const common::Clock& clock) {
@@ -75,6 +116,7 @@ common::MonoTime Runtime::on_tick(const common::Clock& clock) {
       finish_cycle(std::nullopt, clock);  // no query in flight: nothing to wait for
     }
   }
+  if (!bus_ && reconnect_.attempt_due(now)) connect_bus(now);
   if (instant_due_ && now >= *instant_due_) {
     instant_due_.reset();
     std::set<std::size_t> dirty;
@@ -84,21 +126,12 @@ common::MonoTime Runtime::on_tick(const common::Clock& clock) {
     instant_reports_ += reports.size();
     publish(reports, true);
   }
-  if (bus_) {
-    for (auto i : bus_->drain()) dirty_.insert(i);
-    if (!dirty_.empty() && !instant_due_) instant_due_ = now + kInstantDebounce;
-    if (bus_->broken()) {
-      spdlog::error("systemd bus connection lost");
-      fatal_ = true;
-    }
-  }
+  if (bus_) drain_bus(now);
   return next_deadline();
 }
 
 common::MonoTime Runtime::on_bus(const common::Clock& clock) {
-  for (auto i : bus_->drain()) dirty_.insert(i);
-  if (!dirty_.empty() && !instant_due_) instant_due_ = clock.mono() + kInstantDebounce;
-  if (bus_->broken()) fatal_ = true;
+  if (bus_) drain_bus(clock.mono());
   return next_deadline();
 }
 
@@ -141,6 +174,7 @@ void Runtime::finish_cycle(const std::optional<FleetAnswer>& answer,
               {"db_failures", static_cast<std::int64_t>(prober_->db_failures())},
               {"db_aborts", static_cast<std::int64_t>(db_aborts_)},
               {"bus_failures", static_cast<std::int64_t>(prober_->bus_failures())},
+              {"bus_reconnects", static_cast<std::int64_t>(reconnect_.losses())},
               {"instant_reports", static_cast<std::int64_t>(instant_reports_)},
               {"config_mismatch", static_cast<std::int64_t>(prober_->mismatched())},
               {"publish_drops", static_cast<std::int64_t>(publish_drops_)}};

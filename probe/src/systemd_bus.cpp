@@ -7,6 +7,8 @@
 #include <cstring>
 #include <map>
 
+#include "trading_heal/common/bus.hpp"
+
 namespace trading_heal::probe {
 namespace {
 
@@ -87,14 +89,9 @@ std::string unit_object_path(const std::string& unit) {
 
 tl::expected<std::unique_ptr<SystemdBus>, std::string> SystemdBus::open(
     common::SystemdScope scope) {
-  sd_bus* bus = nullptr;
-  const int r = scope == common::SystemdScope::kUser ? sd_bus_open_user(&bus)
-                                                     : sd_bus_open_system(&bus);
-  if (r < 0) {
-    return tl::unexpected(std::string("cannot connect to the ") +
-                          std::string(common::to_string(scope)) + " bus: " + errno_text(r));
-  }
-  return std::unique_ptr<SystemdBus>(new SystemdBus(bus));
+  auto bus = common::open_bus(scope);  // handshake completed: usable however long it idles
+  if (!bus) return tl::unexpected(bus.error());
+  return std::unique_ptr<SystemdBus>(new SystemdBus(bus->release()));
 }
 
 SystemdBus::~SystemdBus() {
@@ -111,6 +108,8 @@ void SystemdBus::unwatch() {
 }
 
 int SystemdBus::fd() const { return sd_bus_get_fd(bus_); }
+
+bool SystemdBus::broken() const { return broken_ || sd_bus_is_open(bus_) <= 0; }
 
 tl::expected<std::vector<std::optional<UnitFacts>>, std::string> SystemdBus::query(
     const std::vector<std::string>& units, std::chrono::milliseconds timeout) {
@@ -138,7 +137,7 @@ tl::expected<std::vector<std::optional<UnitFacts>>, std::string> SystemdBus::que
     std::string msg = "ListUnitsByNames failed: " +
                       std::string(err.message != nullptr ? err.message : errno_text(r));
     sd_bus_error_free(&err);
-    if (r == -ECONNRESET || r == -ENOTCONN || r == -ENOTSOCK || r == -EPIPE) broken_ = true;
+    if (common::bus_connection_lost(bus_, r)) broken_ = true;
     return tl::unexpected(msg);
   }
   // 2. Signals queued during the synchronous call are dispatched first, so that they mark their
@@ -303,6 +302,7 @@ tl::expected<void, std::string> SystemdBus::watch(const std::vector<std::string>
     std::string msg = "Subscribe failed: " +
                       std::string(err.message != nullptr ? err.message : errno_text(r));
     sd_bus_error_free(&err);
+    if (common::bus_connection_lost(bus_, r)) broken_ = true;
     return tl::unexpected(msg);
   }
   // Cache only what is watched: a unit's cached properties are stale the moment it changes.

@@ -17,6 +17,7 @@
 #include "support/bed.hpp"
 #include "support/process.hpp"
 #include "support/wait.hpp"
+#include "trading_heal/actuator/systemd.hpp"
 #include "trading_heal/common/reliable.hpp"
 #include "trading_heal/common/zmq.hpp"
 
@@ -364,6 +365,41 @@ TEST_F(ActuatorIt, HostileMessagesRestartNothingAndCrashNothing) {
   for (const auto& [a, pid] : before) EXPECT_EQ(main_pid(a), pid) << a;
   EXPECT_TRUE(seen("restart").empty());
   EXPECT_TRUE(actuator_->running());
+}
+
+}  // namespace
+
+namespace {
+
+// The D-Bus backend on the real user bus, its dbus-daemon restarted between two calls and
+// nothing processing the connection in between (the hangup is only found by the next call):
+// the call fails on the lost connection, is retried at once on a new one and succeeds; the loss
+// is counted once. Then a restart through the new connection works (JobRemoved resubscribed).
+TEST(DbusManagerIt, ACallAfterTheBusRestartedIsRetriedOnANewConnection) {
+  Bed::export_env();
+  namespace act = trading_heal::actuator;
+  auto units = act::make_dbus_manager(common::SystemdScope::kUser);
+  const std::string unit = "crypto-agent@SOL_USDT.service";
+  auto before = units->status(unit);
+  ASSERT_TRUE(before) << before.error();
+  EXPECT_EQ(before->active_state, "active");
+  EXPECT_EQ(units->connection_losses(), 0U);
+
+  ASSERT_EQ(Bed::sh("systemctl --user restart dbus.service"), 0);
+  auto after = units->status(unit);
+  ASSERT_TRUE(after) << after.error();
+  EXPECT_EQ(after->main_pid, before->main_pid);
+  EXPECT_EQ(units->connection_losses(), 1U);
+
+  ASSERT_TRUE(units->restart(unit, 15s));
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto s = units->status(unit);
+        return s && s->active_state == "active" && s->main_pid != before->main_pid &&
+               s->main_pid != 0;
+      },
+      15s, 50ms));
+  EXPECT_EQ(units->connection_losses(), 1U);
 }
 
 }  // namespace

@@ -2,13 +2,20 @@
 // the state file, the systemctl argv, and the Restarter's sequence against a fake systemd.
 #include <gtest/gtest.h>
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <thread>
 
 #include "trading_heal/actuator/restarter.hpp"
 #include "trading_heal/actuator/spawn.hpp"
 #include "trading_heal/actuator/state_file.hpp"
 #include "trading_heal/actuator/systemd.hpp"
+#include "trading_heal/actuator/worker.hpp"
 
 namespace trading_heal::actuator {
 namespace {
@@ -201,6 +208,72 @@ TEST(Restarter, HooksSeeTheAgentAndReason) {
   std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_EQ(all, "pre BTC_USDT stalled (age=1500s)\npost BTC_USDT stalled (age=1500s)\n");
   std::filesystem::remove_all(dir);
+}
+
+// A manager with a connection to keep processed: idle() counts its calls and "finds" a lost
+// connection each time its fd was readable.
+class IdleUnits final : public UnitManager {
+ public:
+  IdleUnits(std::atomic<int>* idles, int fd) : idles_(idles), fd_(fd) {}
+  tl::expected<UnitStatus, std::string> status(const std::string&) override {
+    return UnitStatus{"active", "running", "success", pid_};
+  }
+  tl::expected<void, std::string> restart(const std::string&, std::chrono::milliseconds) override {
+    ++pid_;
+    return {};
+  }
+  tl::expected<void, std::string> reset_failed(const std::string&) override { return {}; }
+  std::string name() const override { return "idle-fake"; }
+  int idle_fd() const override { return fd_; }
+  std::optional<std::chrono::milliseconds> idle() override {
+    ++*idles_;
+    std::uint64_t n = 0;
+    if (::read(fd_, &n, sizeof n) == sizeof n) ++losses_;
+    return std::nullopt;
+  }
+  std::uint64_t connection_losses() const override { return losses_; }
+
+ private:
+  std::atomic<int>* idles_;
+  int fd_;
+  std::uint32_t pid_ = 100;
+  std::uint64_t losses_ = 0;
+};
+
+// Between jobs the worker keeps the manager's connection processed (idle() whenever its fd is
+// readable), so a connection is never left alone until the next restart; what idle() finds
+// reaches the loop thread.
+TEST(RestartWorker, ServesTheManagersIdleWorkBetweenJobs) {
+  const int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  ASSERT_GE(fd, 0);
+  std::atomic<int> idles{0};
+  {
+    RestartWorker w([&]() -> tl::expected<std::unique_ptr<Restarter>, std::string> {
+      RestartOptions o;
+      o.verify_step = 1ms;
+      return std::make_unique<Restarter>(std::make_unique<IdleUnits>(&idles, fd), o);
+    });
+    auto until = [](const std::function<bool()>& f) {
+      for (int i = 0; i < 500 && !f(); ++i) std::this_thread::sleep_for(10ms);
+      return f();
+    };
+    ASSERT_TRUE(until([&] { return idles.load() >= 1; }));
+    const int before = idles.load();
+    const std::uint64_t one = 1;
+    ASSERT_EQ(::write(fd, &one, sizeof one), static_cast<ssize_t>(sizeof one));
+    ASSERT_TRUE(until([&] { return w.bus_losses() == 1; })) << "idle() not run on a readable fd";
+    EXPECT_GT(idles.load(), before);
+    w.submit(decision());
+    ASSERT_TRUE(until([&] { return w.queued() == 0; }));
+    std::deque<RestartResult> results;
+    ASSERT_TRUE(until([&] {
+      auto r = w.take_results();
+      results.insert(results.end(), r.begin(), r.end());
+      return !results.empty();
+    }));
+    EXPECT_EQ(results.front().outcome, Outcome::kRestarted) << results.front().detail;
+  }
+  ::close(fd);
 }
 
 }  // namespace

@@ -271,6 +271,54 @@ TEST_F(DiagnoserIt, FailureModesAreHandled) {
   }
 }
 
+// The diagnoser's two outside connections going away and coming back: the model's server
+// stopped and started again on the same port (a new HTTP connection per request, so nothing
+// stale is reused), and the journal rotated between two incidents (read with a fresh
+// sd_journal each time, so files made after the start are found).
+TEST_F(DiagnoserIt, OllamaAndJournalComeBack) {
+  auto start_ollama = [&](const std::string& listen) {
+    auto c = Child::spawn({Bed::bin("trading-heal-fake-ollama"), "--listen", listen}, {}, true);
+    auto line = c.read_line(10s);
+    EXPECT_TRUE(line && line->rfind("listening on ", 0) == 0) << line.value_or("(nothing)");
+    return std::make_pair(std::move(c), line ? line->substr(std::string("listening on ").size())
+                                             : std::string());
+  };
+  auto [ollama, addr] = start_ollama("127.0.0.1:0");
+  ASSERT_FALSE(addr.empty());
+  start({{"OLLAMA_HOST", "http://" + addr}, {"TRADING_HEAL_DIAGNOSIS_CACHE_TTL", "0"}});
+  auto incident = [&](const std::string& agent) {
+    diagnoses_.clear();
+    publish(agent, proto::Verdict::kHealthy, 0);  // ends the previous incident
+    pump(100ms);
+    return diagnose(agent, 15s);
+  };
+  auto d = incident("ADA_USDT");
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->source, "llm");
+
+  ollama.signal(SIGTERM);
+  ASSERT_TRUE(ollama.wait(5s));
+  d = incident("ADA_USDT");
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->source, "rules");
+  EXPECT_EQ(d->llm_error.value_or(""), "refused");
+
+  auto again = start_ollama(addr);
+  ASSERT_EQ(again.second, addr);
+  ASSERT_EQ(Bed::sh("journalctl --rotate"), 0);
+  fault("ADA_USDT", "stall", "lock timeout");  // lines written into the new journal files
+  d = incident("ADA_USDT");
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->source, "llm") << d->llm_error.value_or("");
+  EXPECT_FALSE(d->llm_error);
+  // The prompt the restarted server received holds a line written after the rotation.
+  const auto reqs =
+      nlohmann::json::parse(Bed::sh_out("curl -sf 'http://" + addr + "/_fake/requests'"));
+  ASSERT_EQ(reqs.size(), 1U);
+  const std::string prompt = reqs[0]["body"]["messages"][1]["content"];
+  EXPECT_NE(prompt.find("canceling statement due to lock timeout"), std::string::npos) << prompt;
+}
+
 TEST_F(DiagnoserIt, LeakedSecretsNeverReachTheLlm) {
   fault("DOGE_USDT", "leak-secrets", "Telegram notify failed");
   start();

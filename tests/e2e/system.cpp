@@ -182,7 +182,13 @@ bool System::deploy(const std::string& name, const std::map<std::string, std::st
       // sandbox (no ptrace) and would fail every unit at exit. Ignored by normal builds.
       {"ASAN_OPTIONS", "detect_leaks=0"},
   };
-  for (const auto& [k, v] : settings) settings_[k] = v;
+  for (const auto& [k, v] : settings) {
+    if (v.empty()) {
+      settings_.erase(k);  // unset: the daemons' default applies
+    } else {
+      settings_[k] = v;
+    }
+  }
   std::string cmd = deploy_cmd();
   for (const auto& [k, v] : settings_) cmd += " --env " + quote(k + "=" + v);
   const std::string log = work_ + "/deploy.log";

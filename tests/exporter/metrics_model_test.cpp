@@ -329,5 +329,37 @@ TEST(MetricsModel, RenderWhileUpdating) {
   EXPECT_TRUE(has_line(m.render(), R"(trading_selfheal_actions_total{action="restart",symbol="S299-USDT"} 1)"));
 }
 
+// Bus reconnects come as per-process cumulative counts in heartbeats: lost heartbeats lose
+// nothing, repeats add nothing, a restarted sender (new boot id) counts from 0 again.
+TEST(MetricsModel, BusReconnectsAreCountedAcrossHeartbeatsAndSenderRestarts) {
+  prometheus::Registry reg;
+  MetricsModel m(reg, fleet());
+  const auto line = [&](const std::string& c, int n) {
+    return "trading_selfheal_bus_reconnects_total{component=\"" + c + "\"} " + std::to_string(n);
+  };
+  EXPECT_TRUE(has_line(m.render(), line("probe", 0))) << "absent before the first loss";
+  EXPECT_TRUE(has_line(m.render(), line("actuator", 0)));
+  auto hb = [&](const std::string& c, double n, const std::string& boot) {
+    proto::Heartbeat h;
+    h.component = c;
+    h.stats["bus_reconnects"] = n;
+    m.on_heartbeat(h, boot);
+  };
+  hb("probe", 0, "b1");
+  hb("probe", 1, "b1");
+  hb("probe", 1, "b1");  // the same total again
+  hb("probe", 3, "b1");  // a heartbeat in between was lost
+  EXPECT_TRUE(has_line(m.render(), line("probe", 3)));
+  hb("probe", 1, "b2");  // restarted: its own count from 0
+  EXPECT_TRUE(has_line(m.render(), line("probe", 4)));
+  hb("actuator", 2, "a1");
+  hb("actuator", -5, "a1");  // nonsense is ignored
+  hb("diagnoser", 7, "d1");  // no bus: no series
+  const std::string text = m.render();
+  EXPECT_TRUE(has_line(text, line("actuator", 2)));
+  EXPECT_EQ(text.find("component=\"diagnoser\"} 7"), std::string::npos);
+  expect_same_exposition(text, exposition(reg));
+}
+
 }  // namespace
 }  // namespace trading_heal::exporter

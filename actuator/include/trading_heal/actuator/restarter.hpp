@@ -26,6 +26,7 @@ class Restarter {
  public:
   Restarter(std::unique_ptr<UnitManager> units, RestartOptions opts);
   RestartResult run(const RestartDecision& d);
+  UnitManager& units() { return *units_; }
 
  private:
   std::unique_ptr<UnitManager> units_;

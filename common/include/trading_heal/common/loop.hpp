@@ -23,6 +23,9 @@ class Loop {
 
   void on_readable(zmq::socket_t& socket, std::function<void()> fn);
   void on_fd(int fd, std::function<void()> fn);
+  // Stops watching `fd` (e.g. a connection about to be closed and replaced). Safe from a
+  // handler: the entry is dropped once the handlers of this round have run.
+  void remove_fd(int fd);
   void on_signal(int signo, std::function<void()> fn);  // e.g. SIGHUP, SIGCHLD
   // Called when the deadline has passed; returns the next deadline.
   void on_tick(MonoTime first, std::function<MonoTime(MonoTime now)> fn);
@@ -40,6 +43,8 @@ class Loop {
   std::map<int, std::function<void()>> signal_handlers_;
   std::function<MonoTime(MonoTime)> tick_;
   std::optional<MonoTime> next_tick_;
+  void compact();
+  bool dispatching_ = false;
   bool stopping_ = false;
   int stop_signal_ = 0;
 };

@@ -60,13 +60,16 @@ inline const std::vector<std::string> kComponents = {"probe", "diagnoser", "actu
 //   diagnosis: source (or diagnosis_source) = rules | cache | llm — rules/cache are not Ollama
 //     analyses and are not counted in trading_ollama_analyze_total;
 //   global_incident: active (bool, default true) — false ends the incident.
-// Heartbeat stats read: probe `cycle_seconds`; actuator `global_incident` (bool or 0/1).
+// Heartbeat stats read: probe `cycle_seconds`; actuator `global_incident` (bool or 0/1);
+//   probe and actuator `bus_reconnects` (systemd bus connections lost since the sender's start,
+//   cumulative: a lost heartbeat loses nothing, a new boot id starts again from 0).
 class MetricsModel {
  public:
   MetricsModel(prometheus::Registry& registry, const std::vector<common::AgentSpec>& agents);
 
   void on_health(const proto::HealthReport& r);
-  void on_heartbeat(const proto::Heartbeat& hb);
+  // `boot_id`: the sender's (envelope), to tell a restarted sender's counts from older ones.
+  void on_heartbeat(const proto::Heartbeat& hb, const std::string& boot_id = {});
   // A committed audit event (each exactly once).
   void on_event(const proto::Event& e);
   void set_component_up(const std::string& component, bool up);
@@ -102,6 +105,9 @@ class MetricsModel {
     prometheus::Counter* restarts = nullptr;
   };
   Agent* agent(const std::string& symbol, const std::string& profile);
+  // Adds to `counter` what a cumulative per-boot `total` of `component` grew by.
+  void add_cumulative(prometheus::Counter& counter, const std::string& component,
+                      const std::string& boot_id, std::uint64_t total);
   prometheus::Counter* action_counter(const std::string& action, const Agent* a);
   void ensure_gauges(Agent& a);
 
@@ -156,12 +162,16 @@ class MetricsModel {
   prometheus::Counter& audit_errors_;
   prometheus::Counter& duplicates_;
   prometheus::Gauge& deferred_;
+  prometheus::Family<prometheus::Counter>& bus_reconnects_;
 
   std::map<std::pair<std::string, std::string>, Agent> agents_;  // (symbol, profile)
   Agent no_symbol_;  // labels {symbol=""} for fleet-wide events
   std::set<std::string> actions_seen_;
   std::uint64_t dropped_labels_ = 0;
   std::vector<std::uint64_t> rejected_last_;
+  // Per (component, counter name): the boot id and the total last seen from it.
+  std::map<std::pair<std::string, const prometheus::Counter*>, std::pair<std::string, std::uint64_t>>
+      cumulative_last_;
 };
 
 }  // namespace trading_heal::exporter

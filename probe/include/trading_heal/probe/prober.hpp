@@ -54,6 +54,8 @@ class Prober {
   double db_seconds() const { return db_seconds_; }
   std::uint64_t db_failures() const { return db_failures_; }
   std::uint64_t bus_failures() const { return bus_failures_; }
+  // The connection was replaced (or lost: null, every unit unknown until a new one comes).
+  void set_bus(SystemdBus* bus) { bus_ = bus; }
   std::size_t mismatched() const { return mismatched_.size(); }
   const FleetPlanner& planner() const { return planner_; }
 

@@ -1,4 +1,5 @@
-// The probe daemon's moving parts behind main.cpp: the D-Bus connection, the PostgreSQL worker,
+// The probe daemon's moving parts behind main.cpp: the D-Bus connection (replaced when lost),
+// the PostgreSQL worker,
 // the Prober and the cycle schedule, driven by the loop (ticks, bus and database fds), with
 // callbacks that publish. Logs. Not thread-safe: owned by the loop thread.
 #pragma once
@@ -10,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "trading_heal/common/bus.hpp"
 #include "trading_heal/common/clock.hpp"
 #include "trading_heal/common/config.hpp"
 #include "trading_heal/probe/pg_store.hpp"
@@ -29,6 +31,8 @@ class Runtime {
   std::function<void(const proto::HealthReport&)> on_report;
   std::function<void(const proto::Heartbeat&)> on_heartbeat;
   std::function<void(const proto::Event&)> on_event;
+  // The bus connection's fd changed (old, new; -1 for none): the loop watches the new one.
+  std::function<void(int, int)> on_bus_fd;
 
   int bus_fd() const;  // -1 without a bus
   int db_fd() const;
@@ -41,14 +45,18 @@ class Runtime {
   std::vector<proto::HealthReport> run_once(const common::Clock& clock);
 
   std::uint64_t cycles() const { return schedule_.cycles(); }
-  // The bus broke (or could not be opened): the daemon exits non-zero and systemd restarts it.
-  bool fatal() const { return fatal_; }
+  // Bus connections found lost so far (each replaced by a new one, signals resubscribed).
+  std::uint64_t bus_losses() const { return reconnect_.losses(); }
   void count_publish_drop() { ++publish_drops_; }
 
  private:
   void finish_cycle(const std::optional<FleetAnswer>& answer, const common::Clock& clock);
   void publish(const std::vector<proto::HealthReport>& reports, bool instant);
   void note_db_state();
+  // Drops a lost bus connection; connect_bus() opens a new one and resubscribes the signals.
+  void lose_bus(const std::string& why, common::MonoTime now);
+  bool connect_bus(common::MonoTime now);
+  void drain_bus(common::MonoTime now);
   common::MonoTime next_deadline() const;
 
   const common::Config& cfg_;
@@ -60,7 +68,7 @@ class Runtime {
   std::set<std::size_t> dirty_;
   std::optional<common::MonoTime> instant_due_;
   std::vector<std::optional<proto::Verdict>> logged_verdict_;
-  bool fatal_ = false;
+  common::BusReconnect reconnect_;
   bool db_was_reachable_ = true;
   std::uint64_t instant_reports_ = 0;
   std::uint64_t publish_drops_ = 0;

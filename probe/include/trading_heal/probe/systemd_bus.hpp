@@ -49,7 +49,8 @@ class SystemdBus {
   int fd() const;
   // Processes everything pending on the bus; returns the indices of watched units that changed.
   std::set<std::size_t> drain();
-  bool broken() const { return broken_; }
+  // The connection is gone (a transport error, or closed): the owner replaces it.
+  bool broken() const;
   std::uint64_t signals_seen() const { return signals_; }
   // Per-unit property calls made so far (for the benchmark: how well the cache works).
   std::uint64_t property_calls() const { return property_calls_; }
