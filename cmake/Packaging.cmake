@@ -38,7 +38,6 @@ endforeach()
 install(PROGRAMS ${_th_pkg_root}/deploy/deploy.sh DESTINATION share/trading-heal/deploy)
 install(FILES ${_th_pkg_root}/deploy/trading-heal.env.example DESTINATION share/trading-heal/deploy)
 install(PROGRAMS ${_th_pkg_root}/deploy/permissions/gen-polkit-rule.sh
-                 ${_th_pkg_root}/deploy/permissions/gen-sudoers.sh
         DESTINATION share/trading-heal/deploy/permissions)
 install(FILES ${_th_pkg_root}/deploy/permissions/common.sh DESTINATION share/trading-heal/deploy/permissions)
 foreach(_d prometheus alertmanager grafana)
@@ -69,7 +68,9 @@ set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 # Library dependencies from the binaries (dpkg-shlibdeps), plus what deploy.sh and the units use.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "systemd, curl")
-set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "polkitd, prometheus, jq")
-set(CPACK_DEBIAN_PACKAGE_SUGGESTS "prometheus-alertmanager, postgresql-client, sudo")
+# polkitd: the actuator's permission (deploy.sh's rule). Prometheus often runs on another host:
+# only suggested, or `apt-get install ./trading-heal_*.deb` would bring a server and its exporters.
+set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "polkitd, jq")
+set(CPACK_DEBIAN_PACKAGE_SUGGESTS "prometheus, prometheus-alertmanager, postgresql-client")
 set(CPACK_STRIP_FILES ON)
 include(CPack)

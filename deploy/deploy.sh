@@ -7,15 +7,16 @@
 #   --build-dir DIR           where the binaries are: DIR/bin/trading-heal-* (default: build)
 #   --prefix DIR              binaries go to DIR/bin (default /usr/local; --user: ~/.local)
 #   --deb FILE                install the .deb made by CPack (cpack -G DEB) instead of the build's
-#                             binaries and units (dpkg -i, skipped when that version is installed)
+#                             binaries and units (apt-get install ./FILE, which brings its
+#                             dependencies from Debian; skipped when that version is installed)
 #   --from-package            use the installed trading-heal package's binaries and units
 #   --user                    rootless: units in the user manager ($XDG_CONFIG_HOME/systemd/user),
-#                             no users, no polkit/sudoers, TRADING_HEAL_SYSTEMD_SCOPE=user
-#   --sudoers                 the actuator's permission as exact sudoers lines instead of polkit
+#                             no users, no polkit rule, TRADING_HEAL_SYSTEMD_SCOPE=user
 #   --prometheus-config FILE  prometheus.yml to merge the scrape jobs into
 #                             (default /etc/prometheus/prometheus.yml; --user: none, step skipped)
 #   --env KEY=VALUE           a setting for the env file when deploy creates it (repeatable; an
 #                             existing env file is never changed)
+#   --ssh-opt OPTION          an ssh option for user@host (repeatable), e.g. --ssh-opt Port=2222
 #   --no-start                install only: do not start or verify
 #   --dry-run                 print the plan, change nothing
 #   --uninstall [--purge]     remove what deploy installed; --purge also the data dir, an
@@ -24,10 +25,12 @@
 # What it does (system mode, as root): users trading-heal and trading-heal-actuator (group
 # trading-heal), the data dir, binaries to PREFIX/bin, the units of systemd/ to
 # /etc/systemd/system, /etc/trading-heal/NAME.env from deploy/trading-heal.env.example (never
-# overwritten), the actuator's permission (polkit rule from deploy/permissions/gen-polkit-rule.sh,
-# or with --sudoers the lines of gen-sudoers.sh checked by `visudo -c`), the Prometheus scrape
+# overwritten), the actuator's permission (polkit rule from deploy/permissions/gen-polkit-rule.sh:
+# restart and reset-failed of exactly the configured agents' units, over D-Bus; there is no sudo
+# way, since sudo cannot run under the actuator's sandbox), the Prometheus scrape
 # jobs (trading-heal's exporter and the agents' 9092-9097) as a marked block in prometheus.yml
-# checked with `promtool check config`, the alert rules next to it; then enables and starts
+# checked with `promtool check config` (skipped on a host without Prometheus), the alert rules
+# next to it; then enables and starts
 # trading-heal@NAME.target and verifies: unit states, GET /health on the API port, a scrape of the
 # metrics port. Every step compares before it writes: a second run changes nothing and says so.
 #
@@ -46,7 +49,7 @@ instance=main
 build_dir=build
 prefix=""
 user_mode=0
-sudoers=0
+ssh_opts=(-o BatchMode=yes)
 prom_config=""
 prom_config_set=0
 dry=0
@@ -70,7 +73,8 @@ while (($#)); do
     --user) user_mode=1; shift ;;
     --deb) deb=${2:?--deb needs a .deb file}; from_package=1; shift 2 ;;
     --from-package) from_package=1; shift ;;
-    --sudoers) sudoers=1; shift ;;
+    --sudoers) die "--sudoers is gone: sudo cannot run in the hardened actuator (NoNewPrivileges=); the polkit rule gives the same narrow permission over D-Bus" ;;
+    --ssh-opt) ssh_opts+=(-o "${2:?--ssh-opt needs an OPTION, e.g. Port=2222}"); shift 2 ;;
     --prometheus-config) prom_config=${2:?--prometheus-config needs a file}; prom_config_set=1; shift 2 ;;
     --env) env_sets+=("${2:?--env needs KEY=VALUE}"); shift 2 ;;
     --no-start) start=0; shift ;;
@@ -87,7 +91,6 @@ for kv in "${env_sets[@]}"; do
   [[ $kv =~ ^[A-Z][A-Z0-9_]*=[^$'\n']*$ ]] || die "--env wants KEY=VALUE, got '$kv'"
 done
 ((purge == 0 || uninstall == 1)) || die "--purge goes with --uninstall"
-((user_mode == 0 || sudoers == 0)) || die "--sudoers has no meaning with --user"
 ((user_mode == 0 || from_package == 0)) || die "--deb/--from-package install system-wide (no --user)"
 [[ -z $deb || -f $deb ]] || die "no such file: $deb"
 [[ $build_dir == /* ]] || build_dir=$ROOT/$build_dir
@@ -114,6 +117,7 @@ if [[ -n $host ]]; then
     if ((skip)); then skip=0; continue; fi
     case $a in
       --build-dir) skip=1 ;;
+      --ssh-opt) skip=1 ;;
       --deb) skip=1; fwd+=(--deb '"$d/build/trading-heal.deb"') ;;
       "$host") ;;
       *) fwd+=("$(printf %q "$a")") ;;
@@ -122,7 +126,7 @@ if [[ -n $host ]]; then
   echo "deploy: copying to $host and running there" >&2
   # shellcheck disable=SC2029  # the remote command is built here on purpose, options quoted
   tar -C "$stage" -czf - deploy systemd build |
-    ssh -o BatchMode=yes "$host" "set -e; d=\$(mktemp -d); trap 'rm -rf \"\$d\"' EXIT;
+    ssh "${ssh_opts[@]}" "$host" "set -e; d=\$(mktemp -d); trap 'rm -rf \"\$d\"' EXIT;
       tar -C \"\$d\" -xzf -; s=; [ \"\$(id -u)\" = 0 ] || s='sudo -n';
       \$s \"\$d/deploy/deploy.sh\" --build-dir \"\$d/build\" ${fwd[*]}"
   exit $?
@@ -138,6 +142,7 @@ if ((user_mode)); then
   unit_dir=$config_home/systemd/user
   env_dir=$config_home/trading-heal
   data_dir=$state_home/trading-heal/$instance
+  run_dir=${XDG_RUNTIME_DIR:-/nonexistent}/trading-heal/$instance
   sc() { systemctl --user "$@"; }
   scope=user
 else
@@ -146,6 +151,7 @@ else
   if ((from_package)); then prefix=/usr; unit_dir=/lib/systemd/system; fi
   env_dir=/etc/trading-heal
   data_dir=/var/lib/trading-heal/$instance
+  run_dir=/run/trading-heal/$instance
   sc() { systemctl "$@"; }
   scope=system
   if ((prom_config_set == 0)); then prom_config=/etc/prometheus/prometheus.yml; fi
@@ -157,7 +163,6 @@ target=trading-heal@$instance.target
 services=()
 for c in "${COMPONENTS[@]}"; do services+=("trading-heal-$c@$instance.service"); done
 polkit_rule=/etc/polkit-1/rules.d/60-trading-heal-actuator.rules
-sudoers_file=/etc/sudoers.d/trading-heal-actuator
 if [[ -n $prom_config ]]; then
   prom_rules=$(dirname "$prom_config")/trading-heal-alert_rules.yml
 fi
@@ -419,8 +424,12 @@ step_package() {
     want=$(dpkg-deb -f "$deb" Version)
     have=$(dpkg-query -W -f '${Version}' trading-heal 2>/dev/null || true)
     if [[ $want == "$have" ]]; then same "package trading-heal $have"; else
-      act dpkg -i "$deb" >&2
-      changed "install package $(basename "$deb") (was: ${have:-not installed})"
+      # apt-get, not dpkg -i: the package's Depends (its runtime libraries) come from Debian.
+      local path=$deb
+      [[ $path == /* || $path == ./* ]] || path=./$path
+      act env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$path" >&2 ||
+        die "apt-get install $path failed (are the package lists current? apt-get update)"
+      changed "install package $(basename "$deb") with its dependencies (was: ${have:-not installed})"
       restart_needed=1
       act sc daemon-reload || true
     fi
@@ -486,21 +495,8 @@ step_permission() {
   ((user_mode)) && { echo "deploy: permission: none needed (a user manager lets its user restart its units)" >&2; return; }
   local agents
   agents=$(agents_list)
-  if ((sudoers)); then
-    "$HERE/permissions/gen-sudoers.sh" --user trading-heal-actuator "$agents" >"$work/sudoers"
-    if command -v visudo >/dev/null; then
-      visudo -c -q -f "$work/sudoers" || die "visudo -c rejects the generated sudoers lines"
-      echo "deploy: visudo -c: ok" >&2
-    else
-      die "visudo not found (install sudo)"
-    fi
-    put "$work/sudoers" "$sudoers_file" 0440 root:root || true
-    echo "deploy: note: sudo needs TRADING_HEAL_RESTART_BACKEND=systemctl, TRADING_HEAL_RESTART_SUDO=true" \
-      "and an actuator without NoNewPrivileges= (a drop-in); the polkit rule is the hardened way" >&2
-  else
-    "$HERE/permissions/gen-polkit-rule.sh" --user trading-heal-actuator "$agents" >"$work/polkit.rules"
-    put "$work/polkit.rules" "$polkit_rule" 0644 root:root || true
-  fi
+  "$HERE/permissions/gen-polkit-rule.sh" --user trading-heal-actuator "$agents" >"$work/polkit.rules"
+  put "$work/polkit.rules" "$polkit_rule" 0644 root:root || true
 }
 
 step_start() {
@@ -570,6 +566,13 @@ do_uninstall() {
       changed "reset-failed ${services[*]}"
     fi
   fi
+  # The sockets' directory outlives the units (RuntimeDirectoryPreserve=yes, so a restarted
+  # daemon's peers keep their endpoints): it goes with the deployment.
+  if [[ -d $run_dir ]]; then
+    act rm -rf "$run_dir"
+    changed "remove $run_dir/"
+    if act rmdir "$(dirname "$run_dir")" 2>/dev/null; then changed "remove $(dirname "$run_dir")/"; fi
+  fi
   if [[ -n $prom_config && -f $prom_config ]] && grep -qF "$BEGIN_MARK $instance " "$prom_config"; then
     strip_block "$prom_config" >"$work/prom.yml"
     put "$work/prom.yml" "$prom_config" "$(stat -c %a "$prom_config")" || true
@@ -590,7 +593,6 @@ do_uninstall() {
   elif ((from_package)); then
     echo "deploy: binaries and units belong to the package: apt-get remove trading-heal" >&2
     remove "$polkit_rule"
-    remove "$sudoers_file"
     if [[ -n $prom_config ]]; then remove "$prom_rules"; fi
   else
     for f in "$ROOT"/systemd/trading-heal-*@.service "$ROOT"/systemd/trading-heal@.target; do
@@ -600,7 +602,6 @@ do_uninstall() {
     for f in "${COMPONENTS[@]}" "${TOOLS[@]}"; do remove "$bin_dir/trading-heal-$f"; done
     if ((!user_mode)); then
       remove "$polkit_rule"
-      remove "$sudoers_file"
     fi
     if [[ -n $prom_config ]]; then remove "$prom_rules"; fi
     if [[ -d $env_dir ]] && act rmdir "$env_dir" 2>/dev/null; then changed "remove $env_dir/"; fi
@@ -632,7 +633,14 @@ status=0
 if ((uninstall)); then
   do_uninstall
 else
-  command -v promtool >/dev/null || [[ -z $prom_config ]] || die "promtool not found (apt-get install prometheus)"
+  # promtool is needed only where there is a Prometheus configuration to merge into.
+  if [[ -n $prom_config ]] && ! command -v promtool >/dev/null; then
+    if ((prom_config_set)) || [[ -f $prom_config ]]; then
+      die "promtool not found (apt-get install prometheus), needed to check $prom_config"
+    fi
+    echo "deploy: Prometheus: skipped (not installed on this host: no promtool, no $prom_config)" >&2
+    prom_config=""
+  fi
   step_package
   step_accounts
   step_dirs

@@ -66,14 +66,13 @@ class Daemon {
     ro.verify_timeout = opts.restart_timeout;
     const auto scope = cfg.scope;
     const auto backend = cfg.restart_backend;
-    const bool sudo = cfg.restart_sudo;
     worker_ = std::make_unique<RestartWorker>(
-        [scope, backend, sudo, ro]() -> tl::expected<std::unique_ptr<Restarter>, std::string> {
+        [scope, backend, ro]() -> tl::expected<std::unique_ptr<Restarter>, std::string> {
           std::unique_ptr<UnitManager> m;
           if (backend == common::RestartBackend::kDbus) {
             m = make_dbus_manager(scope);
           } else {
-            m = make_systemctl_manager(scope, sudo);
+            m = make_systemctl_manager(scope);
           }
           return std::make_unique<Restarter>(std::move(m), ro);
         });

@@ -259,11 +259,10 @@ class DbusManager final : public UnitManager {
 
 class SystemctlManager final : public UnitManager {
  public:
-  SystemctlManager(common::SystemdScope scope, bool sudo) : scope_(scope), sudo_(sudo) {}
-  std::string name() const override { return sudo_ ? "sudo systemctl" : "systemctl"; }
+  explicit SystemctlManager(common::SystemdScope scope) : scope_(scope) {}
+  std::string name() const override { return "systemctl"; }
 
   tl::expected<UnitStatus, std::string> status(const std::string& unit) override {
-    // Reading state needs no privilege: never behind sudo.
     auto r = run_program(
         {"systemctl", scope_ == common::SystemdScope::kUser ? "--user" : "--system", "show", "-p",
          "ActiveState,SubState,Result,MainPID", "--", unit},
@@ -282,23 +281,18 @@ class SystemctlManager final : public UnitManager {
  private:
   tl::expected<void, std::string> run(const std::string& verb, const std::string& unit,
                                       std::chrono::milliseconds timeout) {
-    auto r = run_program(systemctl_argv(scope_, sudo_, verb, unit), {}, timeout);
+    auto r = run_program(systemctl_argv(scope_, verb, unit), {}, timeout);
     if (!r.ok()) return tl::unexpected("systemctl " + verb + ": " + r.describe());
     return {};
   }
   common::SystemdScope scope_;
-  bool sudo_;
 };
 
 }  // namespace
 
-std::vector<std::string> systemctl_argv(common::SystemdScope scope, bool sudo,
-                                        const std::string& verb, const std::string& unit) {
-  std::vector<std::string> argv;
-  if (sudo) argv = {"sudo", "-n"};
-  // The exact form the generated sudoers lines allow: `systemctl restart UNIT` (system scope);
-  // a user manager needs no sudo.
-  argv.emplace_back("systemctl");
+std::vector<std::string> systemctl_argv(common::SystemdScope scope, const std::string& verb,
+                                        const std::string& unit) {
+  std::vector<std::string> argv{"systemctl"};
   if (scope == common::SystemdScope::kUser) argv.emplace_back("--user");
   argv.push_back(verb);
   argv.push_back(unit);
@@ -325,8 +319,8 @@ std::unique_ptr<UnitManager> make_dbus_manager(common::SystemdScope scope) {
   return std::make_unique<DbusManager>(scope);
 }
 
-std::unique_ptr<UnitManager> make_systemctl_manager(common::SystemdScope scope, bool sudo) {
-  return std::make_unique<SystemctlManager>(scope, sudo);
+std::unique_ptr<UnitManager> make_systemctl_manager(common::SystemdScope scope) {
+  return std::make_unique<SystemctlManager>(scope);
 }
 
 }  // namespace trading_heal::actuator

@@ -351,7 +351,14 @@ tl::expected<Config, ConfigError> load_config(const EnvLookup& env) {
   r.integer("TRADING_HEAL_AUDIT_KEEP", c.audit_keep, 1, 1000);
   r.choice("TRADING_HEAL_RESTART_BACKEND", c.restart_backend,
            {{"dbus", RestartBackend::kDbus}, {"systemctl", RestartBackend::kSystemctl}});
-  r.boolean("TRADING_HEAL_RESTART_SUDO", c.restart_sudo);
+  // Removed: sudo cannot run in the hardened actuator (NoNewPrivileges=, implied by its sandbox),
+  // and the polkit rule grants the same narrow permission over D-Bus. Refused, not ignored, so
+  // that an old env file does not quietly change what the actuator may do.
+  if (bool sudo = false; (r.boolean("TRADING_HEAL_RESTART_SUDO", sudo), sudo)) {
+    r.error("TRADING_HEAL_RESTART_SUDO", "true",
+            "is no longer supported: restarts go over D-Bus, allowed by the polkit rule that "
+            "deploy.sh installs; remove the setting");
+  }
   r.str("TRADING_HEAL_PRE_RESTART_HOOK", c.pre_restart_hook);
   r.str("TRADING_HEAL_POST_RESTART_HOOK", c.post_restart_hook);
   r.seconds("TRADING_HEAL_HOOK_TIMEOUT", c.hook_timeout, 0.1);

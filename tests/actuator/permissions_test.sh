@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The permission generators: the polkit rule allows exactly the configured units and verbs (run
-# in node against a mock polkit), is ES5 for duktape, and refuses an undefined unit; the sudoers
-# lines pass `visudo -c` and hold no wildcard; bad instance names are refused.
+# in node against a mock polkit), is ES5 for duktape, and refuses an undefined unit; bad
+# instance and user names are refused.
 set -euo pipefail
 SRC=${TRADING_HEAL_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 GEN=$SRC/deploy/permissions
@@ -53,21 +53,9 @@ JS
   node "$tmp/run.js" "$tmp/rule.js" || fail "polkit rule decisions"
 fi
 
-# --- sudoers ----------------------------------------------------------------------------------
-"$GEN/gen-sudoers.sh" --user th-act BTC_USDT ETH_USDT >"$tmp/sudoers"
-grep -v '^#' "$tmp/sudoers" | grep -q '\*' && fail "wildcard in sudoers lines"
-[[ $(grep -c '^th-act ALL=(root) NOPASSWD: /usr/bin/systemctl restart crypto-agent@BTC_USDT.service$' "$tmp/sudoers") == 1 ]] ||
-  fail "exact restart line missing"
-[[ $(grep -vc '^#' "$tmp/sudoers") == 4 ]] || fail "expected 4 lines"
-if command -v visudo >/dev/null; then
-  visudo -c -q -f "$tmp/sudoers" || fail "visudo refuses the sudoers lines"
-  "$GEN/gen-sudoers.sh" --check BTC_USDT || fail "--check"
-fi
-
 # --- refusals ---------------------------------------------------------------------------------
 for bad in 'BTC_USDT.service sshd' '../x' 'crypto-agent@*' 'A;B' '' '_A'; do
   if env -u TRADING_HEAL_AGENTS "$GEN/gen-polkit-rule.sh" "$bad" >/dev/null 2>&1; then fail "polkit accepted '$bad'"; fi
-  if env -u TRADING_HEAL_AGENTS "$GEN/gen-sudoers.sh" "$bad" >/dev/null 2>&1; then fail "sudoers accepted '$bad'"; fi
 done
-if "$GEN/gen-sudoers.sh" --user 'root ALL' BTC_USDT >/dev/null 2>&1; then fail "bad user accepted"; fi
+if "$GEN/gen-polkit-rule.sh" --user 'root ALL' BTC_USDT >/dev/null 2>&1; then fail "bad user accepted"; fi
 echo "permissions: ok"

@@ -100,6 +100,7 @@ TEST(Config, RejectsBadValuesNamingVariableAndValue) {
       {"TRADING_HEAL_HEALTH_ENDPOINT", "ipc://@abstract", "abstract"},
       {"TRADING_HEAL_EVENTS_ENDPOINT", "udp://x", "endpoint"},
       {"TRADING_HEAL_RESTART_BACKEND", "ssh", "dbus or systemctl"},
+      {"TRADING_HEAL_RESTART_SUDO", "true", "polkit rule"},
       {"TRADING_HEAL_STARTUP_GRACE", "-1", "seconds"},
       {"TRADING_HEAL_RESTART_TIMEOUT", "0", "seconds"},
   };

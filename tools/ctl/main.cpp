@@ -11,6 +11,7 @@
 
 #include "format.hpp"
 #include "trading_heal/common/config.hpp"
+#include "trading_heal/common/instance.hpp"
 #include "trading_heal/common/zmq.hpp"
 #include "trading_heal/proto/json.hpp"
 
@@ -33,17 +34,24 @@ constexpr const char* kUsage = R"(usage: trading-heal-ctl [--json] COMMAND [ARGS
   audit verify FILE...            check the audit file's hash chain (rotated files oldest first)
 
   --json                          machine-readable output (the daemons' JSON)
+  --instance NAME                 the deployment (default: TRADING_HEAL_INSTANCE, else the only
+                                  one installed, else main)
+  --user                          a deployment in your user manager (deploy.sh --user)
   -h, --help                      this text
 
-Reads the same environment as the daemons: TRADING_HEAL_API_LISTEN (exporter API, 0.0.0.0 is
-reached as 127.0.0.1), TRADING_HEAL_API_TOKEN_FILE, TRADING_HEAL_CONTROL_ENDPOINT,
-TRADING_HEAL_DIAGNOSER_CONTROL_ENDPOINT, TRADING_HEAL_RUNTIME_DIR, OLLAMA_TIMEOUT.
+Finds the deployment as its units do: its environment file (/etc/trading-heal/NAME.env; with
+--user $XDG_CONFIG_HOME/trading-heal/NAME.env) over the units' runtime directory
+(/run/trading-heal/NAME, $XDG_RUNTIME_DIR/trading-heal/NAME); variables set in the caller's
+environment win (TRADING_HEAL_API_LISTEN, TRADING_HEAL_API_TOKEN_FILE,
+TRADING_HEAL_CONTROL_ENDPOINT, TRADING_HEAL_DIAGNOSER_CONTROL_ENDPOINT,
+TRADING_HEAL_RUNTIME_DIR, OLLAMA_TIMEOUT).
 Exit status: 0 ok, 1 refused or failed, 64 usage, 69 a daemon is not running, 78 bad config.
 )";
 
 struct Ctx {
   th::common::Config cfg;
   bool as_json = false;
+  std::string where;  // the deployment talked to, for messages: "instance main (system, ...)"
 };
 
 int usage(const std::string& msg) {
@@ -85,7 +93,7 @@ std::optional<json> api_get(const Ctx& c, const std::string& path, int* exit_cod
   if (!res) {
     std::cerr << "trading-heal-ctl: the exporter does not answer on " << host << ":" << port
               << " (" << httplib::to_string(res.error())
-              << "): is trading-heal-exporter running?\n";
+              << "): is trading-heal-exporter running? (" << c.where << ")\n";
     *exit_code = kExitUnavailable;
     return std::nullopt;
   }
@@ -107,11 +115,12 @@ std::optional<json> api_get(const Ctx& c, const std::string& path, int* exit_cod
 // ---- control sockets ------------------------------------------------------------------------
 
 // Sends a command and waits for the Ack; nullopt (after printing why) when nobody answers.
-std::optional<th::proto::Ack> command(const std::string& endpoint, const std::string& daemon,
-                                      const th::proto::Command& cmd, int* exit_code) {
+std::optional<th::proto::Ack> command(const Ctx& c, const std::string& endpoint,
+                                      const std::string& daemon, const th::proto::Command& cmd,
+                                      int* exit_code) {
   if (endpoint.rfind("ipc://", 0) == 0 && ::access(endpoint.c_str() + 6, F_OK) != 0) {
     std::cerr << "trading-heal-ctl: " << endpoint.substr(6) << " does not exist: is trading-heal-"
-              << daemon << " running?\n";
+              << daemon << " running? (" << c.where << ")\n";
     *exit_code = kExitUnavailable;
     return std::nullopt;
   }
@@ -142,7 +151,7 @@ std::optional<th::proto::Ack> command(const std::string& endpoint, const std::st
     if (const auto* ack = std::get_if<th::proto::Ack>(&reply->body)) return *ack;
   }
   std::cerr << "trading-heal-ctl: no answer from trading-heal-" << daemon << " on " << endpoint
-            << " within 5 s: is it running?\n";
+            << " within 5 s: is it running? (" << c.where << ")\n";
   *exit_code = kExitUnavailable;
   return std::nullopt;
 }
@@ -199,7 +208,7 @@ int cmd_pause_resume(const Ctx& c, bool pause, const std::vector<std::string>& a
     }
   }
   int rc = 0;
-  auto ack = command(c.cfg.endpoints.actuator_control, "actuator", cmd, &rc);
+  auto ack = command(c, c.cfg.endpoints.actuator_control, "actuator", cmd, &rc);
   if (!ack) return rc;
   return print_ack(c, *ack, std::string(pause ? "pause " : "resume ") + cmd.agent);
 }
@@ -218,7 +227,7 @@ int cmd_diagnose(const Ctx& c, const std::vector<std::string>& args) {
   cmd.request_id = th::common::random_boot_id().substr(0, 12);
   const double asked = th::common::to_epoch_seconds(std::chrono::system_clock::now());
   int rc = 0;
-  auto ack = command(c.cfg.endpoints.diagnoser_control, "diagnoser", cmd, &rc);
+  auto ack = command(c, c.cfg.endpoints.diagnoser_control, "diagnoser", cmd, &rc);
   if (!ack) return rc;
   if (!wait || !ack->ok) return print_ack(c, *ack, "diagnose " + cmd.agent);
   if (!c.as_json) std::cerr << "diagnosis of " << cmd.agent << " queued; waiting for it...\n";
@@ -305,21 +314,43 @@ int cmd_audit(const Ctx& c, const std::vector<std::string>& args, const char* ar
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   Ctx c;
-  while (!args.empty() && args[0].rfind("-", 0) == 0) {
-    if (args[0] == "-h" || args[0] == "--help") {
+  std::optional<std::string> instance;
+  bool user = false;
+  // --json, --instance NAME and --user may come before or after the command.
+  for (std::size_t i = 0; i < args.size();) {
+    if (args[i] == "-h" || args[i] == "--help") {
       std::cout << kUsage;
       return 0;
     }
-    if (args[0] != "--json") return usage("unknown option " + args[0]);
-    c.as_json = true;
-    args.erase(args.begin());
+    if (args[i] == "--json") {
+      c.as_json = true;
+    } else if (args[i] == "--user") {
+      user = true;
+    } else if (args[i] == "--instance") {
+      if (i + 1 >= args.size()) return usage("--instance needs a name");
+      instance = args[i + 1];
+      args.erase(args.begin() + static_cast<std::ptrdiff_t>(i));
+    } else if (i == 0 && args[i].rfind("-", 0) == 0) {
+      return usage("unknown option " + args[i]);
+    } else {
+      ++i;
+      continue;
+    }
+    args.erase(args.begin() + static_cast<std::ptrdiff_t>(i));
   }
-  // --json may also follow the command.
-  std::erase_if(args, [&](const std::string& a) { return a == "--json" && (c.as_json = true); });
   if (args.empty()) return usage("a COMMAND is needed");
-  auto cfg = th::common::load_config(th::common::process_env());
+  const auto process = th::common::process_env();
+  auto inst = th::common::find_instance(instance, user, process,
+                                        th::common::InstanceDirs::from(process));
+  if (!inst) {
+    std::cerr << "trading-heal-ctl: " << inst.error() << "\n";
+    return th::common::kExitConfig;
+  }
+  c.where = inst->describe();
+  auto cfg = th::common::load_config(inst->env);
   if (!cfg) {
-    std::cerr << "trading-heal-ctl: configuration error: " << cfg.error().to_string() << "\n";
+    std::cerr << "trading-heal-ctl: configuration error (" << c.where
+              << "): " << cfg.error().to_string() << "\n";
     return th::common::kExitConfig;
   }
   c.cfg = std::move(*cfg);

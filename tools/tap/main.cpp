@@ -1,5 +1,7 @@
 // trading-heal-tap: prints every message published by the components of one configuration as
 // one JSON line each (envelope and payload), for operators, scripts and the demo.
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -8,6 +10,7 @@
 #include <vector>
 
 #include "trading_heal/common/config.hpp"
+#include "trading_heal/common/instance.hpp"
 #include "trading_heal/common/loop.hpp"
 #include "trading_heal/common/zmq.hpp"
 #include "trading_heal/proto/json.hpp"
@@ -28,10 +31,15 @@ to the payload's fields.
   --agent AGENT      only messages about this agent instance, e.g. BTC_USDT (repeatable)
   --count N          exit after printing N messages
   --endpoint EP      subscribe to EP instead of the configured publishers (repeatable)
+  --instance NAME    the deployment (default: TRADING_HEAL_INSTANCE, else the only one
+                     installed, else main)
+  --user             a deployment in your user manager (deploy.sh --user)
   -h, --help         this text
 
-Configuration comes from the environment, as for the daemons (TRADING_HEAL_RUNTIME_DIR,
-TRADING_HEAL_HEALTH_ENDPOINT, TRADING_HEAL_DIAGNOSER_PUB_ENDPOINT,
+Finds the deployment's sockets as its units do: its environment file
+(/etc/trading-heal/NAME.env; with --user $XDG_CONFIG_HOME/trading-heal/NAME.env) over the
+units' runtime directory (/run/trading-heal/NAME); variables set in the caller's environment win
+(TRADING_HEAL_RUNTIME_DIR, TRADING_HEAL_HEALTH_ENDPOINT, TRADING_HEAL_DIAGNOSER_PUB_ENDPOINT,
 TRADING_HEAL_ACTUATOR_PUB_ENDPOINT). Rejected (malformed) messages are counted on stderr at exit.
 Exit status: 0 on SIGINT/SIGTERM or after --count, 64 on bad usage, 78 on bad configuration.
 )";
@@ -72,6 +80,8 @@ std::string agent_of(const th::proto::Body& body) {
 
 int main(int argc, char** argv) {
   Options opt;
+  std::optional<std::string> instance;
+  bool user = false;
   std::vector<std::string> args(argv + 1, argv + argc);
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -91,6 +101,10 @@ int main(int argc, char** argv) {
       opt.agents.push_back(v);
     } else if (a == "--endpoint" && value(v)) {
       opt.endpoints.push_back(v);
+    } else if (a == "--instance" && value(v)) {
+      instance = v;
+    } else if (a == "--user") {
+      user = true;
     } else if (a == "--count" && value(v)) {
       char* end = nullptr;
       opt.count = std::strtol(v.c_str(), &end, 10);
@@ -99,9 +113,17 @@ int main(int argc, char** argv) {
       return usage_error("unknown or incomplete argument " + a);
     }
   }
-  auto cfg = th::common::load_config(th::common::process_env());
+  const auto process = th::common::process_env();
+  auto inst = th::common::find_instance(instance, user, process,
+                                        th::common::InstanceDirs::from(process));
+  if (!inst) {
+    std::cerr << "trading-heal-tap: " << inst.error() << "\n";
+    return th::common::kExitConfig;
+  }
+  auto cfg = th::common::load_config(inst->env);
   if (!cfg) {
-    std::cerr << "trading-heal-tap: configuration error: " << cfg.error().to_string() << "\n";
+    std::cerr << "trading-heal-tap: configuration error (" << inst->describe()
+              << "): " << cfg.error().to_string() << "\n";
     return th::common::kExitConfig;
   }
   if (opt.endpoints.empty()) opt.endpoints = cfg->endpoints.publishers();
@@ -113,6 +135,10 @@ int main(int argc, char** argv) {
       {.max_msg_size = static_cast<std::int64_t>(cfg->max_message_bytes), .rcvhwm = 10000});
   sub.set(zmq::sockopt::subscribe, "");
   for (const auto& ep : opt.endpoints) {
+    if (ep.rfind("ipc://", 0) == 0 && ::access(ep.c_str() + 6, F_OK) != 0) {
+      std::cerr << "trading-heal-tap: warning: " << ep.substr(6) << " does not exist yet ("
+                << inst->describe() << "): waiting for it\n";
+    }
     if (auto r = th::common::connect_endpoint(sub, ep); !r) {
       std::cerr << "trading-heal-tap: " << r.error() << "\n";
       return th::common::kExitConfig;

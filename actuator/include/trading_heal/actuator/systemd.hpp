@@ -1,5 +1,5 @@
 // Talking to systemd about one unit: its state, restart, reset-failed. Two backends: D-Bus
-// (sd-bus, authorised by polkit in production) and systemctl (argv, optionally behind sudo -n).
+// (sd-bus, authorised by polkit in production) and systemctl (argv, never a shell).
 // Blocking: used from the restart worker thread only. Not thread-safe: one per thread.
 // The D-Bus connection heals itself (common/bus.hpp).
 #pragma once
@@ -46,12 +46,12 @@ class UnitManager {
 // sd-bus RestartUnit(name, "replace"), waiting for the JobRemoved signal of our job. Connects
 // at once (a failure is logged, and each call tries again), reconnects after a loss.
 std::unique_ptr<UnitManager> make_dbus_manager(common::SystemdScope scope);
-// posix_spawn of `[sudo -n] systemctl [--user] restart UNIT`.
-std::unique_ptr<UnitManager> make_systemctl_manager(common::SystemdScope scope, bool sudo);
+// posix_spawn of `systemctl [--user] restart UNIT` (a user manager, or a root actuator).
+std::unique_ptr<UnitManager> make_systemctl_manager(common::SystemdScope scope);
 
 // The argv the systemctl backend runs for `verb` (exposed for tests): never a shell.
-std::vector<std::string> systemctl_argv(common::SystemdScope scope, bool sudo,
-                                        const std::string& verb, const std::string& unit);
+std::vector<std::string> systemctl_argv(common::SystemdScope scope, const std::string& verb,
+                                        const std::string& unit);
 // Parses `systemctl show -p ActiveState,SubState,Result,MainPID` output.
 UnitStatus parse_show(const std::string& text);
 

@@ -102,7 +102,6 @@ struct Config {
   std::uint64_t audit_max_bytes = 64ULL * 1024 * 1024;
   int audit_keep = 5;
   RestartBackend restart_backend = RestartBackend::kDbus;
-  bool restart_sudo = false;
   std::string pre_restart_hook;
   std::string post_restart_hook;
   milliseconds hook_timeout{10000};

@@ -1,0 +1,172 @@
+#include "trading_heal/common/instance.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <vector>
+
+namespace trading_heal::common {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+std::string unquote(std::string_view v) {
+  if (v.size() >= 2 && v.front() == '\'' && v.back() == '\'') {
+    return std::string(v.substr(1, v.size() - 2));
+  }
+  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') {
+    std::string out;
+    for (std::size_t i = 1; i + 1 < v.size(); ++i) {
+      if (v[i] == '\\' && i + 2 < v.size() && (v[i + 1] == '"' || v[i + 1] == '\\')) ++i;
+      out += v[i];
+    }
+    return out;
+  }
+  return std::string(v);
+}
+
+bool valid_deployment_name(const std::string& s) {
+  static const std::regex re("^[A-Za-z0-9]+([_-][A-Za-z0-9]+)*$");
+  return s.size() <= 64 && std::regex_match(s, re);
+}
+
+// The deployments of one env dir: NAME for each NAME.env, sorted.
+std::vector<std::string> instances_in(const std::string& dir) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  if (dir.empty()) return out;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string f = e.path().filename().string();
+    if (f.size() > 4 && f.front() != '.' && f.ends_with(".env")) {
+      out.push_back(f.substr(0, f.size() - 4));
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+struct Where {
+  SystemdScope scope;
+  std::string env_dir;
+  std::string runtime_dir;
+};
+
+}  // namespace
+
+std::map<std::string, std::string> parse_env_file(std::string_view text) {
+  std::map<std::string, std::string> out;
+  std::size_t pos = 0;
+  while (pos <= text.size()) {
+    const std::size_t nl = text.find('\n', pos);
+    std::string_view line = trim(text.substr(pos, nl == std::string_view::npos ? text.npos : nl - pos));
+    pos = nl == std::string_view::npos ? text.size() + 1 : nl + 1;
+    if (line.empty() || line.front() == '#' || line.front() == ';') continue;
+    const std::size_t eq = line.find('=');
+    if (eq == std::string_view::npos) continue;
+    const std::string key(trim(line.substr(0, eq)));
+    if (key.empty()) continue;
+    out[key] = unquote(trim(line.substr(eq + 1)));
+  }
+  return out;
+}
+
+InstanceDirs InstanceDirs::from(const EnvLookup& env) {
+  InstanceDirs d;
+  if (auto x = env("XDG_CONFIG_HOME"); x && !x->empty()) {
+    d.user_env_dir = *x + "/trading-heal";
+  } else if (auto h = env("HOME"); h && !h->empty()) {
+    d.user_env_dir = *h + "/.config/trading-heal";
+  }
+  if (auto r = env("XDG_RUNTIME_DIR"); r && !r->empty()) d.user_runtime_dir = *r + "/trading-heal";
+  return d;
+}
+
+std::string Instance::describe() const {
+  return "instance " + name + " (" + std::string(to_string(scope)) + ", " +
+         (env_file.empty() ? std::string("no env file") : env_file) + ", sockets in " +
+         env("TRADING_HEAL_RUNTIME_DIR").value_or(runtime_dir) + ")";
+}
+
+tl::expected<Instance, std::string> find_instance(const std::optional<std::string>& name,
+                                                  bool user, const EnvLookup& process,
+                                                  const InstanceDirs& dirs) {
+  std::vector<Where> order;
+  if (!user) order.push_back({SystemdScope::kSystem, dirs.system_env_dir, dirs.system_runtime_dir});
+  order.push_back({SystemdScope::kUser, dirs.user_env_dir, dirs.user_runtime_dir});
+
+  std::optional<std::string> wanted = name;
+  if (!wanted) wanted = process("TRADING_HEAL_INSTANCE");
+  if (wanted && !valid_deployment_name(*wanted)) {
+    return tl::unexpected("invalid instance name '" + *wanted + "'");
+  }
+  Instance inst;
+  const Where* where = &order.front();
+  bool found = false;
+  for (const auto& w : order) {
+    const auto names = instances_in(w.env_dir);
+    if (wanted) {
+      if (std::find(names.begin(), names.end(), *wanted) != names.end()) {
+        inst.name = *wanted;
+        where = &w;
+        found = true;
+        break;
+      }
+    } else if (names.size() == 1 ||
+               std::find(names.begin(), names.end(), "main") != names.end()) {
+      inst.name = names.size() == 1 ? names.front() : "main";
+      where = &w;
+      found = true;
+      break;
+    } else if (names.size() > 1) {
+      std::string all;
+      for (const auto& n : names) all += (all.empty() ? "" : ", ") + n;
+      return tl::unexpected("several deployments in " + w.env_dir + " (" + all +
+                            "): name one with --instance");
+    }
+  }
+  if (!found) inst.name = wanted.value_or("main");
+  inst.scope = where->scope;
+  std::map<std::string, std::string> file;
+  if (found) {
+    inst.env_file = where->env_dir + "/" + inst.name + ".env";
+    std::ifstream in(inst.env_file);
+    if (!in) {
+      return tl::unexpected("cannot read " + inst.env_file + ": " + std::strerror(errno) +
+                            " (its group, trading-heal, may read it)");
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    file = parse_env_file(text.str());
+  }
+  // What the units set with Environment= (the env file may override it, as in the units).
+  std::map<std::string, std::string> unit;
+  if (!where->runtime_dir.empty()) {
+    inst.runtime_dir = where->runtime_dir + "/" + inst.name;
+    unit["TRADING_HEAL_RUNTIME_DIR"] = inst.runtime_dir;
+  }
+  if (inst.scope == SystemdScope::kUser) unit["TRADING_HEAL_SYSTEMD_SCOPE"] = "user";
+  inst.env = [process, file = std::move(file),
+              unit = std::move(unit)](const std::string& k) -> std::optional<std::string> {
+    if (auto v = process(k)) return v;
+    if (auto it = file.find(k); it != file.end()) return it->second;
+    if (auto it = unit.find(k); it != unit.end()) return it->second;
+    return std::nullopt;
+  };
+  return inst;
+}
+
+}  // namespace trading_heal::common
