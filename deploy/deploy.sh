@@ -427,8 +427,13 @@ step_package() {
       # apt-get, not dpkg -i: the package's Depends (its runtime libraries) come from Debian.
       local path=$deb
       [[ $path == /* || $path == ./* ]] || path=./$path
-      act env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$path" >&2 ||
-        die "apt-get install $path failed (are the package lists current? apt-get update)"
+      if ! act env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$path" >&2; then
+        # Old package lists name versions the mirror no longer has: refresh them once.
+        echo "deploy: apt-get install failed: updating the package lists and trying again" >&2
+        act apt-get update -q >&2 || true
+        act env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$path" >&2 ||
+          die "apt-get install $path failed"
+      fi
       changed "install package $(basename "$deb") with its dependencies (was: ${have:-not installed})"
       restart_needed=1
       act sc daemon-reload || true
@@ -604,8 +609,8 @@ do_uninstall() {
       remove "$polkit_rule"
     fi
     if [[ -n $prom_config ]]; then remove "$prom_rules"; fi
-    if [[ -d $env_dir ]] && act rmdir "$env_dir" 2>/dev/null; then changed "remove $env_dir/"; fi
   fi
+  if [[ -z $other && -d $env_dir ]] && act rmdir "$env_dir" 2>/dev/null; then changed "remove $env_dir/"; fi
   if ((purge)); then
     if [[ -d $data_dir ]]; then act rm -rf "$data_dir"; changed "remove the data dir $data_dir"; fi
     local parent

@@ -14,9 +14,11 @@ run_pkgs=(
   systemd dbus postgresql postgresql-client prometheus prometheus-alertmanager
   curl jq procps iproute2 sudo polkitd
 )
+# The system-mode testbed (tests/sysbed): a container booted from a debootstrap rootfs, ssh into it.
+test_pkgs=(systemd-container debootstrap openssh-client)
 
 pkgs=("${run_pkgs[@]}")
-[[ "${1:-}" == "--runtime-only" ]] || pkgs+=("${build_pkgs[@]}")
+[[ "${1:-}" == "--runtime-only" ]] || pkgs+=("${build_pkgs[@]}" "${test_pkgs[@]}")
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The test command (README, .ci/run): installs what is missing, builds with warnings as errors
 # and AddressSanitizer + UndefinedBehaviorSanitizer, runs the static checks, the proto fuzzer
-# for a bounded time, then every CTest test: unit tests, and the integration tests on the real
-# testbed (PostgreSQL, systemd user manager, journald, simulated agents, fake Ollama), which a
-# CTest fixture starts and stops.
+# for a bounded time, then every CTest test: unit tests, the integration tests on the real
+# testbed (PostgreSQL, systemd user manager, journald, simulated agents, fake Ollama), and the
+# system tests (a systemd system manager in a container, the .deb built without sanitizers),
+# whose fixtures CTest starts and stops.
 #
 #   tests/run-all.sh [ctest arguments...]     e.g. tests/run-all.sh -L unit
 # Environment: BUILD_DIR (default build-test), FUZZ_SECONDS (default 60, 0 skips),
@@ -23,6 +24,11 @@ step "configure and build ($build, sanitizers ${TRADING_HEAL_SANITIZERS:-ON})"
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRADING_HEAL_WERROR=ON \
   -DENABLE_SANITIZERS="${TRADING_HEAL_SANITIZERS:-ON}" -DTRADING_HEAL_BED_DIR="$root/$build/bed" >/dev/null
 cmake --build "$build" -j2
+
+step "the .deb for the system tests (a build without sanitizers in $build/pkg)"
+cmake --build "$build" --target sysbed_package -j2 >"$build/sysbed-package.log" 2>&1 ||
+  { tail -40 "$build/sysbed-package.log" >&2; exit 1; }
+ls "$build"/pkg/trading-heal_*.deb >&2
 
 if [[ -x tests/static-checks.sh ]]; then
   step "static checks"
@@ -47,7 +53,8 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 status=0
 ctest --test-dir "$build" --output-on-failure -j2 --timeout 600 "$@" || status=$?
-# The fixture stops the testbed; make sure of it even when ctest was interrupted.
+# The fixtures stop the testbeds; make sure of it even when ctest was interrupted.
 TRADING_HEAL_BED_DIR="$root/$build/bed" TRADING_HEAL_BIN_DIR="$root/$build/bin" tests/bed/bed.sh stop >/dev/null 2>&1 || true
+TRADING_HEAL_SYSBED_DIR="$root/$build/sysbed" tests/sysbed/sysbed.sh stop-all >/dev/null 2>&1 || true
 step "done, status $status"
 exit "$status"

@@ -44,12 +44,18 @@ bool valid_deployment_name(const std::string& s) {
   return s.size() <= 64 && std::regex_match(s, re);
 }
 
-// The deployments of one env dir: NAME for each NAME.env, sorted.
-std::vector<std::string> instances_in(const std::string& dir) {
+// The deployments of one env dir: NAME for each NAME.env, sorted. A dir that exists but cannot
+// be read is an error naming it (an operator outside its group).
+tl::expected<std::vector<std::string>, std::string> instances_in(const std::string& dir) {
   std::vector<std::string> out;
   std::error_code ec;
-  if (dir.empty()) return out;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
+  if (dir.empty() || !fs::exists(dir, ec)) return out;
+  fs::directory_iterator it(dir, ec);
+  if (ec) {
+    return tl::unexpected("cannot read " + dir + ": " + ec.message() +
+                          " (its group, trading-heal, may read it)");
+  }
+  for (const auto& e : it) {
     const std::string f = e.path().filename().string();
     if (f.size() > 4 && f.front() != '.' && f.ends_with(".env")) {
       out.push_back(f.substr(0, f.size() - 4));
@@ -117,7 +123,9 @@ tl::expected<Instance, std::string> find_instance(const std::optional<std::strin
   const Where* where = &order.front();
   bool found = false;
   for (const auto& w : order) {
-    const auto names = instances_in(w.env_dir);
+    const auto listed = instances_in(w.env_dir);
+    if (!listed) return tl::unexpected(listed.error());
+    const auto& names = *listed;
     if (wanted) {
       if (std::find(names.begin(), names.end(), *wanted) != names.end()) {
         inst.name = *wanted;

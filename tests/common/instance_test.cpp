@@ -115,6 +115,15 @@ TEST_F(FindInstance, NothingInstalledIsMainWithTheUnitsDefaults) {
   EXPECT_EQ(i->env("TRADING_HEAL_RUNTIME_DIR"), "/run/trading-heal/main");
 }
 
+TEST_F(FindInstance, AnUnreadableEnvDirIsNamed) {
+  // Not a directory: unreadable as a directory even for root (the tests run as root).
+  fs::create_directories(root_);
+  std::ofstream(dirs_.system_env_dir) << "x";
+  auto i = find_instance(std::nullopt, false, env({}), dirs_);
+  ASSERT_FALSE(i);
+  EXPECT_NE(i.error().find("cannot read " + dirs_.system_env_dir), std::string::npos) << i.error();
+}
+
 TEST_F(FindInstance, AnUnreadableEnvFileIsNamed) {
   // A link to nowhere: unreadable even for root (the tests run as root).
   fs::create_directories(dirs_.system_env_dir);
