@@ -284,7 +284,11 @@ void Engine::on_failing(AgentState& a, Now now, Decisions& out) {
   }
   if (a.phase == Phase::kFailing && static_cast<int>(a.consecutive) >= policy_.consecutive_threshold) {
     a.phase = Phase::kDiagnosing;
-    a.ready_at = a.diagnosis ? now.mono : now.mono + policy_.diagnosis_wait;
+    // The diagnosis was asked at the incident's first failed check: the restart waits for it
+    // until diagnosis_wait after that, not after the confirmation.
+    a.ready_at = a.diagnosis ? now.mono
+                             : std::max(now.mono, a.incident_start.value_or(now.mono) +
+                                                      policy_.diagnosis_wait);
     dirty_ = true;
   }
   if (a.phase == Phase::kDiagnosing && now.mono >= *a.ready_at &&
@@ -321,6 +325,15 @@ Decisions Engine::on_diagnosis(const proto::Diagnosis& d, Now now, bool* accepte
   a->diagnosis = d.cause.empty() ? std::optional<std::string>() : d.cause;
   a->diagnosis_at = now.mono;
   if (!d.cause.empty()) a->last_diagnosis = d.cause;
+  // Too late for the restart line (the wait ran out): audited against the incident it explains.
+  if (a->restarted_in_incident && !d.cause.empty() &&
+      (a->phase == Phase::kRestarting || a->phase == Phase::kRecovering)) {
+    auto e = event(*a, "diagnosis_after_restart", true, d.cause);
+    e.diagnosis = d.cause;
+    e.fields["source"] = d.source;
+    e.fields["latency_seconds"] = d.latency_seconds;
+    out.emplace_back(std::move(e));
+  }
   if (a->phase == Phase::kDiagnosing && a->diagnosis && a->ready_at && now.mono < *a->ready_at) {
     a->ready_at = now.mono;
     if (failing(a->last_verdict) && fresh(*a, now.mono) &&

@@ -117,7 +117,7 @@ int main(int argc, char** argv) {
     if (prober.begin_cycle(now)) answer = pg.wait(w0 + std::chrono::seconds(10));
     const auto r = prober.finish_cycle(
         answer, common::to_epoch_seconds(std::chrono::system_clock::now()),
-        std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count());
+        std::chrono::steady_clock::now());
     if (bus) bus->drain();
     const double w = std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
     const double q = answer && answer->ok ? answer->seconds : -1;

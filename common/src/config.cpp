@@ -320,6 +320,7 @@ tl::expected<Config, ConfigError> load_config(const EnvLookup& env) {
   r.seconds("TRADING_HEAL_STALL_THRESHOLD", c.stall_threshold, 0.1);
   r.integer("TRADING_HEAL_CONSECUTIVE_THRESHOLD", c.consecutive_threshold, 1, 1000);
   r.integer("TRADING_HEAL_DIAGNOSE_AFTER", c.diagnose_after, 1, 1000);
+  r.seconds("TRADING_HEAL_CONFIRM_INTERVAL", c.confirm_interval, 0.05, 3600);
   r.integer("TRADING_HEAL_EXHAUSTED_AFTER", c.exhausted_after, 1, 100000);
   r.integer("TRADING_HEAL_MAX_RESTARTS", c.max_restarts, 0, 1000);
   r.integer("TRADING_HEAL_FLEET_MAX_RESTARTS", c.fleet_max_restarts, 0, 100000);
@@ -376,7 +377,10 @@ tl::expected<Config, ConfigError> load_config(const EnvLookup& env) {
   r.seconds("OLLAMA_TIMEOUT", c.ollama.timeout, 0.1, 3600);
   r.choice("OLLAMA_API", c.ollama.api, {{"ollama", LlmApi::kOllama}, {"openai", LlmApi::kOpenAi}});
   r.str("OLLAMA_KEEP_ALIVE", c.ollama.keep_alive);
-  c.diagnosis_wait = c.ollama.timeout + milliseconds(5000);
+  // The diagnosis is asked at the first failed check; the restart waits for it at most this long
+  // from then: a model's typical 5-15 s and the journal read, never longer than the diagnoser
+  // itself waits for the model (it then answers from its rules).
+  c.diagnosis_wait = std::min(c.ollama.timeout, milliseconds(15000)) + milliseconds(2000);
   r.seconds("TRADING_HEAL_DIAGNOSIS_WAIT", c.diagnosis_wait, 0);
 
   r.str("POSTGRES_HOST", c.pg.host);

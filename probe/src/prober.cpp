@@ -23,6 +23,9 @@ ProbeOptions probe_options(const common::Config& cfg) {
       static_cast<long>(std::clamp(interval * 0.5, 0.2, 5.0) * 1000));
   o.proc_root = cfg.proc_root;
   o.policy.startup_grace_s = std::chrono::duration<double>(cfg.startup_grace).count();
+  o.deadlines.stall_threshold_s = o.policy.stall_threshold_s;
+  o.deadlines.confirm = cfg.confirm_interval;
+  o.deadlines.consecutive_threshold = cfg.consecutive_threshold;
   return o;
 }
 
@@ -59,7 +62,8 @@ Prober::Prober(const common::Config& cfg, ProbeOptions opts, SystemdBus* bus, Pg
       bus_(bus),
       pg_(pg),
       proc_(opts_.proc_root),
-      planner_(cfg.agents, planner_settings(opts_)) {
+      planner_(cfg.agents, planner_settings(opts_)),
+      deadlines_(cfg.agents.size(), opts_.deadlines) {
   for (std::size_t i = 0; i < cfg_.agents.size(); ++i) {
     patterns_.emplace_back(cfg_.agents[i].process_pattern);
     if (!cfg_.agents[i].enabled) continue;  // not checked, never reported
@@ -80,8 +84,7 @@ bool Prober::begin_cycle(double now_wall) {
   return true;
 }
 
-std::vector<proto::HealthReport> Prober::finish_cycle(const std::optional<FleetAnswer>& answer,
-                                                      double now_wall, double now_mono) {
+void Prober::apply_answer(const std::optional<FleetAnswer>& answer) {
   db_reachable_ = answer && answer->ok;
   if (answer) db_seconds_ = answer->seconds;
   if (!db_reachable_) {
@@ -96,24 +99,47 @@ std::vector<proto::HealthReport> Prober::finish_cycle(const std::optional<FleetA
     inflight_.reset();
   }
   for (std::size_t i : enabled_) last_age_[i] = db_reachable_ ? planner_.facts(i) : AgeFacts{};
-  auto reports = evaluate_agents(enabled_, now_wall, now_mono, true);
+}
+
+std::vector<proto::HealthReport> Prober::finish_cycle(const std::optional<FleetAnswer>& answer,
+                                                      double now_wall, common::MonoTime now) {
+  apply_answer(answer);
+  auto reports = evaluate_agents(enabled_, now_wall, now, true);
   // A cycle's transient buffers (bus replies, the query's result) go back to the system.
   ::malloc_trim(0);
   return reports;
 }
 
+std::vector<proto::HealthReport> Prober::finish_check(const std::vector<std::size_t>& agents,
+                                                      const std::optional<FleetAnswer>& answer,
+                                                      double now_wall, common::MonoTime now) {
+  if (answer) {
+    apply_answer(answer);
+  } else {
+    // No query: ages from the heartbeat files (the database's last answer is not current).
+    for (std::size_t i : agents) last_age_[i] = AgeFacts{};
+  }
+  std::vector<std::size_t> checked;
+  for (std::size_t i : agents) {
+    if (i < cfg_.agents.size() && cfg_.agents[i].enabled) checked.push_back(i);
+  }
+  deadline_checks_ += checked.size();
+  return evaluate_agents(checked, now_wall, now, true);
+}
+
 std::vector<proto::HealthReport> Prober::recheck(const std::set<std::size_t>& watched,
-                                                 double now_wall, double now_mono) {
+                                                 double now_wall, common::MonoTime now) {
   std::vector<std::size_t> agents;
   for (std::size_t w : watched) {
     if (w < enabled_.size()) agents.push_back(enabled_[w]);
   }
-  return evaluate_agents(agents, now_wall, now_mono, false);
+  return evaluate_agents(agents, now_wall, now, false);
 }
 
 std::vector<proto::HealthReport> Prober::evaluate_agents(const std::vector<std::size_t>& agents,
-                                                         double now_wall, double now_mono,
+                                                         double now_wall, common::MonoTime now,
                                                          bool count_every) {
+  const double now_mono = std::chrono::duration<double>(now.time_since_epoch()).count();
   // A whole cycle asks for units_ as they are; a re-check for its few units.
   std::vector<std::string> subset;
   if (&agents != &enabled_) {
@@ -152,7 +178,8 @@ std::vector<proto::HealthReport> Prober::evaluate_agents(const std::vector<std::
       if (want_cmdline && s.exists) p.pattern_ok = patterns_[i].matches(s.cmdline);
       f.process = p;
     }
-    proto::HealthReport r = evaluate(spec, f, opts_.policy, now_wall, memory_);
+    std::optional<double> effective_age;
+    proto::HealthReport r = evaluate(spec, f, opts_.policy, now_wall, memory_, &effective_age);
     // An instant re-check counts a failure only when the verdict changed: a burst of signals
     // about one crash is one observation, not several.
     if (count_every || last_verdict_[i] != r.verdict) {
@@ -161,6 +188,7 @@ std::vector<proto::HealthReport> Prober::evaluate_agents(const std::vector<std::
       r.consecutive_failures = failures_.get(spec.instance);
     }
     last_verdict_[i] = r.verdict;
+    deadlines_.after_check(i, now, r.verdict, r.consecutive_failures, effective_age);
     if (r.never_seen) {
       if (mismatched_.insert(spec.instance).second) new_mismatches_.push_back(r);
     } else if (r.age_source == proto::AgeSource::kDb) {

@@ -31,6 +31,9 @@ Runtime::Runtime(const common::Config& cfg, ProbeOptions opts)
       reconnect_("probe", cfg.scope) {
   const PgSettings pgs = pg_settings(cfg);
   db_stuck_after_ = 2 * pgs.statement_timeout + milliseconds(1000);
+  // A deadline check waits for its query no longer than a cycle would, and not seconds: the
+  // heartbeat files answer when the database is slow.
+  check_budget_ = std::min(db_budget(cfg), milliseconds(2000));
   pg_ = std::make_unique<PgStore>(pgs);
   prober_ = std::make_unique<Prober>(cfg, std::move(opts), nullptr, pg_.get());
   logged_verdict_.resize(cfg.agents.size());
@@ -52,6 +55,9 @@ common::MonoTime Runtime::next_deadline() const {
   auto next = schedule_.next_deadline();
   if (instant_due_) next = std::min(next, *instant_due_);
   if (!bus_) next = std::min(next, reconnect_.next_attempt());
+  if (auto d = prober_->deadlines().next()) next = std::min(next, *d);
+  if (check_finish_by_) next = std::min(next, *check_finish_by_);
+  // Checks waiting for a free query slot start as soon as it frees (on_db wakes the loop).
   return next;
 }
 
@@ -103,17 +109,20 @@ void Runtime::drain_bus(common::MonoTime now) {
 
 common::MonoTime Runtime::on_tick(const common::Clock& clock) {
   const auto now = clock.mono();
-  if (schedule_.running()) {
-    if (now >= schedule_.finish_by()) finish_cycle(std::nullopt, clock);
-    if (pg_->abort_if_stuck(db_stuck_after_)) {
-      ++db_aborts_;
-      spdlog::warn("database query stuck, connection aborted aborts={}", db_aborts_);
-    }
+  if (schedule_.running() && now >= schedule_.finish_by()) finish_cycle(std::nullopt, clock);
+  if (query_inflight_ && pg_->abort_if_stuck(db_stuck_after_)) {
+    ++db_aborts_;
+    spdlog::warn("database query stuck, connection aborted aborts={}", db_aborts_);
   }
   if (schedule_.due(now)) {
     schedule_.begin(now);
-    if (!prober_->begin_cycle(common::to_epoch_seconds(clock.wall())) && !pg_->busy()) {
-      finish_cycle(std::nullopt, clock);  // no query in flight: nothing to wait for
+    // A check's query in flight is the same range query: it serves the cycle too.
+    if (!query_inflight_) {
+      if (prober_->begin_cycle(common::to_epoch_seconds(clock.wall()))) {
+        query_inflight_ = true;
+      } else if (!pg_->busy()) {
+        finish_cycle(std::nullopt, clock);  // no query in flight: nothing to wait for
+      }
     }
   }
   if (!bus_ && reconnect_.attempt_due(now)) connect_bus(now);
@@ -121,13 +130,39 @@ common::MonoTime Runtime::on_tick(const common::Clock& clock) {
     instant_due_.reset();
     std::set<std::size_t> dirty;
     dirty.swap(dirty_);
-    auto reports = prober_->recheck(dirty, common::to_epoch_seconds(clock.wall()),
-                                    duration<double>(clock.mono().time_since_epoch()).count());
+    auto reports = prober_->recheck(dirty, common::to_epoch_seconds(clock.wall()), clock.mono());
     instant_reports_ += reports.size();
-    publish(reports, true);
+    publish(reports, "signal");
   }
+  run_deadlines(clock);
   if (bus_) drain_bus(now);
   return next_deadline();
+}
+
+void Runtime::run_deadlines(const common::Clock& clock) {
+  const auto now = clock.mono();
+  for (std::size_t i : prober_->deadlines().take_due(now)) pending_checks_.insert(i);
+  // The query took too long: the waiting checks go on with the heartbeat files.
+  if (check_finish_by_ && now >= *check_finish_by_) finish_check(std::nullopt, clock);
+  // A running cycle checks every agent anyway; a query in flight serves the checks when it ends.
+  if (pending_checks_.empty() || schedule_.running() || query_inflight_) return;
+  if (prober_->begin_cycle(common::to_epoch_seconds(clock.wall()))) {
+    query_inflight_ = true;
+    ++check_queries_;
+    check_finish_by_ = now + check_budget_;
+  } else {
+    finish_check(std::nullopt, clock);  // no database, or a stuck query still holds it
+  }
+}
+
+void Runtime::finish_check(const std::optional<FleetAnswer>& answer, const common::Clock& clock) {
+  const std::vector<std::size_t> agents(pending_checks_.begin(), pending_checks_.end());
+  pending_checks_.clear();
+  check_finish_by_.reset();
+  auto reports =
+      prober_->finish_check(agents, answer, common::to_epoch_seconds(clock.wall()), clock.mono());
+  if (answer) note_db_state();
+  publish(reports, "deadline");
 }
 
 common::MonoTime Runtime::on_bus(const common::Clock& clock) {
@@ -137,17 +172,29 @@ common::MonoTime Runtime::on_bus(const common::Clock& clock) {
 
 common::MonoTime Runtime::on_db(const common::Clock& clock) {
   auto answer = pg_->take();
-  if (answer && schedule_.running()) finish_cycle(answer, clock);
+  if (!answer) return next_deadline();
+  query_inflight_ = false;
+  if (schedule_.running()) {
+    finish_cycle(answer, clock);
+  } else if (!pending_checks_.empty()) {
+    finish_check(answer, clock);
+  } else {
+    prober_->absorb(*answer);  // late (its checks went on without it): still news for the ranges
+  }
+  // Checks that came due meanwhile start now, with a query of their own.
+  run_deadlines(clock);
   return next_deadline();
 }
 
 void Runtime::finish_cycle(const std::optional<FleetAnswer>& answer,
                            const common::Clock& clock) {
-  auto reports = prober_->finish_cycle(answer, common::to_epoch_seconds(clock.wall()),
-                                       duration<double>(clock.mono().time_since_epoch()).count());
+  auto reports = prober_->finish_cycle(answer, common::to_epoch_seconds(clock.wall()), clock.mono());
   schedule_.finish(clock.mono());
+  // Every agent was checked: the checks that were waiting are done.
+  pending_checks_.clear();
+  check_finish_by_.reset();
   note_db_state();
-  publish(reports, false);
+  publish(reports, "cycle");
   for (const auto& r : prober_->take_new_mismatches()) {
     spdlog::warn("probable configuration mismatch agent={} symbol={} profile={}", r.agent,
                  r.symbol, r.profile);
@@ -176,6 +223,8 @@ void Runtime::finish_cycle(const std::optional<FleetAnswer>& answer,
               {"bus_failures", static_cast<std::int64_t>(prober_->bus_failures())},
               {"bus_reconnects", static_cast<std::int64_t>(reconnect_.losses())},
               {"instant_reports", static_cast<std::int64_t>(instant_reports_)},
+              {"deadline_checks", static_cast<std::int64_t>(prober_->deadline_checks())},
+              {"deadline_queries", static_cast<std::int64_t>(check_queries_)},
               {"config_mismatch", static_cast<std::int64_t>(prober_->mismatched())},
               {"publish_drops", static_cast<std::int64_t>(publish_drops_)}};
   if (on_heartbeat) on_heartbeat(hb);
@@ -192,13 +241,13 @@ void Runtime::note_db_state() {
   db_was_reachable_ = ok;
 }
 
-void Runtime::publish(const std::vector<proto::HealthReport>& reports, bool instant) {
+void Runtime::publish(const std::vector<proto::HealthReport>& reports, const char* trigger) {
   for (const auto& r : reports) {
     if (const auto* spec = cfg_.find_agent(r.agent)) {
       const auto i = static_cast<std::size_t>(spec - cfg_.agents.data());
       if (logged_verdict_[i] != r.verdict) {
-        spdlog::info("agent verdict changed agent={} verdict={} failures={} instant={} detail=\"{}\"",
-                     r.agent, proto::to_string(r.verdict), r.consecutive_failures, instant,
+        spdlog::info("agent verdict changed agent={} verdict={} failures={} trigger={} detail=\"{}\"",
+                     r.agent, proto::to_string(r.verdict), r.consecutive_failures, trigger,
                      r.detail);
         logged_verdict_[i] = r.verdict;
       }
@@ -211,8 +260,7 @@ std::vector<proto::HealthReport> Runtime::run_once(const common::Clock& clock) {
   const auto wall = common::to_epoch_seconds(clock.wall());
   std::optional<FleetAnswer> answer;
   if (prober_->begin_cycle(wall)) answer = pg_->wait(clock.mono() + db_budget(cfg_) * 4);
-  auto reports = prober_->finish_cycle(answer, common::to_epoch_seconds(clock.wall()),
-                                       duration<double>(clock.mono().time_since_epoch()).count());
+  auto reports = prober_->finish_cycle(answer, common::to_epoch_seconds(clock.wall()), clock.mono());
   if (!prober_->db_reachable()) {
     spdlog::warn("database unavailable, ages from heartbeat files error=\"{}\"",
                  prober_->db_error());

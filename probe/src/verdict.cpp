@@ -174,7 +174,9 @@ double window_start(const AgeMemory& memory, const std::string& key, double now,
 }
 
 proto::HealthReport evaluate(const common::AgentSpec& agent, const AgentFacts& facts,
-                             const VerdictPolicy& policy, double now, AgeMemory& memory) {
+                             const VerdictPolicy& policy, double now, AgeMemory& memory,
+                             std::optional<double>* effective_age) {
+  if (effective_age != nullptr) effective_age->reset();
   proto::HealthReport r;
   r.agent = agent.instance;
   r.unit = agent.unit;
@@ -220,6 +222,11 @@ proto::HealthReport evaluate(const common::AgentSpec& agent, const AgentFacts& f
   if (since_start && (!effective || *effective > *since_start)) {
     effective = std::max(0.0, *since_start - policy.startup_grace_s);
     in_grace = *since_start <= policy.startup_grace_s;
+    // Unclamped for the caller: still in the grace, the agent turns stale grace + threshold
+    // after its start, not threshold after now.
+    if (effective_age != nullptr) *effective_age = *since_start - policy.startup_grace_s;
+  } else if (effective_age != nullptr) {
+    *effective_age = effective;
   }
   if (!age.value) {
     // Nothing tells the age: only a recent start vouches for the agent; never a failure.

@@ -115,13 +115,15 @@ TEST_F(EngineTest, OneFailureIsNotEnough) {
   EXPECT_TRUE(restarts(engine_->on_tick(at(10min))).empty());
 }
 
+// The diagnosis is asked at the first failed check: the restart waits for it until
+// diagnosis_wait (35 s here) after that check, however soon the failure is confirmed.
 TEST_F(EngineTest, WaitsForTheDiagnosisAtMostTheDeadlineThenRestartsWithout) {
   fail("BTC_USDT", 1, 0s);
-  EXPECT_TRUE(restarts(fail("BTC_USDT", 2, 30s)).empty());
+  EXPECT_TRUE(restarts(fail("BTC_USDT", 2, 2s)).empty());  // confirmed 2 s later
   EXPECT_EQ(engine_->agent("BTC_USDT")->phase, Phase::kDiagnosing);
-  EXPECT_EQ(engine_->next_deadline(at(30s)), at(65s).mono);
-  EXPECT_TRUE(restarts(engine_->on_tick(at(64s))).empty());
-  auto rs = restarts(engine_->on_tick(at(65s)));
+  EXPECT_EQ(engine_->next_deadline(at(2s)), at(35s).mono);
+  EXPECT_TRUE(restarts(engine_->on_tick(at(34s))).empty());
+  auto rs = restarts(engine_->on_tick(at(35s)));
   ASSERT_EQ(rs.size(), 1U);
   EXPECT_EQ(rs[0].unit, "crypto-agent@BTC_USDT.service");
   EXPECT_FALSE(rs[0].diagnosis);
@@ -129,13 +131,21 @@ TEST_F(EngineTest, WaitsForTheDiagnosisAtMostTheDeadlineThenRestartsWithout) {
             "SELF-HEAL: restarting BTC-USDT | reason: stalled (age=1500s) | Ollama: unavailable");
 }
 
+// Confirmed after the wait already ran out (a slow confirmation): restarted at once.
+TEST_F(EngineTest, ConfirmationAfterTheDiagnosisWaitRestartsAtOnce) {
+  fail("BTC_USDT", 1, 0s);
+  auto rs = restarts(fail("BTC_USDT", 2, 40s));
+  ASSERT_EQ(rs.size(), 1U);
+  EXPECT_FALSE(rs[0].diagnosis);
+}
+
 TEST_F(EngineTest, DiagnosisArrivingDuringTheWaitRestartsAtOnceWithIt) {
   fail("BTC_USDT", 1, 0s);
-  fail("BTC_USDT", 2, 30s);
+  fail("BTC_USDT", 2, 2s);
   proto::Diagnosis d;
   d.agent = "BTC_USDT";
   d.cause = "DB lock on decisions table";
-  auto rs = restarts(engine_->on_diagnosis(d, at(40s)));
+  auto rs = restarts(engine_->on_diagnosis(d, at(10s)));
   ASSERT_EQ(rs.size(), 1U);
   EXPECT_EQ(rs[0].log_line,
             "SELF-HEAL: restarting BTC-USDT | reason: stalled (age=1500s) | Ollama: DB lock on "
@@ -160,8 +170,17 @@ TEST_F(EngineTest, DiagnosisArrivingAfterTheRestartOnlyAnnotates) {
   proto::Diagnosis d;
   d.agent = "BTC_USDT";
   d.cause = "late";
-  EXPECT_TRUE(restarts(engine_->on_diagnosis(d, at(70s))).empty());
+  d.source = "llm";
+  const std::string incident = engine_->agent("BTC_USDT")->incident;
+  auto ds = engine_->on_diagnosis(d, at(70s));
+  EXPECT_TRUE(restarts(ds).empty());
   EXPECT_EQ(engine_->agent("BTC_USDT")->diagnosis, "late");
+  // Audited against the incident whose restart went without it.
+  auto ev = events(ds, "diagnosis_after_restart");
+  ASSERT_EQ(ev.size(), 1U);
+  EXPECT_EQ(ev[0].diagnosis, "late");
+  EXPECT_EQ(std::get<std::string>(ev[0].fields.at("incident")), incident);
+  EXPECT_EQ(engine_->agent("BTC_USDT")->last_diagnosis, "late");
 }
 
 TEST_F(EngineTest, RestartResultStartsRecoveryAndHealthyEmitsRecovered) {

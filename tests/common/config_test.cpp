@@ -31,7 +31,10 @@ TEST(Config, DefaultsMatchTheSpec) {
   EXPECT_EQ(c->stall_threshold, std::chrono::seconds(600));
   EXPECT_EQ(c->max_restarts, 3);
   EXPECT_EQ(c->cooldown, std::chrono::seconds(60));
-  EXPECT_EQ(c->diagnosis_wait, std::chrono::seconds(35));
+  EXPECT_EQ(c->diagnosis_wait, std::chrono::seconds(17));
+  EXPECT_EQ(c->confirm_interval, std::chrono::seconds(2));
+  EXPECT_EQ(c->consecutive_threshold, 2);
+  EXPECT_EQ(c->diagnose_after, 1);
   EXPECT_EQ(c->global_window, std::chrono::seconds(60));
   EXPECT_EQ(c->ollama.host, "http://127.0.0.1:11434");
   EXPECT_EQ(c->ollama.model, "qwen2.5-coder:7b");
@@ -52,7 +55,7 @@ TEST(Config, DerivedDefaultsFollowTheirBase) {
   ASSERT_TRUE(c);
   EXPECT_EQ(c->interval, std::chrono::milliseconds(1500));
   EXPECT_EQ(c->global_window, std::chrono::milliseconds(3000));
-  EXPECT_EQ(c->diagnosis_wait, std::chrono::milliseconds(7000));
+  EXPECT_EQ(c->diagnosis_wait, std::chrono::milliseconds(4000));
   EXPECT_EQ(c->endpoints.events, "ipc:///tmp/x/events.sock");
 }
 

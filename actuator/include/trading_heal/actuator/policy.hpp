@@ -14,7 +14,8 @@ struct Policy {
   int fleet_max_restarts = 10;   // all agents per sliding window (circuit breaker)
   std::chrono::milliseconds window{std::chrono::hours(1)};
   std::chrono::milliseconds cooldown{60000};
-  std::chrono::milliseconds diagnosis_wait{35000};
+  // From the incident's first failed check (when the diagnosis is asked).
+  std::chrono::milliseconds diagnosis_wait{17000};
   std::chrono::milliseconds backoff_max{900000};
   std::chrono::milliseconds stable_after{600000};
   std::chrono::milliseconds recovery_grace{120000};

@@ -78,12 +78,13 @@ struct Config {
   milliseconds interval{30000};
   milliseconds stall_threshold{600000};
   int consecutive_threshold = 2;
-  int diagnose_after = 2;
+  int diagnose_after = 1;
+  milliseconds confirm_interval{2000};
   int exhausted_after = 6;
   int max_restarts = 3;
   int fleet_max_restarts = 10;
   milliseconds cooldown{60000};
-  milliseconds diagnosis_wait{35000};
+  milliseconds diagnosis_wait{17000};
   milliseconds backoff_max{900000};
   milliseconds stable_after{600000};
   milliseconds recovery_grace{0};  // 0 = derived: 2 intervals + stall threshold cap

@@ -10,7 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "trading_heal/common/clock.hpp"
 #include "trading_heal/common/config.hpp"
+#include "trading_heal/probe/deadlines.hpp"
 #include "trading_heal/probe/pg_store.hpp"
 #include "trading_heal/probe/proc.hpp"
 #include "trading_heal/probe/systemd_bus.hpp"
@@ -21,6 +23,7 @@ namespace trading_heal::probe {
 
 struct ProbeOptions {
   VerdictPolicy policy;
+  DeadlinePolicy deadlines;
   std::string proc_root = "/proc";
   std::chrono::milliseconds bus_timeout{2000};
 };
@@ -36,14 +39,23 @@ class Prober {
   // `bus` and `pg` may be null (then every unit / every age from the DB is unknown).
   Prober(const common::Config& cfg, ProbeOptions opts, SystemdBus* bus, PgStore* pg);
 
-  // Phase 1: submits the fleet query. False if the previous query still runs (hung database).
+  // Phase 1: submits the fleet query (a cycle's, or a deadline check's: the same range query).
+  // False if the previous query still runs (hung database) or there is no database.
   bool begin_cycle(double now_wall);
   // Phase 2: with the query's answer (nullopt: none in time), the reports of every enabled agent.
   std::vector<proto::HealthReport> finish_cycle(const std::optional<FleetAnswer>& answer,
-                                                double now_wall, double now_mono);
+                                                double now_wall, common::MonoTime now);
+  // A deadline check: the reports of `agents` (agent indices) with the answer of the query
+  // begun for them (nullopt: none in time or none asked, the ages from the heartbeat files).
+  std::vector<proto::HealthReport> finish_check(const std::vector<std::size_t>& agents,
+                                                const std::optional<FleetAnswer>& answer,
+                                                double now_wall, common::MonoTime now);
   // Instant re-check of watched units (indices into watched_units()), reusing the last ages.
   std::vector<proto::HealthReport> recheck(const std::set<std::size_t>& watched,
-                                           double now_wall, double now_mono);
+                                           double now_wall, common::MonoTime now);
+  // When each agent is to be checked next (set by every check of it).
+  DeadlineSchedule& deadlines() { return deadlines_; }
+  std::uint64_t deadline_checks() const { return deadline_checks_; }
 
   const std::vector<std::string>& watched_units() const { return units_; }
   // Agents (reports) whose (symbol, profile) just turned out never to have had a row.
@@ -61,8 +73,15 @@ class Prober {
 
  private:
   std::vector<proto::HealthReport> evaluate_agents(const std::vector<std::size_t>& agents,
-                                                   double now_wall, double now_mono,
+                                                   double now_wall, common::MonoTime now,
                                                    bool count_every);
+  // Takes a query's answer: reachability, the planner's ranges, every agent's DB facts.
+  void apply_answer(const std::optional<FleetAnswer>& answer);
+ public:
+  // An answer that came after its checks went on without it: its rows still count.
+  void absorb(const FleetAnswer& answer) { apply_answer(answer); }
+
+ private:
 
   const common::Config& cfg_;
   ProbeOptions opts_;
@@ -80,6 +99,8 @@ class Prober {
   AgeMemory memory_;
   FailureCounter failures_;
   CpuTracker cpu_;
+  DeadlineSchedule deadlines_;
+  std::uint64_t deadline_checks_ = 0;
   std::set<std::string> mismatched_;
   std::vector<proto::HealthReport> new_mismatches_;
   bool db_reachable_ = false;

@@ -51,7 +51,12 @@ class Runtime {
 
  private:
   void finish_cycle(const std::optional<FleetAnswer>& answer, const common::Clock& clock);
-  void publish(const std::vector<proto::HealthReport>& reports, bool instant);
+  // `trigger`: what made the check (cycle, deadline, signal), for the log.
+  void publish(const std::vector<proto::HealthReport>& reports, const char* trigger);
+  // Agents whose deadline passed: checked with a query of their own (one for all due together),
+  // or by the running cycle.
+  void run_deadlines(const common::Clock& clock);
+  void finish_check(const std::optional<FleetAnswer>& answer, const common::Clock& clock);
   void note_db_state();
   // Drops a lost bus connection; connect_bus() opens a new one and resubscribes the signals.
   void lose_bus(const std::string& why, common::MonoTime now);
@@ -69,6 +74,11 @@ class Runtime {
   std::optional<common::MonoTime> instant_due_;
   std::vector<std::optional<proto::Verdict>> logged_verdict_;
   common::BusReconnect reconnect_;
+  bool query_inflight_ = false;             // a fleet query (a cycle's or a check's) runs
+  std::set<std::size_t> pending_checks_;    // agents whose deadline passed, not checked yet
+  std::optional<common::MonoTime> check_finish_by_;
+  std::chrono::milliseconds check_budget_{2000};
+  std::uint64_t check_queries_ = 0;
   bool db_was_reachable_ = true;
   std::uint64_t instant_reports_ = 0;
   std::uint64_t publish_drops_ = 0;

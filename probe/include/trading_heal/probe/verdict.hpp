@@ -95,8 +95,12 @@ class FailureCounter {
 
 // Computes the verdict and fills the report's checks, ages and detail. `memory` is updated
 // with the DB answer. `report.consecutive_failures` is left to the caller (FailureCounter).
+// `effective_age`, when given, receives the age the stall verdict compared with the threshold
+// (after the startup grace; nullopt when no age applied): with it the caller knows when the agent
+// turns stale if nothing new comes.
 proto::HealthReport evaluate(const common::AgentSpec& agent, const AgentFacts& facts,
-                             const VerdictPolicy& policy, double now, AgeMemory& memory);
+                             const VerdictPolicy& policy, double now, AgeMemory& memory,
+                             std::optional<double>* effective_age = nullptr);
 
 // The search window's lower bound for one key: the newest timestamp we know (no older row
 // matters), but at most `cap` back from now.
