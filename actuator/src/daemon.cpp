@@ -166,11 +166,11 @@ class Daemon {
     for (auto& d : ds) {
       if (auto* r = std::get_if<RestartDecision>(&d)) {
         spdlog::warn("{}", r->log_line);
-        if (cfg_.dry_run) spdlog::warn("dry run: restart of {} not performed", r->unit);
         touched.push_back(r->agent);
         worker_->submit(std::move(*r));
       } else {
         auto& e = std::get<proto::Event>(d);
+        if (e.action == "would_restart") spdlog::warn("{}", e.detail);  // the dry run's SELF-HEAL line
         if (!e.agent.empty()) touched.push_back(e.agent);
         send_event(std::move(e), t.mono);
       }
@@ -373,6 +373,7 @@ class Daemon {
                 {"restarts_ok", i(c.restarts_ok)},
                 {"restarts_failed", i(c.restarts_failed)},
                 {"restarts_deferred", i(c.restarts_deferred)},
+                {"would_restart", i(c.would_restart)},
                 {"restarts_ineffective", i(c.restarts_ineffective)},
                 {"rate_limited", i(c.rate_limited)},
                 {"exhausted", i(c.exhausted)},

@@ -603,6 +603,18 @@ void Engine::attempt(AgentState& a, Now now, Decisions& out) {
     return;
   }
 
+  if (policy_.dry_run) {
+    // What would happen, without changing what will: no restart recorded, so no budget used,
+    // no backoff, never exhausted. Told again after a cooldown while the agent stays failing.
+    a.retry_at = now.mono + std::max<milliseconds>(policy_.cooldown, policy_.interval);
+    ++counters_.would_restart;
+    auto e = event(a, "would_restart", true,
+                   "dry run: " + restart_log_line(a.spec, a.reason, a.diagnosis));
+    if (a.diagnosis) e.diagnosis = a.diagnosis;
+    e.fields["dry_run"] = true;
+    out.emplace_back(std::move(e));
+    return;
+  }
   RestartDecision d;
   d.agent = a.spec.instance;
   d.unit = common::unit_for(a.spec.instance);

@@ -17,6 +17,7 @@ Policy Policy::from_config(const common::Config& c) {
   p.interval = c.interval;
   p.global_min_agents = c.global_min_agents;
   p.global_window = c.global_window;
+  p.dry_run = c.dry_run;
   if (c.recovery_grace.count() > 0) {
     p.recovery_grace = c.recovery_grace;
   } else {

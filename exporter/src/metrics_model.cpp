@@ -286,13 +286,22 @@ MetricsModel::MetricsModel(prometheus::Registry& reg, const std::vector<common::
     index_.add(rejected_, {{"reason", std::string(proto::to_string(static_cast<proto::Reject>(i)))}});
   }
   rejected_last_.assign(proto::kRejectCount, 0);
-  // Counters of configured agents exist from the start, so increase() sees their first event.
+  // Every per-agent series of a configured agent exists from the first scrape (Prometheus'
+  // "avoid missing metrics"): counters at 0, so that increase() sees their first event and a
+  // scrape tells "never" from "not exported"; gauges at NaN until the first health report says
+  // what is true (an `up` of 0 before anyone looked would page TradingAgentDown).
+  constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
   for (const auto& spec : agents) {
-    if (Agent* a = agent(spec.symbol, spec.profile)) {
-      for (const char* act : {"restart", "recovered", "rate_limited", "ollama_error"}) {
-        action_counter(act, a);
-      }
+    Agent* a = agent(spec.symbol, spec.profile);
+    if (a == nullptr) continue;
+    for (const char* act : kAgentActions) action_counter(act, a);
+    ensure_gauges(*a);
+    for (prometheus::Gauge* g : {a->up, a->stalled, a->age, a->consecutive, a->rss, a->cpu,
+                                 a->heartbeat_age}) {
+      g->Set(kNaN);
     }
+    a->latency = &index_.add(latency_, a->labels);
+    a->latency->Set(kNaN);
   }
 }
 
@@ -391,7 +400,7 @@ void MetricsModel::on_event(const proto::Event& e) {
     if (llm && latency && std::isfinite(*latency) && *latency >= 0) {
       duration_.Observe(*latency);
       if (a != nullptr) {
-        if (a->latency == nullptr) a->latency = &index_.add(latency_, a->labels);
+        if (a->latency == nullptr) a->latency = &index_.add(latency_, a->labels);  // not configured
         a->latency->Set(*latency);
       }
     }

@@ -738,3 +738,36 @@ TEST(ReasonTest, Formats) {
 
 }  // namespace
 }  // namespace trading_heal::actuator
+
+namespace trading_heal::actuator {
+namespace {
+
+// Dry run: a sticky stall is told as `would_restart` again and again (every cooldown), never
+// as a restart; no budget used, no backoff, no rate limit, never exhausted.
+TEST_F(EngineTest, DryRunRecordsWouldRestartAndChangesNothingThatWillHappen) {
+  make({{"TRADING_HEAL_DRY_RUN", "true"}});
+  Decisions all;
+  std::uint32_t n = 0;
+  for (auto t = 0s; t <= 30min; t += 30s) append(all, fail("BTC_USDT", ++n, t));
+  EXPECT_TRUE(restarts(all).empty()) << "a dry run restarted";
+  const auto would = events(all, "would_restart");
+  EXPECT_GE(would.size(), 25U) << "one every cooldown (60 s) over 30 min";
+  EXPECT_LE(would.size(), 31U);
+  EXPECT_NE(would[0].detail.find("SELF-HEAL: restarting BTC-USDT"), std::string::npos);
+  EXPECT_TRUE(std::get<bool>(would[0].fields.at("dry_run")));
+  EXPECT_TRUE(events(all, "restart").empty());
+  EXPECT_TRUE(events(all, "rate_limited").empty());
+  EXPECT_TRUE(events(all, "exhausted").empty());
+  const auto* a = engine_->agent("BTC_USDT");
+  EXPECT_NE(a->phase, Phase::kExhausted);
+  EXPECT_TRUE(a->restarts.empty());
+  EXPECT_EQ(a->backoff_level, 0);
+  EXPECT_EQ(engine_->counters().restarts_issued, 0U);
+  EXPECT_EQ(engine_->counters().would_restart, would.size());
+  // Out of the dry run, the same agent gets its full budget at once.
+  make();
+  EXPECT_EQ(restarts(incident("BTC_USDT", 31min)).size(), 1U);
+}
+
+}  // namespace
+}  // namespace trading_heal::actuator

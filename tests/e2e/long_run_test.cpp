@@ -7,10 +7,14 @@
 #include <signal.h>
 
 #include <chrono>
+#include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "support/bed.hpp"
+#include "support/process.hpp"
 #include "support/wait.hpp"
 #include "system.hpp"
 #include "system_test.hpp"
@@ -173,6 +177,65 @@ TEST_F(LongRun, BusRestartedUnderTheDaemonsIsSurvived) {
   t::Report::add(kReport, "| dbus-daemon restarted | both losses counted within " +
                               std::to_string(seen_s).substr(0, 4) + " s; crash DOWN in /status " +
                               std::to_string(t_down).substr(0, 5) + " s after kill -9 |");
+}
+
+// At the default interval (30 s) with a 10 s threshold and a model answering at once, a stall is
+// seen at its deadline and confirmed CONFIRM_INTERVAL (2 s) later: the restart comes before a
+// second probe cycle could have seen it. Order of events in the tap: from the first STALLED
+// report to the first report of the new process, fewer than two probe heartbeats (one per
+// cycle). Waiting for the cycle to see the stall twice puts two heartbeats there.
+TEST_F(LongRun, StallIsHealedAtItsDeadlineNotAtTheNextCycles) {
+  const std::string victim = "BTC_USDT";
+  ASSERT_TRUE(deploy({{"TRADING_HEAL_INTERVAL", ""},
+                      {"TRADING_HEAL_STALL_THRESHOLD", "10"},
+                      {"TRADING_HEAL_STARTUP_GRACE", "3"}}));
+  t::Child tap = t::Child::spawn({Bed::bin("trading-heal-tap"), "--kind", "health", "--kind",
+                                  "heartbeat"},
+                                 sys_.settings(), true);
+  ASSERT_TRUE(wait_until([&] { return all_healthy(); }, 60s, 500ms));
+  ASSERT_TRUE(wait_until([&] { return tap.output().find("\"heartbeat\"") != std::string::npos; },
+                         60s, 200ms))
+      << "no probe heartbeat in the tap";
+  const long old_pid = t::unit_main_pid(t::agent_unit(victim));
+  t::fault(victim, "stall");
+  ASSERT_TRUE(wait_until([&] {
+    const long p = t::unit_main_pid(t::agent_unit(victim));
+    return p > 0 && p != old_pid;
+  }, 60s, 200ms)) << "not restarted within 60 s";
+  // The new process's first report has arrived too.
+  std::vector<json> lines;
+  std::optional<std::size_t> stalled, restarted;
+  ASSERT_TRUE(wait_until([&] {
+    lines.clear();
+    std::istringstream in(tap.output());
+    for (std::string l; std::getline(in, l);) {
+      auto j = json::parse(l, nullptr, false);
+      if (j.is_object()) lines.push_back(j);
+    }
+    stalled.reset();
+    restarted.reset();
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+      const auto& j = lines[i];
+      if (j.value("kind", "") != "health" || j.value("agent", "") != victim) continue;
+      if (!stalled && j.value("verdict", "") == "STALLED") stalled = i;
+      if (stalled && !restarted && j.value("main_pid", 0L) != old_pid && j.value("main_pid", 0L) > 0) {
+        restarted = i;
+      }
+    }
+    return stalled && restarted;
+  }, 20s, 200ms)) << tap.output();
+  int cycles = 0;
+  for (std::size_t i = *stalled; i < *restarted; ++i) {
+    cycles += lines[i].value("kind", "") == "heartbeat" && lines[i].value("component", "") == "probe";
+  }
+  EXPECT_LT(cycles, 2) << "the restart waited for the cycles";
+  const auto restart = events(victim, "restart");
+  ASSERT_EQ(restart.size(), 1U);
+  EXPECT_TRUE(restart[0].value("success", false));
+  EXPECT_EQ(restart[0].value("diagnosis", ""), "DB lock on decisions table") << restart[0].dump();
+  t::Report::add(kReport, "| stall at interval 30 s, threshold 10 s | restarted after " +
+                              std::to_string(cycles) + " probe cycle(s) from the first STALLED "
+                              "report; diagnosis in the restart line |");
 }
 
 }  // namespace

@@ -361,5 +361,38 @@ TEST(MetricsModel, BusReconnectsAreCountedAcrossHeartbeatsAndSenderRestarts) {
   expect_same_exposition(text, exposition(reg));
 }
 
+// Before any report or event: every per-agent family has a series for each configured agent
+// (counters at 0, gauges NaN: "not known yet"), and promtool accepts the exposition.
+TEST(MetricsModel, TheFirstScrapeHasEverySeriesOfEveryConfiguredAgent) {
+  prometheus::Registry reg;
+  MetricsModel m(reg, fleet());
+  const std::string text = m.render();
+  const std::vector<std::string> labels = {R"(symbol="BTC-USDT")", R"(symbol="ETH-USDT")",
+                                           R"(profile="conservative",symbol="BTC-USDT")"};
+  for (const char* family :
+       {"trading_agent_up", "trading_agent_stalled", "trading_agent_last_decision_age_seconds",
+        "trading_ollama_analyze_total", "trading_ollama_analysis_latency_seconds",
+        "trading_agent_restart_total", "trading_agent_consecutive_failures",
+        "trading_agent_rss_bytes", "trading_agent_cpu_ratio",
+        "trading_agent_heartbeat_age_seconds"}) {
+    for (const auto& l : labels) {
+      const std::string prefix = std::string(family) + "{" + l + "} ";
+      EXPECT_NE(text.find("\n" + prefix), std::string::npos) << "missing " << prefix;
+    }
+  }
+  for (const char* action : kAgentActions) {
+    EXPECT_TRUE(has_line(text, std::string(R"(trading_selfheal_actions_total{action=")") + action +
+                                   R"(",symbol="ETH-USDT"} 0)"))
+        << action;
+  }
+  EXPECT_TRUE(has_line(text, R"(trading_agent_restart_total{symbol="BTC-USDT"} 0)"));
+  EXPECT_TRUE(has_line(text, R"(trading_agent_up{symbol="BTC-USDT"} Nan)"));
+  expect_same_exposition(text, exposition(reg));
+  const std::string file = ::testing::TempDir() + "first-scrape.prom";
+  std::ofstream(file) << text;
+  EXPECT_EQ(std::system(("promtool check metrics < " + file + " >" + file + ".out 2>&1").c_str()), 0)
+      << std::ifstream(file + ".out").rdbuf();
+}
+
 }  // namespace
 }  // namespace trading_heal::exporter

@@ -90,6 +90,7 @@ struct Counters {
   std::uint64_t restarts_ok = 0;
   std::uint64_t restarts_failed = 0;
   std::uint64_t restarts_deferred = 0;
+  std::uint64_t would_restart = 0;  // dry run: restarts decided and not made
   std::uint64_t restarts_ineffective = 0;
   std::uint64_t rate_limited = 0;
   std::uint64_t exhausted = 0;

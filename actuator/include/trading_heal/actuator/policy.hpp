@@ -23,6 +23,9 @@ struct Policy {
   int global_min_agents = 3;
   std::chrono::milliseconds global_window{60000};
   double jitter = 0.1;  // backoff waits are lengthened by up to this fraction
+  // TRADING_HEAL_DRY_RUN: decide as usual, restart nothing, and record each restart that would
+  // have been made as `would_restart` without touching the budget, backoff or exhausted state.
+  bool dry_run = false;
 
   // recovery_grace = 0 in the config means derived: two intervals plus the longer of the stall
   // threshold and the startup grace (a restarted agent bootstraps before its first decision, and

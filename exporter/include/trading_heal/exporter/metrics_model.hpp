@@ -50,6 +50,11 @@
 namespace trading_heal::exporter {
 
 inline constexpr std::size_t kMaxAgents = 10000;
+// The actions whose trading_selfheal_actions_total series every configured agent has from the
+// start (others appear with their first event).
+inline constexpr const char* kAgentActions[] = {"restart",      "recovered",      "rate_limited",
+                                                "ollama_error", "diagnosis",      "exhausted",
+                                                "restart_failed", "would_restart"};
 inline constexpr std::size_t kMaxActions = 64;
 // Components whose liveness is exported (the exporter reports itself as up).
 inline const std::vector<std::string> kComponents = {"probe", "diagnoser", "actuator",
