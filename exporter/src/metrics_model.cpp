@@ -259,6 +259,10 @@ MetricsModel::MetricsModel(prometheus::Registry& reg, const std::vector<common::
           "CPU seconds per wall-clock second of the agent's main process")),
       heartbeat_age_(index_.family<prometheus::Gauge>(reg, "trading_agent_heartbeat_age_seconds",
           "Seconds since the agent last wrote its heartbeat file (NaN when " "unknown)")),
+      stopped_(index_.family<prometheus::Gauge>(reg, "trading_agent_stopped",
+          "1 when the agent's unit was stopped on purpose (a stop job), else 0")),
+      unit_restarts_(index_.family<prometheus::Counter>(reg, "trading_agent_unit_restarts_total",
+          "Restarts of the agent's unit by systemd itself (its Restart= setting, NRestarts)")),
       global_incident_(index_.add(index_.family<prometheus::Gauge>(reg, "trading_selfheal_global_incident",
           "1 while several agents fail together (one global incident)"), {})),
       component_up_(index_.family<prometheus::Gauge>(reg, "trading_selfheal_component_up",
@@ -297,7 +301,7 @@ MetricsModel::MetricsModel(prometheus::Registry& reg, const std::vector<common::
     for (const char* act : kAgentActions) action_counter(act, a);
     ensure_gauges(*a);
     for (prometheus::Gauge* g : {a->up, a->stalled, a->age, a->consecutive, a->rss, a->cpu,
-                                 a->heartbeat_age}) {
+                                 a->heartbeat_age, a->stopped}) {
       g->Set(kNaN);
     }
     a->latency = &index_.add(latency_, a->labels);
@@ -331,6 +335,8 @@ void MetricsModel::ensure_gauges(Agent& a) {
   a.rss = &index_.add(rss_, a.labels);
   a.cpu = &index_.add(cpu_, a.labels);
   a.heartbeat_age = &index_.add(heartbeat_age_, a.labels);
+  a.stopped = &index_.add(stopped_, a.labels);
+  a.unit_restarts = &index_.add(unit_restarts_, a.labels);
 }
 
 prometheus::Counter* MetricsModel::action_counter(const std::string& action, const Agent* a) {
@@ -357,6 +363,15 @@ void MetricsModel::on_health(const proto::HealthReport& r) {
   a->rss->Set(static_cast<double>(r.rss_bytes));
   a->cpu->Set(r.cpu_ratio);
   a->heartbeat_age->Set(r.heartbeat_age_seconds.value_or(kNaN));
+  a->stopped->Set(r.verdict == proto::Verdict::kStopped ? 1 : 0);
+  // systemd's NRestarts as a counter that survives the unit's own resets (a manual start or
+  // our restart sets it back to 0): what it grew by, or all of it after a reset.
+  if (!a->last_n_restarts || r.n_restarts < *a->last_n_restarts) {
+    a->unit_restarts->Increment(r.n_restarts);
+  } else {
+    a->unit_restarts->Increment(r.n_restarts - *a->last_n_restarts);
+  }
+  a->last_n_restarts = r.n_restarts;
 }
 
 void MetricsModel::on_heartbeat(const proto::Heartbeat& hb, const std::string& boot_id) {

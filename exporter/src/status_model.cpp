@@ -47,6 +47,19 @@ void StatusModel::on_health(const proto::HealthReport& r, double ts, common::Mon
   on_component("probe", 0, now);
   if (r.agent.empty() || (agents_.count(r.agent) == 0 && agents_.size() >= kMaxAgents)) return;
   AgentState& s = agent(r.agent);
+  // Restarts of the unit by systemd itself, as they are seen (the first report's count has no
+  // times: not counted); NRestarts going down is a reset (a manual start, our restart).
+  if (s.n_restarts) {
+    const std::uint32_t grew =
+        r.n_restarts >= *s.n_restarts ? r.n_restarts - *s.n_restarts : r.n_restarts;
+    for (std::uint32_t i = 0; i < grew && s.unit_restarts.size() < 1000; ++i) {
+      s.unit_restarts.push_back(ts);
+    }
+  }
+  s.n_restarts = r.n_restarts;
+  while (!s.unit_restarts.empty() && s.unit_restarts.front() < ts - kCrashLoopWindowSeconds) {
+    s.unit_restarts.pop_front();
+  }
   s.report = r;
   s.report_ts = ts;
   if (s.symbol.empty()) s.symbol = r.symbol;
@@ -112,6 +125,11 @@ json StatusModel::status_json(common::MonoTime now, double wall_now) const {
       a["detail"] = r.detail;
       a["report_ts"] = iso8601_utc(s.report_ts);
       a["report_age_seconds"] = wall_now - s.report_ts;
+      const auto recent = std::count_if(s.unit_restarts.begin(), s.unit_restarts.end(),
+                                        [&](double t) { return t >= wall_now - kCrashLoopWindowSeconds; });
+      a["crash_loop"] = recent > kCrashLoopRestarts
+                            ? json{{"restarts_30m", recent}, {"last_result", r.result}}
+                            : json(nullptr);
     } else {
       a["verdict"] = nullptr;
       a["up"] = nullptr;

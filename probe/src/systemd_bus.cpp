@@ -102,6 +102,9 @@ SystemdBus::~SystemdBus() {
 void SystemdBus::unwatch() {
   for (auto* s : match_slots_) sd_bus_slot_unref(s);
   match_slots_.clear();
+  sd_bus_slot_unref(job_slot_);
+  job_slot_ = nullptr;
+  watch_index_.clear();
   watches_.clear();
   watched_.clear();
   cache_.clear();
@@ -173,6 +176,15 @@ tl::expected<std::vector<std::optional<UnitFacts>>, std::string> SystemdBus::que
     f.sub_state = sub;
     if (f.load_state == "not-found" || path == nullptr || *path == '\0') continue;
     auto it = cache_.find(units[i]);
+    if (it != cache_.end()) {
+      Cached& c = it->second;
+      if (job_id != 0) c.job_seen = true;
+      if (f.active_state == "active" && job_id == 0) {
+        c.was_active = true;
+        c.job_seen = false;
+      }
+      f.exited_unbidden = f.active_state == "inactive" && c.was_active && !c.job_seen;
+    }
     if (it != cache_.end() && it->second.valid && !it->second.dirty &&
         it->second.facts.load_state == f.load_state &&
         it->second.facts.active_state == f.active_state &&
@@ -268,6 +280,21 @@ std::string SystemdBus::run_window(std::size_t total, const std::size_t& in_flig
   return {};
 }
 
+int SystemdBus::on_job_new(sd_bus_message* m, void* userdata, sd_bus_error* /*error*/) {
+  auto* self = static_cast<SystemdBus*>(userdata);
+  std::uint32_t id = 0;
+  const char* path = nullptr;
+  const char* unit = nullptr;
+  if (sd_bus_message_read(m, "uos", &id, &path, &unit) < 0 || unit == nullptr) return 0;
+  auto w = self->watch_index_.find(std::string_view(unit));
+  if (w == self->watch_index_.end()) return 0;
+  if (auto c = self->cache_.find(std::string_view(unit)); c != self->cache_.end()) {
+    c->second.job_seen = true;
+  }
+  self->changed_.insert(w->second);
+  return 0;
+}
+
 int SystemdBus::on_properties_changed(sd_bus_message* /*m*/, void* userdata,
                                       sd_bus_error* /*error*/) {
   auto* w = static_cast<Watch*>(userdata);
@@ -306,7 +333,18 @@ tl::expected<void, std::string> SystemdBus::watch(const std::vector<std::string>
     return tl::unexpected(msg);
   }
   // Cache only what is watched: a unit's cached properties are stale the moment it changes.
-  for (const auto& u : units) cache_.emplace(u, Cached{});
+  for (std::size_t i = 0; i < units.size(); ++i) {
+    cache_.emplace(units[i], Cached{});
+    watch_index_.emplace(units[i], i);
+  }
+  // Jobs on the watched units (an operator's stop is one; an agent exiting by itself has none).
+  r = sd_bus_match_signal(bus_, &job_slot_, kDest, kManagerPath, kManager, "JobNew",
+                          &SystemdBus::on_job_new, this);
+  if (r < 0) {
+    if (common::bus_connection_lost(bus_, r)) broken_ = true;
+    unwatch();
+    return tl::unexpected("cannot watch jobs: " + errno_text(r));
+  }
   // Pipelined AddMatch calls, at most kWindow in flight, their replies consumed as they come:
   // a thousand matches cost no thousand round trips, and no thousand replies wait in the read
   // queue for the next synchronous call (about 1 MiB at 1000 units).

@@ -86,6 +86,10 @@ std::optional<Verdict> unit_verdict(const UnitFacts& u, std::string& detail) {
   if (u.active_state == "active" || u.active_state == "reloading") return std::nullopt;
   const std::string state = "unit " + u.active_state + "/" + u.sub_state;
   if (u.active_state == "inactive" && (u.result == "success" || u.result.empty())) {
+    if (u.exited_unbidden) {
+      add(detail, state + " exited on its own (status=0)");
+      return Verdict::kDown;
+    }
     add(detail, state + " (stopped cleanly)");
     return Verdict::kStopped;
   }

@@ -374,7 +374,8 @@ TEST(MetricsModel, TheFirstScrapeHasEverySeriesOfEveryConfiguredAgent) {
         "trading_ollama_analyze_total", "trading_ollama_analysis_latency_seconds",
         "trading_agent_restart_total", "trading_agent_consecutive_failures",
         "trading_agent_rss_bytes", "trading_agent_cpu_ratio",
-        "trading_agent_heartbeat_age_seconds"}) {
+        "trading_agent_heartbeat_age_seconds", "trading_agent_stopped",
+        "trading_agent_unit_restarts_total"}) {
     for (const auto& l : labels) {
       const std::string prefix = std::string(family) + "{" + l + "} ";
       EXPECT_NE(text.find("\n" + prefix), std::string::npos) << "missing " << prefix;
@@ -392,6 +393,31 @@ TEST(MetricsModel, TheFirstScrapeHasEverySeriesOfEveryConfiguredAgent) {
   std::ofstream(file) << text;
   EXPECT_EQ(std::system(("promtool check metrics < " + file + " >" + file + ".out 2>&1").c_str()), 0)
       << std::ifstream(file + ".out").rdbuf();
+}
+
+// systemd's NRestarts becomes a counter that survives the unit's resets of it; a stopped agent
+// says so (TradingAgentDown must not page for an operator's stop).
+TEST(MetricsModel, UnitRestartsCountAcrossResetsAndStoppedIsExported) {
+  prometheus::Registry reg;
+  MetricsModel m(reg, fleet());
+  auto with = [](std::uint32_t n, proto::Verdict v = proto::Verdict::kHealthy) {
+    auto r = report("ETH_USDT", v, 3);
+    r.n_restarts = n;
+    return r;
+  };
+  m.on_health(with(2));  // seen first with 2: the counter starts there
+  m.on_health(with(2));
+  m.on_health(with(5));
+  m.on_health(with(0));  // reset (a manual start, our restart): nothing lost
+  m.on_health(with(1));
+  std::string text = m.render();
+  EXPECT_TRUE(has_line(text, R"(trading_agent_unit_restarts_total{symbol="ETH-USDT"} 6)")) << text;
+  EXPECT_TRUE(has_line(text, R"(trading_agent_stopped{symbol="ETH-USDT"} 0)"));
+  m.on_health(with(1, proto::Verdict::kStopped));
+  text = m.render();
+  EXPECT_TRUE(has_line(text, R"(trading_agent_stopped{symbol="ETH-USDT"} 1)"));
+  EXPECT_TRUE(has_line(text, R"(trading_agent_unit_restarts_total{symbol="ETH-USDT"} 6)"));
+  expect_same_exposition(text, exposition(reg));
 }
 
 }  // namespace

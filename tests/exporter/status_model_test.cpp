@@ -79,5 +79,37 @@ TEST(StatusModel, StatusCombinesReportAndAgentState) {
   EXPECT_EQ(j["global_incident"], false);
 }
 
+// A crash loop systemd keeps fixing is an incident in /status: more than 3 restarts by systemd
+// within 30 minutes, with the last result; NRestarts reset by a manual start loses nothing.
+TEST(StatusModel, CrashLoopIsShownWithTheLastResult) {
+  const common::MonoTime t0{std::chrono::hours(100)};
+  StatusModel s(fleet(), 30s, t0);
+  const double w0 = 1784215211.0;
+  auto report = [&](std::uint32_t n, double at, const std::string& result = "exit-code") {
+    proto::HealthReport r;
+    r.agent = "BTC_USDT";
+    r.symbol = "BTC-USDT";
+    r.verdict = proto::Verdict::kHealthy;
+    r.unit_ok = r.process_ok = true;
+    r.n_restarts = n;
+    r.result = result;
+    s.on_health(r, w0 + at, t0);
+  };
+  auto loop = [&](double at) { return s.status_json(t0, w0 + at)["agents"][0]["crash_loop"]; };
+  report(7, 0);  // restarts before we looked: no times, not counted
+  EXPECT_TRUE(loop(0).is_null());
+  report(8, 60);
+  report(9, 300);
+  report(1, 600);  // reset by a manual start, then one more
+  EXPECT_TRUE(loop(600).is_null()) << "3 in 30 min is not a loop";
+  report(2, 900, "signal");
+  auto l = loop(900);
+  ASSERT_TRUE(l.is_object());
+  EXPECT_EQ(l["restarts_30m"], 4);
+  EXPECT_EQ(l["last_result"], "signal");
+  report(2, 1900);  // the first ones left the window
+  EXPECT_TRUE(loop(1900).is_null());
+}
+
 }  // namespace
 }  // namespace trading_heal::exporter

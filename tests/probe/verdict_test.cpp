@@ -42,6 +42,11 @@ UnitFacts unit(const std::string& active, const std::string& sub, const std::str
 }
 
 UnitFacts running() { return unit("active", "running", "success", 4242); }
+UnitFacts exited_unbidden() {
+  UnitFacts u = unit("inactive", "dead", "success", 0);
+  u.exited_unbidden = true;
+  return u;
+}
 ProcessFacts alive() { return ProcessFacts{true, false, std::nullopt, 50 << 20, 0.1}; }
 AgeFacts db_age(double age) { return AgeFacts{DbAnswer::kRow, kNow - age, std::nullopt}; }
 AgeFacts no_db(std::optional<double> hb_age = std::nullopt) {
@@ -129,6 +134,8 @@ std::vector<Case> cases() {
        Verdict::kStopped, AgeSource::kDb, 1},
       {"stopped cleanly, stale age: still stopped", unit("inactive", "dead", "success", 0),
        std::nullopt, db_age(9000), Verdict::kStopped, AgeSource::kDb, 9000},
+      {"exited by itself with status 0 (no job): down", exited_unbidden(), std::nullopt,
+       db_age(1), Verdict::kDown, AgeSource::kDb, 1},
       {"systemd restarting it", unit("activating", "auto-restart", "signal", 0), std::nullopt,
        db_age(1), Verdict::kDown, AgeSource::kDb, 1},
       {"starting", unit("activating", "start", "success", 0), std::nullopt, db_age(1),

@@ -14,7 +14,9 @@ TEST(CtlFormat, StatusTableShowsEveryAgentAndComponent) {
       {"agent": "BTC_USDT", "symbol": "BTC-USDT", "verdict": "STALLED",
        "decision_age_seconds": 1500.0, "consecutive_failures": 3, "restarts_hour": 1,
        "incident_state": "RECOVERING", "paused": false, "last_diagnosis": "DB lock ⚠️"},
-      {"agent": "ETH_USDT", "symbol": "ETH-USDT", "verdict": null}
+      {"agent": "ETH_USDT", "symbol": "ETH-USDT", "verdict": null},
+      {"agent": "SOL_USDT", "symbol": "SOL-USDT", "verdict": "HEALTHY", "incident_state": "HEALTHY",
+       "crash_loop": {"restarts_30m": 5, "last_result": "exit-code"}}
     ]})");
   const std::string plain = format_status(status, false);
   EXPECT_NE(plain.find("BTC_USDT"), std::string::npos);
@@ -24,6 +26,7 @@ TEST(CtlFormat, StatusTableShowsEveryAgentAndComponent) {
   EXPECT_NE(plain.find("DB lock ⚠️"), std::string::npos);
   EXPECT_NE(plain.find("ETH_USDT"), std::string::npos);
   EXPECT_NE(plain.find("GLOBAL INCIDENT"), std::string::npos);
+  EXPECT_NE(plain.find("CRASHLOOP:5"), std::string::npos) << plain;
   EXPECT_NE(plain.find("diagnoser=SILENT"), std::string::npos);
   EXPECT_EQ(plain.find("\033["), std::string::npos);
   EXPECT_NE(format_status(status, true).find("\033[33mSTALLED"), std::string::npos);

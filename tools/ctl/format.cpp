@@ -68,7 +68,11 @@ std::string format_status(const nlohmann::json& status, bool colour) {
       if (colour) v = verdict_colour(verdict) + v + "\033[0m";
       out << pad(str(a, "agent"), 24) << pad(str(a, "symbol"), 12) << v
           << pad(age(a, "decision_age_seconds"), 7) << pad(str(a, "consecutive_failures"), 6)
-          << pad(str(a, "restarts_hour"), 11) << pad(str(a, "incident_state"), 12)
+          << pad(str(a, "restarts_hour"), 11)
+          << pad(a.contains("crash_loop") && a["crash_loop"].is_object()
+                     ? "CRASHLOOP:" + str(a["crash_loop"], "restarts_30m")
+                     : str(a, "incident_state"),
+                 12)
           << pad(str(a, "paused"), 7) << str(a, "last_diagnosis") << "\n";
     }
   }

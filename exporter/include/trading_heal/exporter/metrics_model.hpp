@@ -33,6 +33,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -105,6 +106,9 @@ class MetricsModel {
     prometheus::Gauge* rss = nullptr;
     prometheus::Gauge* cpu = nullptr;
     prometheus::Gauge* heartbeat_age = nullptr;
+    prometheus::Gauge* stopped = nullptr;
+    prometheus::Counter* unit_restarts = nullptr;
+    std::optional<std::uint32_t> last_n_restarts;  // systemd's NRestarts in the last report
     prometheus::Gauge* latency = nullptr;
     prometheus::Counter* analyze = nullptr;
     prometheus::Counter* restarts = nullptr;
@@ -158,6 +162,8 @@ class MetricsModel {
   prometheus::Family<prometheus::Gauge>& rss_;
   prometheus::Family<prometheus::Gauge>& cpu_;
   prometheus::Family<prometheus::Gauge>& heartbeat_age_;
+  prometheus::Family<prometheus::Gauge>& stopped_;
+  prometheus::Family<prometheus::Counter>& unit_restarts_;
   prometheus::Gauge& global_incident_;
   prometheus::Family<prometheus::Gauge>& component_up_;
   prometheus::Gauge& probe_cycle_;

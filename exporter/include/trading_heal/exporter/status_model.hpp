@@ -3,6 +3,7 @@
 // Pure (time passed in); not thread-safe — the daemon guards it with a mutex (SharedStatus).
 #pragma once
 
+#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -19,6 +20,10 @@ namespace trading_heal::exporter {
 // Components /health expects to hear from; each sends a Heartbeat every interval.
 inline const std::vector<std::string> kWatchedComponents = {"probe", "diagnoser", "actuator"};
 inline constexpr int kSilentAfterIntervals = 3;
+// A crash loop systemd keeps fixing: more than this many restarts of the unit by systemd itself
+// within the window (TradingAgentCrashLooping says the same).
+inline constexpr int kCrashLoopRestarts = 3;
+inline constexpr double kCrashLoopWindowSeconds = 1800;
 
 class StatusModel {
  public:
@@ -47,6 +52,8 @@ class StatusModel {
     double report_ts = 0;
     std::optional<nlohmann::json> state;  // the agent_state event's fields
     double state_ts = 0;
+    std::optional<std::uint32_t> n_restarts;  // systemd's NRestarts in the last report
+    std::deque<double> unit_restarts;         // report times of the restarts seen since
   };
   struct Component {
     std::optional<common::MonoTime> last;

@@ -86,7 +86,14 @@ class SystemdBus {
     UnitFacts facts;
     bool valid = false;  // fetched at least once since the watch
     bool dirty = false;  // a PropertiesChanged came since it was fetched
+    // Who ends a run: seen active (with no job) on this connection, and a job (stop, restart,
+    // start: any, by anyone) on the unit since. Inactive without one = exited by itself.
+    bool was_active = false;
+    bool job_seen = false;
   };
+  static int on_job_new(sd_bus_message* m, void* userdata, sd_bus_error* error);
+  sd_bus_slot* job_slot_ = nullptr;
+  std::map<std::string, std::size_t, std::less<>> watch_index_;  // unit -> watch index
   std::map<std::string, Cached, std::less<>> cache_;
   std::vector<std::string> watched_;  // watch index -> unit name
   std::uint64_t queries_ = 0;

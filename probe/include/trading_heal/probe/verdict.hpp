@@ -24,6 +24,10 @@ struct UnitFacts {
   std::uint32_t main_pid = 0;
   std::uint32_t n_restarts = 0;
   std::optional<double> active_enter_ts;  // epoch seconds; nullopt when never active
+  // Inactive with result success, and the probe saw it active before with no job on the unit
+  // since: its main process exited by itself (status 0), nobody stopped it. Without that
+  // observation (an inactive unit at the probe's start) a clean stop counts as intentional.
+  bool exited_unbidden = false;
 };
 
 // What /proc says about the unit's MainPID.
