@@ -29,7 +29,12 @@ say() { printf '\033[1m[demo %3ss]\033[0m %s\n' "$(($(date +%s) - T0))" "$*"; }
 die() { printf 'demo: error: %s\n' "$*" >&2; exit 1; }
 bed() { "$ROOT/tests/bed/bed.sh" "$@"; }
 bed_env() { set -a; . "$TRADING_HEAL_BED_DIR/env"; set +a; }
-api() { curl -fsS --max-time 5 "http://127.0.0.1:9121$1"; }
+# The API wants the token deploy.sh made for /status and /audit (not for /health).
+api() {
+  local token=${XDG_CONFIG_HOME:-$HOME/.config}/trading-heal/$INSTANCE.token auth=()
+  [[ -r $token ]] && auth=(-H "Authorization: Bearer $(<"$token")")
+  curl -fsS --max-time 5 "${auth[@]}" "http://127.0.0.1:9121$1"
+}
 
 down() {
   if [[ -f $TRADING_HEAL_BED_DIR/env ]]; then
@@ -129,7 +134,7 @@ cat >"$DEMO/prometheus/prometheus.yml" <<PROM
 global: {scrape_interval: 5s, evaluation_interval: 5s}
 rule_files: [alert_rules.yml]
 scrape_configs:
-  - job_name: trading-heal
+  - job_name: trading-selfheal
     static_configs: [{targets: ['127.0.0.1:9120']}]
 PROM
 promtool check config "$DEMO/prometheus/prometheus.yml" >/dev/null
@@ -202,8 +207,8 @@ rm -f "$DEMO/narrate.pid" "$DEMO/journal.pid"
 say "the audit (GET :9121/audit?symbol=$symbol):"
 api "/audit?symbol=$symbol" | jq -c '.[] | {ts, action, success, reason, diagnosis, detail}'
 say "trading-heal-ctl status:"
-( set -a; . "$DEMO/$INSTANCE.env"; set +a; "$BUILD/bin/trading-heal-ctl" status ) || true
-say "Prometheus scraped trading-heal: up=$(curl -fsS "http://127.0.0.1:$PROM_PORT/api/v1/query?query=up%7Bjob%3D%22trading-heal%22%7D" |
+"$BUILD/bin/trading-heal-ctl" --user --instance "$INSTANCE" status || true
+say "Prometheus scraped trading-heal: up=$(curl -fsS "http://127.0.0.1:$PROM_PORT/api/v1/query?query=up%7Bjob%3D%22trading-selfheal%22%7D" |
   jq -r '.data.result[0].value[1] // "?"'); TradingAgentStalled: $(
   now=$(rule_state); [[ $rule_seen != inactive ]] && echo "$rule_seen during the stall, now $now" ||
   echo "$now (Prometheus evaluates every 5 s; it fires after 5 min)")"

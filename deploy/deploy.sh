@@ -17,6 +17,9 @@
 #   --env KEY=VALUE           a setting for the env file when deploy creates it (repeatable; an
 #                             existing env file is never changed)
 #   --ssh-opt OPTION          an ssh option for user@host (repeatable), e.g. --ssh-opt Port=2222
+#   --listen ADDR             serve /metrics and the API on ADDR (an IP address of this host, or
+#                             0.0.0.0) instead of 127.0.0.1, for a Prometheus elsewhere; the API
+#                             keeps its token (written into the env file when deploy creates it)
 #   --no-start                install only: do not start or verify
 #   --dry-run                 print the plan, change nothing
 #   --uninstall [--purge]     remove what deploy installed; --purge also the data dir, an
@@ -25,7 +28,8 @@
 # What it does (system mode, as root): users trading-heal and trading-heal-actuator (group
 # trading-heal), the data dir, binaries to PREFIX/bin, the units of systemd/ to
 # /etc/systemd/system, /etc/trading-heal/NAME.env from deploy/trading-heal.env.example (never
-# overwritten), the actuator's permission (polkit rule from deploy/permissions/gen-polkit-rule.sh:
+# overwritten) with a random API token beside it (NAME.token, 0640, group trading-heal: the exporter
+# and the operators read it, deploy never prints it), the actuator's permission (polkit rule from deploy/permissions/gen-polkit-rule.sh:
 # restart and reset-failed of exactly the configured agents' units, over D-Bus; there is no sudo
 # way, since sudo cannot run under the actuator's sandbox), the Prometheus scrape
 # jobs (trading-heal's exporter and the agents' 9092-9097) as a marked block in prometheus.yml
@@ -50,6 +54,7 @@ build_dir=build
 prefix=""
 user_mode=0
 ssh_opts=(-o BatchMode=yes)
+listen_addr=""
 prom_config=""
 prom_config_set=0
 dry=0
@@ -75,6 +80,7 @@ while (($#)); do
     --from-package) from_package=1; shift ;;
     --sudoers) die "--sudoers is gone: sudo cannot run in the hardened actuator (NoNewPrivileges=); the polkit rule gives the same narrow permission over D-Bus" ;;
     --ssh-opt) ssh_opts+=(-o "${2:?--ssh-opt needs an OPTION, e.g. Port=2222}"); shift 2 ;;
+    --listen) listen_addr=${2:?--listen needs an address}; shift 2 ;;
     --prometheus-config) prom_config=${2:?--prometheus-config needs a file}; prom_config_set=1; shift 2 ;;
     --env) env_sets+=("${2:?--env needs KEY=VALUE}"); shift 2 ;;
     --no-start) start=0; shift ;;
@@ -91,6 +97,11 @@ for kv in "${env_sets[@]}"; do
   [[ $kv =~ ^[A-Z][A-Z0-9_]*=[^$'\n']*$ ]] || die "--env wants KEY=VALUE, got '$kv'"
 done
 ((purge == 0 || uninstall == 1)) || die "--purge goes with --uninstall"
+if [[ -n $listen_addr ]]; then
+  [[ $listen_addr =~ ^([0-9]{1,3}\.){3}[0-9]{1,3}$ || $listen_addr =~ ^\[[0-9a-fA-F:]+\]$ ]] ||
+    die "--listen wants an IP address of this host (e.g. 192.0.2.10, [2001:db8::10] or 0.0.0.0), got '$listen_addr'"
+  env_sets+=("TRADING_HEAL_METRICS_LISTEN=$listen_addr:9120" "TRADING_HEAL_API_LISTEN=$listen_addr:9121")
+fi
 ((user_mode == 0 || from_package == 0)) || die "--deb/--from-package install system-wide (no --user)"
 [[ -z $deb || -f $deb ]] || die "no such file: $deb"
 [[ $build_dir == /* ]] || build_dir=$ROOT/$build_dir
@@ -159,6 +170,7 @@ fi
 bin_dir=$prefix/bin
 env_file=$env_dir/$instance.env
 env_sum=$env_dir/.$instance.env.deployed   # checksum of the env file as deploy wrote it
+token_file=$env_dir/$instance.token        # the API's bearer token (made once, never printed)
 target=trading-heal@$instance.target
 services=()
 for c in "${COMPONENTS[@]}"; do services+=("trading-heal-$c@$instance.service"); done
@@ -286,13 +298,14 @@ merge_prometheus() {  # merge_prometheus CURRENT OUT
   metrics=${metrics:-127.0.0.1:9120}
   metrics=$(listen_url "$metrics" "")
   metrics=${metrics#http://}
-  job=trading-heal
-  [[ $instance == main ]] || job=trading-heal-$instance
+  # The operators' own job names (their runbook queries them); ours as labels.
+  job=trading-selfheal
+  [[ $instance == main ]] || job=trading-selfheal-$instance
   strip_block "$cur" >"$work/prom.base"
   if grep -Eq "^[[:space:]]*-?[[:space:]]*job_name:[[:space:]]*['\"]?${job}['\"]?[[:space:]]*$" "$work/prom.base"; then
     die "$cur already has a scrape job '$job' outside trading-heal's block; remove it first"
   fi
-  grep -Eq "job_name:[[:space:]]*['\"]?crypto-agents['\"]?[[:space:]]*$" "$work/prom.base" && agents_job=0
+  grep -Eq "job_name:[[:space:]]*['\"]?crypto-exporters['\"]?[[:space:]]*$" "$work/prom.base" && agents_job=0
   # Indentation of the list items under scrape_configs: / rule_files: (YAML allows 0 or more).
   ind=$(awk '/^scrape_configs:/ { f = 1; next } f && /^[[:space:]]*-/ { match($0, /^ */); print RLENGTH; exit }
              f && /^[^[:space:]#]/ { exit }' "$work/prom.base")
@@ -306,11 +319,13 @@ merge_prometheus() {  # merge_prometheus CURRENT OUT
     echo "$pad- job_name: $job"
     echo "$pad  static_configs:"
     echo "$pad    - targets: ['$metrics']"
+    echo "$pad      labels: {service: trading-heal, deployment: $instance}"
     if ((agents_job)); then
-      echo "$pad- job_name: crypto-agents"
+      echo "$pad- job_name: crypto-exporters"
       echo "$pad  static_configs:"
       echo "$pad    - targets: ['127.0.0.1:9092', '127.0.0.1:9093', '127.0.0.1:9094', '127.0.0.1:9095',"
       echo "$pad                '127.0.0.1:9096', '127.0.0.1:9097']"
+      echo "$pad      labels: {service: crypto-agent}"
     fi
     echo "$pad$END_MARK $instance"
   } >"$work/prom.scrape"
@@ -485,9 +500,28 @@ step_env() {
   fi
   local owner=""
   ((user_mode)) || owner=root:trading-heal
+  step_token
   put "$work/env" "$env_file" 0640 $owner || true
   restart_needed=1
   if ((dry == 0)); then sha256sum <"$env_file" | cut -d' ' -f1 >"$env_sum"; fi
+}
+
+# A new deployment gets a random API token (unless the operator named a token file): /status and
+# /audit then need it, from this host too; trading-heal-ctl reads it through the env file.
+step_token() {
+  if [[ -n $(env_value TRADING_HEAL_API_TOKEN_FILE "$work/env") ]]; then return; fi
+  if [[ ! -f $token_file ]]; then
+    if ((dry == 0)); then
+      mkdir -p "$env_dir"
+      (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$token_file.deploy-tmp")
+      if ((user_mode)); then chmod 0600 "$token_file.deploy-tmp"; else
+        chown root:trading-heal "$token_file.deploy-tmp" && chmod 0640 "$token_file.deploy-tmp"
+      fi
+      mv -f "$token_file.deploy-tmp" "$token_file"
+    fi
+    changed "create the API token $token_file (not shown)"
+  fi
+  printf 'TRADING_HEAL_API_TOKEN_FILE=%s\n' "$token_file" >>"$work/env"
 }
 
 agents_list() {
@@ -586,11 +620,13 @@ do_uninstall() {
   if [[ -f $env_file ]]; then
     if ((purge)) || [[ -f $env_sum && $(sha256sum <"$env_file" | cut -d' ' -f1) == "$(<"$env_sum")" ]]; then
       remove "$env_file"
+      remove "$token_file"
     else
       echo "deploy: kept $env_file (edited since deploy; --purge removes it)" >&2
     fi
   fi
   remove "$env_sum"
+  if ((purge)); then remove "$token_file"; fi
   # Shared by every instance of the host: only when no other deployment is left.
   other=$(find "$env_dir" -maxdepth 1 -name '*.env' ! -name "$instance.env" 2>/dev/null | head -1)
   if [[ -n $other ]]; then

@@ -18,6 +18,7 @@
 #include "trading_heal/common/signals.hpp"
 #include "trading_heal/exporter/audit_reader.hpp"
 #include "trading_heal/exporter/daemon.hpp"
+#include "trading_heal/exporter/http_api.hpp"
 
 namespace {
 
@@ -100,6 +101,15 @@ int main(int argc, char** argv) {
     auto t = read_token(cfg->api_token_file, &err);
     if (!t) cfg = tl::unexpected(common::ConfigError{"TRADING_HEAL_API_TOKEN_FILE", cfg->api_token_file, err});
     else token = *t;
+  }
+  // /status and /audit reachable from other hosts with no token: refused unless asked for.
+  if (cfg && token.empty() && !exporter::loopback_listen(cfg->api_listen) &&
+      !cfg->api_allow_anonymous) {
+    cfg = tl::unexpected(common::ConfigError{
+        "TRADING_HEAL_API_LISTEN", cfg->api_listen,
+        "is not loopback and TRADING_HEAL_API_TOKEN_FILE is not set: /status and /audit would be "
+        "open to the network (set a token file, listen on 127.0.0.1, or set "
+        "TRADING_HEAL_API_ALLOW_ANONYMOUS=true on purpose)"});
   }
   if (!cfg) {
     std::cerr << "trading-heal-exporter: configuration error: " << cfg.error().to_string() << "\n";

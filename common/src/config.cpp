@@ -348,6 +348,20 @@ tl::expected<Config, ConfigError> load_config(const EnvLookup& env) {
   r.listen("TRADING_HEAL_METRICS_LISTEN", c.metrics_listen);
   r.listen("TRADING_HEAL_API_LISTEN", c.api_listen);
   r.str("TRADING_HEAL_API_TOKEN_FILE", c.api_token_file);
+  r.boolean("TRADING_HEAL_API_ALLOW_ANONYMOUS", c.api_allow_anonymous);
+  if (auto v = r.raw("TRADING_HEAL_API_HOSTS")) {
+    for (auto h : split(*v, ',')) {
+      while (!h.empty() && h.front() == ' ') h.erase(h.begin());
+      while (!h.empty() && h.back() == ' ') h.pop_back();
+      if (h.empty()) continue;
+      if (h.size() > 253 || h.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != std::string::npos) {
+        r.error("TRADING_HEAL_API_HOSTS", h, "must be host names (letters, digits, '.', '-'), comma separated");
+        break;
+      }
+      std::transform(h.begin(), h.end(), h.begin(), ::tolower);
+      c.api_hosts.push_back(h);
+    }
+  }
   r.bytes("TRADING_HEAL_AUDIT_MAX_BYTES", c.audit_max_bytes, 4096);
   r.integer("TRADING_HEAL_AUDIT_KEEP", c.audit_keep, 1, 1000);
   r.choice("TRADING_HEAL_RESTART_BACKEND", c.restart_backend,

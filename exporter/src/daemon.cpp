@@ -71,6 +71,7 @@ Daemon::Daemon(const common::Config& cfg, zmq::context_t& ctx, prometheus::Regis
   ApiOptions api;
   api.listen = cfg.api_listen;
   api.token = std::move(api_token);
+  api.hosts = cfg.api_hosts;
   ApiBackend backend;
   backend.health = [this](int* code) {
     bool ok = false;

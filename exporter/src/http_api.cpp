@@ -2,6 +2,8 @@
 
 #include <httplib.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "trading_heal/exporter/http_front.hpp"
@@ -19,7 +21,44 @@ void json_error(httplib::Response& res, int status, const std::string& error,
   res.set_content(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n", kJson);
 }
 
+bool ipv4_literal(std::string_view h) {
+  int parts = 0;
+  std::size_t i = 0;
+  while (i <= h.size()) {
+    std::size_t j = i;
+    while (j < h.size() && h[j] >= '0' && h[j] <= '9') ++j;
+    if (j == i || j - i > 3) return false;
+    ++parts;
+    if (j == h.size()) break;
+    if (h[j] != '.') return false;
+    i = j + 1;
+  }
+  return parts == 4;
+}
+
 }  // namespace
+
+bool host_allowed(std::string_view host, const std::vector<std::string>& names) {
+  if (host.empty()) return true;
+  std::string h;
+  if (host.front() == '[') {  // [v6]:port
+    const auto close = host.find(']');
+    if (close == std::string_view::npos) return false;
+    const auto inner = host.substr(1, close - 1);
+    return !inner.empty() && inner.find_first_not_of("0123456789abcdefABCDEF:.") == std::string_view::npos;
+  }
+  h = std::string(host.substr(0, host.find(':')));
+  std::transform(h.begin(), h.end(), h.begin(), ::tolower);
+  if (h == "localhost" || ipv4_literal(h)) return true;
+  return std::find(names.begin(), names.end(), h) != names.end();
+}
+
+bool loopback_listen(const std::string& listen) {
+  const auto colon = listen.rfind(':');
+  std::string h = listen.substr(0, colon == std::string::npos ? listen.size() : colon);
+  if (h == "[::1]" || h == "localhost") return true;
+  return h.rfind("127.", 0) == 0 && ipv4_literal(h);
+}
 
 bool bearer_matches(const std::string& header, const std::string& token) {
   const std::string want = "Bearer " + token;
@@ -72,6 +111,11 @@ void HttpApi::routes() {
     json_error(res, 500, "internal error");
   });
   auto authorized = [this](const httplib::Request& req, httplib::Response& res) {
+    if (!host_allowed(req.get_header_value("Host"), opts_.hosts)) {
+      json_error(res, 421, "misdirected request: Host " + req.get_header_value("Host") +
+                               " is not a name of this API (TRADING_HEAL_API_HOSTS)");
+      return false;
+    }
     if (opts_.token.empty()) return true;
     if (bearer_matches(req.get_header_value("Authorization"), opts_.token)) return true;
     res.set_header("WWW-Authenticate", "Bearer");

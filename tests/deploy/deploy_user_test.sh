@@ -70,8 +70,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Prometheus config to merge into: the shipped example (it has `trading-heal` and
-# `crypto-agents` jobs already: deploy adds trading-heal-$INSTANCE only).
+# Prometheus config to merge into: the shipped example (it has `trading-selfheal` and
+# `crypto-exporters` jobs already: deploy adds trading-selfheal-$INSTANCE only).
 mkdir -p "$work/prom"
 cp "$SRC/deploy/prometheus/prometheus.yml" "$SRC/deploy/prometheus/alert_rules.yml" "$work/prom/"
 cp "$work/prom/prometheus.yml" "$work/prometheus.orig.yml"
@@ -128,11 +128,23 @@ curl -fsS --max-time 5 "http://127.0.0.1:$METRICS_PORT/metrics" | grep -q '^trad
 ok "GET :$API_PORT/health answers ok, :$METRICS_PORT/metrics serves trading-heal metrics"
 grep -q '^TRADING_HEAL_SYSTEMD_SCOPE=user$' "$XDG_CONFIG_HOME/trading-heal/$INSTANCE.env" || fail "env file scope"
 grep -q "^POSTGRES_PASSWORD=$" "$XDG_CONFIG_HOME/trading-heal/$INSTANCE.env" || fail "env file: a password value"
-grep -q "job_name: trading-heal-$INSTANCE" "$work/prom/prometheus.yml" || fail "scrape job not merged"
+grep -q "job_name: trading-selfheal-$INSTANCE" "$work/prom/prometheus.yml" || fail "scrape job not merged"
+grep -q "labels: {service: trading-heal, deployment: $INSTANCE}" "$work/prom/prometheus.yml" ||
+  fail "scrape job without its labels"
+# The API token: made by deploy, private, named in the env file, never printed; the API wants it.
+token=$XDG_CONFIG_HOME/trading-heal/$INSTANCE.token
+[[ $(stat -c %a "$token") == 600 ]] || fail "token file mode $(stat -c %a "$token")"
+grep -qx "TRADING_HEAL_API_TOKEN_FILE=$token" "$XDG_CONFIG_HOME/trading-heal/$INSTANCE.env" || fail "env file lacks the token"
+! grep -rqF "$(cat "$token")" "$work"/*.log 2>/dev/null || fail "deploy printed the token"
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$API_PORT/status")
+[[ $code == 401 ]] || fail "GET /status without the token answered $code"
+curl -fsS -H "Authorization: Bearer $(cat "$token")" "http://127.0.0.1:$API_PORT/status" | jq -e .agents >/dev/null ||
+  fail "GET /status with the token"
+ok "API token $token (0600) in the env file, not printed; /status: 401 without it, 200 with it"
 grep -q "targets: \['127.0.0.1:$METRICS_PORT'\]" "$work/prom/prometheus.yml" || fail "scrape target not the env's port"
 promtool check config "$work/prom/prometheus.yml" >"$work/promtool.log" 2>&1 ||
   { cat "$work/promtool.log" >&2; fail "promtool check config of the merged prometheus.yml"; }
-ok "merged prometheus.yml: job trading-heal-$INSTANCE -> 127.0.0.1:$METRICS_PORT; promtool check config passes"
+ok "merged prometheus.yml: job trading-selfheal-$INSTANCE -> 127.0.0.1:$METRICS_PORT; promtool check config passes"
 
 if [[ $mode == deploy ]]; then
   # --- second run: nothing changes --------------------------------------------------------------
@@ -209,7 +221,7 @@ EOF
   # The audit table (Infinity data source): its URL, on the test's API port, gives a JSON array.
   url=$(jq -r '.panels[] | select(.type == "table") | .targets[0].url' "$dash")
   url=${url/:9121/:$API_PORT}
-  curl -fsS --max-time 5 "$url" | jq -e 'type == "array" and length > 0 and (.[0] | has("ts") and has("action"))' >/dev/null ||
+  curl -fsS --max-time 5 -H "Authorization: Bearer $(cat "$XDG_CONFIG_HOME/trading-heal/$INSTANCE.token")" "$url" | jq -e 'type == "array" and length > 0 and (.[0] | has("ts") and has("action"))' >/dev/null ||
     fail "audit panel URL $url does not answer a JSON array of events"
   ok "audit panel: GET $url answers a JSON array of events"
   kill "$prom_pid"; wait "$prom_pid" 2>/dev/null || true; prom_pid=""

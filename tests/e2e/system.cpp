@@ -73,11 +73,14 @@ std::optional<double> parse_ts(const std::string& iso) {
   return static_cast<double>(::timegm(&tm)) + ms / 1000.0;
 }
 
-std::optional<std::string> http_get(int port, const std::string& path, int* status) {
+std::optional<std::string> http_get(int port, const std::string& path, int* status,
+                                    const std::string& token) {
   httplib::Client cli("127.0.0.1", port);
   cli.set_connection_timeout(2);
   cli.set_read_timeout(10);
-  auto res = cli.Get(path.c_str());
+  httplib::Headers headers;
+  if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
+  auto res = cli.Get(path.c_str(), headers);
   if (!res) return std::nullopt;
   if (status != nullptr) *status = res->status;
   return res->body;
@@ -197,6 +200,11 @@ bool System::deploy(const std::string& name, const std::map<std::string, std::st
     ADD_FAILURE() << "deploy.sh failed:\n" << Bed::sh_out("cat " + quote(log));
     return false;
   }
+  // The API token deploy.sh made (the API wants it for /status and /audit).
+  {
+    std::ifstream in(Bed::get("XDG_CONFIG_HOME") + "/trading-heal/" + name_ + ".token");
+    std::getline(in, token_);
+  }
   const bool ok = wait_until(
       [&] {
         int st = 0;
@@ -234,7 +242,7 @@ std::optional<double> System::metric(const std::string& name,
 
 std::optional<json> System::api(const std::string& path) const {
   int st = 0;
-  auto body = http_get(kApiPort, path, &st);
+  auto body = http_get(kApiPort, path, &st, token_);
   if (!body || st != 200) return std::nullopt;
   auto j = json::parse(*body, nullptr, false);
   if (j.is_discarded()) return std::nullopt;

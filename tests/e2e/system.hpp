@@ -25,7 +25,9 @@ double now_epoch();
 std::optional<double> parse_ts(const std::string& iso);
 
 // GET on 127.0.0.1:port; nullopt when the connection fails. `status` receives the HTTP status.
-std::optional<std::string> http_get(int port, const std::string& path, int* status = nullptr);
+// `token`: sent as a bearer token when not empty.
+std::optional<std::string> http_get(int port, const std::string& path, int* status = nullptr,
+                                    const std::string& token = {});
 
 // A sample of the exposition: the value of the series `name` whose labels include all of
 // `labels` (the first match), nullopt when absent.
@@ -82,6 +84,7 @@ class System {
   std::string runtime_dir_;
   std::string data_dir_;
   std::map<std::string, std::string> settings_;
+  std::string token_;  // the API token deploy.sh made for the deployment
   bool deployed_ = false;
 };
 

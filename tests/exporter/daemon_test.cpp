@@ -644,6 +644,38 @@ TEST_F(ExporterTest, BearerTokenGuardsStatusAndAudit) {
   EXPECT_EQ(bad.wait(5s), 78);
 }
 
+// DNS rebinding: a browser page whose own name now resolves to 127.0.0.1 sends that name as
+// Host; the token-protected paths answer 421 unless the name is configured. /health and
+// /metrics stay as they are. And an API open to the network without a token refuses to start.
+TEST_F(ExporterTest, HostHeaderAndAnonymousNetworkApiAreRefused) {
+  auto ex = start({{"TRADING_HEAL_API_HOSTS", "ops.example.internal"}});
+  int status = 0;
+  for (const char* ok : {"127.0.0.1:9121", "localhost", "[::1]:9121", "OPS.example.internal:9121"}) {
+    get(ex.api_port, "/status", &status, {{"Host", ok}});
+    EXPECT_EQ(status, 200) << ok;
+  }
+  const auto body = get(ex.api_port, "/audit", &status, {{"Host", "attacker.example:9121"}});
+  EXPECT_EQ(status, 421);
+  EXPECT_NE(body.value_or("").find("TRADING_HEAL_API_HOSTS"), std::string::npos);
+  get(ex.api_port, "/status", &status, {{"Host", "rebind.example"}});
+  EXPECT_EQ(status, 421);
+  get(ex.api_port, "/health", &status, {{"Host", "rebind.example"}});
+  EXPECT_TRUE(status == 200 || status == 503);
+  ex.child.signal(SIGTERM);
+  EXPECT_EQ(ex.child.wait(5s), 0);
+
+  auto env = env_;
+  env["TRADING_HEAL_API_LISTEN"] = "0.0.0.0:0";
+  auto open = Child::spawn({Bed::bin("trading-heal-exporter")}, env, true);
+  EXPECT_EQ(open.wait(5s), 78) << "a network API without a token started";
+  env["TRADING_HEAL_API_ALLOW_ANONYMOUS"] = "true";
+  env["TRADING_HEAL_METRICS_LISTEN"] = "127.0.0.1:0";
+  auto allowed = Child::spawn({Bed::bin("trading-heal-exporter")}, env, true);
+  EXPECT_TRUE(allowed.read_line(15s)) << "refused although asked for on purpose";
+  allowed.signal(SIGTERM);
+  EXPECT_EQ(allowed.wait(5s), 0);
+}
+
 TEST_F(ExporterTest, SighupReopensAfterLogrotateAndStreamSeesEvents) {
   auto ex = start();
   // A stream client first.

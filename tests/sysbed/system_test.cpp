@@ -172,8 +172,11 @@ class SystemMode : public ::testing::Test {
     ASSERT_TRUE(wait_until([&] { return fleet_healthy(); }, 30s, 250ms)) << api("/status").dump();
   }
 
+  // GET on the deployment's API with the token deploy.sh made (root reads it in the container).
   json api(const std::string& path) {
-    Output r = host_sh("curl -fsS --max-time 5 " + shq("http://127.0.0.1:9121" + path));
+    if (token_.empty()) token_ = c_->sh("cat /etc/trading-heal/main.token 2>/dev/null").out;
+    Output r = host_sh("curl -fsS --max-time 5 -H " + shq("Authorization: Bearer " + token_) + " " +
+                       shq("http://127.0.0.1:9121" + path));
     return r.ok() ? json::parse(r.out, nullptr, false) : json();
   }
   std::string metrics() { return host_sh("curl -fsS --max-time 5 http://127.0.0.1:9120/metrics").out; }
@@ -199,6 +202,7 @@ class SystemMode : public ::testing::Test {
   void add(const std::string& section, const std::string& row) { report()[section].push_back(row); }
 
   std::string name_;
+  std::string token_;
   std::optional<Container> c_;
   static inline int count_ = 0;
   static inline std::optional<t::Child> ollama_;
@@ -234,6 +238,14 @@ TEST_F(SystemMode, PackageDeployIsIdempotentAndPurgeLeavesNothing) {
                                 "TRADING_HEAL_SYSTEMD_SCOPE=user", "XDG_", "TRADING_HEAL_HEARTBEAT_DIR"}) {
     EXPECT_EQ(env.out.find(test_only), std::string::npos) << test_only << " in the env file";
   }
+  // The API token: made by deploy, readable by the exporter's group only, never printed; the API
+  // wants it.
+  EXPECT_EQ(c_->sh("stat -c '%a %U:%G' /etc/trading-heal/main.token").out, "640 root:trading-heal");
+  const std::string token = c_->sh("cat /etc/trading-heal/main.token").out;
+  EXPECT_EQ(token.size(), 64U);
+  EXPECT_EQ(first.out.find(token), std::string::npos) << "deploy printed the token";
+  EXPECT_EQ(host_sh("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:9121/status").out, "401");
+  EXPECT_TRUE(api("/status").is_object());
   // Each daemon as its user, in its sandbox.
   const std::map<std::string, std::string> users = {{"probe", "trading-heal"},
                                                     {"diagnoser", "trading-heal"},

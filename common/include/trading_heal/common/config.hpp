@@ -98,8 +98,12 @@ struct Config {
   bool dry_run = false;
   std::string log_level = "info";
   std::string metrics_listen = "0.0.0.0:9120";
-  std::string api_listen = "0.0.0.0:9121";
+  std::string api_listen = "127.0.0.1:9121";
   std::string api_token_file;
+  // An API reachable from other hosts needs a token unless this is set on purpose.
+  bool api_allow_anonymous = false;
+  // Host header names the API answers to besides IP literals and localhost (DNS rebinding).
+  std::vector<std::string> api_hosts;
   std::uint64_t audit_max_bytes = 64ULL * 1024 * 1024;
   int audit_keep = 5;
   RestartBackend restart_backend = RestartBackend::kDbus;

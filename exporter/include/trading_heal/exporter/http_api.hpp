@@ -22,6 +22,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 #include <thread>
 
 #include <tl/expected.hpp>
@@ -36,6 +38,10 @@ class HttpFront;
 struct ApiOptions {
   std::string listen = "127.0.0.1:9121";  // HOST:PORT, port 0 picks a free one
   std::string token;                      // empty: /status and /audit need no token
+  // Names the token-protected paths answer to in the Host header, besides IP literals and
+  // localhost (TRADING_HEAL_API_HOSTS): a page in a browser on this host that renamed its own
+  // site to 127.0.0.1 (DNS rebinding) sends its own name and gets 421.
+  std::vector<std::string> hosts;
   std::size_t threads = 32;
   std::size_t max_connections = 1024;
   std::chrono::milliseconds header_timeout{5000};
@@ -68,6 +74,12 @@ class HttpApi {
   StreamHub& hub_;
   std::unique_ptr<HttpFront> front_;
 };
+
+// Whether a Host header value may reach the token-protected paths: empty (HTTP/1.0), an IPv4 or
+// bracketed IPv6 literal, localhost, or one of `names` (lower case), each with an optional port.
+bool host_allowed(std::string_view host, const std::vector<std::string>& names);
+// Whether a HOST:PORT listen address is loopback only (127.0.0.0/8, [::1], localhost).
+bool loopback_listen(const std::string& listen);
 
 // Constant-time comparison of an Authorization header with "Bearer <token>".
 bool bearer_matches(const std::string& header, const std::string& token);
