@@ -489,6 +489,13 @@ step_units() {
 
 step_env() {
   render_env "$work/env"
+  if [[ -f $env_file ]] && ((user_mode == 0)); then
+    local d
+    for d in TRADING_HEAL_DATA_DIR TRADING_HEAL_RUNTIME_DIR; do
+      [[ -z $(env_value "$d") ]] ||
+        echo "deploy: warning: $env_file sets $d: it overrides the units' per-component directories (EnvironmentFile= wins over Environment=) and their sandbox cannot write elsewhere; remove it" >&2
+    done
+  fi
   if [[ -f $env_file ]]; then
     same "$env_file (exists; never overwritten)"
     local k v
