@@ -8,7 +8,7 @@
 #   deploy/demo.sh --down    stop everything a kept demo started
 #
 # Everything runs on loopback: PostgreSQL, journald, a systemd user manager with six simulated
-# agents (tests/bed), the fake Ollama (or a real one when OLLAMA_HOST answers), the four
+# agents (tests/bed), the fake Ollama (or a real one when DEMO_OLLAMA_HOST answers), the four
 # daemons as user units made from the project's own unit files, and Prometheus with the shipped
 # alert rules. The daemons are installed by deploy/deploy.sh --user, as an operator without root
 # would. Short thresholds (interval 2 s, stall after 20 s) so it completes in ~2 minutes.

@@ -19,6 +19,7 @@
 #include "trading_heal/common/reliable.hpp"
 #include "trading_heal/common/zmq.hpp"
 #include "trading_heal/proto/json.hpp"
+#include "trading_heal/proto/actions.hpp"
 
 namespace trading_heal::actuator {
 namespace {
@@ -130,7 +131,7 @@ class Daemon {
     spdlog::error("state file corrupt, starting empty path={} moved_to={} error=\"{}\"", state_path_,
                   aside, problem);
     proto::Event e;
-    e.action = "state_corrupt";
+    e.action = proto::name(proto::Action::kStateCorrupt);
     e.success = false;
     e.detail = problem;
     e.fields["path"] = state_path_;

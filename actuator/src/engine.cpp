@@ -99,10 +99,10 @@ const AgentState* Engine::agent(const std::string& instance) const {
   return nullptr;
 }
 
-proto::Event Engine::event(const AgentState& a, std::string action, bool success,
+proto::Event Engine::event(const AgentState& a, proto::Action action, bool success,
                            std::string detail) const {
   proto::Event e;
-  e.action = std::move(action);
+  e.action = proto::name(action);
   e.agent = a.spec.instance;
   e.symbol = a.spec.symbol;
   e.profile = a.spec.profile;
@@ -206,7 +206,7 @@ Decisions Engine::on_health(const proto::HealthReport& r, Now now) {
 // restart never happened. It stays counted in the budget, but it is no failed restart: no
 // cooldown from it, and the failures counted meanwhile do not bring exhaustion closer.
 void Engine::interrupted(AgentState& a, Now now, Decisions& out) {
-  auto e = event(a, "restart_interrupted", false,
+  auto e = event(a, proto::Action::kRestartInterrupted, false,
                  "the actuator stopped before restarting (MainPID " +
                      std::to_string(a.restart_old_pid) + " unchanged): restarting again");
   e.fields["old_pid"] = static_cast<std::int64_t>(a.restart_old_pid);
@@ -235,7 +235,7 @@ void Engine::on_healthy(AgentState& a, const proto::HealthReport& r, Now now, De
   }
   if (!a.healthy_since || a.phase != Phase::kHealthy) a.healthy_since = now.mono;
   if (a.phase != Phase::kHealthy && a.phase != Phase::kStopped && a.phase != Phase::kFailing) {
-    auto e = event(a, "recovered", true, a.restarted_in_incident ? "healthy after restart"
+    auto e = event(a, proto::Action::kRecovered, true, a.restarted_in_incident ? "healthy after restart"
                                                                  : "healthy without restart");
     if (a.incident_start) {
       e.fields["seconds_to_healthy"] =
@@ -328,7 +328,7 @@ Decisions Engine::on_diagnosis(const proto::Diagnosis& d, Now now, bool* accepte
   // Too late for the restart line (the wait ran out): audited against the incident it explains.
   if (a->restarted_in_incident && !d.cause.empty() &&
       (a->phase == Phase::kRestarting || a->phase == Phase::kRecovering)) {
-    auto e = event(*a, "diagnosis_after_restart", true, d.cause);
+    auto e = event(*a, proto::Action::kDiagnosisAfterRestart, true, d.cause);
     e.diagnosis = d.cause;
     e.fields["source"] = d.source;
     e.fields["latency_seconds"] = d.latency_seconds;
@@ -378,7 +378,7 @@ CommandResult Engine::on_command(const proto::Command& c, Now now) {
     a->pause_until = c.until ? std::optional<WallTime>(common::from_epoch_seconds(*c.until))
                              : std::nullopt;
     a->pause_reason = c.reason;
-    auto e = event(*a, "paused", true, "healing paused by operator");
+    auto e = event(*a, proto::Action::kPaused, true, "healing paused by operator");
     e.reason = c.reason;
     e.fields["until"] = c.until.value_or(0.0);
     if (!c.request_id.empty()) e.fields["request_id"] = c.request_id;
@@ -396,7 +396,7 @@ CommandResult Engine::on_command(const proto::Command& c, Now now) {
     a->held = false;
     global_.members.erase(a->spec.instance);
     a->retry_at = now.mono;  // look again at the next tick
-    auto e = event(*a, "resumed", true, "healing resumed by operator");
+    auto e = event(*a, proto::Action::kResumed, true, "healing resumed by operator");
     e.reason = c.reason;
     if (!c.request_id.empty()) e.fields["request_id"] = c.request_id;
     res.decisions.emplace_back(std::move(e));
@@ -420,7 +420,7 @@ Decisions Engine::on_restart_result(const RestartResult& r, Now now) {
       ++counters_.restarts_ok;
       a->phase = Phase::kRecovering;
       a->recovery_deadline = now.mono + policy_.recovery_grace;
-      auto e = event(*a, "restart", true, r.detail);
+      auto e = event(*a, proto::Action::kRestart, true, r.detail);
       e.fields["dry_run"] = r.dry_run;
       e.fields["old_pid"] = static_cast<std::int64_t>(r.old_pid);
       e.fields["new_pid"] = static_cast<std::int64_t>(r.new_pid);
@@ -436,7 +436,7 @@ Decisions Engine::on_restart_result(const RestartResult& r, Now now) {
       a->phase = Phase::kDiagnosing;
       a->ready_at = now.mono;
       a->retry_at = now.mono + policy_.cooldown;
-      auto e = event(*a, "restart_failed", false, r.detail);
+      auto e = event(*a, proto::Action::kRestartFailed, false, r.detail);
       e.fields["dry_run"] = r.dry_run;
       e.fields["elapsed_seconds"] = r.elapsed_seconds;
       out.emplace_back(std::move(e));
@@ -451,7 +451,7 @@ Decisions Engine::on_restart_result(const RestartResult& r, Now now) {
       a->phase = Phase::kDiagnosing;
       a->ready_at = now.mono;
       a->retry_at = now.mono + policy_.cooldown;
-      out.emplace_back(event(*a, "deferred", false, r.detail));
+      out.emplace_back(event(*a, proto::Action::kDeferred, false, r.detail));
       break;
     }
   }
@@ -467,7 +467,7 @@ Decisions Engine::on_tick(Now now) {
       a.pause_reason.clear();
       a.retry_at = now.mono;
       dirty_ = true;
-      out.emplace_back(event(a, "resumed", true, "pause expired"));
+      out.emplace_back(event(a, proto::Action::kResumed, true, "pause expired"));
     }
     if (a.phase == Phase::kRecovering && a.recovery_deadline && now.mono >= *a.recovery_deadline) {
       ++counters_.restarts_ineffective;
@@ -485,7 +485,7 @@ Decisions Engine::on_tick(Now now) {
       a.phase = Phase::kDiagnosing;
       a.ready_at = now.mono;
       dirty_ = true;
-      auto e = event(a, "restart_ineffective", false,
+      auto e = event(a, proto::Action::kRestartIneffective, false,
                      "not healthy within " +
                          std::to_string(duration_cast<std::chrono::seconds>(policy_.recovery_grace).count()) +
                          "s of the restart");
@@ -547,7 +547,7 @@ void Engine::attempt(AgentState& a, Now now, Decisions& out) {
     if (!a.exhausted_emitted) {
       a.exhausted_emitted = true;
       ++counters_.exhausted;
-      auto e = event(a, "exhausted", false,
+      auto e = event(a, proto::Action::kExhausted, false,
                      std::to_string(a.consecutive) +
                          " consecutive failures: no more restarts until healthy or resumed");
       e.fields["consecutive_failures"] = static_cast<std::int64_t>(a.consecutive);
@@ -593,7 +593,7 @@ void Engine::attempt(AgentState& a, Now now, Decisions& out) {
     if (!a.rate_limited_emitted) {
       a.rate_limited_emitted = true;
       ++counters_.rate_limited;
-      auto e = event(a, "rate_limited", false, "restart blocked by " + limit);
+      auto e = event(a, proto::Action::kRateLimited, false, "restart blocked by " + limit);
       e.fields["limit"] = limit;
       e.fields["restarts_hour"] = static_cast<std::int64_t>(a.restarts.size());
       if (until) e.fields["retry_at"] = wall_of(*until, now);
@@ -608,7 +608,7 @@ void Engine::attempt(AgentState& a, Now now, Decisions& out) {
     // no backoff, never exhausted. Told again after a cooldown while the agent stays failing.
     a.retry_at = now.mono + std::max<milliseconds>(policy_.cooldown, policy_.interval);
     ++counters_.would_restart;
-    auto e = event(a, "would_restart", true,
+    auto e = event(a, proto::Action::kWouldRestart, true,
                    "dry run: " + restart_log_line(a.spec, a.reason, a.diagnosis));
     if (a.diagnosis) e.diagnosis = a.diagnosis;
     e.fields["dry_run"] = true;
@@ -671,7 +671,7 @@ void Engine::check_global_open(Now now, const std::string& cause, Decisions& out
   ++counters_.global_incidents;
   dirty_ = true;
   proto::Event e;
-  e.action = "global_incident";
+  e.action = proto::name(proto::Action::kGlobalIncident);
   e.success = false;
   e.reason = db ? "database unreachable" : std::to_string(recent.size()) + " agents unhealthy within " +
                                                std::to_string(duration_cast<std::chrono::seconds>(policy_.global_window).count()) + "s";
@@ -745,7 +745,8 @@ void Engine::escalate(Now now, const std::string& why, Decisions& out) {
   for (auto& e : out) {
     if (auto* ev = std::get_if<proto::Event>(&e)) {
       if (ev->agent == global_.canary &&
-          (ev->action == "restart_ineffective" || ev->action == "restart_failed")) {
+          (ev->action == proto::to_string(proto::Action::kRestartIneffective) ||
+           ev->action == proto::to_string(proto::Action::kRestartFailed))) {
         ev->fields["global_incident"] = global_.id;
         ev->fields["escalated"] = true;
         ev->detail += "; global incident held: " + why;
@@ -802,7 +803,7 @@ std::optional<proto::Event> Engine::agent_state(const std::string& instance, Now
 }
 
 proto::Event Engine::state_event(const AgentState& a, Now now) const {
-  proto::Event e = event(a, "agent_state", true, "");
+  proto::Event e = event(a, proto::Action::kAgentState, true, "");
   e.fields["state"] = a.paused ? std::string("PAUSED") : std::string(to_string(a.phase));
   e.fields["phase"] = std::string(to_string(a.phase));
   e.fields["paused"] = a.paused;

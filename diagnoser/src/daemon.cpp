@@ -22,6 +22,7 @@
 #include "trading_heal/diagnoser/ollama_client.hpp"
 #include "trading_heal/diagnoser/trigger.hpp"
 #include "trading_heal/proto/json.hpp"
+#include "trading_heal/proto/actions.hpp"
 
 namespace trading_heal::diagnoser {
 namespace {
@@ -63,7 +64,7 @@ void log_result(const common::AgentSpec& spec, const Result& r) {
 proto::Event make_event(const common::AgentSpec& spec, const Result& r, bool error) {
   const auto& d = r.outcome.diagnosis;
   proto::Event ev;
-  ev.action = error ? "ollama_error" : "diagnosis";
+  ev.action = proto::name(error ? proto::Action::kOllamaError : proto::Action::kDiagnosis);
   ev.agent = spec.instance;
   ev.symbol = spec.symbol;
   ev.profile = spec.profile;

@@ -186,7 +186,7 @@ void Daemon::on_sub() {
       }
     } else if (const auto* e = std::get_if<proto::Event>(&msg->body)) {
       status_.on_component(env.source, 0, now);
-      if (e->action == "agent_state") status_.on_agent_state(*e, env.ts);
+      if (e->action == proto::to_string(proto::Action::kAgentState)) status_.on_agent_state(*e, env.ts);
     } else {
       status_.on_component(env.source, 0, now);
     }

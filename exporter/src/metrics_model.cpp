@@ -298,7 +298,7 @@ MetricsModel::MetricsModel(prometheus::Registry& reg, const std::vector<common::
   for (const auto& spec : agents) {
     Agent* a = agent(spec.symbol, spec.profile);
     if (a == nullptr) continue;
-    for (const char* act : kAgentActions) action_counter(act, a);
+    for (const proto::Action act : kAgentActions) action_counter(proto::name(act), a);
     ensure_gauges(*a);
     for (prometheus::Gauge* g : {a->up, a->stalled, a->age, a->consecutive, a->rss, a->cpu,
                                  a->heartbeat_age, a->stopped}) {

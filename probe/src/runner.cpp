@@ -1,5 +1,6 @@
 // The probe's loop-driven runtime.
 #include "trading_heal/probe/runner.hpp"
+#include "trading_heal/proto/actions.hpp"
 
 #include <unistd.h>
 
@@ -199,7 +200,7 @@ void Runtime::finish_cycle(const std::optional<FleetAnswer>& answer,
     spdlog::warn("probable configuration mismatch agent={} symbol={} profile={}", r.agent,
                  r.symbol, r.profile);
     proto::Event e;
-    e.action = "config_mismatch";
+    e.action = proto::name(proto::Action::kConfigMismatch);
     e.agent = r.agent;
     e.symbol = r.symbol;
     e.profile = r.profile;

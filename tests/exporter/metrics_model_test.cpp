@@ -381,10 +381,10 @@ TEST(MetricsModel, TheFirstScrapeHasEverySeriesOfEveryConfiguredAgent) {
       EXPECT_NE(text.find("\n" + prefix), std::string::npos) << "missing " << prefix;
     }
   }
-  for (const char* action : kAgentActions) {
-    EXPECT_TRUE(has_line(text, std::string(R"(trading_selfheal_actions_total{action=")") + action +
+  for (const proto::Action action : kAgentActions) {
+    EXPECT_TRUE(has_line(text, R"(trading_selfheal_actions_total{action=")" + proto::name(action) +
                                    R"(",symbol="ETH-USDT"} 0)"))
-        << action;
+        << proto::name(action);
   }
   EXPECT_TRUE(has_line(text, R"(trading_agent_restart_total{symbol="BTC-USDT"} 0)"));
   EXPECT_TRUE(has_line(text, R"(trading_agent_up{symbol="BTC-USDT"} Nan)"));

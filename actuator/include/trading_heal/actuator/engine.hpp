@@ -26,6 +26,7 @@
 #include "trading_heal/actuator/policy.hpp"
 #include "trading_heal/common/clock.hpp"
 #include "trading_heal/common/config.hpp"
+#include "trading_heal/proto/actions.hpp"
 #include "trading_heal/proto/messages.hpp"
 
 namespace trading_heal::actuator {
@@ -209,7 +210,7 @@ class Engine {
   void prune(AgentState& a, MonoTime now) const;
   int fleet_restarts_in_window(MonoTime now) const;
   bool fresh(const AgentState& a, MonoTime now) const;
-  proto::Event event(const AgentState& a, std::string action, bool success, std::string detail) const;
+  proto::Event event(const AgentState& a, proto::Action action, bool success, std::string detail) const;
   proto::Event state_event(const AgentState& a, Now now) const;
 
   Policy policy_;

@@ -45,6 +45,7 @@
 #include <prometheus/registry.h>
 
 #include "trading_heal/common/config.hpp"
+#include "trading_heal/proto/actions.hpp"
 #include "trading_heal/proto/codec.hpp"
 #include "trading_heal/proto/messages.hpp"
 
@@ -53,9 +54,10 @@ namespace trading_heal::exporter {
 inline constexpr std::size_t kMaxAgents = 10000;
 // The actions whose trading_selfheal_actions_total series every configured agent has from the
 // start (others appear with their first event).
-inline constexpr const char* kAgentActions[] = {"restart",      "recovered",      "rate_limited",
-                                                "ollama_error", "diagnosis",      "exhausted",
-                                                "restart_failed", "would_restart"};
+inline constexpr proto::Action kAgentActions[] = {
+    proto::Action::kRestart,     proto::Action::kRecovered,     proto::Action::kRateLimited,
+    proto::Action::kOllamaError, proto::Action::kDiagnosis,     proto::Action::kExhausted,
+    proto::Action::kRestartFailed, proto::Action::kWouldRestart};
 inline constexpr std::size_t kMaxActions = 64;
 // Components whose liveness is exported (the exporter reports itself as up).
 inline const std::vector<std::string> kComponents = {"probe", "diagnoser", "actuator",
