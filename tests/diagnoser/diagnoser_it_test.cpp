@@ -319,6 +319,24 @@ TEST_F(DiagnoserIt, OllamaAndJournalComeBack) {
   EXPECT_NE(prompt.find("canceling statement due to lock timeout"), std::string::npos) << prompt;
 }
 
+// The same failure twice within the cache's TTL (default 1 h): the model is asked once, the
+// second incident is answered from the cache with the model's cause.
+TEST_F(DiagnoserIt, TheSameIncidentTwiceWithinTheTtlAsksTheModelOnce) {
+  fault("XRP_USDT", "stall", "lock timeout");
+  start();
+  auto first = diagnose("XRP_USDT", 15s);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->source, "llm");
+  diagnoses_.clear();
+  publish("XRP_USDT", proto::Verdict::kHealthy, 0);  // the incident ends
+  pump(200ms);
+  auto second = diagnose("XRP_USDT", 15s);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->source, "cache");
+  EXPECT_EQ(second->cause, first->cause);
+  EXPECT_EQ(requests().size(), 1U) << "the model was asked twice for the same failure";
+}
+
 TEST_F(DiagnoserIt, LeakedSecretsNeverReachTheLlm) {
   fault("DOGE_USDT", "leak-secrets", "Telegram notify failed");
   start();

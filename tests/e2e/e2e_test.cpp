@@ -602,4 +602,68 @@ TEST_F(E2e, OperatorStopIsNeverRestartedAndPauseHoldsUntilResume) {
                               fmt(event_ts(restarts[0]) - t_resume) + " s after `ctl resume` |");
 }
 
+// An agent whose process exits by itself with status 0 (Restart=no, as a unit left `inactive`
+// with result success) is DOWN and healed; an operator's `systemctl stop` of another stays
+// STOPPED. Both units end in the same state: only the stop job tells them apart.
+TEST_F(E2e, AnAgentExitingByItselfIsHealedAnOperatorsStopIsNot) {
+  const std::string exits = "SOL_USDT";
+  const std::string stopped = "DOGE_USDT";
+  for (const auto& a : {exits, stopped}) {
+    ASSERT_EQ(Bed::sh("'" + Bed::source_dir() + "/tests/bed/bed.sh' restart-policy " + a +
+                      " no 2>/dev/null"),
+              0);
+  }
+  ASSERT_TRUE(deploy());
+  ASSERT_TRUE(wait_until([&] { return t::str(sys_.status_of(exits), "verdict") == "HEALTHY"; },
+                         30s, 200ms));
+  const long old_pid = t::unit_main_pid(t::agent_unit(exits));
+  ASSERT_EQ(Bed::sh("systemctl --user stop " + t::agent_unit(stopped)), 0);
+  t::fault(exits, "clean-exit");
+  ASSERT_TRUE(wait_until([&] { return has_event(exits, "recovered"); }, 40s, 250ms))
+      << "an agent that exited by itself was not healed: " << sys_.status_of(exits).dump();
+  auto restarts = events(exits, "restart");
+  ASSERT_EQ(restarts.size(), 1U);
+  EXPECT_NE(restarts[0].value("reason", "").find("exited on its own (status=0)"), std::string::npos)
+      << restarts[0].dump();
+  EXPECT_NE(t::unit_main_pid(t::agent_unit(exits)), old_pid);
+  // The stopped one: STOPPED, not restarted, not paging.
+  auto st = sys_.status_of(stopped);
+  EXPECT_EQ(t::str(st, "verdict"), "STOPPED") << st.dump();
+  EXPECT_TRUE(events(stopped, "restart").empty());
+  EXPECT_EQ(t::unit_property(t::agent_unit(stopped), "ActiveState"), "inactive");
+  EXPECT_EQ(sys_.metric("trading_agent_stopped", {{"symbol", t::symbol_of(stopped)}}).value_or(-1), 1);
+  EXPECT_EQ(sys_.metric("trading_agent_stopped", {{"symbol", t::symbol_of(exits)}}).value_or(-1), 0);
+  t::Report::add(kReport, "| exit 0 by itself vs `systemctl stop` | the first DOWN (\"exited on its "
+                          "own\") and restarted; the second STOPPED, trading_agent_stopped 1 |");
+}
+
+// Dry run: a sticky stall is told as would_restart again and again; nothing is restarted and
+// nothing that decides future restarts moves (restart counter, budget, exhausted).
+TEST_F(E2e, DryRunRecordsWouldRestartAndRestartsNothing) {
+  const std::string victim = "ETH_USDT";
+  ASSERT_TRUE(deploy({{"TRADING_HEAL_DRY_RUN", "true"}, {"TRADING_HEAL_COOLDOWN", "2"}}));
+  const long pid = t::unit_main_pid(t::agent_unit(victim));
+  t::fault(victim, "stall", true);
+  ASSERT_TRUE(wait_until([&] { return events(victim, "would_restart").size() >= 4; }, 60s, 500ms))
+      << sys_.status_of(victim).dump();
+  // Well past the point where a real run would be rate limited (3 an hour) and exhausted (6).
+  ASSERT_TRUE(wait_until([&] {
+    return t::integer(sys_.status_of(victim), "consecutive_failures", 0) >= 8;
+  }, 30s, 500ms));
+  EXPECT_EQ(t::unit_main_pid(t::agent_unit(victim)), pid) << "a dry run restarted the agent";
+  EXPECT_TRUE(events(victim, "restart").empty());
+  EXPECT_TRUE(events(victim, "rate_limited").empty());
+  EXPECT_TRUE(events(victim, "exhausted").empty());
+  EXPECT_EQ(sys_.metric("trading_agent_restart_total", {{"symbol", t::symbol_of(victim)}}).value_or(-1), 0);
+  EXPECT_GE(sys_.metric("trading_selfheal_actions_total",
+                        {{"action", "would_restart"}, {"symbol", t::symbol_of(victim)}}).value_or(0), 4);
+  EXPECT_NE(events(victim, "would_restart")[0].value("detail", "").find("SELF-HEAL: restarting ETH-USDT"),
+            std::string::npos);
+  EXPECT_NE(t::str(sys_.status_of(victim), "incident_state"), "EXHAUSTED");
+  t::Report::add(kReport, "| dry run, sticky stall | " +
+                              std::to_string(events(victim, "would_restart").size()) +
+                              " would_restart records, trading_agent_restart_total 0, never "
+                              "rate_limited or exhausted |");
+}
+
 }  // namespace
