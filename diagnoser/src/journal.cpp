@@ -29,21 +29,14 @@ std::string errno_text(const char* what, int r) {
 
 }  // namespace
 
-std::vector<std::string> journal_matches(const std::string& unit, common::SystemdScope scope) {
-  std::vector<std::string> m;
+std::vector<std::vector<std::string>> journal_matches(const std::string& unit,
+                                                      common::SystemdScope scope) {
   if (scope == common::SystemdScope::kUser) {
-    // _SYSTEMD_UNIT= too: a user manager outside a user@.service slice (the testbed, some
-    // containers) gets its units' output attributed as if they were system units.
-    m = {"_SYSTEMD_USER_UNIT=" + unit, "USER_UNIT=" + unit, "_SYSTEMD_UNIT=" + unit};
-  } else {
-    m = {"_SYSTEMD_UNIT=" + unit, "UNIT=" + unit};
+    return {{"_SYSTEMD_USER_UNIT=" + unit},
+            {"USER_UNIT=" + unit, "_COMM=systemd"},
+            {"_SYSTEMD_UNIT=" + unit}};
   }
-  // crypto-agent@BTC_USDT.service -> crypto-agent-BTC_USDT
-  std::string ident = unit;
-  if (ident.ends_with(".service")) ident.resize(ident.size() - 8);
-  std::replace(ident.begin(), ident.end(), '@', '-');
-  m.push_back("SYSLOG_IDENTIFIER=" + ident);
-  return m;
+  return {{"_SYSTEMD_UNIT=" + unit}, {"UNIT=" + unit, "_PID=1"}};
 }
 
 std::string format_entry(std::uint64_t realtime_usec, const std::string& ident, long pid,
@@ -70,11 +63,13 @@ tl::expected<std::vector<std::string>, std::string> read_unit_journal(
   // Messages can be long (tracebacks); the cap keeps one entry from costing much.
   sd_journal_set_data_threshold(j.get(), 4096);
   bool first = true;
-  for (const auto& m : journal_matches(unit, scope)) {
+  for (const auto& group : journal_matches(unit, scope)) {
     if (!first) sd_journal_add_disjunction(j.get());
     first = false;
-    if (int r = sd_journal_add_match(j.get(), m.data(), m.size()); r < 0) {
-      return tl::unexpected(errno_text("sd_journal_add_match", r));
+    for (const auto& m : group) {  // different fields within a group: all must hold
+      if (int r = sd_journal_add_match(j.get(), m.data(), m.size()); r < 0) {
+        return tl::unexpected(errno_text("sd_journal_add_match", r));
+      }
     }
   }
   if (int r = sd_journal_seek_tail(j.get()); r < 0) {

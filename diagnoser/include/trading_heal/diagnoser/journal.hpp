@@ -12,14 +12,16 @@
 
 namespace trading_heal::diagnoser {
 
-// The journal matches for a unit, as FIELD=value strings, alternatives of one another.
-// System scope: _SYSTEMD_UNIT= (the unit's own output) and UNIT= (systemd's messages about
-// it, e.g. "Failed with result 'oom-kill'"). User scope: _SYSTEMD_USER_UNIT=, USER_UNIT= and
-// _SYSTEMD_UNIT= (verified on the testbed: its user manager runs outside user@.service, so the
-// agents' output carries _SYSTEMD_UNIT=crypto-agent@X.service and the manager's USER_UNIT=).
-// Both: SYSLOG_IDENTIFIER=crypto-agent-<instance> (the agents' unit sets it), which also finds
-// the lines where the journal cannot attribute a cgroup (e.g. cgroup v1, no user slice).
-std::vector<std::string> journal_matches(const std::string& unit, common::SystemdScope scope);
+// The journal matches for a unit: groups of FIELD=value terms that must all hold, the groups
+// alternatives of one another. Only fields a process cannot choose count (log lines are
+// untrusted: `logger -t crypto-agent-X`, or a native message with UNIT=, is anyone's):
+// _SYSTEMD_UNIT= / _SYSTEMD_USER_UNIT= (journald's own view of the sender's cgroup), and the
+// manager's messages about the unit (UNIT= / USER_UNIT=, e.g. "Failed with result 'oom-kill'")
+// only when journald says they come from the manager (_PID=1; a user manager: _COMM=systemd).
+// User scope also takes _SYSTEMD_UNIT= (the testbed's user manager runs outside user@.service,
+// so its agents' output is attributed as if they were system units).
+std::vector<std::vector<std::string>> journal_matches(const std::string& unit,
+                                                      common::SystemdScope scope);
 
 // One journal entry as a line: "2026-07-16T15:40:11Z crypto-agent-BTC_USDT[1234]: message".
 std::string format_entry(std::uint64_t realtime_usec, const std::string& ident, long pid,
