@@ -45,6 +45,7 @@ foreach(_d prometheus alertmanager grafana)
     install(DIRECTORY ${_th_pkg_root}/deploy/${_d} DESTINATION share/trading-heal/deploy)
   endif()
 endforeach()
+install(FILES ${_th_pkg_root}/deploy/rules/trading-heal.rules DESTINATION share/trading-heal/rules)
 install(FILES ${_th_pkg_root}/README.md DESTINATION share/doc/trading-heal)
 file(WRITE ${_th_pkg_gen}/copyright
   "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n"

@@ -168,6 +168,7 @@ else
   if ((prom_config_set == 0)); then prom_config=/etc/prometheus/prometheus.yml; fi
 fi
 bin_dir=$prefix/bin
+rules_file=$prefix/share/trading-heal/rules/trading-heal.rules
 env_file=$env_dir/$instance.env
 env_sum=$env_dir/.$instance.env.deployed   # checksum of the env file as deploy wrote it
 token_file=$env_dir/$instance.token        # the API's bearer token (made once, never printed)
@@ -468,6 +469,8 @@ step_binaries() {
     [[ -x $src ]] || die "no $src: build first (cmake --build $build_dir) or give --build-dir"
     if put "$src" "$bin_dir/trading-heal-$b" 0755; then restart_needed=1; fi
   done
+  # The diagnoser's rule table, where it looks by default: next to its binary.
+  if put "$HERE/rules/trading-heal.rules" "$rules_file" 0644; then restart_needed=1; fi
 }
 
 step_units() {
@@ -531,8 +534,20 @@ step_token() {
   printf 'TRADING_HEAL_API_TOKEN_FILE=%s\n' "$token_file" >>"$work/env"
 }
 
+# The agents the daemons will watch: TRADING_HEAL_AGENTS_FILE wins over TRADING_HEAL_AGENTS, as
+# in the daemons' configuration (the polkit rule must cover exactly these).
 agents_list() {
-  local a
+  local a file
+  file=$(env_value TRADING_HEAL_AGENTS_FILE)
+  if [[ -n $file ]]; then
+    [[ -r $file ]] || die "TRADING_HEAL_AGENTS_FILE=$file cannot be read"
+    command -v jq >/dev/null || die "jq is needed to read TRADING_HEAL_AGENTS_FILE (apt-get install jq)"
+    a=$(jq -r '[.[] | select(.enabled != false) | .instance] | join(",")' "$file") ||
+      die "TRADING_HEAL_AGENTS_FILE=$file is not a JSON list of agents"
+    [[ -n $a ]] || die "TRADING_HEAL_AGENTS_FILE=$file lists no enabled agent"
+    echo "$a"
+    return
+  fi
   a=$(env_value TRADING_HEAL_AGENTS)
   echo "${a:-BTC_USDT,ETH_USDT,XRP_USDT,SOL_USDT,DOGE_USDT,ADA_USDT}"
 }
@@ -648,6 +663,8 @@ do_uninstall() {
     done
     act sc daemon-reload 2>/dev/null || true
     for f in "${COMPONENTS[@]}" "${TOOLS[@]}"; do remove "$bin_dir/trading-heal-$f"; done
+    remove "$rules_file"
+    act rmdir "$(dirname "$rules_file")" "$(dirname "$(dirname "$rules_file")")" 2>/dev/null || true
     if ((!user_mode)); then
       remove "$polkit_rule"
     fi

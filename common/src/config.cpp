@@ -335,6 +335,8 @@ tl::expected<Config, ConfigError> load_config(const EnvLookup& env) {
   r.seconds("TRADING_HEAL_GLOBAL_WINDOW", c.global_window, 0.05);
   r.integer("TRADING_HEAL_DIAGNOSE_WORKERS", c.diagnose_workers, 1, 64);
   r.seconds("TRADING_HEAL_DIAGNOSIS_CACHE_TTL", c.diagnosis_cache_ttl, 0);
+  r.str("TRADING_HEAL_RULES_FILE", c.rules_file);
+  r.str("TRADING_HEAL_RULES_DIR", c.rules_dir);
   r.boolean("TRADING_HEAL_DRY_RUN", c.dry_run);
   if (auto v = r.raw("TRADING_HEAL_LOG_LEVEL")) {
     static const std::vector<std::string> levels{"trace", "debug", "info", "warning", "warn",

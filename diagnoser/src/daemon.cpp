@@ -20,6 +20,7 @@
 #include "trading_heal/diagnoser/engine.hpp"
 #include "trading_heal/diagnoser/journal.hpp"
 #include "trading_heal/diagnoser/ollama_client.hpp"
+#include "trading_heal/diagnoser/rule_table.hpp"
 #include "trading_heal/diagnoser/trigger.hpp"
 #include "trading_heal/proto/json.hpp"
 #include "trading_heal/proto/actions.hpp"
@@ -85,13 +86,32 @@ proto::Event make_event(const common::AgentSpec& spec, const Result& r, bool err
   return ev;
 }
 
+// The rule table: the shipped file (by default next to the binary) and the operator's rules.d;
+// problems are logged, never fatal (the built-in table stands in for an unusable shipped file).
+LoadedRules load_rule_table(const common::Config& cfg) {
+  std::string file = cfg.rules_file;
+  if (file.empty()) {
+    std::error_code ec;
+    const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+    file = ec ? std::string(kDefaultRulesFile)
+              : (exe.parent_path().parent_path() / "share/trading-heal/rules/trading-heal.rules")
+                    .string();
+  }
+  LoadedRules r = load_rules(file, cfg.rules_dir);
+  for (const auto& e : r.errors) spdlog::warn("rules file problem error=\"{}\"", e.to_string());
+  spdlog::info("rules loaded rules={} from_extensions={} builtin={} files={} problems={}",
+               r.table.size(), r.extension_rules, r.builtin, r.files.size(), r.errors.size());
+  return r;
+}
+
 class Daemon {
  public:
   Daemon(const common::Config& cfg, common::SignalFd& signals)
       : cfg_(cfg),
         llm_(make_llm(cfg, cancel_)),
+        rules_(load_rule_table(cfg)),
         engine_(journal_for(cfg.scope), llm_.get(), cfg.diagnosis_cache_ttl,
-                cfg.ollama.max_answer_bytes),
+                cfg.ollama.max_answer_bytes, rules_.table),
         loop_(signals),
         trigger_(cfg.diagnose_after),
         sched_(static_cast<std::size_t>(cfg.diagnose_workers),
@@ -355,6 +375,7 @@ class Daemon {
   common::SystemClock clock_;
   std::atomic<bool> cancel_{false};
   std::unique_ptr<OllamaClient> llm_;
+  LoadedRules rules_;  // before engine_, which keeps a reference to its table
   Engine engine_;
   common::Loop loop_;
   Trigger trigger_;
@@ -396,8 +417,9 @@ int run_once(const common::Config& cfg, const std::string& agent, common::Signal
   }
   std::atomic<bool> cancel{false};
   auto llm = make_llm(cfg, cancel);
+  const LoadedRules rules = load_rule_table(cfg);
   Engine engine(journal_for(cfg.scope), llm.get(), std::chrono::milliseconds(0),
-                cfg.ollama.max_answer_bytes);
+                cfg.ollama.max_answer_bytes, rules.table);
   common::SystemClock clock;
   Job job{make_context(*spec, nullptr),
           spec->instance + "@" + std::to_string(static_cast<long long>(

@@ -3,9 +3,10 @@
 namespace trading_heal::diagnoser {
 
 Engine::Engine(JournalFn journal, LlmClient* llm, std::chrono::milliseconds cache_ttl,
-               std::size_t max_answer_bytes)
+               std::size_t max_answer_bytes, const RuleTable& rules)
     : journal_(std::move(journal)),
       llm_(llm),
+      rules_(rules),
       max_answer_bytes_(max_answer_bytes),
       cache_(cache_ttl) {}
 
@@ -22,7 +23,7 @@ Result Engine::run(const Job& job) {
   r.journal_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   r.lines = raw.size();
-  const Prepared p = prepare(job.context, raw);
+  const Prepared p = prepare(job.context, raw, rules_);
   // An operator asking now wants a fresh look: only health-triggered jobs reuse the cache.
   if (llm_ != nullptr && job.origin == "health") {
     std::lock_guard lock(mu_);

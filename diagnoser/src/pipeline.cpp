@@ -5,11 +5,12 @@
 
 namespace trading_heal::diagnoser {
 
-Prepared prepare(const IncidentContext& ctx, const std::vector<std::string>& raw_lines) {
+Prepared prepare(const IncidentContext& ctx, const std::vector<std::string>& raw_lines,
+                 const RuleTable& rules) {
   Prepared p;
   p.context = ctx;
   p.lines = redact_lines(raw_lines);
-  p.rule = classify(p.lines, Symptoms{ctx.verdict, ctx.decision_age_seconds});
+  p.rule = classify(p.lines, Symptoms{ctx.verdict, ctx.decision_age_seconds}, rules);
   p.fingerprint = fingerprint(p.rule.category, p.lines);
   p.prompt = build_prompt(ctx, p.lines, p.rule);
   return p;

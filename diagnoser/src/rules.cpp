@@ -3,7 +3,6 @@
 #include <array>
 #include <cctype>
 #include <cmath>
-#include <initializer_list>
 #include <string_view>
 
 namespace trading_heal::diagnoser {
@@ -12,58 +11,12 @@ namespace {
 using proto::DiagnosisAction;
 using proto::Severity;
 
-struct Rule {
-  std::string_view category;
-  std::string_view cause;
-  Severity severity;
-  DiagnosisAction action;
-  std::initializer_list<std::string_view> keywords;  // lower case; any one matches
-};
-
-// Priority order: the most specific and most severe causes first. A stalled agent logs both
-// "Price unavailable (timeout)" and "lock timeout": the DB lock is the better explanation.
-// Adding a rule? Add its rows to tests/diagnoser/rules_test.cpp.
-const std::array<Rule, 9> kRules{{
-    {"oom", "Out of memory: the agent was killed (OOM killer / MemoryError)",
-     Severity::kCritical, DiagnosisAction::kAutoRestart,
-     {"oom-kill", "oom_kill", "out of memory", "memoryerror", "killed process",
-      "status=9/kill", "cannot allocate memory"}},
-    {"disk_full", "Disk full: no space left on device", Severity::kCritical,
-     DiagnosisAction::kManual,
-     {"no space left on device", "disk full", "diskfull", "could not extend file",
-      "enospc"}},
-    {"deadlock", "Database deadlock (DeadlockDetected / LockNotAvailable)", Severity::kHigh,
-     DiagnosisAction::kAutoRestart,
-     {"deadlockdetected", "deadlock detected", "locknotavailable", "lock not available"}},
-    {"connection_refused", "Connection refused: the database or the exchange is unreachable",
-     Severity::kHigh, DiagnosisAction::kWait,
-     {"connection refused", "econnrefused", "could not connect to server",
-      "connectionrefusederror"}},
-    {"db_lock", "DB lock on decisions table (psycopg2.OperationalError)", Severity::kHigh,
-     DiagnosisAction::kAutoRestart,
-     {"lock timeout", "operationalerror", "could not obtain lock", "database is locked",
-      "canceling statement due to lock", "lock wait timeout"}},
-    {"crash", "Python crash", Severity::kHigh, DiagnosisAction::kAutoRestart,
-     {"traceback (most recent call last)", "unhandled exception", "segmentation fault",
-      "core dumped"}},
-    {"rate_limit", "Exchange rate limit (HTTP 429 Too Many Requests)", Severity::kMedium,
-     DiagnosisAction::kWait,
-     {"too many requests", "rate limit", "ratelimit", "http 429", "status 429", "error 429",
-      "429 client error", "code=429", "status_code=429"}},
-    {"api_timeout", "Exchange API timeout (price unavailable)", Severity::kMedium,
-     DiagnosisAction::kAutoRestart,
-     {"price unavailable (timeout)", "readtimeout", "read timed out", "connecttimeout",
-      "urlopen error", "urllib", "timed out", "timeouterror"}},
-    {"thread_stall", "Trading loop stalled (thread stall / lock contention)", Severity::kMedium,
-     DiagnosisAction::kAutoRestart,
-     {"thread stall", "lock contention", "waiting for lock", "deadline exceeded", "hung task",
-      "is hung", "stuck"}},
-}};
-
+// Only ASCII, as the rules' keywords: std::tolower would depend on the process's locale and
+// could rewrite the bytes of UTF-8 text ("Preço indisponível").
 std::string to_lower(std::string_view s) {
-  std::string out(s.size(), '\0');
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    out[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(s[i])));
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   }
   return out;
 }
@@ -120,6 +73,11 @@ std::string python_exception(const std::vector<std::string>& lines) {
 }
 
 RuleMatch classify(const std::vector<std::string>& lines, const Symptoms& symptoms) {
+  return classify(lines, symptoms, builtin_rules());
+}
+
+RuleMatch classify(const std::vector<std::string>& lines, const Symptoms& symptoms,
+                   const RuleTable& rules) {
   std::vector<std::string> lowered;
   lowered.reserve(lines.size());
   for (const auto& l : lines) lowered.push_back(to_lower(l));
@@ -129,8 +87,8 @@ RuleMatch classify(const std::vector<std::string>& lines, const Symptoms& sympto
   // and a DB lock timeout is a DB lock).
   constexpr std::size_t kRecentMatches = 8;
   std::vector<std::size_t> recent;  // indices of matching lines, newest first
-  auto matches = [&](const auto& rule, std::size_t i) {
-    for (auto kw : rule.keywords) {
+  auto matches = [&](const Rule& rule, std::size_t i) {
+    for (const auto& kw : rule.keywords) {
       if (lowered[i].find(kw) != std::string::npos) return true;
     }
     return false;
@@ -148,7 +106,7 @@ RuleMatch classify(const std::vector<std::string>& lines, const Symptoms& sympto
   }
   auto collect = [&](std::size_t from) {
     for (std::size_t i = lowered.size(); i-- > from && recent.size() < kRecentMatches;) {
-      for (const auto& rule : kRules) {
+      for (const auto& rule : rules) {
         if (matches(rule, i)) {
           recent.push_back(i);
           break;
@@ -158,11 +116,10 @@ RuleMatch classify(const std::vector<std::string>& lines, const Symptoms& sympto
   };
   collect(run_start);
   if (recent.empty() && run_start > 0) collect(0);
-  for (const auto& rule : kRules) {
+  for (const auto& rule : rules) {
     for (std::size_t i : recent) {
       if (!matches(rule, i)) continue;
-      RuleMatch m{std::string(rule.category), std::string(rule.cause), rule.severity,
-                  rule.action, lines[i]};
+      RuleMatch m{rule.category, rule.cause, rule.severity, rule.action, lines[i]};
       if (rule.category == "crash") {
         if (auto e = python_exception(lines); !e.empty()) m.cause = "Python crash: " + e;
       }

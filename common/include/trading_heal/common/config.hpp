@@ -95,6 +95,10 @@ struct Config {
   milliseconds global_window{60000};
   int diagnose_workers = 2;
   milliseconds diagnosis_cache_ttl{3600000};
+  // The rule classifier's table: the shipped file ("" = next to the binary,
+  // ../share/trading-heal/rules/trading-heal.rules) and the operator's extensions.
+  std::string rules_file;
+  std::string rules_dir = "/etc/trading-heal/rules.d";
   bool dry_run = false;
   std::string log_level = "info";
   std::string metrics_listen = "0.0.0.0:9120";

@@ -38,8 +38,9 @@ struct Result {
 class Engine {
  public:
   // `llm` null: rules only (OLLAMA_ENABLED=false).
+  // `rules` is kept (read-only, shared by the workers); it must outlive the Engine.
   Engine(JournalFn journal, LlmClient* llm, std::chrono::milliseconds cache_ttl,
-         std::size_t max_answer_bytes);
+         std::size_t max_answer_bytes, const RuleTable& rules = builtin_rules());
   Result run(const Job& job);
   std::uint64_t cache_hits() const;
   std::uint64_t cache_misses() const;
@@ -47,6 +48,7 @@ class Engine {
  private:
   JournalFn journal_;
   LlmClient* llm_;
+  const RuleTable& rules_;
   std::size_t max_answer_bytes_;
   mutable std::mutex mu_;
   DiagnosisCache cache_;

@@ -12,6 +12,7 @@
 #include "trading_heal/diagnoser/context.hpp"
 #include "trading_heal/diagnoser/llm.hpp"
 #include "trading_heal/diagnoser/prompt.hpp"
+#include "trading_heal/diagnoser/rule_table.hpp"
 #include "trading_heal/diagnoser/rules.hpp"
 
 namespace trading_heal::diagnoser {
@@ -24,7 +25,9 @@ struct Prepared {
   Prompt prompt;
 };
 
-Prepared prepare(const IncidentContext& ctx, const std::vector<std::string>& raw_lines);
+// `rules`: the classifier's table (the shipped file and the operator's rules.d, or the built-in).
+Prepared prepare(const IncidentContext& ctx, const std::vector<std::string>& raw_lines,
+                 const RuleTable& rules = builtin_rules());
 
 struct Outcome {
   proto::Diagnosis diagnosis;
