@@ -1,6 +1,8 @@
 // The incident state machine, limits and correlation (see engine.hpp).
 #include "trading_heal/actuator/engine.hpp"
 
+#include "trading_heal/proto/codec.hpp"
+
 #include <algorithm>
 #include <cmath>
 
@@ -322,14 +324,19 @@ Decisions Engine::on_diagnosis(const proto::Diagnosis& d, Now now, bool* accepte
   }
   ++counters_.diagnoses;
   // The diagnosis annotates; it never picks the target or widens the action (policy decides).
-  a->diagnosis = d.cause.empty() ? std::optional<std::string>() : d.cause;
+  // Its cause is kept, logged, persisted and published with every state: bounded here, whatever
+  // the sender sent.
+  std::string cause = d.cause.size() > kMaxCauseBytes
+                          ? proto::sanitize_utf8(std::string_view(d.cause).substr(0, kMaxCauseBytes)) + "…"
+                          : d.cause;
+  a->diagnosis = cause.empty() ? std::optional<std::string>() : cause;
   a->diagnosis_at = now.mono;
-  if (!d.cause.empty()) a->last_diagnosis = d.cause;
+  if (!cause.empty()) a->last_diagnosis = cause;
   // Too late for the restart line (the wait ran out): audited against the incident it explains.
-  if (a->restarted_in_incident && !d.cause.empty() &&
+  if (a->restarted_in_incident && !cause.empty() &&
       (a->phase == Phase::kRestarting || a->phase == Phase::kRecovering)) {
-    auto e = event(*a, proto::Action::kDiagnosisAfterRestart, true, d.cause);
-    e.diagnosis = d.cause;
+    auto e = event(*a, proto::Action::kDiagnosisAfterRestart, true, cause);
+    e.diagnosis = cause;
     e.fields["source"] = d.source;
     e.fields["latency_seconds"] = d.latency_seconds;
     out.emplace_back(std::move(e));

@@ -295,6 +295,13 @@ void SeqTracker::record(const std::string& source, const std::string& boot_id,
       });
       last_.erase(oldest);
     }
+    // And the sources: `source` is what the sender says, so a hostile one could invent many.
+    // The least recently new boot goes first (the real senders' boots are recent).
+    if (last_.size() > kMaxEntries) {
+      last_.erase(std::min_element(last_.begin(), last_.end(), [](const auto& a, const auto& b) {
+        return a.second.order < b.second.order;
+      }));
+    }
     return;
   }
   if (seq > it->second.seq + 1) gaps_ += seq - it->second.seq - 1;

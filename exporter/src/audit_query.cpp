@@ -106,6 +106,7 @@ bool matches(const AuditQuery& q, std::string_view line) {
 
 bool AuditCollector::feed_newest_first(std::string_view line) {
   if (full()) return false;
+  ++scanned_;
   // Only whole objects are spliced into the answer (a hand-edited file must not break it).
   if (line.size() >= 2 && line.front() == '{' && line.back() == '}' && matches(q_, line)) {
     lines_.emplace_back(line);

@@ -89,7 +89,9 @@ Daemon::Daemon(const common::Config& cfg, zmq::context_t& ctx, prometheus::Regis
                .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
            "\n";
   };
-  backend.audit = [this](const AuditQuery& q) { return query_audit(audit_->open_for_read(), q); };
+  backend.audit = [this](const AuditQuery& q, std::uint64_t* stopped_after) {
+    return query_audit(audit_->open_for_read(), q, stopped_after);
+  };
   http_ = std::make_unique<HttpApi>(api, backend, hub_);
 }
 

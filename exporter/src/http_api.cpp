@@ -137,7 +137,13 @@ void HttpApi::routes() {
     if (!authorized(req, res)) return;
     auto q = parse_audit_query(req.params);
     if (!q) return json_error(res, 400, q.error().message, q.error().parameter);
-    res.set_content(backend_.audit(*q), kJson);
+    std::uint64_t stopped_after = 0;
+    res.set_content(backend_.audit(*q, &stopped_after), kJson);
+    // The answer stays the array users' scripts expect; the header says it may not be all.
+    if (stopped_after > 0) {
+      res.set_header("X-Audit-Scan", "stopped after " + std::to_string(stopped_after) +
+                                         " lines: older events were not searched; narrow with since=");
+    }
   });
   s.Get("/audit/stream", [this, authorized](const httplib::Request& req, httplib::Response& res) {
     if (!authorized(req, res)) return;

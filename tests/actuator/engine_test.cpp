@@ -771,3 +771,21 @@ TEST_F(EngineTest, DryRunRecordsWouldRestartAndChangesNothingThatWillHappen) {
 
 }  // namespace
 }  // namespace trading_heal::actuator
+
+namespace trading_heal::actuator {
+namespace {
+
+// A diagnosis cause is untrusted and kept (state, log, /status): bounded, valid UTF-8.
+TEST_F(EngineTest, AHugeDiagnosisCauseIsCut) {
+  proto::Diagnosis d;
+  d.agent = "BTC_USDT";
+  d.cause = std::string(20000, 'x') + "\xe2\x9a";  // and a cut UTF-8 sequence
+  engine_->on_diagnosis(d, at(0s));
+  const auto& kept = *engine_->agent("BTC_USDT")->diagnosis;
+  EXPECT_LE(kept.size(), kMaxCauseBytes + 3);
+  EXPECT_EQ(kept.substr(kept.size() - 3), "…");
+  EXPECT_EQ(engine_->agent("BTC_USDT")->last_diagnosis, kept);
+}
+
+}  // namespace
+}  // namespace trading_heal::actuator

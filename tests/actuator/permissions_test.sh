@@ -58,4 +58,11 @@ for bad in 'BTC_USDT.service sshd' '../x' 'crypto-agent@*' 'A;B' '' '_A'; do
   if env -u TRADING_HEAL_AGENTS "$GEN/gen-polkit-rule.sh" "$bad" >/dev/null 2>&1; then fail "polkit accepted '$bad'"; fi
 done
 if "$GEN/gen-polkit-rule.sh" --user 'root ALL' BTC_USDT >/dev/null 2>&1; then fail "bad user accepted"; fi
+# No globbing: 'a*' in a directory holding a file "actuator" is refused, not read as "actuator".
+mkdir -p "$tmp/glob" && touch "$tmp/glob/actuator"
+if (cd "$tmp/glob" && env -u TRADING_HEAL_AGENTS "$GEN/gen-polkit-rule.sh" 'a*') >/dev/null 2>&1; then
+  fail "'a*' was globbed into an agent name"
+fi
+[[ $(cd "$tmp/glob" && "$GEN/gen-polkit-rule.sh" 'BTC_USDT, ETH_USDT' | grep -c '"crypto-agent@') == 2 ]] ||
+  fail "comma and blank separated agents"
 echo "permissions: ok"

@@ -128,6 +128,18 @@ void pump(ReliableSender& s, ReliableReceiver& r, std::vector<proto::Message>& g
       done);
 }
 
+// Sources are what senders say: ten thousand invented ones keep the tracker bounded, and the
+// real, recent ones stay remembered (their resends are still duplicates).
+TEST(SeqTrackerTest, InventedSourcesAreBounded) {
+  SeqTracker t;
+  t.record("probe", "boot-a", 5);
+  for (int i = 0; i < 10000; ++i) t.record("liar" + std::to_string(i), "x", 1);
+  EXPECT_LE(t.size(), SeqTracker::kMaxEntries);
+  t.record("actuator", "boot-b", 3);
+  EXPECT_EQ(t.classify("actuator", "boot-b", 3, false), SeqTracker::Verdict::kDuplicate);
+  EXPECT_EQ(t.classify("liar9999", "x", 1, false), SeqTracker::Verdict::kDuplicate);
+}
+
 TEST_F(Reliable, DeliversExactlyOnceAcrossReceiverAndSenderRestarts) {
   zmq::context_t ctx;
   SystemClock clock;

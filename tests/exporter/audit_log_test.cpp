@@ -130,6 +130,14 @@ TEST_F(AuditLogTest, RotatesKeepsNFilesAndQueriesReadAcrossThem) {
   ASSERT_EQ(last_n.size(), n);
   EXPECT_EQ(last_n.front()["seq"], 60 - n + 1);
   EXPECT_EQ(last_n.back()["seq"], 60);
+  // A filter that matches nothing stops after the scan bound and says so (here 20 lines).
+  q = parse_audit_query({{"symbol", "NOPE-USDT"}});
+  std::uint64_t stopped = 0;
+  EXPECT_EQ(nlohmann::json::parse(query_audit((*log)->open_for_read(), *q, &stopped, 20)).size(), 0u);
+  EXPECT_EQ(stopped, 20u);
+  q = parse_audit_query({{"symbol", "ETH-USDT"}, {"limit", "3"}});
+  EXPECT_EQ(nlohmann::json::parse(query_audit((*log)->open_for_read(), *q, &stopped, 20)).size(), 3u);
+  EXPECT_EQ(stopped, 0u) << "found enough before the bound: complete";
 }
 
 TEST_F(AuditLogTest, ReopenAfterLogrotateMovedTheFile) {

@@ -156,6 +156,9 @@ struct GlobalIncident {
 };
 std::string_view to_string(GlobalIncident::Stage s);
 
+// The longest diagnosis cause the engine keeps (bytes; longer ones are cut, marked with "…").
+inline constexpr std::size_t kMaxCauseBytes = 300;
+
 class Engine {
  public:
   Engine(const std::vector<common::AgentSpec>& agents, Policy policy, std::uint64_t seed = 1);

@@ -113,6 +113,8 @@ class SeqTracker {
   std::string to_json() const;
   static tl::expected<SeqTracker, std::string> from_json(const std::string& text);
   static constexpr std::size_t kBootsPerSource = 16;
+  // At most this many (source, boot) pairs in all: 64 sources' worth.
+  static constexpr std::size_t kMaxEntries = 64 * kBootsPerSource;
 
  private:
   struct Entry {

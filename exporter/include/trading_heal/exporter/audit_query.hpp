@@ -45,18 +45,28 @@ tl::expected<AuditQuery, ParamError> parse_audit_query(const QueryParams& params
 bool matches(const AuditQuery& q, std::string_view line);
 
 // Collects matching lines fed newest first, keeping at most `limit`. Not thread-safe.
+// How many lines one /audit request reads at most (newest first): a filter that matches nothing
+// must not make every request read every rotated file to its start.
+inline constexpr std::uint64_t kMaxScanLines = 200000;
+
 class AuditCollector {
  public:
-  explicit AuditCollector(const AuditQuery& q) : q_(q) {}
-  // Returns false once `limit` lines are held (the caller may stop reading).
+  explicit AuditCollector(const AuditQuery& q, std::uint64_t max_scan = kMaxScanLines)
+      : q_(q), max_scan_(max_scan) {}
+  // Returns false once `limit` lines are held or `max_scan` lines were read (stop reading).
   bool feed_newest_first(std::string_view line);
-  bool full() const { return lines_.size() >= q_.limit; }
+  bool full() const { return lines_.size() >= q_.limit || scan_stopped(); }
+  // The scan ended at its bound, not at the start of the files or the limit.
+  bool scan_stopped() const { return scanned_ >= max_scan_ && lines_.size() < q_.limit; }
+  std::uint64_t scanned() const { return scanned_; }
   std::size_t size() const { return lines_.size(); }
   // The JSON array, oldest first (lines are spliced in verbatim).
   std::string json_array() const;
 
  private:
   const AuditQuery& q_;
+  std::uint64_t max_scan_;
+  std::uint64_t scanned_ = 0;
   std::vector<std::string> lines_;  // newest first
 };
 

@@ -52,7 +52,8 @@ struct ApiOptions {
 struct ApiBackend {
   std::function<std::string(int* status)> health;
   std::function<std::string()> status;
-  std::function<std::string(const AuditQuery&)> audit;
+  // `stopped_after`: set to the lines read when the scan stopped at its bound (else 0).
+  std::function<std::string(const AuditQuery&, std::uint64_t* stopped_after)> audit;
 };
 
 class HttpApi {
