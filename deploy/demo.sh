@@ -25,6 +25,28 @@ VICTIM=${DEMO_AGENT:-BTC_USDT}
 PROM_PORT=9190
 T0=$(date +%s)
 
+# The state dir (default in /tmp, and the demo runs as root): nothing is sourced from it or
+# signalled from its PID files unless it is ours, no symlink, writable by nobody else.
+trusted_dir() {
+  local d=$1 mode
+  [[ -e $d || -L $d ]] || return 0
+  [[ ! -L $d && -d $d ]] || { echo "not a plain directory"; return 1; }
+  [[ $(stat -c %u "$d") == "$(id -u)" ]] || { echo "owned by uid $(stat -c %u "$d")"; return 1; }
+  mode=$(stat -c %a "$d")
+  (( (8#$mode & 8#022) == 0 )) || { echo "writable by group or others (mode $mode)"; return 1; }
+}
+for d in "$TRADING_HEAL_BED_DIR" "$DEMO"; do
+  why=$(trusted_dir "$d") || { echo "demo: error: refusing $d: $why" >&2; exit 1; }
+done
+# A PID file holds "PID STARTTIME": signalled only while that PID is still that process.
+start_time() { awk '{print $22}' "/proc/$1/stat" 2>/dev/null; }
+save_pid() { echo "$1 $(start_time "$1")" >"$2"; }
+still_ours() {  # still_ours FILE: prints the PID when it still runs as the recorded process
+  local pid start
+  read -r pid start <"$1" 2>/dev/null || return 1
+  [[ $pid =~ ^[0-9]+$ && -n $start && $(start_time "$pid") == "$start" ]] && echo "$pid"
+}
+
 say() { printf '\033[1m[demo %3ss]\033[0m %s\n' "$(($(date +%s) - T0))" "$*"; }
 die() { printf 'demo: error: %s\n' "$*" >&2; exit 1; }
 bed() { "$ROOT/tests/bed/bed.sh" "$@"; }
@@ -45,7 +67,7 @@ down() {
   for f in "$DEMO"/*.pid; do
     [[ -f $f ]] || continue
     local pid
-    pid=$(<"$f")
+    pid=$(still_ours "$f") || { rm -f "$f"; continue; }
     # Narrators were started as process groups (set -m); Prometheus is a single process.
     kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -89,7 +111,8 @@ rm -rf "$DEMO"  # a fresh audit and fresh state: the demo shows this run only
 bed start
 bed_env
 trap 'status=$?; if [[ $KEEP == 0 || $status != 0 ]]; then say "stopping everything"; down >/dev/null 2>&1; fi' EXIT
-mkdir -p "$DEMO/run" "$DEMO/data" "$DEMO/prometheus"
+(umask 022 && mkdir -p "$DEMO/run" "$DEMO/data" "$DEMO/prometheus")
+why=$(trusted_dir "$DEMO") || die "refusing $DEMO: $why"
 
 ollama=$OLLAMA_HOST
 if [[ -n ${DEMO_OLLAMA_HOST:-} ]] && curl -fsS --max-time 2 "$DEMO_OLLAMA_HOST/api/version" >/dev/null 2>&1; then
@@ -141,7 +164,7 @@ promtool check config "$DEMO/prometheus/prometheus.yml" >/dev/null
 setsid prometheus --config.file="$DEMO/prometheus/prometheus.yml" \
   --web.listen-address="127.0.0.1:$PROM_PORT" --storage.tsdb.path="$DEMO/prometheus/data" \
   </dev/null >"$DEMO/prometheus/prometheus.log" 2>&1 &
-echo $! >"$DEMO/prometheus.pid"
+save_pid $! "$DEMO/prometheus.pid"
 
 # The narration: the tap stream (probe, diagnoser, actuator) condensed to one line an event,
 # plus the actuator's SELF-HEAL log line and the audit events as they become durable.
@@ -172,11 +195,11 @@ narrate() {
 }
 set -m  # background jobs get process groups of their own: stopping one stops its whole pipeline
 narrate &
-echo $! >"$DEMO/narrate.pid"
+save_pid $! "$DEMO/narrate.pid"
 journalctl -f -n 0 -o cat -u "trading-heal-actuator@$INSTANCE.service" 2>/dev/null |
   grep --line-buffered -E "SELF-HEAL|restart done|recovered" |
   while read -r line; do say "journal   ${line#<[0-9]>}"; done &
-echo $! >"$DEMO/journal.pid"
+save_pid $! "$DEMO/journal.pid"
 set +m
 
 sleep 4  # let the fleet show healthy for a couple of cycles before the fault
@@ -201,7 +224,9 @@ until api "/audit?symbol=$symbol&action=recovered&since=$injected" 2>/dev/null |
   sleep 1
 done
 sleep 3
-kill -- "-$(<"$DEMO/narrate.pid")" "-$(<"$DEMO/journal.pid")" 2>/dev/null || true
+for f in "$DEMO/narrate.pid" "$DEMO/journal.pid"; do
+  pid=$(still_ours "$f") && kill -- "-$pid" 2>/dev/null
+done
 rm -f "$DEMO/narrate.pid" "$DEMO/journal.pid"
 
 say "the audit (GET :9121/audit?symbol=$symbol):"

@@ -15,7 +15,24 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
-STATE=$(realpath -m "${TRADING_HEAL_BED_DIR:-/tmp/trading-heal-bed}")
+STATE_RAW=${TRADING_HEAL_BED_DIR:-/tmp/trading-heal-bed}
+# Nothing is sourced from, and no PID read from, a state dir another user could have made or
+# changed: the default lives in /tmp and the bed runs as root. (It is checked again after
+# `start` creates it: mkdir -p accepts a directory someone else made in between.)
+trusted_dir() {  # trusted_dir DIR: absent, or ours, not a symlink, not writable by group/others
+  local d=$1 mode
+  [[ -e $d || -L $d ]] || return 0
+  [[ ! -L $d ]] || { echo "it is a symlink"; return 1; }
+  [[ -d $d ]] || { echo "not a directory"; return 1; }
+  [[ $(stat -c %u "$d") == "$(id -u)" ]] || { echo "owned by uid $(stat -c %u "$d"), not $(id -u)"; return 1; }
+  mode=$(stat -c %a "$d")
+  (( (8#$mode & 8#022) == 0 )) || { echo "writable by group or others (mode $mode)"; return 1; }
+}
+if ! why=$(trusted_dir "$STATE_RAW"); then
+  echo "bed: error: refusing the state dir $STATE_RAW: $why" >&2
+  exit 1
+fi
+STATE=$(realpath -m "$STATE_RAW")
 # A running bed keeps the settings it was started with, whatever the caller's environment says
 # ($STATE/env exists from a successful `start` until `stop`).
 if [[ -f $STATE/bed.conf && (${1:-} != start || -f $STATE/env) ]]; then
@@ -77,14 +94,19 @@ wait_for() {  # wait_for WHAT SECONDS CMD...: poll CMD until it succeeds or the 
   done
 }
 
-# alive NAME: the recorded PID runs and is still the program we started (guards PID reuse).
+start_time() { awk '{print $22}' "/proc/$1/stat" 2>/dev/null; }
+
+# alive NAME: the recorded PID runs and is still the process we started: the same program and
+# the same start time (a reused PID is someone else's and is never signalled).
 alive() {
   local f=$PIDS/$1.pid pid exe
   [[ -f $f && -f $PIDS/$1.exe ]] || return 1
   pid=$(<"$f")
-  [[ -d /proc/$pid ]] || return 1
+  [[ $pid =~ ^[0-9]+$ && -d /proc/$pid ]] || return 1
   exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
-  [[ $exe == *"$(<"$PIDS/$1.exe")"* ]] && ! grep -q '^State:.*Z' "/proc/$pid/status"
+  [[ $exe == *"$(<"$PIDS/$1.exe")"* ]] || return 1
+  if [[ -f $PIDS/$1.start ]]; then [[ $(start_time "$pid") == "$(<"$PIDS/$1.start")" ]] || return 1; fi
+  ! grep -q '^State:.*Z' "/proc/$pid/status"
 }
 
 pid_gone() { [[ ! -d /proc/$1 ]] || grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
@@ -92,6 +114,7 @@ pid_gone() { [[ ! -d /proc/$1 ]] || grep -q '^State:.*Z' "/proc/$1/status" 2>/de
 record() {  # record NAME PID EXE_SUBSTRING
   echo "$2" >"$PIDS/$1.pid"
   echo "$3" >"$PIDS/$1.exe"
+  start_time "$2" >"$PIDS/$1.start"
 }
 
 descendants() {  # PIDs of every process below $1
@@ -116,7 +139,7 @@ stop_recorded() {  # stop_recorded NAME SIGNAL SECONDS
     say "stopping $1 (pid $(<"$PIDS/$1.pid"))"
     kill_wait "$(<"$PIDS/$1.pid")" "$2" "$3"
   fi
-  rm -f "$PIDS/$1.pid" "$PIDS/$1.exe"
+  rm -f "$PIDS/$1.pid" "$PIDS/$1.exe" "$PIDS/$1.start"
 }
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -124,8 +147,23 @@ port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 # --- PostgreSQL -------------------------------------------------------------------------------
 
 psql_super() {
-  psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 "$@"
+  PGPASSFILE=$PGPASS psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 "$@"
 }
+
+# Each role has a password made when the bed starts (kept across pg-stop/pg-start, gone at
+# stop): loopback TCP asks for it (scram-sha-256), only the postgres user reaches the socket.
+PGPASS=$STATE/pgpass
+pg_password() {  # pg_password ROLE
+  awk -F: -v r="$1" '$4 == r { print $5 }' "$PGPASS"
+}
+pg_passwords() {
+  [[ -f $PGPASS ]] && return
+  local r
+  (umask 077 && for r in postgres trading_heal_ro crypto_agent; do
+    printf '127.0.0.1:%s:*:%s:%s\n' "$PG_PORT" "$r" "$(head -c 18 /dev/urandom | base64 | tr -d '/+=')"
+  done >"$PGPASS")
+}
+db_url() { echo "postgresql://$1:$(pg_password "$1")@127.0.0.1:$PG_PORT/postgres"; }
 
 pg_start() {
   if alive postgres; then say "postgres already running"; return; fi
@@ -139,10 +177,6 @@ pg_start() {
     chmod 700 "$root"
     as_postgres "$PGBIN/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 \
       >"$LOGS/initdb.log" 2>&1 || die "initdb failed, see $LOGS/initdb.log"
-    cat >"$data/pg_hba.conf" <<EOF
-local all all trust
-host  all all 127.0.0.1/32 trust
-EOF
     cat >>"$data/postgresql.conf" <<EOF
 listen_addresses = '127.0.0.1'
 port = $PG_PORT
@@ -153,6 +187,10 @@ full_page_writes = off
 EOF
     fresh=1
   fi
+  # The socket (in a dir only the postgres user can enter) trusts; loopback TCP wants passwords.
+  printf 'local all postgres trust\nhost  all all 127.0.0.1/32 scram-sha-256\n' >"$data/pg_hba.conf"
+  chown postgres:postgres "$data/pg_hba.conf"
+  pg_passwords
   say "starting postgres on 127.0.0.1:$PG_PORT"
   # setsid in a non-leader background job execs in place, so $! is the postmaster itself.
   (cd / && exec setsid setpriv --reuid=postgres --regid=postgres --init-groups -- \
@@ -160,14 +198,20 @@ EOF
   record postgres $! /postgres
   wait_for "postgres" 30 "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" ||
     die "postgres did not start, see $LOGS/postgres.log"
+  if ((fresh)); then
+    say "creating schema btc and roles"
+    as_postgres psql -X -q -h "$root/sock" -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 \
+      <"$HERE/sql/schema.sql" >"$LOGS/schema.log" 2>&1 || die "schema failed, see $LOGS/schema.log"
+  fi
+  local r sql=""
+  for r in postgres trading_heal_ro crypto_agent; do
+    sql+="ALTER ROLE $r PASSWORD '$(pg_password "$r")';"
+  done
+  as_postgres psql -X -q -h "$root/sock" -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 \
+    -c "$sql" >>"$LOGS/schema.log" 2>&1 || die "setting the roles' passwords failed, see $LOGS/schema.log"
   # The server that answers must be ours: two beds started together both see the port free.
   if [[ $(psql_super -At -c 'SHOW data_directory' 2>/dev/null) != "$data" ]] || ! alive postgres; then
     die "127.0.0.1:$PG_PORT is answered by another server (another bed?), see $LOGS/postgres.log"
-  fi
-  if ((fresh)); then
-    say "creating schema btc and roles"
-    psql_super -f "$HERE/sql/schema.sql" >"$LOGS/schema.log" 2>&1 ||
-      die "schema failed, see $LOGS/schema.log"
   fi
 }
 
@@ -310,7 +354,7 @@ agents_start() {
   local a units=()
   for a in $AGENTS; do check_instance "$a"; units+=("crypto-agent@$a.service"); done
   cat >"$STATE/agents.env" <<EOF
-AGENT_DATABASE_URL=postgresql://crypto_agent@127.0.0.1:$PG_PORT/postgres
+AGENT_DATABASE_URL=$(db_url crypto_agent)
 DECISION_INTERVAL=$DECISION_INTERVAL
 SIM_BOOTSTRAP_SECONDS=$BOOTSTRAP_SECONDS
 SIM_HEARTBEAT_DIR=$HEARTBEATS
@@ -351,9 +395,10 @@ write_env() {
     echo "PGHOST=127.0.0.1"
     echo "PGPORT=$PG_PORT"
     echo "PSQL_SUPER=PGUSER=postgres"
-    echo "DATABASE_URL=postgresql://trading_heal_ro@127.0.0.1:$PG_PORT/postgres"
-    echo "AGENT_DATABASE_URL=postgresql://crypto_agent@127.0.0.1:$PG_PORT/postgres"
-    echo "SUPER_DATABASE_URL=postgresql://postgres@127.0.0.1:$PG_PORT/postgres"
+    echo "PGPASSFILE=$PGPASS"
+    echo "DATABASE_URL=$(db_url trading_heal_ro)"
+    echo "AGENT_DATABASE_URL=$(db_url crypto_agent)"
+    echo "SUPER_DATABASE_URL=$(db_url postgres)"
     alive fake-ollama && echo "OLLAMA_HOST=http://127.0.0.1:$OLLAMA_PORT"
     echo "TRADING_HEAL_SYSTEMD_SCOPE=user"
     echo "TRADING_HEAL_HEARTBEAT_DIR=$HEARTBEATS"
@@ -376,8 +421,9 @@ cmd_start() {
     die "another systemd --user runs (pid $other): another testbed? stop it first"
   fi
   mkdir -p "$STATE"
+  why=$(trusted_dir "$STATE") || die "refusing the state dir $STATE: $why"
   if ! any_alive; then  # a fresh bed: forget everything the last one left
-    rm -rf "$PIDS" "$LOGS" "$CONTROL" "$HEARTBEATS" "$XDG_CONFIG" "$STATE/env" "$STATE/pg-root"
+    rm -rf "$PIDS" "$LOGS" "$CONTROL" "$HEARTBEATS" "$XDG_CONFIG" "$STATE/env" "$STATE/pg-root" "$PGPASS"
     rm -rf "$STATE/pg" "/tmp/trading-heal-bed-pg-$HASH"
   fi
   mkdir -p "$PIDS" "$LOGS" "$CONTROL" "$HEARTBEATS" "$XDG_CONFIG"
@@ -407,6 +453,7 @@ cmd_stop() {
   stop_recorded fake-ollama TERM 10
   stop_recorded journald TERM 10
   pg_stop
+  rm -f "$PGPASS"
   if [[ -f $RUN_SYSTEMD_MARK ]]; then
     rmdir /run/systemd/system 2>/dev/null || say "/run/systemd/system not empty; left in place"
     rm -f "$RUN_SYSTEMD_MARK"

@@ -1,6 +1,6 @@
 -- The operators' trading schema as SPEC.md describes it (columns and indexes exactly), plus the
 -- two roles the testbed uses. Run by tests/bed/bed.sh as the superuser on a fresh cluster.
--- No passwords: the throwaway cluster trusts loopback.
+-- Their passwords are set by bed.sh at each start (loopback TCP asks for them).
 CREATE SCHEMA btc;
 
 -- `id serial` without PRIMARY KEY: SPEC.md lists the operators' indexes, and a unique index on id
