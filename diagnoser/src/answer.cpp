@@ -2,17 +2,29 @@
 
 #include <nlohmann/json.hpp>
 
-#include "trading_heal/proto/codec.hpp"
+#include "trading_heal/common/text.hpp"
 
 namespace trading_heal::diagnoser {
 namespace {
 
-// Control characters become spaces; invalid UTF-8 is replaced; outer blanks trimmed.
-std::string clean(const std::string& s) {
-  std::string out = proto::sanitize_utf8(s);
-  for (char& c : out) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+// The model's text as one inert line, at the source: the cause becomes a log line, an audit
+// field and a cell of `ctl status`. Line breaks (\n, \r\n) and tabs are the model's formatting
+// and become spaces; every other control character — ESC sequences, a lone CR, BEL, DEL, C1 —
+// is shown escaped by common::inert, which also replaces invalid UTF-8. Outer blanks trimmed.
+std::string clean(std::string_view s) {
+  std::string flat;
+  flat.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\n') {
+      flat.push_back(' ');
+    } else if (s[i] == '\r' && i + 1 < s.size() && s[i + 1] == '\n') {
+      flat.push_back(' ');
+      ++i;
+    } else {
+      flat.push_back(s[i]);
+    }
   }
+  std::string out = common::inert(flat);
   const auto b = out.find_first_not_of(' ');
   if (b == std::string::npos) return {};
   return out.substr(b, out.find_last_not_of(' ') - b + 1);
@@ -48,7 +60,7 @@ tl::expected<LlmAnswer, AnswerError> parse_answer(std::string_view text, std::si
   if (!j.is_object()) return tl::unexpected(schema("not an object"));
   for (const auto& [key, value] : j.items()) {
     if (key != "cause" && key != "severity" && key != "action" && key != "explanation") {
-      return tl::unexpected(schema("unexpected field " + proto::sanitize_utf8(key.substr(0, 40))));
+      return tl::unexpected(schema("unexpected field " + clean(key.substr(0, 40))));
     }
     if (!value.is_string()) return tl::unexpected(schema("field " + key + " is not a string"));
   }

@@ -1,3 +1,4 @@
+#include "trading_heal/common/text.hpp"
 #include "trading_heal/diagnoser/ollama_client.hpp"
 
 #include <curl/curl.h>
@@ -38,9 +39,8 @@ int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   return t->cancel->load(std::memory_order_relaxed) ? 1 : 0;
 }
 
-std::string short_text(const std::string& s) {
-  return proto::sanitize_utf8(s.substr(0, 200));
-}
+// The server's words (an error body): bounded, and inert before they reach a log or the audit.
+std::string short_text(const std::string& s) { return common::inert(s.substr(0, 200)); }
 
 LlmError curl_error(CURLcode rc, const Transfer& t, const char* errbuf) {
   std::string detail = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc);

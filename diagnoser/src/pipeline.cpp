@@ -1,5 +1,6 @@
 #include "trading_heal/diagnoser/pipeline.hpp"
 
+#include "trading_heal/common/text.hpp"
 #include "trading_heal/diagnoser/cache.hpp"
 #include "trading_heal/diagnoser/redact.hpp"
 
@@ -20,10 +21,12 @@ proto::Diagnosis rules_diagnosis(const Prepared& p, const std::string& incident)
   proto::Diagnosis d;
   d.agent = p.context.agent;
   d.incident = incident;
-  d.cause = p.rule.cause;
+  // The cause and the evidence may carry log text: inert (no escape sequence reaches a terminal,
+  // and a multi-byte character cut by the length bound is repaired).
+  d.cause = common::inert(p.rule.cause);
   d.severity = p.rule.severity;
   d.action = p.rule.action;
-  d.explanation = p.rule.matched() ? "Matched log line: " + p.rule.evidence.substr(0, 300)
+  d.explanation = p.rule.matched() ? "Matched log line: " + common::inert(p.rule.evidence.substr(0, 300))
                                    : "No rule matched the last " +
                                          std::to_string(p.lines.size()) + " journal lines";
   d.category = p.rule.category;

@@ -76,14 +76,53 @@ INSTANTIATE_TEST_SUITE_P(
         Row{"oversized", std::string(kCap + 1, ' ') + kGood, "too_large"}),
     [](const auto& row) { return row.param.name; });
 
-TEST(Answer, ControlCharactersAreFlattened) {
+TEST(Answer, LineBreaksAndTabsAreFlattened) {
   const auto a = parse_answer(
-      R"({"cause":"line1\nline2\u0007","severity":"low","action":"manual","explanation":"\t e "})",
+      R"({"cause":"line1\nline2\r\nline3\u0007","severity":"low","action":"manual",)"
+      R"("explanation":"\t e\n"})",
       kCap);
   ASSERT_TRUE(a.has_value());
-  EXPECT_EQ(a->cause, "line1 line2");
+  EXPECT_EQ(a->cause, "line1 line2 line3\\x07");
   EXPECT_EQ(a->explanation, "e");
   EXPECT_EQ(a->action, proto::DiagnosisAction::kManual);
+}
+
+// The cause becomes a log line, an audit field and a cell of `ctl status`: a model (or a log line
+// quoted by it) must not clear the operator's screen, write the clipboard (OSC 52), ring the
+// bell, overwrite a line (lone CR) or send an 8-bit CSI there. JSON can carry C0 controls only
+// escaped (\u001b) but DEL and C1 controls raw, as UTF-8.
+TEST(Answer, EscapeSequencesComeOutInert) {
+  const std::string answer =
+      R"({"cause":"\u001b[2J\u001b]52;c;ZXZpbA==\u0007\rDB lock \u009b31m⚠️ preço)"
+      "\x7f\xc2\x9b"
+      R"(","severity":"high","action":"auto-restart",)"
+      R"("explanation":"\u001b[31mLock timeouts\u001b[0m ❌ \u0000end"})";
+  const auto a = parse_answer(answer, kCap);
+  ASSERT_TRUE(a.has_value()) << a.error().detail;
+  EXPECT_EQ(a->cause, R"(\x1b[2J\x1b]52;c;ZXZpbA==\x07\x0dDB lock \u009b31m⚠️ preço\x7f\u009b)");
+  EXPECT_EQ(a->explanation, R"(\x1b[31mLock timeouts\x1b[0m ❌ \x00end)");
+  for (const std::string* field : {&a->cause, &a->explanation}) {
+    for (std::size_t i = 0; i < field->size(); ++i) {
+      const auto c = static_cast<unsigned char>((*field)[i]);
+      EXPECT_FALSE(c < 0x20 || c == 0x7f) << int{c} << " in " << *field;
+      EXPECT_FALSE(c == 0xc2 && i + 1 < field->size() &&
+                   static_cast<unsigned char>((*field)[i + 1]) < 0xa0)
+          << *field;
+    }
+  }
+}
+
+TEST(Answer, RejectionDetailsQuoteTheAnswerInert) {
+  const auto bad_field = parse_answer(
+      R"({"cause":"x","severity":"high","action":"wait","explanation":"e",)"
+      R"("\u001b]52;c;eA==\u0007":"1"})",
+      kCap);
+  ASSERT_FALSE(bad_field.has_value());
+  EXPECT_EQ(bad_field.error().detail, R"(unexpected field \x1b]52;c;eA==\x07)");
+  const auto bad_severity = parse_answer(
+      R"({"cause":"x","severity":"\u001b[2Jhigh","action":"wait","explanation":"e"})", kCap);
+  ASSERT_FALSE(bad_severity.has_value());
+  EXPECT_EQ(bad_severity.error().detail, R"(severity not in enum: \x1b[2Jhigh)");
 }
 
 TEST(Answer, ExtractJsonObject) {

@@ -65,7 +65,49 @@ INSTANTIATE_TEST_SUITE_P(
         Row{"sig=QmFzZTY0U2lnbmF0dXJlVGhhdElzTG9uZzEyMzQ1Njc4OTA= ok", "QmFzZTY0U2ln", ""},
         Row{"EXCHANGE_SECRET: 'k9!x'", "k9!x", "EXCHANGE_SECRET: '[REDACTED]'"},
         Row{"access_token=ya29.a0AfH6SMB&scope=x", "ya29.a0AfH6SMB",
-            "access_token=[REDACTED]&scope=x"}));
+            "access_token=[REDACTED]&scope=x"},
+        // URL passwords with / ? # , @ or quotes: up to the last '@' that a host follows.
+        Row{"postgresql://u:p/a?s#s,w@host/db", "p/a?s#s,w", "postgresql://u:[REDACTED]@host/db"},
+        Row{R"(mysql://u:"p@ss"@h)", "p@ss", "mysql://u:[REDACTED]@h"},
+        Row{"redis://:p@ss/w0rd@cache:6379/0", "ss/w0rd", "redis://:[REDACTED]@cache:6379/0"},
+        Row{"amqp://bot:s/e#c,r?t@[::1]:5672/vhost", "s/e#c,r?t",
+            "amqp://bot:[REDACTED]@[::1]:5672/vhost"},
+        Row{R"(DATABASE_URL='mysql://app:"pa ss,wo/rd"@db.internal:3306/trading' loaded)",
+            "pa ss", "DATABASE_URL='mysql://app:[REDACTED]@db.internal:3306/trading' loaded"},
+        Row{R"({"dsn":"postgresql://trader:S3cr#t/p?w@127.0.0.1:5432/x","to":"ops@example.com"})",
+            "S3cr#t",
+            R"({"dsn":"postgresql://trader:[REDACTED]@127.0.0.1:5432/x","to":"ops@example.com"})"},
+        Row{"🔌 Reconnecting to postgresql://trader:a'b\"c@127.0.0.1:5432/trading (attempt 2/5)",
+            "a'b", "🔌 Reconnecting to postgresql://trader:[REDACTED]@127.0.0.1:5432/trading "
+            "(attempt 2/5)"},
+        // Unquoted values with blanks: a password, passphrase or secret runs to the next field
+        // (`key=`, `key: `), the " | " between log fields, or the end of the line.
+        Row{"password=correct horse battery staple", "horse battery staple", "password=[REDACTED]"},
+        Row{"connect host=db user=app password=correct horse battery staple dbname=trading "
+            "sslmode=require",
+            "battery",
+            "connect host=db user=app password=[REDACTED] dbname=trading sslmode=require"},
+        Row{"2026-07-16 15:43:00,500 | ERROR | ❌ login failed passphrase=my kucoin pass 2026 | "
+            "retrying in 5s",
+            "kucoin pass",
+            "2026-07-16 15:43:00,500 | ERROR | ❌ login failed passphrase=[REDACTED] | retrying in "
+            "5s"},
+        Row{"Config(exchange=kucoin, api_secret=s3 cr3t w0rd, sandbox=False)", "cr3t",
+            "Config(exchange=kucoin, api_secret=[REDACTED], sandbox=False)"},
+        Row{"Server=db;Database=trading;Uid=app;Pwd=p@ss w0rd;", "w0rd",
+            "Server=db;Database=trading;Uid=app;Pwd=[REDACTED];"},
+        Row{"PGPASSWORD=a,b;c psql -h db", "a,b;c", "PGPASSWORD=[REDACTED] psql -h db"},
+        Row{"Config(password=hunter2 two)", "hunter2", "Config(password=[REDACTED])"},
+        Row{"api_key=AbCdEf123 rejected by exchange", "AbCdEf123",
+            "api_key=[REDACTED] rejected by exchange"},
+        // base64 with '/': after a sensitive key, and bare (32+ characters, mixed case and digits).
+        Row{"api_secret=AbC/dEf+gH1/jKlmNoPq==", "AbC/dEf", "api_secret=[REDACTED]"},
+        Row{"KuCoin client: api_secret=AbC/dEf+gH1/jKlmNoPq== passphrase=x", "jKlmNoPq",
+            "KuCoin client: api_secret=[REDACTED] passphrase=[REDACTED]"},
+        Row{"signing with FtyKA+wf59JWFxGzMCR5+y/xG3wZ/sseGILQ5Jwa now", "xG3wZ",
+            "signing with [REDACTED] now"},
+        Row{"{'sig': 'E2NbzmB3K6A3LFImbQjht/nYwEMGneVyO0ef9yyGzg=='}", "nYwEMG",
+            "{'sig': '[REDACTED]'}"}));
 
 TEST(Redact, LeavesOrdinaryLinesAlone) {
   const std::vector<std::string> lines = {
@@ -78,6 +120,21 @@ TEST(Redact, LeavesOrdinaryLinesAlone) {
       "🤖 Agent initialized: BTC-USDT (dry_run=True, profile=default, config=config_BTC_USDT.json)",
       "the token is invalid",
       "connecting to postgresql://trader@127.0.0.1:5432/trading",
+      // URLs without a password, paths, and the agents' ordinary lines with slashes.
+      "connecting to postgresql://127.0.0.1:5432/trading?sslmode=disable&application_name=agent",
+      "GET https://api.kucoin.com/api/v1/market/orderbook/level1?symbol=BTC-USDT 200 (0.183s)",
+      "llm request url=http://127.0.0.1:11434/api/chat model=qwen2.5-coder:7b status=200",
+      "alerts to ops@example.com via smtp://mail.example.com:587, cc risk@example.com",
+      "  File \"/usr/lib/python3/dist-packages/psycopg2/extensions.py\", line 12, in <module>",
+      "🧠 Model loaded from /opt/crypto-agent/models/BTC_USDT/lstm_v3.keras (val_loss=0.0123)",
+      "GET /api/v1/accounts/5f3a9Bc0d1E2/orders/Hx7Kp2Lm9QwErTyU/fills 200",
+      "weights: /home/Trader2/CryptoAgent/ModelsV3/BTCUSDT/Final2026",
+      "src/Strategies/MeanReversion2/BollingerBands/V3/config",
+      "📍 BUY signal @ $64,733.10 | confidence: 0.82 | reason: breakout 2/3 confirmations",
+      "🔌 Conexão recusada: preço indisponível (tentativa 3/5), aguardando 10s",
+      "⚠️ Sinal ignorado: preço fora da faixa (ação=esperar, motivo=volatilidade alta)",
+      "psycopg2.OperationalError: FATAL:  password authentication failed for user \"trader\"",
+      "ValueError: could not convert string to float: 'N/A'",
   };
   for (const auto& l : lines) EXPECT_EQ(redact(l), l);
 }

@@ -1,6 +1,9 @@
 // trading-heal-ctl's formatting of the exporter's /status and /audit JSON.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <string>
+
 #include "format.hpp"
 
 namespace trading_heal::ctl {
@@ -40,6 +43,86 @@ TEST(CtlFormat, AuditLineCarriesReasonDetailAndDiagnosis) {
   EXPECT_EQ(line,
             "2026-11-28T08:00:00.000Z  restart             BTC-USDT   FAILED  stalled (age=1500s) "
             "| job failed | diagnosis: DB lock on decisions table");
+}
+
+// Agents' log lines and the LLM's answers reach /status and /audit: an attacker who can make
+// an agent log a line must not be able to clear the operator's screen, write the clipboard
+// (OSC 52), ring the bell, overwrite the line (CR) or send an 8-bit CSI (U+009B).
+const std::string kHostile = "\x1b[2J\x1b]52;c;ZXZpbA==\x07\r\xc2\x9b" "31m";
+const std::string kShown = "\\x1b[2J\\x1b]52;c;ZXZpbA==\\x07\\x0d\\u009b31m";
+
+::testing::AssertionResult no_control_bytes(const std::string& s, bool colour = false) {
+  std::string rest = s;
+  if (colour) {
+    // The tool's own colours are the only escapes allowed.
+    for (const char* sgr : {"\033[31m", "\033[32m", "\033[33m", "\033[90m", "\033[0m"}) {
+      for (auto p = rest.find(sgr); p != std::string::npos; p = rest.find(sgr)) {
+        rest.erase(p, std::string(sgr).size());
+      }
+    }
+  }
+  for (std::size_t i = 0; i < rest.size(); ++i) {
+    const auto c = static_cast<unsigned char>(rest[i]);
+    const bool c1 =
+        c == 0xc2 && i + 1 < rest.size() && static_cast<unsigned char>(rest[i + 1]) <= 0x9f;
+    if ((c < 0x20 && c != '\n') || c == 0x7f || c1) {
+      return ::testing::AssertionFailure() << "byte " << int{c} << " at " << i << ": " << s;
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+TEST(CtlFormat, AuditLineShowsControlCharactersInsteadOfSendingThem) {
+  nlohmann::json e = {{"ts", "2026-11-28T08:00:00.000Z" + kHostile},
+                      {"action", "diagnosis\x07"},
+                      {"symbol", "BTC-USDT\r"},
+                      {"success", true},
+                      {"reason", "db_lock\x7f"},
+                      {"detail", "Matched log line: ⚠️ " + kHostile + " ❌ preço"},
+                      {"diagnosis", "DB lock " + kHostile}};
+  const std::string line = format_audit_line(e);
+  EXPECT_TRUE(no_control_bytes(line));
+  EXPECT_EQ(line.find('\n'), std::string::npos) << line;
+  EXPECT_NE(line.find("Matched log line: ⚠️ " + kShown + " ❌ preço"), std::string::npos) << line;
+  EXPECT_NE(line.find("diagnosis: DB lock " + kShown), std::string::npos) << line;
+  EXPECT_NE(line.find("diagnosis\\x07"), std::string::npos) << line;
+  EXPECT_NE(line.find("BTC-USDT\\x0d"), std::string::npos) << line;
+  EXPECT_NE(line.find("db_lock\\x7f"), std::string::npos) << line;
+
+  // A field that is not a string is printed as JSON: its strings are made inert too.
+  e["detail"] = {{"note", "\xc2\x9b" "2J\x7f"}};
+  const std::string nested = format_audit_line(e);
+  EXPECT_TRUE(no_control_bytes(nested));
+  EXPECT_NE(nested.find("\\u009b2J\\x7f"), std::string::npos) << nested;
+}
+
+TEST(CtlFormat, StatusTableShowsControlCharactersInsteadOfSendingThem) {
+  nlohmann::json status = {
+      {"global_incident", true},
+      {"components", {{"probe\x1b[8m", {{"up", true}}}}},
+      {"agents",
+       {{{"agent", "BTC_USDT"},
+         {"symbol", "BTC-USDT\x1b[1A"},
+         {"verdict", "STALLED"},
+         {"incident_state", "DIAGNOSING\r"},
+         {"last_diagnosis", "Python crash: " + kHostile}},
+        {{"agent", "ETH_USDT"}, {"verdict", "HEALTHY\x1b[0m"}}}}};
+  for (bool colour : {false, true}) {
+    const std::string table = format_status(status, colour);
+    EXPECT_TRUE(no_control_bytes(table, colour));
+    EXPECT_NE(table.find("Python crash: " + kShown), std::string::npos) << table;
+    EXPECT_NE(table.find("BTC-USDT\\x1b[1A"), std::string::npos) << table;
+    EXPECT_NE(table.find("DIAGNOSING\\x0d"), std::string::npos) << table;
+    EXPECT_NE(table.find("probe\\x1b[8m=up"), std::string::npos) << table;
+    EXPECT_NE(table.find("HEALTHY\\x1b[0m"), std::string::npos) << table;
+    // One line a row: header, two agents, the incident banner, the components.
+    EXPECT_EQ(std::count(table.begin(), table.end(), '\n'), 5) << table;
+  }
+  // The colours the tool adds itself still work.
+  const std::string coloured = format_status(status, true);
+  EXPECT_NE(coloured.find("\033[33mSTALLED"), std::string::npos);
+  EXPECT_NE(coloured.find("\033[31mGLOBAL INCIDENT"), std::string::npos);
+  EXPECT_NE(coloured.find("\033[90mHEALTHY\\x1b[0m"), std::string::npos) << coloured;
 }
 
 TEST(CtlFormat, Durations) {

@@ -6,20 +6,26 @@
 #include <sstream>
 #include <vector>
 
+#include "trading_heal/common/text.hpp"
+
 namespace trading_heal::ctl {
 namespace {
 
+// A field of the exporter's JSON as display text. Every string printed comes through here (or
+// through common::inert directly): the exporter relays agents' log lines and LLM answers, and
+// its own answer is not trusted to have cleaned them.
 std::string str(const nlohmann::json& j, const char* key, const std::string& absent = "-") {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return absent;
-  if (it->is_string()) return it->get<std::string>();
+  if (it->is_string()) return common::inert(it->get_ref<const std::string&>());
   if (it->is_boolean()) return it->get<bool>() ? "yes" : "no";
   if (it->is_number_float()) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.0f", it->get<double>());
     return buf;
   }
-  return it->dump();
+  // dump() escapes C0 controls inside strings but passes DEL and C1 controls through.
+  return common::inert(it->dump());
 }
 
 std::string age(const nlohmann::json& j, const char* key) {
@@ -83,7 +89,7 @@ std::string format_status(const nlohmann::json& status, bool colour) {
   if (status.contains("components") && status["components"].is_object()) {
     out << "components:";
     for (const auto& [name, c] : status["components"].items()) {
-      out << " " << name << "=" << (c.value("up", false) ? "up" : "SILENT");
+      out << " " << common::inert(name) << "=" << (c.value("up", false) ? "up" : "SILENT");
     }
     out << "\n";
   }

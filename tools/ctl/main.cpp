@@ -12,6 +12,7 @@
 #include "format.hpp"
 #include "trading_heal/common/config.hpp"
 #include "trading_heal/common/instance.hpp"
+#include "trading_heal/common/text.hpp"
 #include "trading_heal/common/zmq.hpp"
 #include "trading_heal/proto/json.hpp"
 
@@ -99,7 +100,7 @@ std::optional<json> api_get(const Ctx& c, const std::string& path, int* exit_cod
   }
   if (res->status != 200) {
     std::cerr << "trading-heal-ctl: GET " << path << " answered " << res->status << ": "
-              << res->body << "\n";
+              << th::common::inert(res->body.substr(0, 2000)) << "\n";
     *exit_code = 1;
     return std::nullopt;
   }
@@ -167,7 +168,7 @@ int print_ack(const Ctx& c, const th::proto::Ack& ack, const std::string& what) 
     std::cout << j.dump() << "\n";
   } else {
     std::cout << what << (ack.ok ? ": ok" : ": REFUSED") << (ack.detail.empty() ? "" : " — ")
-              << ack.detail << "\n";
+              << th::common::inert(ack.detail) << "\n";
   }
   return ack.ok ? 0 : 1;
 }

@@ -15,6 +15,9 @@ namespace trading_heal::diagnoser {
 inline constexpr std::size_t kMaxCauseBytes = 300;
 inline constexpr std::size_t kMaxExplanationBytes = 2000;
 
+// cause and explanation are untrusted text made inert here, at the source: one line each
+// (line breaks and tabs as spaces), every other control character shown escaped
+// (common::inert), valid UTF-8. The byte limits above apply to that form.
 struct LlmAnswer {
   std::string cause;
   proto::Severity severity = proto::Severity::kMedium;
@@ -24,7 +27,7 @@ struct LlmAnswer {
 
 struct AnswerError {
   std::string reason;  // parse | schema | too_large
-  std::string detail;
+  std::string detail;  // quotes of the answer in it are inert too
 };
 
 // The JSON object text inside `text`: the content of the first ``` fence if any, then from
