@@ -11,6 +11,9 @@
 #include <zmq.hpp>
 
 #include "trading_heal/actuator/daemon.hpp"
+#include <spdlog/fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
 #include "trading_heal/common/config.hpp"
 #include "trading_heal/common/log.hpp"
 #include "trading_heal/common/signals.hpp"
@@ -61,6 +64,10 @@ int main(int argc, char** argv) {
   }
   opts.restart_timeout = cfg->restart_timeout;
   common::init_logging("actuator", cfg->log_level);
+  if (auto f = common::foreign_secrets(common::process_env(), "actuator"); !f.empty()) {
+    spdlog::warn("the environment has settings that are not the actuator's: {}; move them to the "
+                 "daemon's own env file (deploy.sh does)", fmt::join(f, ","));
+  }
   common::SignalFd signals({SIGTERM, SIGINT, SIGHUP});  // before the zmq context and threads
   zmq::context_t ctx(1);
   const int rc = trading_heal::actuator::run_daemon(*cfg, opts, ctx, signals);

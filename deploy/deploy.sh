@@ -14,8 +14,12 @@
 #                             no users, no polkit rule, TRADING_HEAL_SYSTEMD_SCOPE=user
 #   --prometheus-config FILE  prometheus.yml to merge the scrape jobs into
 #                             (default /etc/prometheus/prometheus.yml; --user: none, step skipped)
-#   --env KEY=VALUE           a setting for the env file when deploy creates it (repeatable; an
-#                             existing env file is never changed)
+#   --env KEY=VALUE           a setting for the env files when deploy creates them (repeatable;
+#                             an existing env file is never changed): the database's (POSTGRES_*,
+#                             DATABASE_URL) go to NAME.probe.env, the model's (OLLAMA_HOST, _MODEL,
+#                             _API, _KEEP_ALIVE) to NAME.diagnoser.env, the rest to NAME.env
+#   --operator USER           add USER to the group trading-heal-operators (trading-heal-ctl:
+#                             commands, the env file, the API token); repeatable
 #   --ssh-opt OPTION          an ssh option for user@host (repeatable), e.g. --ssh-opt Port=2222
 #   --listen ADDR             serve /metrics and the API on ADDR (an IP address of this host, or
 #                             0.0.0.0) instead of 127.0.0.1, for a Prometheus elsewhere; the API
@@ -25,11 +29,14 @@
 #   --uninstall [--purge]     remove what deploy installed; --purge also the data dir, an
 #                             edited env file and (system mode) the users
 #
-# What it does (system mode, as root): users trading-heal and trading-heal-actuator (group
-# trading-heal), the data dir, binaries to PREFIX/bin, the units of systemd/ to
-# /etc/systemd/system, /etc/trading-heal/NAME.env from deploy/trading-heal.env.example (never
-# overwritten) with a random API token beside it (NAME.token, 0640, group trading-heal: the exporter
-# and the operators read it, deploy never prints it), the actuator's permission (polkit rule from deploy/permissions/gen-polkit-rule.sh:
+# What it does (system mode, as root): one user per daemon (trading-heal-probe, -diagnoser,
+# -actuator, -exporter, each with its own group) and the group trading-heal-operators, the data
+# dir, binaries to PREFIX/bin, the units of systemd/ to /etc/systemd/system, the settings from
+# deploy/*.env.example (never overwritten): /etc/trading-heal/NAME.env (shared, 0640 root:
+# trading-heal-operators), NAME.probe.env and NAME.diagnoser.env (the database's and the model's
+# settings, 0600 root: only systemd reads them, for that daemon alone; lines of theirs found in
+# NAME.env are moved there), a random API token (NAME.token, 0640 root:trading-heal-operators,
+# handed to the exporter as a systemd credential, never printed), the actuator's permission (polkit rule from deploy/permissions/gen-polkit-rule.sh:
 # restart and reset-failed of exactly the configured agents' units, over D-Bus; there is no sudo
 # way, since sudo cannot run under the actuator's sandbox), the Prometheus scrape
 # jobs (trading-heal's exporter and the agents' 9092-9097) as a marked block in prometheus.yml
@@ -65,6 +72,7 @@ host=""
 deb=""
 from_package=0
 env_sets=()
+operators=()
 orig_args=("$@")
 
 die() { echo "deploy: error: $*" >&2; exit 1; }
@@ -83,6 +91,7 @@ while (($#)); do
     --listen) listen_addr=${2:?--listen needs an address}; shift 2 ;;
     --prometheus-config) prom_config=${2:?--prometheus-config needs a file}; prom_config_set=1; shift 2 ;;
     --env) env_sets+=("${2:?--env needs KEY=VALUE}"); shift 2 ;;
+    --operator) operators+=("${2:?--operator needs a user name}"); shift 2 ;;
     --no-start) start=0; shift ;;
     --dry-run) dry=1; shift ;;
     --uninstall) uninstall=1; shift ;;
@@ -96,6 +105,10 @@ done
 for kv in "${env_sets[@]}"; do
   [[ $kv =~ ^[A-Z][A-Z0-9_]*=[^$'\n']*$ ]] || die "--env wants KEY=VALUE, got '$kv'"
 done
+for u in "${operators[@]}"; do
+  [[ $u =~ ^[a-z_][a-z0-9_.-]*[$]?$ ]] || die "--operator wants a user name, got '$u'"
+done
+((${#operators[@]} == 0 || user_mode == 0)) || die "--operator is for system mode (a user manager has one user)"
 ((purge == 0 || uninstall == 1)) || die "--purge goes with --uninstall"
 if [[ -n $listen_addr ]]; then
   [[ $listen_addr =~ ^([0-9]{1,3}\.){3}[0-9]{1,3}$ || $listen_addr =~ ^\[[0-9a-fA-F:]+\]$ ]] ||
@@ -171,6 +184,8 @@ bin_dir=$prefix/bin
 rules_file=$prefix/share/trading-heal/rules/trading-heal.rules
 env_file=$env_dir/$instance.env
 env_sum=$env_dir/.$instance.env.deployed   # checksum of the env file as deploy wrote it
+# The settings only one daemon may see (its unit's second EnvironmentFile=), by component.
+declare -A secret_file=([probe]=$env_dir/$instance.probe.env [diagnoser]=$env_dir/$instance.diagnoser.env)
 token_file=$env_dir/$instance.token        # the API's bearer token (made once, never printed)
 target=trading-heal@$instance.target
 services=()
@@ -241,11 +256,12 @@ render_unit() {  # render_unit SRC DEST
       -e "s|^Environment=TRADING_HEAL_DATA_DIR=/var/lib/trading-heal/%i/|Environment=TRADING_HEAL_DATA_DIR=$state_home/trading-heal/%i/|" \
       -e '/^StateDirectory\(Mode\)\{0,1\}=/d' \
       -e 's|^SystemCallFilter=~@privileged @resources$|SystemCallFilter=~@privileged|' \
-      -e 's|^EnvironmentFile=/etc/trading-heal/|EnvironmentFile=%E/trading-heal/|' \
+      -e 's|^EnvironmentFile=\(-\{0,1\}\)/etc/trading-heal/|EnvironmentFile=\1%E/trading-heal/|' \
+      -e '/^Environment=TRADING_HEAL_\(PEERS\|OPERATORS_GROUP\)=/d' -e '/^LoadCredential=/d' \
       -e 's|^# Settings: /etc/trading-heal/|# Settings: $XDG_CONFIG_HOME/trading-heal/|' \
       -e '/^\(User\|Group\|SupplementaryGroups\)=/d' \
       -e '/^\(CapabilityBoundingSet\|AmbientCapabilities\|ProtectSystem\|ProtectHome\)=/d' \
-      -e '/^\(PrivateTmp\|PrivateNetwork\|PrivateDevices\|PrivateUsers\|IPAddressDeny\)=/d' \
+      -e '/^\(PrivateTmp\|PrivateNetwork\|PrivateDevices\|PrivateUsers\|PrivateMounts\|IPAddressDeny\)=/d' \
       -e '/^\(ProtectHostname\|ProtectClock\|ProtectKernelTunables\|ProtectKernelModules\)=/d' \
       -e '/^\(ProtectKernelLogs\|ProtectControlGroups\|ProtectProc\|ProcSubset\|RemoveIPC\)=/d' \
       -e '/^\(DevicePolicy\|KeyringMode\|ReadOnlyPaths\|ReadWritePaths\)=/d' \
@@ -260,12 +276,21 @@ render_unit() {  # render_unit SRC DEST
 }
 
 # --- the env file -------------------------------------------------------------------------------
-render_env() {  # render_env OUT: the example with --env settings and the scope applied
-  local out=$1 kv k
-  cp "$HERE/trading-heal.env.example" "$out"
+# secret_owner KEY: the component whose own env file holds KEY (probe, diagnoser), or nothing.
+secret_owner() {
+  case $1 in
+    POSTGRES_* | DATABASE_URL | PG*) echo probe ;;
+    OLLAMA_HOST | OLLAMA_MODEL | OLLAMA_API | OLLAMA_KEEP_ALIVE) echo diagnoser ;;
+  esac
+}
+
+render_env() {  # render_env OUT [COMPONENT]: an example with its --env settings and the scope applied
+  local out=$1 comp=${2:-} kv k
+  cp "$HERE/trading-heal${comp:+.$comp}.env.example" "$out"
   sed -i "s/^TRADING_HEAL_SYSTEMD_SCOPE=.*/TRADING_HEAL_SYSTEMD_SCOPE=$scope/" "$out"
   for kv in "${env_sets[@]}"; do
     k=${kv%%=*}
+    [[ $(secret_owner "$k") == "$comp" ]] || continue
     if grep -q "^#\{0,1\}$k=" "$out"; then
       # replace the first (commented or not) line for KEY, drop any later one
       awk -v k="$k" -v kv="$kv" '
@@ -390,19 +415,40 @@ strip_rules_example() {
 }
 
 # --- install ------------------------------------------------------------------------------------
+# One user per daemon, each with its own group: a daemon's sockets accept only the users that
+# may speak there (PROTOCOL.md, "Who may speak"), and no group is shared. The operators' group
+# may command (trading-heal-ctl) and read the env file and the API token.
 step_accounts() {
   ((user_mode)) && return
-  local g=trading-heal u
-  if getent group "$g" >/dev/null; then same "group $g"; else
-    act groupadd --system "$g"; changed "create group $g"
-  fi
-  for u in trading-heal trading-heal-actuator; do
-    if getent passwd "$u" >/dev/null; then same "user $u"; else
-      act useradd --system --gid "$g" --no-create-home --home-dir /var/lib/trading-heal \
-        --shell /usr/sbin/nologin --comment "trading-heal" "$u"
-      changed "create user $u"
+  local c u g
+  ensure_group trading-heal-operators
+  for c in "${COMPONENTS[@]}"; do
+    u=trading-heal-$c
+    ensure_group "$u"
+    if ! getent passwd "$u" >/dev/null; then
+      act useradd --system --gid "$u" --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin --comment "trading-heal $c" "$u"
+      changed "create user $u (group $u)"
+    elif g=$(id -gn "$u") && [[ $g != "$u" ]]; then
+      # made by an older deploy in the shared group trading-heal
+      act usermod --gid "$u" "$u"; changed "set the group of user $u to $u (was $g)"
+    else
+      same "user $u"
     fi
   done
+  for u in "${operators[@]}"; do
+    getent passwd "$u" >/dev/null || die "--operator $u: no such user"
+    if id -nG "$u" | tr ' ' '\n' | grep -qx trading-heal-operators; then same "operator $u"; else
+      act usermod --append --groups trading-heal-operators "$u"
+      changed "add $u to trading-heal-operators"
+    fi
+  done
+}
+
+ensure_group() {
+  if getent group "$1" >/dev/null; then same "group $1"; else
+    act groupadd --system "$1"; changed "create group $1"
+  fi
 }
 
 ensure_dir() {  # ensure_dir DIR MODE [OWNER:GROUP]
@@ -426,9 +472,11 @@ step_dirs() {
     local c
     for c in "${COMPONENTS[@]}"; do ensure_dir "$data_dir/$c" 0750; done
   else
-    ensure_dir /var/lib/trading-heal 0750 trading-heal:trading-heal
-    ensure_dir "$data_dir" 0750 trading-heal:trading-heal
-    ensure_dir "$env_dir" 0750 root:trading-heal
+    # Each daemon's state directory below these is its own (StateDirectory=, 0750).
+    ensure_dir /var/lib/trading-heal 0755 root:root
+    ensure_dir "$data_dir" 0755 root:root
+    # The daemons read the agents file and rules.d here; the settings files guard themselves.
+    ensure_dir "$env_dir" 0755 root:root
   fi
 }
 
@@ -491,6 +539,8 @@ step_units() {
 }
 
 step_env() {
+  local eowner="" sowner="" c f kv k
+  ((user_mode)) || { eowner=root:trading-heal-operators; sowner=root:root; }
   render_env "$work/env"
   if [[ -f $env_file ]] && ((user_mode == 0)); then
     local d
@@ -499,39 +549,117 @@ step_env() {
         echo "deploy: warning: $env_file sets $d: it overrides the units' per-component directories (EnvironmentFile= wins over Environment=) and their sandbox cannot write elsewhere; remove it" >&2
     done
   fi
+  step_token
   if [[ -f $env_file ]]; then
     same "$env_file (exists; never overwritten)"
-    local k v
-    for kv in "${env_sets[@]}"; do
-      k=${kv%%=*} v=${kv#*=}
-      [[ $(env_value "$k") == "$v" ]] || echo "deploy: warning: $env_file has $k=$(env_value "$k"), not $v (kept)" >&2
-    done
-    return
+    warn_kept "$env_file" ""
+    fix_meta "$env_file" 0640 "$eowner"
+  else
+    [[ -n $(env_value TRADING_HEAL_API_TOKEN_FILE "$work/env") ]] ||
+      printf 'TRADING_HEAL_API_TOKEN_FILE=%s\n' "$token_file" >>"$work/env"
+    put "$work/env" "$env_file" 0640 $eowner || true
+    restart_needed=1
+    if ((dry == 0)); then sha256sum <"$env_file" | cut -d' ' -f1 >"$env_sum"; fi
   fi
-  local owner=""
-  ((user_mode)) || owner=root:trading-heal
-  step_token
-  put "$work/env" "$env_file" 0640 $owner || true
-  restart_needed=1
-  if ((dry == 0)); then sha256sum <"$env_file" | cut -d' ' -f1 >"$env_sum"; fi
+  for c in probe diagnoser; do
+    f=${secret_file[$c]}
+    if [[ -f $f ]]; then
+      same "$f (exists; never overwritten)"
+      warn_kept "$f" "$c"
+      fix_meta "$f" 0600 "$sowner"
+    else
+      render_env "$work/$c.env" "$c"
+      put "$work/$c.env" "$f" 0600 $sowner || true
+      restart_needed=1
+      if ((dry == 0)); then sha256sum <"$f" | cut -d' ' -f1 >"$(sum_of "$f")"; fi
+    fi
+  done
+  move_secrets
+  if ((user_mode == 0)); then
+    f=$(env_value TRADING_HEAL_API_TOKEN_FILE)
+    [[ -z $f || $f == "$token_file" ]] ||
+      echo "deploy: warning: $env_file has TRADING_HEAL_API_TOKEN_FILE=$f: the exporter uses its credential, $token_file; trading-heal-ctl would send the other token (point the setting at $token_file)" >&2
+  fi
 }
 
-# A new deployment gets a random API token (unless the operator named a token file): /status and
-# /audit then need it, from this host too; trading-heal-ctl reads it through the env file.
-step_token() {
-  if [[ -n $(env_value TRADING_HEAL_API_TOKEN_FILE "$work/env") ]]; then return; fi
-  if [[ ! -f $token_file ]]; then
-    if ((dry == 0)); then
-      mkdir -p "$env_dir"
-      (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$token_file.deploy-tmp")
-      if ((user_mode)); then chmod 0600 "$token_file.deploy-tmp"; else
-        chown root:trading-heal "$token_file.deploy-tmp" && chmod 0640 "$token_file.deploy-tmp"
-      fi
-      mv -f "$token_file.deploy-tmp" "$token_file"
-    fi
-    changed "create the API token $token_file (not shown)"
+# sum_of FILE: where the checksum of FILE as deploy wrote it is kept.
+sum_of() { echo "$(dirname "$1")/.$(basename "$1").deployed"; }
+
+# warn_kept FILE COMPONENT: --env settings that differ from a kept file's.
+warn_kept() {
+  local f=$1 comp=$2 kv k v
+  for kv in "${env_sets[@]}"; do
+    k=${kv%%=*} v=${kv#*=}
+    [[ $(secret_owner "$k") == "$comp" ]] || continue
+    [[ $(env_value "$k" "$f") == "$v" ]] || echo "deploy: warning: $f has $k=$(env_value "$k" "$f"), not $v (kept)" >&2
+  done
+}
+
+# fix_meta FILE MODE [OWNER:GROUP]: the mode and owner of a kept file (its content is the operator's).
+fix_meta() {
+  local f=$1 mode=$2 owner=${3:-}
+  if [[ $(stat -c %a "$f") == "${mode#0}" ]] &&
+    { [[ -z $owner ]] || [[ $(stat -c %U:%G "$f") == "$owner" ]]; }; then
+    return 0
   fi
-  printf 'TRADING_HEAL_API_TOKEN_FILE=%s\n' "$token_file" >>"$work/env"
+  act chmod "$mode" "$f"
+  [[ -z $owner ]] || act chown "$owner" "$f"
+  changed "set $f to $mode${owner:+ $owner}"
+}
+
+# The database's and the model's settings in the shared env file (an older deploy put them there)
+# would reach every daemon: each such line moves to its daemon's own file, the shared file keeps
+# the rest (and a note where they went).
+move_secrets() {
+  [[ -f $env_file ]] || return 0
+  local line k c moved=() unchanged=0
+  [[ -f $env_sum && $(sha256sum <"$env_file" | cut -d' ' -f1) == "$(<"$env_sum")" ]] && unchanged=1
+  while IFS= read -r line; do
+    [[ $line =~ ^[[:space:]]*([A-Z][A-Z0-9_]*)= ]] || continue
+    k=${BASH_REMATCH[1]}
+    c=$(secret_owner "$k")
+    [[ -n $c ]] || continue
+    moved+=("$k")
+    if ((dry == 0)); then
+      printf '%s\n' "$line" >>"${secret_file[$c]}"
+    fi
+    changed "move $k from $env_file to ${secret_file[$c]} (the $c's alone)"
+  done <"$env_file"
+  ((${#moved[@]})) || return 0
+  restart_needed=1
+  ((dry)) && return 0
+  local keys
+  keys=$(printf '%s|' "${moved[@]}")
+  awk -v keys="|$keys" '
+    match($0, /^[[:space:]]*[A-Z][A-Z0-9_]*=/) {
+      k = substr($0, RSTART, RLENGTH - 1); sub(/^[[:space:]]*/, "", k)
+      if (index(keys, "|" k "|")) { print "# " k ": moved by deploy.sh to the daemon'"'"'s own env file"; next }
+    }
+    { print }' "$env_file" >"$env_file.deploy-tmp"
+  chmod --reference="$env_file" "$env_file.deploy-tmp"
+  chown --reference="$env_file" "$env_file.deploy-tmp"
+  mv -f "$env_file.deploy-tmp" "$env_file"
+  if ((unchanged)); then sha256sum <"$env_file" | cut -d' ' -f1 >"$env_sum"; fi
+}
+
+# The API's bearer token, made once (never printed): /status and /audit need it, from this host
+# too. The exporter gets it as a systemd credential (LoadCredential=), trading-heal-ctl through
+# the env file's TRADING_HEAL_API_TOKEN_FILE (operators' group).
+step_token() {
+  local owner="" mode=0600
+  ((user_mode)) || { owner=root:trading-heal-operators; mode=0640; }
+  if [[ -f $token_file ]]; then
+    fix_meta "$token_file" "$mode" "$owner"
+    return
+  fi
+  if ((dry == 0)); then
+    mkdir -p "$env_dir"
+    (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$token_file.deploy-tmp")
+    chmod "$mode" "$token_file.deploy-tmp"
+    [[ -z $owner ]] || chown "$owner" "$token_file.deploy-tmp"
+    mv -f "$token_file.deploy-tmp" "$token_file"
+  fi
+  changed "create the API token $token_file (not shown)"
 }
 
 # The agents the daemons will watch: TRADING_HEAL_AGENTS_FILE wins over TRADING_HEAL_AGENTS, as
@@ -649,6 +777,19 @@ do_uninstall() {
   fi
   remove "$env_sum"
   if ((purge)); then remove "$token_file"; fi
+  # The daemons' own settings: removed when unchanged since deploy wrote them, or with --purge.
+  local c sf
+  for c in probe diagnoser; do
+    sf=${secret_file[$c]}
+    if [[ -f $sf ]]; then
+      if ((purge)) || [[ -f $(sum_of "$sf") && $(sha256sum <"$sf" | cut -d' ' -f1) == "$(<"$(sum_of "$sf")")" ]]; then
+        remove "$sf"
+      else
+        echo "deploy: kept $sf (edited since deploy; --purge removes it)" >&2
+      fi
+    fi
+    remove "$(sum_of "$sf")"
+  done
   # Shared by every instance of the host: only when no other deployment is left.
   other=$(find "$env_dir" -maxdepth 1 -name '*.env' ! -name "$instance.env" 2>/dev/null | head -1)
   if [[ -n $other ]]; then
@@ -677,10 +818,13 @@ do_uninstall() {
     parent=$(dirname "$data_dir")
     if [[ -d $parent ]] && act rmdir "$parent" 2>/dev/null; then changed "remove $parent/"; fi
     if ((!user_mode)) && [[ -z $other ]]; then
-      for f in trading-heal-actuator trading-heal; do
+      # trading-heal: the shared user and group of older versions
+      for f in "${COMPONENTS[@]/#/trading-heal-}" trading-heal; do
         if getent passwd "$f" >/dev/null; then act userdel "$f"; changed "delete user $f"; fi
       done
-      if getent group trading-heal >/dev/null; then act groupdel trading-heal; changed "delete group trading-heal"; fi
+      for f in "${COMPONENTS[@]/#/trading-heal-}" trading-heal-operators trading-heal; do
+        if getent group "$f" >/dev/null; then act groupdel "$f"; changed "delete group $f"; fi
+      done
     fi
   elif [[ -d $data_dir ]]; then
     echo "deploy: kept the data dir $data_dir (--purge removes it)" >&2

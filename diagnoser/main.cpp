@@ -6,6 +6,9 @@
 #include <cstring>
 #include <string>
 
+#include <spdlog/fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
 #include "trading_heal/common/config.hpp"
 #include "trading_heal/common/log.hpp"
 #include "trading_heal/common/signals.hpp"
@@ -63,6 +66,10 @@ int main(int argc, char** argv) {
     return common::kExitConfig;
   }
   common::init_logging("diagnoser", cfg->log_level);
+  if (auto f = common::foreign_secrets(common::process_env(), "diagnoser"); !f.empty()) {
+    spdlog::warn("the environment has settings that are not the diagnoser's: {}; move them to the "
+                 "daemon's own env file (deploy.sh does)", fmt::join(f, ","));
+  }
   // Before any thread or zmq context: the signal mask is inherited, and curl's global init is
   // not thread-safe.
   common::SignalFd signals({SIGTERM, SIGINT, SIGHUP});

@@ -1,9 +1,11 @@
 // trading-heal-exporter: Prometheus metrics, status and audit API, and the durable audit log.
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -11,9 +13,13 @@
 #include "trading_heal/exporter/metrics_http.hpp"
 #include <prometheus/registry.h>
 
+#include <spdlog/fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
 #include "trading_heal/common/config.hpp"
 #include "trading_heal/common/log.hpp"
 #include "trading_heal/common/loop.hpp"
+#include "trading_heal/common/peer_guard.hpp"
 #include "trading_heal/common/notify.hpp"
 #include "trading_heal/common/signals.hpp"
 #include "trading_heal/exporter/audit_reader.hpp"
@@ -31,8 +37,11 @@ Serves Prometheus metrics (/metrics), the status and audit API (/health /status 
                           F.2 F.1 F); prints the first broken line; exit 0 intact, 1 broken
 
 Environment:
-  TRADING_HEAL_METRICS_LISTEN  (0.0.0.0:9120)   TRADING_HEAL_API_LISTEN  (0.0.0.0:9121)
-  TRADING_HEAL_API_TOKEN_FILE  bearer token for /status and /audit (default: none)
+  TRADING_HEAL_METRICS_LISTEN  (0.0.0.0:9120)   TRADING_HEAL_API_LISTEN  (127.0.0.1:9121)
+  TRADING_HEAL_API_TOKEN_FILE  bearer token for /status and /audit (default: none); the
+                               credential $CREDENTIALS_DIRECTORY/api-token wins when present
+  TRADING_HEAL_PEERS, TRADING_HEAL_OPERATORS_GROUP  the users whose records and state count
+                               (see PROTOCOL.md, "Who may speak")
   TRADING_HEAL_DATA_DIR        (/var/lib/trading-heal)  audit file and exporter-seq.json
   TRADING_HEAL_AUDIT_MAX_BYTES (67108864)  TRADING_HEAL_AUDIT_KEEP (5)  rotation
   TRADING_HEAL_RUNTIME_DIR     (/run/trading-heal)  ipc:// endpoints; each can be set with
@@ -96,6 +105,13 @@ int main(int argc, char** argv) {
   }
   auto cfg = common::load_config(common::process_env());
   std::string token;
+  // The system unit hands the token over as a credential (LoadCredential=api-token:...): systemd
+  // reads the root-owned file, the exporter's user reads only its private copy. It wins over
+  // TRADING_HEAL_API_TOKEN_FILE (the operators' path to the same file).
+  if (const char* creds = std::getenv("CREDENTIALS_DIRECTORY"); cfg && creds != nullptr && *creds) {
+    const std::string path = std::string(creds) + "/api-token";
+    if (::access(path.c_str(), F_OK) == 0) cfg->api_token_file = path;
+  }
   if (cfg && !cfg->api_token_file.empty()) {
     std::string err;
     auto t = read_token(cfg->api_token_file, &err);
@@ -111,11 +127,18 @@ int main(int argc, char** argv) {
         "open to the network (set a token file, listen on 127.0.0.1, or set "
         "TRADING_HEAL_API_ALLOW_ANONYMOUS=true on purpose)"});
   }
+  tl::expected<common::Identities, common::ConfigError> ids =
+      cfg ? common::resolve_identities(*cfg) : tl::unexpected(cfg.error());
+  if (cfg && !ids) cfg = tl::unexpected(ids.error());
   if (!cfg) {
     std::cerr << "trading-heal-exporter: configuration error: " << cfg.error().to_string() << "\n";
     return common::kExitConfig;
   }
   common::init_logging("exporter", cfg->log_level);
+  if (auto f = common::foreign_secrets(common::process_env(), "exporter"); !f.empty()) {
+    spdlog::warn("the environment has settings that are not the exporter's: {}; move them to the "
+                 "daemon's own env file (deploy.sh does)", fmt::join(f, ","));
+  }
   raise_open_files_limit();
   common::SignalFd signals({SIGTERM, SIGINT, SIGHUP});
   zmq::context_t ctx;
@@ -123,7 +146,7 @@ int main(int argc, char** argv) {
   // (MetricsHttp), not collected through prometheus-cpp's Exposer (too slow for 1000 agents).
   prometheus::Registry registry;
   common::SystemClock clock;
-  exporter::Daemon daemon(*cfg, ctx, registry, clock, token);
+  exporter::Daemon daemon(*cfg, ctx, registry, clock, token, std::move(*ids));
   exporter::MetricsHttp metrics_http(cfg->metrics_listen,
                                      [&daemon](std::string& out) { daemon.metrics().render(out); });
   const auto metrics_bound = metrics_http.bind();

@@ -9,9 +9,13 @@
 #include <iostream>
 #include <string>
 
+#include <spdlog/fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
 #include "trading_heal/common/log.hpp"
 #include "trading_heal/common/loop.hpp"
 #include "trading_heal/common/notify.hpp"
+#include "trading_heal/common/peer_guard.hpp"
 #include "trading_heal/common/reliable.hpp"
 #include "trading_heal/common/signals.hpp"
 #include "trading_heal/probe/runner.hpp"
@@ -56,11 +60,19 @@ int run_once(const common::Config& cfg, const probe::ProbeOptions& opts) {
 }
 
 int run_daemon(const common::Config& cfg, const probe::ProbeOptions& opts) {
+  auto ids = common::resolve_identities(cfg);
+  if (!ids) {
+    spdlog::critical("configuration error: {}", ids.error().to_string());
+    return common::kExitConfig;
+  }
   common::SignalFd signals({SIGTERM, SIGINT, SIGHUP});
   zmq::context_t ctx(1);
   common::SystemClock clock;
   common::Stamper stamper("probe", clock);
+  // Who may read the health reports (the consumers, the operators' tap); where the records go.
+  common::PeerGuard guard(ctx, "probe");
   auto pub = common::make_socket(ctx, zmq::socket_type::pub);
+  guard.protect(pub, "health", ids->allow({"actuator", "diagnoser", "exporter"}, true));
   if (auto b = common::bind_endpoint(pub, cfg.endpoints.health); !b) {
     spdlog::error("cannot bind health endpoint={} error={}", cfg.endpoints.health, b.error());
     return common::kExitFailure;
@@ -71,12 +83,15 @@ int run_daemon(const common::Config& cfg, const probe::ProbeOptions& opts) {
   common::Stamper event_stamper("probe", clock);
   if (auto o = common::Outbox::open(cfg.data_dir + "/probe-outbox")) {
     outbox = std::move(*o);
-    events = std::make_unique<common::ReliableSender>(ctx, cfg.endpoints.events, *outbox,
-                                                      event_stamper);
+    events = std::make_unique<common::ReliableSender>(
+        ctx, cfg.endpoints.events, *outbox, event_stamper, std::chrono::seconds(2), 256,
+        [&](zmq::socket_t& s) { guard.protect(s, "events", ids->allow({"exporter"})); });
   } else {
     spdlog::warn("events disabled: cannot open outbox error={}", o.error());
   }
   common::Loop loop(signals);
+  loop.on_readable(guard.socket(), [&] { guard.on_request(); });
+  rt.peers_refused = [&] { return guard.refused(); };
   auto publish = [&](const trading_heal::proto::Body& body) {
     if (!common::send_message(pub, stamper.stamp(body))) rt.count_publish_drop();
   };
@@ -141,6 +156,10 @@ int main(int argc, char** argv) {
   }
   const probe::ProbeOptions opts = probe::probe_options(*cfg);
   common::init_logging("probe", cfg->log_level);
+  if (auto f = common::foreign_secrets(common::process_env(), "probe"); !f.empty()) {
+    spdlog::warn("the environment has settings that are not the probe's: {}; move them to the "
+                 "daemon's own env file (deploy.sh does)", fmt::join(f, ","));
+  }
   try {
     return once ? run_once(*cfg, opts) : run_daemon(*cfg, opts);
   } catch (const std::exception& e) {

@@ -16,6 +16,7 @@
 #include "trading_heal/actuator/worker.hpp"
 #include "trading_heal/common/loop.hpp"
 #include "trading_heal/common/notify.hpp"
+#include "trading_heal/common/peer_guard.hpp"
 #include "trading_heal/common/reliable.hpp"
 #include "trading_heal/common/zmq.hpp"
 #include "trading_heal/proto/json.hpp"
@@ -29,7 +30,7 @@ using common::MonoTime;
 class Daemon {
  public:
   Daemon(const common::Config& cfg, const DaemonOptions& opts, zmq::context_t& ctx,
-         common::SignalFd& signals)
+         common::SignalFd& signals, common::Identities ids)
       : cfg_(cfg),
         opts_(opts),
         signals_(signals),
@@ -37,12 +38,16 @@ class Daemon {
         pub_stamp_("actuator", clock_),
         event_stamp_("actuator", clock_),
         limits_{.max_bytes = cfg.max_message_bytes},
+        ids_(std::move(ids)),
+        guard_(ctx, "actuator"),
         sub_(common::make_socket(ctx, zmq::socket_type::sub,
                                  {.max_msg_size = static_cast<std::int64_t>(cfg.max_message_bytes)})),
         pub_(common::make_socket(ctx, zmq::socket_type::pub)),
         control_(common::make_socket(ctx, zmq::socket_type::router,
                                      {.max_msg_size = static_cast<std::int64_t>(cfg.max_message_bytes)})),
-        diagnoses_(ctx, cfg.endpoints.diagnosis, seqs_, limits_),
+        // Diagnoses from the diagnoser's user only; commands from the operators (and root).
+        diagnoses_(ctx, cfg.endpoints.diagnosis, seqs_, limits_, 0666,
+                   [this](zmq::socket_t& s) { guard_.protect(s, "diagnosis", ids_.allow({"diagnoser"})); }),
         state_path_(cfg.data_dir + "/actuator-state.json") {
     std::filesystem::create_directories(cfg.data_dir);
     auto ob = common::Outbox::open(cfg.data_dir + "/actuator-events.outbox");
@@ -51,11 +56,17 @@ class Daemon {
     if (!outbox_->recovered_note().empty()) {
       spdlog::warn("outbox recovered note=\"{}\"", outbox_->recovered_note());
     }
-    sender_ = std::make_unique<common::ReliableSender>(ctx, cfg.endpoints.events, *outbox_,
-                                                       event_stamp_);
+    sender_ = std::make_unique<common::ReliableSender>(
+        ctx, cfg.endpoints.events, *outbox_, event_stamp_, std::chrono::seconds(2), 256,
+        [this](zmq::socket_t& s) { guard_.protect(s, "events", ids_.allow({"exporter"})); });
     sub_.set(zmq::sockopt::subscribe, "");
+    // Health reports count only from the probe's user: a process that took the endpoint over
+    // (the probe killed, the path rebound) is refused at the handshake.
+    guard_.protect(sub_, "health", ids_.allow({"probe"}));
+    guard_.protect(pub_, "pub", ids_.allow({"exporter"}, true));
+    guard_.protect(control_, "control", ids_.allow({}, true));
     bind(pub_, cfg.endpoints.actuator_pub);
-    bind(control_, cfg.endpoints.actuator_control);  // 0660: the service's group only
+    bind(control_, cfg.endpoints.actuator_control);
     if (auto r = common::connect_endpoint(sub_, cfg.endpoints.health); !r) throw std::runtime_error(r.error());
     load_state();
     RestartOptions ro;
@@ -82,6 +93,7 @@ class Daemon {
   int run() {
     common::Loop loop(signals_);
     loop_ = &loop;
+    loop.on_readable(guard_.socket(), [this] { guard_.on_request(); });
     loop.on_readable(sub_, [this] { on_health(); });
     loop.on_readable(diagnoses_.socket(), [this] { on_diagnoses(); });
     loop.on_readable(control_, [this] { on_control(); });
@@ -104,7 +116,7 @@ class Daemon {
 
  private:
   static void bind(zmq::socket_t& s, const std::string& ep) {
-    if (auto r = common::bind_endpoint(s, ep, 0660); !r) throw std::runtime_error(r.error());
+    if (auto r = common::bind_endpoint(s, ep); !r) throw std::runtime_error(r.error());
   }
 
   Now now() const { return Now{clock_.mono(), clock_.wall()}; }
@@ -383,6 +395,7 @@ class Daemon {
                 {"global_incident", engine_.global().active},
                 {"restart_queue", i(worker_->queued())},
                 {"bus_reconnects", i(worker_->bus_losses())},
+                {"peers_refused", i(guard_.refused())},
                 {"outbox_pending", i(sender_->pending())},
                 {"events_acked", i(sender_->acked())},
                 {"diagnosis_duplicates", i(diagnoses_.duplicates())},
@@ -404,6 +417,8 @@ class Daemon {
   common::Stamper event_stamp_;
   proto::Limits limits_;
   proto::RejectCounter rejects_;
+  common::Identities ids_;
+  common::PeerGuard guard_;  // before the sockets it guards
   zmq::socket_t sub_;
   zmq::socket_t pub_;
   zmq::socket_t control_;
@@ -425,8 +440,13 @@ class Daemon {
 
 int run_daemon(const common::Config& cfg, const DaemonOptions& opts, zmq::context_t& ctx,
                common::SignalFd& signals) {
+  auto ids = common::resolve_identities(cfg);
+  if (!ids) {
+    spdlog::critical("configuration error: {}", ids.error().to_string());
+    return common::kExitConfig;
+  }
   try {
-    Daemon d(cfg, opts, ctx, signals);
+    Daemon d(cfg, opts, ctx, signals, std::move(*ids));
     return d.run();
   } catch (const std::exception& e) {
     spdlog::critical("actuator cannot start error=\"{}\"", e.what());

@@ -7,7 +7,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <iterator>
 #include <cstring>
 #include <map>
 #include <sstream>
@@ -43,7 +45,7 @@ std::vector<std::string> split_argv(const std::string& s) {
 
 SpawnResult run_program(const std::vector<std::string>& argv,
                         const std::vector<std::string>& extra_env,
-                        std::chrono::milliseconds timeout) {
+                        std::chrono::milliseconds timeout, EnvFrom from) {
   SpawnResult res;
   if (argv.empty()) {
     res.error = "empty argv";
@@ -53,7 +55,16 @@ SpawnResult run_program(const std::vector<std::string>& argv,
   for (char** e = environ; *e != nullptr; ++e) {
     std::string kv(*e);
     auto eq = kv.find('=');
-    if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
+    if (eq == std::string::npos) continue;
+    const std::string key = kv.substr(0, eq);
+    if (from == EnvFrom::kMinimal &&
+        std::find(std::begin(kMinimalEnv), std::end(kMinimalEnv), key) == std::end(kMinimalEnv)) {
+      continue;
+    }
+    env[key] = kv.substr(eq + 1);
+  }
+  if (from == EnvFrom::kMinimal && env.count("PATH") == 0) {
+    env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
   }
   for (const auto& kv : extra_env) {
     auto eq = kv.find('=');

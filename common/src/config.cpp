@@ -336,6 +336,23 @@ tl::expected<Config, ConfigError> load_config(const EnvLookup& env) {
   r.integer("TRADING_HEAL_DIAGNOSE_WORKERS", c.diagnose_workers, 1, 64);
   r.seconds("TRADING_HEAL_DIAGNOSIS_CACHE_TTL", c.diagnosis_cache_ttl, 0);
   r.str("TRADING_HEAL_RULES_FILE", c.rules_file);
+  if (auto v = r.raw("TRADING_HEAL_PEERS")) {
+    for (const auto& kv : split(*v, ',')) {
+      const auto eq = kv.find('=');
+      const std::string role = kv.substr(0, eq);
+      const std::string user = eq == std::string::npos ? std::string() : kv.substr(eq + 1);
+      if (role != "probe" && role != "diagnoser" && role != "actuator" && role != "exporter") {
+        r.error("TRADING_HEAL_PEERS", kv, "names probe, diagnoser, actuator or exporter: COMPONENT=USER");
+        break;
+      }
+      if (user.empty() || user.find_first_of(" \t:/") != std::string::npos) {
+        r.error("TRADING_HEAL_PEERS", kv, "wants COMPONENT=USER with a user name");
+        break;
+      }
+      c.peers[role] = user;
+    }
+  }
+  r.str("TRADING_HEAL_OPERATORS_GROUP", c.operators_group);
   r.str("TRADING_HEAL_RULES_DIR", c.rules_dir);
   r.boolean("TRADING_HEAL_DRY_RUN", c.dry_run);
   if (auto v = r.raw("TRADING_HEAL_LOG_LEVEL")) {
@@ -378,6 +395,16 @@ tl::expected<Config, ConfigError> load_config(const EnvLookup& env) {
   }
   r.str("TRADING_HEAL_PRE_RESTART_HOOK", c.pre_restart_hook);
   r.str("TRADING_HEAL_POST_RESTART_HOOK", c.post_restart_hook);
+  // A hook is a program the privileged actuator runs: named by its absolute path, never looked
+  // up in PATH (whoever controls a PATH directory would choose it).
+  for (const auto& [name, hook] : {std::pair<const char*, const std::string*>{
+                                       "TRADING_HEAL_PRE_RESTART_HOOK", &c.pre_restart_hook},
+                                   {"TRADING_HEAL_POST_RESTART_HOOK", &c.post_restart_hook}}) {
+    const auto start = hook->find_first_not_of(" \t");
+    if (start != std::string::npos && (*hook)[start] != '/') {
+      r.error(name, *hook, "must start with the program's absolute path (e.g. /usr/local/bin/notify)");
+    }
+  }
   r.seconds("TRADING_HEAL_HOOK_TIMEOUT", c.hook_timeout, 0.1);
 
   r.boolean("OLLAMA_ENABLED", c.ollama.enabled);
@@ -421,10 +448,12 @@ tl::expected<Config, ConfigError> load_config(const EnvLookup& env) {
   }
 
   const std::string rt = c.runtime_dir;
-  c.endpoints = Endpoints{"ipc://" + rt + "/health.sock",    "ipc://" + rt + "/diagnoser.sock",
-                          "ipc://" + rt + "/actuator.sock",  "ipc://" + rt + "/diagnosis.sock",
-                          "ipc://" + rt + "/events.sock",    "ipc://" + rt + "/control.sock",
-                          "ipc://" + rt + "/diagnoser-control.sock"};
+  // Each component binds in a directory of its own (only it can create or replace its sockets);
+  // who may speak on them is the peer guard's decision (PROTOCOL.md "Who may speak").
+  c.endpoints = Endpoints{"ipc://" + rt + "/probe/health.sock",     "ipc://" + rt + "/diagnoser/pub.sock",
+                          "ipc://" + rt + "/actuator/pub.sock",     "ipc://" + rt + "/actuator/diagnosis.sock",
+                          "ipc://" + rt + "/exporter/events.sock",  "ipc://" + rt + "/actuator/control.sock",
+                          "ipc://" + rt + "/diagnoser/control.sock"};
   r.str("TRADING_HEAL_HEALTH_ENDPOINT", c.endpoints.health);
   r.str("TRADING_HEAL_DIAGNOSER_PUB_ENDPOINT", c.endpoints.diagnoser_pub);
   r.str("TRADING_HEAL_ACTUATOR_PUB_ENDPOINT", c.endpoints.actuator_pub);
@@ -474,6 +503,19 @@ tl::expected<Config, ConfigError> load_config(const EnvLookup& env) {
                                       "must be >= TRADING_HEAL_CONSECUTIVE_THRESHOLD"});
   }
   return c;
+}
+
+std::vector<std::string> foreign_secrets(const EnvLookup& env, const std::string& component) {
+  std::vector<std::string> found;
+  const auto check = [&](const char* owner, std::initializer_list<const char*> names) {
+    if (component == owner) return;
+    for (const char* n : names) {
+      if (auto v = env(n); v && !v->empty()) found.emplace_back(n);
+    }
+  };
+  check("probe", {"POSTGRES_PASSWORD", "DATABASE_URL", "PGPASSWORD"});
+  check("diagnoser", {"OLLAMA_HOST"});
+  return found;
 }
 
 }  // namespace trading_heal::common

@@ -183,12 +183,14 @@ bool oldest_of_its_boot(const std::deque<proto::Message>& pending, std::size_t i
 
 ReliableSender::ReliableSender(zmq::context_t& ctx, const std::string& endpoint, Outbox& outbox,
                                Stamper& stamper, std::chrono::milliseconds resend_after,
-                               std::size_t window)
+                               std::size_t window,
+                               const std::function<void(zmq::socket_t&)>& prepare)
     : socket_(make_socket(ctx, zmq::socket_type::dealer)),
       outbox_(outbox),
       stamper_(stamper),
       resend_after_(resend_after),
       window_(window) {
+  if (prepare) prepare(socket_);
   if (auto r = connect_endpoint(socket_, endpoint); !r) throw std::runtime_error(r.error());
   // Records kept from an earlier run are sent first, in their original order.
   if (!outbox_.pending().empty()) rewind_at_ = MonoTime{};
@@ -336,12 +338,14 @@ tl::expected<SeqTracker, std::string> SeqTracker::from_json(const std::string& t
 // ---- ReliableReceiver -----------------------------------------------------------------------
 
 ReliableReceiver::ReliableReceiver(zmq::context_t& ctx, const std::string& endpoint,
-                                   SeqTracker& tracker, proto::Limits limits, mode_t ipc_mode)
+                                   SeqTracker& tracker, proto::Limits limits, mode_t ipc_mode,
+                                   const std::function<void(zmq::socket_t&)>& prepare)
     : socket_(make_socket(ctx, zmq::socket_type::router,
                           SocketOptions{.max_msg_size = static_cast<std::int64_t>(limits.max_bytes)})),
       tracker_(tracker),
       limits_(limits),
       acks_("ack", clock_) {
+  if (prepare) prepare(socket_);
   if (auto r = bind_endpoint(socket_, endpoint, ipc_mode); !r) throw std::runtime_error(r.error());
 }
 

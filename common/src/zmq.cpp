@@ -28,7 +28,7 @@ tl::expected<void, std::string> bind_endpoint(zmq::socket_t& s, const std::strin
     if (!dir.empty() && !std::filesystem::exists(dir, ec)) {
       std::filesystem::create_directories(dir, ec);
       if (ec) return tl::unexpected("cannot create " + dir.string() + ": " + ec.message());
-      ::chmod(dir.c_str(), 0750);
+      ::chmod(dir.c_str(), 0755);  // others may reach the socket; only we may replace it
     }
   }
   try {

@@ -15,6 +15,8 @@
 
 #include "trading_heal/common/loop.hpp"
 #include "trading_heal/common/notify.hpp"
+#include "trading_heal/common/peer_guard.hpp"
+#include "trading_heal/common/text.hpp"
 #include "trading_heal/common/reliable.hpp"
 #include "trading_heal/common/zmq.hpp"
 #include "trading_heal/diagnoser/engine.hpp"
@@ -73,7 +75,7 @@ proto::Event make_event(const common::AgentSpec& spec, const Result& r, bool err
   ev.diagnosis = d.cause;
   const std::string reason = r.outcome.llm_error ? r.outcome.llm_error->reason : "";
   ev.reason = error ? reason : d.category;
-  ev.detail = error ? r.outcome.llm_error->detail : d.explanation.substr(0, 500);
+  ev.detail = common::inert(error ? r.outcome.llm_error->detail : d.explanation.substr(0, 500));
   ev.fields = {{"latency_seconds", d.latency_seconds},
                {"source", d.source},
                {"category", d.category},
@@ -106,7 +108,7 @@ LoadedRules load_rule_table(const common::Config& cfg) {
 
 class Daemon {
  public:
-  Daemon(const common::Config& cfg, common::SignalFd& signals)
+  Daemon(const common::Config& cfg, common::SignalFd& signals, common::Identities ids)
       : cfg_(cfg),
         llm_(make_llm(cfg, cancel_)),
         rules_(load_rule_table(cfg)),
@@ -118,7 +120,8 @@ class Daemon {
                std::max<std::size_t>(16, cfg.agents.size() * 2)),
         diag_stamp_("diagnoser", clock_),
         event_stamp_("diagnoser", clock_),
-        pub_stamp_("diagnoser", clock_) {}
+        pub_stamp_("diagnoser", clock_),
+        ids_(std::move(ids)) {}
 
   int run() {
     if (auto e = setup(); !e.empty()) {
@@ -153,10 +156,15 @@ class Daemon {
     if (!eb) return eb.error();
     diag_box_ = std::move(*db);
     event_box_ = std::move(*eb);
+    guard_ = std::make_unique<common::PeerGuard>(ctx_, "diagnoser");
     health_ = common::make_socket(ctx_, zmq::socket_type::sub);
     health_.set(zmq::sockopt::subscribe, "");
     pub_ = common::make_socket(ctx_, zmq::socket_type::pub);
     control_ = common::make_socket(ctx_, zmq::socket_type::router);
+    // Health from the probe's user only; diagnose-now from the operators and the actuator.
+    guard_->protect(health_, "health", ids_.allow({"probe"}));
+    guard_->protect(pub_, "pub", ids_.allow({"exporter"}, true));
+    guard_->protect(control_, "control", ids_.allow({"actuator"}, true));
     results_ = zmq::socket_t(ctx_, zmq::socket_type::pull);
     results_.set(zmq::sockopt::linger, 0);
     for (auto r : {common::connect_endpoint(health_, cfg_.endpoints.health),
@@ -166,15 +174,19 @@ class Daemon {
       if (!r) return r.error();
     }
     try {
-      diag_tx_ = std::make_unique<common::ReliableSender>(ctx_, cfg_.endpoints.diagnosis,
-                                                          *diag_box_, diag_stamp_);
-      event_tx_ = std::make_unique<common::ReliableSender>(ctx_, cfg_.endpoints.events,
-                                                           *event_box_, event_stamp_);
+      // Diagnoses go to the actuator's user only, records to the exporter's.
+      diag_tx_ = std::make_unique<common::ReliableSender>(
+          ctx_, cfg_.endpoints.diagnosis, *diag_box_, diag_stamp_, std::chrono::seconds(2), 256,
+          [this](zmq::socket_t& s) { guard_->protect(s, "diagnosis", ids_.allow({"actuator"})); });
+      event_tx_ = std::make_unique<common::ReliableSender>(
+          ctx_, cfg_.endpoints.events, *event_box_, event_stamp_, std::chrono::seconds(2), 256,
+          [this](zmq::socket_t& s) { guard_->protect(s, "events", ids_.allow({"exporter"})); });
     } catch (const std::exception& e) {
       return e.what();
     }
     pool_ = std::make_unique<WorkerPool>(ctx_, kResultsEndpoint, engine_,
                                          static_cast<std::size_t>(cfg_.diagnose_workers));
+    loop_.on_readable(guard_->socket(), [this] { guard_->on_request(); });
     loop_.on_readable(health_, [this] { on_health(); });
     loop_.on_readable(control_, [this] { on_control(); });
     loop_.on_readable(results_, [this] { on_results(); });
@@ -348,6 +360,7 @@ class Daemon {
             {"duplicates", i(duplicates_)},
             {"unknown_agent", i(unknown_agent_)},
             {"outbox_errors", i(outbox_errors_)},
+            {"peers_refused", i(guard_ ? guard_->refused() : 0)},
             {"queued", i(sched_.queued())},
             {"in_flight", i(sched_.in_flight())},
             {"diagnosis_pending", i(diag_tx_->pending())},
@@ -384,6 +397,8 @@ class Daemon {
   common::Stamper event_stamp_;
   common::Stamper pub_stamp_;
   zmq::context_t ctx_;
+  common::Identities ids_;
+  std::unique_ptr<common::PeerGuard> guard_;  // made with the sockets, in setup()
   zmq::socket_t health_;
   zmq::socket_t pub_;
   zmq::socket_t control_;
@@ -405,7 +420,12 @@ class Daemon {
 }  // namespace
 
 int run_daemon(const common::Config& cfg, common::SignalFd& signals) {
-  return Daemon(cfg, signals).run();
+  auto ids = common::resolve_identities(cfg);
+  if (!ids) {
+    spdlog::critical("configuration error: {}", ids.error().to_string());
+    return common::kExitConfig;
+  }
+  return Daemon(cfg, signals, std::move(*ids)).run();
 }
 
 int run_once(const common::Config& cfg, const std::string& agent, common::SignalFd& signals) {

@@ -61,10 +61,12 @@ bool write_atomically(const std::string& path, const std::string& text, std::str
 }  // namespace
 
 Daemon::Daemon(const common::Config& cfg, zmq::context_t& ctx, prometheus::Registry& registry,
-               const common::Clock& clock, std::string api_token)
+               const common::Clock& clock, std::string api_token, common::Identities ids)
     : cfg_(cfg),
       ctx_(ctx),
       clock_(clock),
+      ids_(std::move(ids)),
+      guard_(ctx, "exporter"),
       seq_path_((std::filesystem::path(cfg.data_dir) / kSeqFileName).string()),
       metrics_(registry, cfg.agents),
       status_(cfg.agents, cfg.interval, clock.mono()) {
@@ -134,8 +136,10 @@ tl::expected<void, std::string> Daemon::start() {
   try {
     proto::Limits limits;
     limits.max_bytes = cfg_.max_message_bytes;
-    receiver_ = std::make_unique<common::ReliableReceiver>(ctx_, cfg_.endpoints.events, tracker_,
-                                                           limits);
+    receiver_ = std::make_unique<common::ReliableReceiver>(
+        ctx_, cfg_.endpoints.events, tracker_, limits, 0666, [this](zmq::socket_t& s) {
+          guard_.protect(s, "events", ids_.allow({"probe", "diagnoser", "actuator"}));
+        });
   } catch (const std::exception& e) {
     return tl::unexpected(std::string(e.what()));
   }
@@ -144,6 +148,9 @@ tl::expected<void, std::string> Daemon::start() {
       common::SocketOptions{.max_msg_size = static_cast<std::int64_t>(cfg_.max_message_bytes),
                             .rcvhwm = 10000}));
   sub_->set(zmq::sockopt::subscribe, "");
+  // A publisher's endpoint taken over by another user (its daemon down, the path rebound) is
+  // refused at the handshake: no state of it reaches /metrics or /status.
+  guard_.protect(*sub_, "state", ids_.allow({"probe", "diagnoser", "actuator"}));
   for (const auto& ep : cfg_.endpoints.publishers()) {
     if (auto r = common::connect_endpoint(*sub_, ep); !r) return tl::unexpected(r.error());
   }
@@ -155,6 +162,7 @@ tl::expected<void, std::string> Daemon::start() {
 }
 
 void Daemon::attach(common::Loop& loop) {
+  loop.on_readable(guard_.socket(), [this] { guard_.on_request(); });
   loop.on_readable(*sub_, [this] { on_sub(); });
   loop.on_readable(receiver_->socket(), [this] { on_events(); });
   loop.on_signal(SIGHUP, [this] { on_sighup(); });
@@ -270,6 +278,7 @@ void Daemon::update_counters() {
     metrics_.add_gaps(tracker_.gaps() - gaps_reported_);
     gaps_reported_ = tracker_.gaps();
   }
+  metrics_.set_own_peers_refused(guard_.refused());
   if (receiver_->duplicates() > dups_reported_) {
     metrics_.add_duplicates(receiver_->duplicates() - dups_reported_);
     dups_reported_ = receiver_->duplicates();

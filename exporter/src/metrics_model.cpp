@@ -1,5 +1,6 @@
 #include "trading_heal/exporter/metrics_model.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <limits>
@@ -282,10 +283,14 @@ MetricsModel::MetricsModel(prometheus::Registry& reg, const std::vector<common::
       deferred_(index_.add(index_.family<prometheus::Gauge>(reg, "trading_selfheal_audit_blocked_senders",
           "Senders whose events wait because an earlier one is not yet written"), {})),
       bus_reconnects_(index_.family<prometheus::Counter>(reg, "trading_selfheal_bus_reconnects_total",
-          "systemd bus connections found lost and replaced by a new one, by component")) {
+          "systemd bus connections found lost and replaced by a new one, by component")),
+      peers_refused_(index_.family<prometheus::Counter>(reg, "trading_selfheal_peers_refused_total",
+          "Connections to a component's sockets refused because the peer's user may not speak "
+          "there, by component")) {
   no_symbol_.labels = {{"symbol", ""}};
   for (const auto& c : kComponents) index_.add(component_up_, {{"component", c}}).Set(c == "exporter");
   for (const char* c : {"probe", "actuator"}) index_.add(bus_reconnects_, {{"component", c}});
+  for (const auto& c : kComponents) index_.add(peers_refused_, {{"component", c}});
   for (std::size_t i = 0; i < proto::kRejectCount; ++i) {
     index_.add(rejected_, {{"reason", std::string(proto::to_string(static_cast<proto::Reject>(i)))}});
   }
@@ -380,6 +385,14 @@ void MetricsModel::on_heartbeat(const proto::Heartbeat& hb, const std::string& b
   } else if (hb.component == "actuator") {
     if (auto g = bool_field(hb.stats, "global_incident")) set_global_incident(*g);
   }
+  if (std::find(kComponents.begin(), kComponents.end(), hb.component) != kComponents.end() &&
+      hb.component != "exporter") {
+    auto n = number_field(hb.stats, "peers_refused");
+    if (n && std::isfinite(*n) && *n >= 0 && *n < 1e15) {
+      add_cumulative(index_.add(peers_refused_, {{"component", hb.component}}), hb.component,
+                     boot_id, static_cast<std::uint64_t>(*n));
+    }
+  }
   if (hb.component == "probe" || hb.component == "actuator") {
     auto n = number_field(hb.stats, "bus_reconnects");
     if (n && std::isfinite(*n) && *n >= 0 && *n < 1e15) {
@@ -448,6 +461,13 @@ void MetricsModel::add_audit_written(std::uint64_t n) {
 void MetricsModel::add_audit_write_error() { audit_errors_.Increment(); }
 void MetricsModel::add_duplicates(std::uint64_t n) {
   if (n > 0) duplicates_.Increment(static_cast<double>(n));
+}
+void MetricsModel::set_own_peers_refused(std::uint64_t total) {
+  if (total > own_refused_last_) {
+    index_.add(peers_refused_, {{"component", "exporter"}})
+        .Increment(static_cast<double>(total - own_refused_last_));
+    own_refused_last_ = total;
+  }
 }
 void MetricsModel::set_deferred(std::size_t n) { deferred_.Set(static_cast<double>(n)); }
 

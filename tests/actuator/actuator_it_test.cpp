@@ -46,8 +46,8 @@ class ActuatorIt : public ::testing::Test {
     std::filesystem::create_directories(dir_ / "run");
     rt_ = (dir_ / "run").string();
     health_ = common::make_socket(ctx_, zmq::socket_type::pub);
-    ASSERT_TRUE(common::bind_endpoint(health_, "ipc://" + rt_ + "/health.sock"));
-    events_ = std::make_unique<common::ReliableReceiver>(ctx_, "ipc://" + rt_ + "/events.sock",
+    ASSERT_TRUE(common::bind_endpoint(health_, "ipc://" + rt_ + "/probe/health.sock"));
+    events_ = std::make_unique<common::ReliableReceiver>(ctx_, "ipc://" + rt_ + "/exporter/events.sock",
                                                          seqs_);
     for (const char* a : {"BTC_USDT", "ETH_USDT", "XRP_USDT", "SOL_USDT"}) {
       ASSERT_GT(main_pid(a), 0) << a << " is not running on the testbed";
@@ -146,7 +146,7 @@ class ActuatorIt : public ::testing::Test {
 
   proto::Ack command(proto::CommandVerb verb, const std::string& agent) {
     auto s = common::make_socket(ctx_, zmq::socket_type::dealer);
-    EXPECT_TRUE(common::connect_endpoint(s, "ipc://" + rt_ + "/control.sock"));
+    EXPECT_TRUE(common::connect_endpoint(s, "ipc://" + rt_ + "/actuator/control.sock"));
     proto::Command c;
     c.verb = verb;
     c.agent = agent;
@@ -195,10 +195,13 @@ TEST_F(ActuatorIt, StalledAgentIsRestartedAndRecoversWithoutADiagnoser) {
       << log_;
   ASSERT_TRUE(healthy_until({"BTC_USDT"}, [&] { return !seen("recovered").empty(); }, 10s));
   EXPECT_GT(std::get<double>(seen("recovered").at(0).fields.at("seconds_to_healthy")), 0.0);
-  // The control socket is the service group's only.
+  // The control socket is in the actuator's own directory (only it can replace it); anyone may
+  // connect, the peer guard decides who may speak (PROTOCOL.md "Who may speak").
   struct stat st {};
-  ASSERT_EQ(::stat((rt_ + "/control.sock").c_str(), &st), 0);
-  EXPECT_EQ(st.st_mode & 0777, 0660);
+  ASSERT_EQ(::stat((rt_ + "/actuator/control.sock").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0666);
+  ASSERT_EQ(::stat((rt_ + "/actuator").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0755);
   auto ack = command(proto::CommandVerb::kStatus, "");
   ASSERT_TRUE(ack.ok) << ack.detail;
   EXPECT_NE(ack.detail.find("\"BTC_USDT\""), std::string::npos);
@@ -216,7 +219,7 @@ TEST_F(ActuatorIt, ReasonCarriesTheDiagnosisWhenOneComes) {
   auto outbox = common::Outbox::open((dir_ / "diag.outbox").string());
   ASSERT_TRUE(outbox);
   common::Stamper ds("diagnoser", clock);
-  common::ReliableSender sender(ctx_, "ipc://" + rt_ + "/diagnosis.sock", **outbox, ds);
+  common::ReliableSender sender(ctx_, "ipc://" + rt_ + "/actuator/diagnosis.sock", **outbox, ds);
   proto::Diagnosis d;
   d.agent = "ETH_USDT";
   d.cause = "DB lock on decisions table";
@@ -305,13 +308,13 @@ TEST_F(ActuatorIt, HostileMessagesRestartNothingAndCrashNothing) {
   }
   auto sub = common::make_socket(ctx_, zmq::socket_type::sub);
   sub.set(zmq::sockopt::subscribe, "");
-  ASSERT_TRUE(common::connect_endpoint(sub, "ipc://" + rt_ + "/actuator.sock"));
+  ASSERT_TRUE(common::connect_endpoint(sub, "ipc://" + rt_ + "/actuator/pub.sock"));
   auto diag = common::make_socket(ctx_, zmq::socket_type::dealer,
                                   {.max_msg_size = 64LL * 1024 * 1024});
-  ASSERT_TRUE(common::connect_endpoint(diag, "ipc://" + rt_ + "/diagnosis.sock"));
+  ASSERT_TRUE(common::connect_endpoint(diag, "ipc://" + rt_ + "/actuator/diagnosis.sock"));
   auto ctl = common::make_socket(ctx_, zmq::socket_type::dealer,
                                  {.max_msg_size = 64LL * 1024 * 1024});
-  ASSERT_TRUE(common::connect_endpoint(ctl, "ipc://" + rt_ + "/control.sock"));
+  ASSERT_TRUE(common::connect_endpoint(ctl, "ipc://" + rt_ + "/actuator/control.sock"));
   std::mt19937 rng(7);
   std::string junk(4096, '\0');
   for (auto& c : junk) c = static_cast<char>(rng());

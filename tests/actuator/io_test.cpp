@@ -187,13 +187,18 @@ TEST(Restarter, FailingPreHookDefersAndDryRunRestartsNothing) {
   EXPECT_TRUE(calls.empty());
 }
 
-TEST(Restarter, HooksSeeTheAgentAndReason) {
+// Hooks see the agent and the reason, and of the daemon's environment only PATH and the like:
+// not a setting, not a secret.
+TEST(Restarter, HooksSeeTheAgentAndReasonAndNoSecret) {
+  ::setenv("POSTGRES_PASSWORD", "planted-hook-secret", 1);
+  ::setenv("TRADING_HEAL_INTERVAL", "30", 1);
   auto dir = std::filesystem::temp_directory_path() / ("th-act-hook-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const auto script = dir / "hook.sh";
   {
     std::ofstream f(script);
-    f << "#!/bin/sh\necho \"$TRADING_HEAL_HOOK $TRADING_HEAL_AGENT $TRADING_HEAL_REASON\" >> "
+    f << "#!/bin/sh\necho \"$TRADING_HEAL_HOOK $TRADING_HEAL_AGENT $TRADING_HEAL_REASON "
+         "[$POSTGRES_PASSWORD$TRADING_HEAL_INTERVAL] ${PATH:+path}\" >> "
       << (dir / "out").string() << "\n";
   }
   std::filesystem::permissions(script, std::filesystem::perms::owner_all);
@@ -205,7 +210,9 @@ TEST(Restarter, HooksSeeTheAgentAndReason) {
   EXPECT_EQ(r.run(decision()).outcome, Outcome::kRestarted);
   std::ifstream in(dir / "out");
   std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  EXPECT_EQ(all, "pre BTC_USDT stalled (age=1500s)\npost BTC_USDT stalled (age=1500s)\n");
+  EXPECT_EQ(all, "pre BTC_USDT stalled (age=1500s) [] path\npost BTC_USDT stalled (age=1500s) [] path\n");
+  ::unsetenv("POSTGRES_PASSWORD");
+  ::unsetenv("TRADING_HEAL_INTERVAL");
   std::filesystem::remove_all(dir);
 }
 

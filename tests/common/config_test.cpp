@@ -42,7 +42,7 @@ TEST(Config, DefaultsMatchTheSpec) {
   EXPECT_EQ(c->pg.port, "5433");
   EXPECT_TRUE(c->pg.password.empty());
   EXPECT_EQ(c->scope, SystemdScope::kSystem);
-  EXPECT_EQ(c->endpoints.health, "ipc:///run/trading-heal/health.sock");
+  EXPECT_EQ(c->endpoints.health, "ipc:///run/trading-heal/probe/health.sock");
   EXPECT_EQ(c->data_dir, "/var/lib/trading-heal");
   EXPECT_EQ(c->proc_root, "/proc");
   EXPECT_EQ(c->startup_grace, std::chrono::seconds(120));
@@ -56,7 +56,7 @@ TEST(Config, DerivedDefaultsFollowTheirBase) {
   EXPECT_EQ(c->interval, std::chrono::milliseconds(1500));
   EXPECT_EQ(c->global_window, std::chrono::milliseconds(3000));
   EXPECT_EQ(c->diagnosis_wait, std::chrono::milliseconds(4000));
-  EXPECT_EQ(c->endpoints.events, "ipc:///tmp/x/events.sock");
+  EXPECT_EQ(c->endpoints.events, "ipc:///tmp/x/exporter/events.sock");
 }
 
 TEST(Config, ProfilesAndSymbols) {
@@ -106,6 +106,8 @@ TEST(Config, RejectsBadValuesNamingVariableAndValue) {
       {"TRADING_HEAL_RESTART_SUDO", "true", "polkit rule"},
       {"TRADING_HEAL_STARTUP_GRACE", "-1", "seconds"},
       {"TRADING_HEAL_RESTART_TIMEOUT", "0", "seconds"},
+      {"TRADING_HEAL_PRE_RESTART_HOOK", "notify-oncall --page", "absolute path"},
+      {"TRADING_HEAL_POST_RESTART_HOOK", "./hooks/post.sh", "absolute path"},
   };
   for (const auto& b : cases) {
     auto c = load_config(env_of({{b.var, b.value}}));
@@ -175,4 +177,18 @@ TEST_F(AgentsFile, RejectsForeignUnitsBadJsonAndBadInstances) {
 }
 
 }  // namespace
+
+// A shared env file that still holds the database's or the model's settings is named (never
+// its values) to the daemons that should not have them.
+TEST(Config, ForeignSecretsAreNamedNotShown) {
+  const auto env = env_of({{"POSTGRES_PASSWORD", "planted-pg-secret"},
+                           {"OLLAMA_HOST", "http://u:planted@127.0.0.1:11434"},
+                           {"DATABASE_URL", ""}});
+  EXPECT_EQ(foreign_secrets(env, "probe"), std::vector<std::string>{"OLLAMA_HOST"});
+  EXPECT_EQ(foreign_secrets(env, "diagnoser"), std::vector<std::string>{"POSTGRES_PASSWORD"});
+  EXPECT_EQ(foreign_secrets(env, "exporter"),
+            (std::vector<std::string>{"POSTGRES_PASSWORD", "OLLAMA_HOST"}));
+  EXPECT_TRUE(foreign_secrets(env_of({}), "actuator").empty());
+}
+
 }  // namespace trading_heal::common

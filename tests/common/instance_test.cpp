@@ -63,7 +63,7 @@ TEST_F(FindInstance, TheOnlySystemDeploymentWithTheUnitsRuntimeDir) {
   EXPECT_NE(i->describe().find(dirs_.system_env_dir + "/prod.env"), std::string::npos);
   auto cfg = load_config(i->env);
   ASSERT_TRUE(cfg) << cfg.error().to_string();
-  EXPECT_EQ(cfg->endpoints.actuator_control, "ipc:///run/trading-heal/prod/control.sock");
+  EXPECT_EQ(cfg->endpoints.actuator_control, "ipc:///run/trading-heal/prod/actuator/control.sock");
 }
 
 TEST_F(FindInstance, EnvFileOverridesTheUnitsAndTheCallerOverridesBoth) {

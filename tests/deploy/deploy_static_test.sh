@@ -32,7 +32,9 @@ jq -e '[.panels[].targets[]?.expr // empty] | any(. == "increase(trading_agent_r
 ok "dashboard: stall gauge green < 300 s, yellow 300-600 s, red > 600 s; restart history"
 
 # --- env example --------------------------------------------------------------------------------
-env=$SRC/deploy/trading-heal.env.example
+shared=$SRC/deploy/trading-heal.env.example
+env=$(mktemp)
+cat "$shared" "$SRC"/deploy/trading-heal.{probe,diagnoser}.env.example >"$env"
 table=$(sed -n '/^## Configuration/,/^## /p' "$SRC/README.md" | grep '^| `' | cut -d'|' -f2)
 [[ -n $table ]] || fail "no configuration table in README.md"
 names=0
@@ -60,11 +62,16 @@ while read -r cell; do
   done
 done <<<"$table"
 ((names >= 40)) || fail "only $names settings checked"
-grep -qx 'POSTGRES_PASSWORD=' "$env" || fail "POSTGRES_PASSWORD must be present and empty"
+grep -qx 'POSTGRES_PASSWORD=' "$SRC/deploy/trading-heal.probe.env.example" ||
+  fail "POSTGRES_PASSWORD must be present and empty in the probe's example"
+# The shared file reaches every daemon and the operators: none of the probe's or the model's.
+leak=$(grep -Eo '^#?(POSTGRES_[A-Z_]*|DATABASE_URL|OLLAMA_(HOST|MODEL|API|KEEP_ALIVE))=' "$shared" || true)
+[[ -z $leak ]] || fail "the shared env example has settings of one daemon: $leak"
 ! grep -Eq '^[A-Z_]*(PASSWORD|TOKEN)=.+' "$env" || fail "a secret value in the env example"
 bad=$(grep -v '^#' "$env" | grep -oE '([0-9]{1,3}\.){3}[0-9]{1,3}' | grep -vx '127.0.0.1' || true)
 [[ -z $bad ]] || fail "non-loopback address in the env example: $bad"
-ok "env example: all $names settings of the README table, empty POSTGRES_PASSWORD, loopback only"
+rm -f "$env"
+ok "env examples: all $names settings of the README table, empty POSTGRES_PASSWORD in the probe's, none of the probe's or the model's in the shared one, loopback only"
 
 # --- deploy.sh --dry-run ------------------------------------------------------------------------
 [[ -x $BIN/trading-heal-exporter ]] || { ok "deploy --dry-run: skipped (no binaries in $BIN)"; exit 0; }
@@ -77,8 +84,10 @@ before=$(snapshot)
 "$SRC/deploy/deploy.sh" --dry-run --instance statictest --build-dir "$(dirname "$BIN")" \
   --prometheus-config "$work/prom/prometheus.yml" >"$work/dry.log" 2>&1 ||
   { cat "$work/dry.log" >&2; fail "deploy.sh --dry-run"; }
-for want in "would create user trading-heal-actuator" "would install /usr/local/bin/trading-heal-probe" \
+for want in "would create user trading-heal-actuator" "would create user trading-heal-probe (group trading-heal-probe)" \
+  "would create group trading-heal-operators" "would install /usr/local/bin/trading-heal-probe" \
   "would install /etc/systemd/system/trading-heal-probe@.service" "would install /etc/trading-heal/statictest.env" \
+  "would install /etc/trading-heal/statictest.probe.env" "would install /etc/trading-heal/statictest.diagnoser.env" \
   "would install /etc/polkit-1/rules.d/60-trading-heal-actuator.rules" "would start trading-heal@statictest.target" \
   "promtool check config: ok"; do
   grep -qF "$want" "$work/dry.log" || { cat "$work/dry.log" >&2; fail "dry-run plan lacks: $want"; }

@@ -105,7 +105,7 @@ state_dir=${XDG_STATE_HOME:-$HOME/.local/state}/trading-heal/$INSTANCE
 
 main_pids() { systemctl --user show -p MainPID --value "${units[@]}" | xargs; }
 fingerprint() {  # every file deploy manages, with content hashes, plus the unit dir listing
-  (cd / && sha256sum "$unit_dir"/trading-heal* "$XDG_CONFIG_HOME/trading-heal/$INSTANCE.env" \
+  (cd / && sha256sum "$unit_dir"/trading-heal* "$XDG_CONFIG_HOME/trading-heal/$INSTANCE".*env \
     "$work/prefix/bin/"* "$work/prom/"*) 2>/dev/null
   stat -c '%n %Y %a' "$unit_dir"/trading-heal* "$work/prefix/bin/"* "$work/prom/"* 2>/dev/null
 }
@@ -118,7 +118,7 @@ for u in "${units[@]}"; do
   [[ $(systemctl --user show -p ActiveState,SubState --value "$u" | xargs) == "active running" ]] ||
     fail "$u is not active/running"
   grep -q "^ExecStart=$work/prefix/bin/" "$unit_dir/${u%%@*}@.service" || fail "$u: ExecStart not rewritten"
-  ! grep -Eq '^(User|Group|SupplementaryGroups|PrivateUsers|ProtectSystem)=' "$unit_dir/${u%%@*}@.service" ||
+  ! grep -Eq '^(User|Group|SupplementaryGroups|PrivateUsers|PrivateMounts|ProtectSystem|LoadCredential)=|^Environment=TRADING_HEAL_PEERS' "$unit_dir/${u%%@*}@.service" ||
     fail "$u: user-manager incompatible directives left"
 done
 ok "four user units active (running): ${units[*]}"
@@ -127,7 +127,15 @@ curl -fsS --max-time 5 "http://127.0.0.1:$METRICS_PORT/metrics" | grep -q '^trad
   fail "no metrics on :$METRICS_PORT"
 ok "GET :$API_PORT/health answers ok, :$METRICS_PORT/metrics serves trading-heal metrics"
 grep -q '^TRADING_HEAL_SYSTEMD_SCOPE=user$' "$XDG_CONFIG_HOME/trading-heal/$INSTANCE.env" || fail "env file scope"
-grep -q "^POSTGRES_PASSWORD=$" "$XDG_CONFIG_HOME/trading-heal/$INSTANCE.env" || fail "env file: a password value"
+# The database's settings are the probe's alone, the model's the diagnoser's: not in the shared file.
+! grep -Eq '^(POSTGRES_|DATABASE_URL|OLLAMA_HOST)' "$XDG_CONFIG_HOME/trading-heal/$INSTANCE.env" ||
+  fail "the shared env file has the probe's or the diagnoser's settings"
+probe_env=$XDG_CONFIG_HOME/trading-heal/$INSTANCE.probe.env
+[[ $(stat -c %a "$probe_env") == 600 ]] || fail "$probe_env mode $(stat -c %a "$probe_env")"
+grep -qx "DATABASE_URL=$DATABASE_URL" "$probe_env" || fail "$probe_env lacks DATABASE_URL"
+grep -q '^EnvironmentFile=-%E/trading-heal/%i.probe.env$' "$unit_dir/trading-heal-probe@.service" ||
+  fail "the probe's unit does not read its own env file"
+! grep -q 'probe.env' "$unit_dir/trading-heal-exporter@.service" || fail "the exporter reads the probe's env file"
 grep -q "job_name: trading-selfheal-$INSTANCE" "$work/prom/prometheus.yml" || fail "scrape job not merged"
 grep -q "labels: {service: trading-heal, deployment: $INSTANCE}" "$work/prom/prometheus.yml" ||
   fail "scrape job without its labels"

@@ -51,9 +51,9 @@ class DiagnoserIt : public ::testing::Test {
     ollama_ = Bed::get("OLLAMA_HOST");
     ASSERT_EQ(fake("/_fake/reset", "{}"), 0);
     health_ = common::make_socket(ctx_, zmq::socket_type::pub);
-    ASSERT_TRUE(common::bind_endpoint(health_, "ipc://" + dir_ + "/health.sock"));
-    diag_rx_.emplace(ctx_, "ipc://" + dir_ + "/diagnosis.sock", diag_seq_);
-    event_rx_.emplace(ctx_, "ipc://" + dir_ + "/events.sock", event_seq_);
+    ASSERT_TRUE(common::bind_endpoint(health_, "ipc://" + dir_ + "/probe/health.sock"));
+    diag_rx_.emplace(ctx_, "ipc://" + dir_ + "/actuator/diagnosis.sock", diag_seq_);
+    event_rx_.emplace(ctx_, "ipc://" + dir_ + "/exporter/events.sock", event_seq_);
   }
 
   void TearDown() override {
@@ -415,7 +415,7 @@ TEST_F(DiagnoserIt, SixAgentsWithASlowLlmDoNotQueueBehindEachOther) {
                                            "SOL_USDT", "DOGE_USDT", "ADA_USDT"};
   // The control socket answers while the workers wait on the LLM: the loop never blocks.
   zmq::socket_t ctl = common::make_socket(ctx_, zmq::socket_type::dealer);
-  ASSERT_TRUE(common::connect_endpoint(ctl, "ipc://" + dir_ + "/diagnoser-control.sock"));
+  ASSERT_TRUE(common::connect_endpoint(ctl, "ipc://" + dir_ + "/diagnoser/control.sock"));
   const auto t0 = Clock::now();
   std::optional<double> ack_s;
   common::Stamper ctl_stamp("ctl", clock_);

@@ -350,9 +350,10 @@ TEST_F(FaultMatrix, RandomBytesAndOversizedMessagesOnEverySocket) {
 
   std::mt19937 rng(20261128);
   const std::string rt = sys_.runtime_dir();
-  const std::vector<std::string> socks{"health.sock", "diagnoser.sock", "actuator.sock",
-                                       "diagnosis.sock", "events.sock", "control.sock",
-                                       "diagnoser-control.sock"};
+  const std::vector<std::string> socks{"probe/health.sock",      "diagnoser/pub.sock",
+                                       "actuator/pub.sock",      "actuator/diagnosis.sock",
+                                       "exporter/events.sock",   "actuator/control.sock",
+                                       "diagnoser/control.sock"};
   int raw_sent = 0;
   for (const auto& s : socks) {
     for (int i = 0; i < 20; ++i) raw_sent += raw_unix(rt + "/" + s, random_bytes(rng, 1 + rng() % 4096)) ? 1 : 0;
@@ -360,7 +361,8 @@ TEST_F(FaultMatrix, RandomBytesAndOversizedMessagesOnEverySocket) {
   // Well-formed ZeroMQ messages with hostile payloads at the sockets that take messages in.
   zmq::context_t ctx;
   int zmq_sent = 0;
-  for (const char* s : {"diagnosis.sock", "events.sock", "control.sock", "diagnoser-control.sock"}) {
+  for (const char* s : {"actuator/diagnosis.sock", "exporter/events.sock", "actuator/control.sock",
+                        "diagnoser/control.sock"}) {
     zmq::socket_t d(ctx, zmq::socket_type::dealer);
     d.set(zmq::sockopt::linger, 500);
     d.connect("ipc://" + rt + "/" + s);

@@ -71,7 +71,7 @@ class ExporterTest : public ::testing::Test {
     EXPECT_GT(r.api_port, 0);
     return r;
   }
-  std::string events_endpoint() const { return "ipc://" + (dir_ / "rt" / "events.sock").string(); }
+  std::string events_endpoint() const { return "ipc://" + (dir_ / "rt" / "exporter" / "events.sock").string(); }
   std::string audit_path() const { return (dir_ / "data" / kAuditFileName).string(); }
   std::vector<std::string> audit_lines(const std::string& path = {}) const {
     std::ifstream in(path.empty() ? audit_path() : path);
@@ -224,9 +224,9 @@ TEST_F(ExporterTest, HealthStatusAuditAndMetrics) {
   common::SystemClock clock;
   std::map<std::string, zmq::socket_t> pubs;
   const std::map<std::string, std::string> eps = {
-      {"probe", "ipc://" + (dir_ / "rt" / "health.sock").string()},
-      {"diagnoser", "ipc://" + (dir_ / "rt" / "diagnoser.sock").string()},
-      {"actuator", "ipc://" + (dir_ / "rt" / "actuator.sock").string()}};
+      {"probe", "ipc://" + (dir_ / "rt" / "probe" / "health.sock").string()},
+      {"diagnoser", "ipc://" + (dir_ / "rt" / "diagnoser" / "pub.sock").string()},
+      {"actuator", "ipc://" + (dir_ / "rt" / "actuator" / "pub.sock").string()}};
   std::map<std::string, std::unique_ptr<common::Stamper>> stampers;
   for (const auto& [c, ep] : eps) {
     pubs.emplace(c, common::make_socket(ctx, zmq::socket_type::pub));
@@ -358,15 +358,15 @@ TEST_F(ExporterTest, HostileHttpGetsFourHundredsOrClosedAndServiceContinues) {
     return resp.size() >= 12 ? std::atoi(resp.substr(9, 3).c_str()) : 0;
   };
   const long rss0 = rss_kb(ex.child.pid());
-  EXPECT_EQ(code(raw_request(port, "GET /" + std::string(100000, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n")), 414);
-  EXPECT_EQ(code(raw_request(port, "POST /status HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")), 405);
-  EXPECT_EQ(code(raw_request(port, "DELETE /audit HTTP/1.1\r\nHost: x\r\n\r\n")), 405);
-  EXPECT_EQ(code(raw_request(port, "GET /audit/../../etc/passwd HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")), 404);
-  EXPECT_EQ(code(raw_request(port, "GET /audit?limit=99999999999999999999 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")), 400);
-  EXPECT_EQ(code(raw_request(port, "GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")), 404);
+  EXPECT_EQ(code(raw_request(port, "GET /" + std::string(100000, 'a') + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")), 414);
+  EXPECT_EQ(code(raw_request(port, "POST /status HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 3\r\n\r\nabc")), 405);
+  EXPECT_EQ(code(raw_request(port, "DELETE /audit HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")), 405);
+  EXPECT_EQ(code(raw_request(port, "GET /audit/../../etc/passwd HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")), 404);
+  EXPECT_EQ(code(raw_request(port, "GET /audit?limit=99999999999999999999 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")), 400);
+  EXPECT_EQ(code(raw_request(port, "GET /nope HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")), 404);
   const std::string garbage = raw_request(port, std::string("\x16\x03\x01\x02\x00garbage\r\n\r\n", 16));
   EXPECT_TRUE(garbage.empty() || code(garbage) == 400) << garbage.substr(0, 80);
-  const auto big = raw_request(port, "GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(20000, 'b') + "\r\n\r\n");
+  const auto big = raw_request(port, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + std::string(20000, 'b') + "\r\n\r\n");
   EXPECT_TRUE(big.empty() || code(big) >= 400) << big.substr(0, 80);
 
   // Slowloris: half requests; a normal request is still served promptly and the half
@@ -397,7 +397,7 @@ TEST_F(ExporterTest, HostileHttpGetsFourHundredsOrClosedAndServiceContinues) {
     int fd = connect_raw(port);
     if (fd >= 0) fds.push_back(fd);
   }
-  const std::string req = "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  const std::string req = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
   for (int fd : fds) (void)!::write(fd, req.data(), req.size());
   int answered = 0, closed = 0;
   for (int fd : fds) {
@@ -444,7 +444,7 @@ struct Tricklers {
       c.fd = connect_raw(port);
       if (c.fd < 0) continue;
       c.opened = std::chrono::steady_clock::now();
-      (void)!::send(c.fd, "GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ", 39, MSG_NOSIGNAL);
+      (void)!::send(c.fd, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ", 39, MSG_NOSIGNAL);
       conns.push_back(std::move(c));
       ++ok;
     }

@@ -361,6 +361,41 @@ TEST(MetricsModel, BusReconnectsAreCountedAcrossHeartbeatsAndSenderRestarts) {
   expect_same_exposition(text, exposition(reg));
 }
 
+// Refused peers: each daemon's cumulative count from its heartbeats, the exporter's own set
+// directly; every component's series exists from the first scrape.
+TEST(MetricsModel, RefusedPeersAreCountedPerComponent) {
+  prometheus::Registry reg;
+  MetricsModel m(reg, fleet());
+  const auto line = [&](const std::string& c, int n) {
+    return "trading_selfheal_peers_refused_total{component=\"" + c + "\"} " + std::to_string(n);
+  };
+  for (const char* c : {"probe", "diagnoser", "actuator", "exporter"}) {
+    EXPECT_TRUE(has_line(m.render(), line(c, 0))) << c;
+  }
+  auto hb = [&](const std::string& c, double n, const std::string& boot) {
+    proto::Heartbeat h;
+    h.component = c;
+    h.stats["peers_refused"] = n;
+    m.on_heartbeat(h, boot);
+  };
+  hb("actuator", 2, "a1");
+  hb("actuator", 5, "a1");
+  hb("actuator", 1, "a2");  // restarted
+  hb("diagnoser", 3, "d1");
+  hb("exporter", 9, "e1");   // the exporter's own count is not taken from the bus
+  hb("intruder", 4, "x1");   // no such component: no series
+  m.set_own_peers_refused(2);
+  m.set_own_peers_refused(2);
+  m.set_own_peers_refused(4);
+  const std::string text = m.render();
+  EXPECT_TRUE(has_line(text, line("actuator", 6)));
+  EXPECT_TRUE(has_line(text, line("diagnoser", 3)));
+  EXPECT_TRUE(has_line(text, line("probe", 0)));
+  EXPECT_TRUE(has_line(text, line("exporter", 4)));
+  EXPECT_EQ(text.find("intruder"), std::string::npos);
+  expect_same_exposition(text, exposition(reg));
+}
+
 // Before any report or event: every per-agent family has a series for each configured agent
 // (counters at 0, gauges NaN: "not known yet"), and promtool accepts the exposition.
 TEST(MetricsModel, TheFirstScrapeHasEverySeriesOfEveryConfiguredAgent) {

@@ -68,7 +68,7 @@ class Probe {
     env["TRADING_HEAL_STALL_THRESHOLD"] = "10";
     env["TRADING_HEAL_LOG_LEVEL"] = "info";
     for (auto& [k, v] : extra) env[k] = v;
-    endpoint_ = "ipc://" + (dir_ / "run" / "health.sock").string();
+    endpoint_ = "ipc://" + (dir_ / "run" / "probe" / "health.sock").string();
     child_.emplace(Child::spawn({Bed::bin("trading-heal-probe")}, env));
     sub_.set(zmq::sockopt::subscribe, "");
     sub_.set(zmq::sockopt::linger, 0);

@@ -233,24 +233,33 @@ TEST_F(SystemMode, PackageDeployIsIdempotentAndPurgeLeavesNothing) {
   Output env = c_->sh("stat -c '%a %U:%G' /etc/trading-heal/main.env && "
                    "grep -v '^#' /etc/trading-heal/main.env | grep .");
   ASSERT_TRUE(env.ok()) << env.out;
-  EXPECT_EQ(env.out.substr(0, env.out.find('\n')), "640 root:trading-heal");
+  EXPECT_EQ(env.out.substr(0, env.out.find('\n')), "640 root:trading-heal-operators");
   for (const char* test_only : {"TRADING_HEAL_RUNTIME_DIR", "TRADING_HEAL_DATA_DIR", "ASAN_",
                                 "TRADING_HEAL_SYSTEMD_SCOPE=user", "XDG_", "TRADING_HEAL_HEARTBEAT_DIR"}) {
     EXPECT_EQ(env.out.find(test_only), std::string::npos) << test_only << " in the env file";
   }
-  // The API token: made by deploy, readable by the exporter's group only, never printed; the API
-  // wants it.
-  EXPECT_EQ(c_->sh("stat -c '%a %U:%G' /etc/trading-heal/main.token").out, "640 root:trading-heal");
+  // The database's and the model's settings went to their daemon's own file (root's only).
+  for (const char* secret : {"DATABASE_URL", "POSTGRES_", "OLLAMA_HOST"}) {
+    EXPECT_EQ(env.out.find(secret), std::string::npos) << secret << " in the shared env file";
+  }
+  EXPECT_EQ(c_->sh("stat -c '%a %U:%G' /etc/trading-heal/main.probe.env").out, "600 root:root");
+  EXPECT_EQ(c_->sh("stat -c '%a %U:%G' /etc/trading-heal/main.diagnoser.env").out, "600 root:root");
+  EXPECT_TRUE(c_->sh("grep -q '^DATABASE_URL=postgresql://' /etc/trading-heal/main.probe.env").ok());
+  EXPECT_TRUE(c_->sh("grep -q '^OLLAMA_HOST=http://' /etc/trading-heal/main.diagnoser.env").ok());
+  // The API token: made by deploy, readable by the operators (ctl) only, handed to the exporter
+  // as a credential, never printed; the API wants it.
+  EXPECT_EQ(c_->sh("stat -c '%a %U:%G' /etc/trading-heal/main.token").out,
+            "640 root:trading-heal-operators");
   const std::string token = c_->sh("cat /etc/trading-heal/main.token").out;
   EXPECT_EQ(token.size(), 64U);
   EXPECT_EQ(first.out.find(token), std::string::npos) << "deploy printed the token";
   EXPECT_EQ(host_sh("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:9121/status").out, "401");
   EXPECT_TRUE(api("/status").is_object());
   // Each daemon as its user, in its sandbox.
-  const std::map<std::string, std::string> users = {{"probe", "trading-heal"},
-                                                    {"diagnoser", "trading-heal"},
+  const std::map<std::string, std::string> users = {{"probe", "trading-heal-probe"},
+                                                    {"diagnoser", "trading-heal-diagnoser"},
                                                     {"actuator", "trading-heal-actuator"},
-                                                    {"exporter", "trading-heal"}};
+                                                    {"exporter", "trading-heal-exporter"}};
   std::string row = "| daemon | user | exposure |\n|---|---|---|";
   for (const auto& d : kDaemons) {
     const long pid = c_->main_pid(unit(d));
@@ -273,16 +282,15 @@ TEST_F(SystemMode, PackageDeployIsIdempotentAndPurgeLeavesNothing) {
   EXPECT_NE(second.out.find("nothing to change"), std::string::npos) << second.out;
 
   // Uninstall and purge, then the package: nothing of trading-heal is left.
-  const std::string uids =
-      c_->sh("echo $(id -u trading-heal) $(id -u trading-heal-actuator)").out;
+  const std::string uids = c_->sh("echo $(id -u trading-heal-probe) $(id -u trading-heal-diagnoser) "
+                                 "$(id -u trading-heal-actuator) $(id -u trading-heal-exporter)").out;
   Output un = c_->sh("/usr/share/trading-heal/deploy/deploy.sh --from-package --uninstall --purge");
   ASSERT_TRUE(un.ok()) << un.out;
   Output purge = c_->sh("DEBIAN_FRONTEND=noninteractive apt-get purge -y -q trading-heal");
   ASSERT_TRUE(purge.ok()) << purge.out;
   const std::vector<std::pair<std::string, std::string>> gone = {
-      {"user trading-heal", "getent passwd trading-heal"},
-      {"user trading-heal-actuator", "getent passwd trading-heal-actuator"},
-      {"group trading-heal", "getent group trading-heal"},
+      {"the daemons' users", "getent passwd | grep '^trading-heal'"},
+      {"their groups and the operators'", "getent group | grep '^trading-heal'"},
       {"/etc/trading-heal", "test -e /etc/trading-heal"},
       {"/var/lib/trading-heal", "test -e /var/lib/trading-heal"},
       {"/run/trading-heal", "test -e /run/trading-heal"},
@@ -326,7 +334,7 @@ TEST_F(SystemMode, StallIsHealedThroughPolkitAndDiagnosedFromTheSystemJournal) {
   const long new_pid = c_->main_pid("crypto-agent@BTC_USDT.service");
   EXPECT_NE(new_pid, old_pid);
   EXPECT_GT(new_pid, 0);
-  // The diagnoser (its own user, PrivateUsers=yes, group systemd-journal) read the agent's lines
+  // The diagnoser (its own user, group systemd-journal) read the agent's lines
   // from the system journal: they are in the prompt the model got.
   const json reqs = fake_requests();
   ASSERT_TRUE(reqs.is_array() && !reqs.empty()) << reqs.dump();
@@ -342,12 +350,12 @@ TEST_F(SystemMode, StallIsHealedThroughPolkitAndDiagnosedFromTheSystemJournal) {
   add("A stall healed", "`" + line + "`");
   add("A stall healed", "\nThe model's prompt held the agent's journal line "
                         "`canceling statement due to lock timeout` (read by the diagnoser as "
-                        "`trading-heal` with `PrivateUsers=yes`, `SupplementaryGroups=systemd-journal`).");
+                        "`trading-heal-diagnoser` with `SupplementaryGroups=systemd-journal`).");
 }
 
 TEST_F(SystemMode, ThePolkitRuleRefusesWhatItMust) {
   install_and_deploy();
-  ASSERT_TRUE(c_->sh("useradd -m -G trading-heal alice").ok());
+  ASSERT_TRUE(c_->sh("useradd -m -G trading-heal-operators alice").ok());
   auto call = [&](const std::string& user, const std::string& method, const std::string& u) {
     return c_->sh("busctl call org.freedesktop.systemd1 /org/freedesktop/systemd1 "
                   "org.freedesktop.systemd1.Manager " + method + " ss " + shq(u) + " replace",
@@ -363,7 +371,7 @@ TEST_F(SystemMode, ThePolkitRuleRefusesWhatItMust) {
       {"trading-heal-actuator", "StartUnit", "crypto-agent@BTC_USDT.service", "rule"},
       {"trading-heal-actuator", "RestartUnit", "ssh.service", "rule"},
       {"trading-heal-actuator", "RestartUnit", "postgresql.service", "rule"},
-      {"trading-heal", "RestartUnit", "crypto-agent@BTC_USDT.service", "none"},
+      {"trading-heal-probe", "RestartUnit", "crypto-agent@BTC_USDT.service", "none"},
       {"alice", "RestartUnit", "crypto-agent@BTC_USDT.service", "none"},
   };
   std::string table = "| as | call | unit | answer |\n|---|---|---|---|";
@@ -393,7 +401,7 @@ TEST_F(SystemMode, ThePolkitRuleRefusesWhatItMust) {
 
 TEST_F(SystemMode, OperatorToolsWorkWithNoEnvironment) {
   install_and_deploy();
-  ASSERT_TRUE(c_->sh("useradd -m -G trading-heal alice && useradd -m mallory").ok());
+  ASSERT_TRUE(c_->sh("useradd -m -G trading-heal-operators alice && useradd -m mallory").ok());
   Output status = c_->sh("trading-heal-ctl status", "alice");
   ASSERT_TRUE(status.ok()) << status.out;
   for (const auto& a : kAgents) EXPECT_NE(status.out.find(a), std::string::npos) << status.out;
@@ -416,7 +424,7 @@ TEST_F(SystemMode, OperatorToolsWorkWithNoEnvironment) {
   Output denied = c_->sh("trading-heal-ctl pause BTC_USDT", "mallory");
   EXPECT_FALSE(denied.ok());
   EXPECT_NE(denied.out.find("cannot read /etc/trading-heal"), std::string::npos) << denied.out;
-  add("Operator tools", "As `alice` (group `trading-heal`, no variables set): `trading-heal-ctl "
+  add("Operator tools", "As `alice` (group `trading-heal-operators`, no variables set): `trading-heal-ctl "
                         "status`, `pause`, `resume`, `audit` and `trading-heal-tap --count 3` "
                         "work; as `mallory`: `" + denied.out + "`");
 }
@@ -447,6 +455,166 @@ TEST_F(SystemMode, KilledDaemonsComeBackAndNothingIsLost) {
   EXPECT_TRUE(verify.ok()) << verify.out;
   add("kill -9", "Back by `Restart=`: " + row + "; then a stall healed, no sequence gap, `audit "
                  "verify`: " + verify.out);
+}
+
+// ---- least privilege between the daemons -----------------------------------------------------
+
+// The value of one series in an exposition (-1 when absent).
+double sample(const std::string& exposition, const std::string& series) {
+  std::istringstream in(exposition);
+  for (std::string l; std::getline(in, l);) {
+    if (l.rfind(series + " ", 0) == 0) return std::stod(l.substr(series.size() + 1));
+  }
+  return -1;
+}
+
+std::string refused_series(const std::string& component) {
+  return "trading_selfheal_peers_refused_total{component=\"" + component + "\"}";
+}
+
+// Processes of the exporter's user, of the diagnoser's and of an unrelated user speak the real
+// protocol to the actuator's sockets (and the exporter's): refused at the handshake, counted;
+// the only channel of the diagnoser's user (diagnoses) restarts nothing by itself; a takeover of
+// the probe's socket is refused by the readers; an operator's ctl pause works and the fleet still
+// heals.
+TEST_F(SystemMode, EachSocketAcceptsOnlyItsSenders) {
+  install_and_deploy();
+  ASSERT_TRUE(c_->put(package_dir() + "/bin/trading-heal-intruder",
+                      "/usr/local/bin/trading-heal-intruder", "0755"));
+  ASSERT_TRUE(c_->sh("useradd -m -G trading-heal-operators alice && useradd -m mallory").ok());
+  const std::string rt = "ipc:///run/trading-heal/main/";
+  const long btc0 = c_->main_pid("crypto-agent@BTC_USDT.service");
+  const std::string m0 = metrics();
+  const double act0 = sample(m0, refused_series("actuator"));
+  const double exp0 = sample(m0, refused_series("exporter"));
+  ASSERT_GE(act0, 0) << m0;
+  ASSERT_GE(exp0, 0) << m0;
+
+  struct Try {
+    std::string user, kind, socket, want;  // want: "no answer" or "answered ok=true"
+  };
+  std::vector<Try> tries;
+  for (const std::string u : {"trading-heal-exporter", "trading-heal-diagnoser", "mallory"}) {
+    tries.push_back({u, "pause", "actuator/control.sock", "no answer"});
+    tries.push_back({u, "health", "actuator/control.sock", "no answer"});
+  }
+  tries.push_back({"trading-heal-exporter", "diagnosis", "actuator/diagnosis.sock", "no answer"});
+  tries.push_back({"mallory", "diagnosis", "actuator/diagnosis.sock", "no answer"});
+  tries.push_back({"trading-heal-diagnoser", "diagnosis", "actuator/diagnosis.sock", "answered ok=true"});
+  tries.push_back({"mallory", "event", "exporter/events.sock", "no answer"});
+  tries.push_back({"trading-heal-exporter", "pause", "diagnoser/control.sock", "no answer"});
+  std::string table = "| as | sends | to | answer |\n|---|---|---|---|";
+  int refused_at_actuator = 0;
+  for (const auto& k : tries) {
+    Output r = c_->sh("trading-heal-intruder send " + shq(rt + k.socket) + " " + k.kind + " BTC_USDT",
+                      k.user);
+    EXPECT_EQ(r.out.substr(0, k.want.size()), k.want) << k.user << " " << k.kind << " " << k.socket;
+    if (k.want == "no answer" && k.socket.rfind("actuator/", 0) == 0) ++refused_at_actuator;
+    table += "\n| " + k.user + " | " + k.kind + " | " + k.socket + " | " + r.out + " |";
+  }
+  // Nobody but the probe's user can put a socket where the probe's is.
+  for (const std::string u : {"trading-heal-exporter", "trading-heal-diagnoser", "mallory"}) {
+    Output r = c_->sh("trading-heal-intruder publish " + shq(rt + "probe/health.sock.x") +
+                          " BTC_USDT 1", u);
+    EXPECT_NE(r.out.find("cannot bind"), std::string::npos) << u << ": " << r.out;
+  }
+  // Counted: every refused try at least once (a refused DEALER retries its handshake).
+  ASSERT_TRUE(wait_until([&] {
+    const std::string m = metrics();
+    return sample(m, refused_series("actuator")) >= act0 + refused_at_actuator &&
+           sample(m, refused_series("exporter")) >= exp0 + 1;
+  }, 15s, 250ms)) << metrics();
+  EXPECT_NE(c_->sh("journalctl -o cat --no-pager -u trading-heal-actuator@main | "
+                   "grep 'peer refused component=actuator socket=control uid='").out,
+            "");
+
+  // A takeover of the probe's socket: root stops the probe and hands its directory to the
+  // exporter's user, whose process publishes "BTC_USDT is DOWN" there. The actuator and the
+  // diagnoser, reconnecting, refuse that publisher: BTC_USDT is not restarted.
+  const double act1 = sample(metrics(), refused_series("actuator"));
+  ASSERT_TRUE(c_->sh("systemctl stop trading-heal-probe@main && rm -f /run/trading-heal/main/probe/health.sock && "
+                     "chown trading-heal-exporter /run/trading-heal/main/probe").ok());
+  Output pub = c_->sh("trading-heal-intruder publish " + shq(rt + "probe/health.sock") + " BTC_USDT 6",
+                      "trading-heal-exporter");
+  EXPECT_EQ(pub.out, "bound") << pub.out;
+  ASSERT_TRUE(c_->sh("rm -f /run/trading-heal/main/probe/health.sock && "
+                     "chown trading-heal-probe /run/trading-heal/main/probe && "
+                     "systemctl start trading-heal-probe@main").ok());
+  EXPECT_EQ(c_->main_pid("crypto-agent@BTC_USDT.service"), btc0) << "restarted on forged reports";
+  EXPECT_TRUE(audit("restart", "BTC-USDT").empty());
+  ASSERT_TRUE(wait_until([&] { return sample(metrics(), refused_series("actuator")) > act1; }, 10s,
+                         250ms));
+  // The diagnoser's user's diagnosis was taken (its channel) and restarted nothing.
+  EXPECT_EQ(c_->main_pid("crypto-agent@BTC_USDT.service"), btc0);
+
+  // An operator's command works; the fleet still heals.
+  Output pause = c_->sh("trading-heal-ctl pause SOL_USDT --for 10m --reason maintenance", "alice");
+  EXPECT_TRUE(pause.ok()) << pause.out;
+  ASSERT_TRUE(wait_until([&] { return !audit("paused", "SOL-USDT").empty(); }, 10s, 200ms));
+  EXPECT_TRUE(audit("paused", "BTC-USDT").empty()) << "an intruder's pause counted";
+  ASSERT_TRUE(wait_until([&] { return fleet_healthy(); }, 30s, 250ms));
+  fault("ETH_USDT", "stall");
+  ASSERT_TRUE(wait_until([&] { return !audit("recovered", "ETH-USDT").empty(); }, 60s, 250ms));
+  const std::string m = metrics();
+  table += "\n\n`trading_selfheal_peers_refused_total`: actuator " +
+           std::to_string(static_cast<long>(sample(m, refused_series("actuator")))) +
+           ", exporter " + std::to_string(static_cast<long>(sample(m, refused_series("exporter")))) +
+           ", diagnoser " + std::to_string(static_cast<long>(sample(m, refused_series("diagnoser")))) +
+           ". Binding at the probe's socket: `cannot bind` for all three users; a takeover of its "
+           "directory (made by root) is refused by the readers, BTC_USDT not restarted. "
+           "`trading-heal-ctl pause` as an operator: ok; a stall then healed.";
+  add("Who may speak", table);
+}
+
+// The database password reaches the probe only: not another daemon's environment, not `ps`, not
+// a log line or an error message, with a good DSN and with a bad one.
+TEST_F(SystemMode, SecretsReachOnlyTheirDaemonAndNoOutput) {
+  install_and_deploy();
+  const std::string pw = c_->sh("sed -n 's/^RO_PASSWORD=//p' /root/sysbed-secrets").out;
+  ASSERT_GE(pw.size(), 16U);
+  for (const auto& d : kDaemons) {
+    const long pid = c_->main_pid(unit(d));
+    ASSERT_GT(pid, 0) << d;
+    Output env = c_->sh("tr '\\0' '\\n' </proc/" + std::to_string(pid) + "/environ");
+    ASSERT_TRUE(env.ok()) << env.out;
+    EXPECT_EQ(env.out.find(pw) != std::string::npos, d == "probe") << d;
+    EXPECT_EQ(env.out.find("OLLAMA_HOST=") != std::string::npos, d == "diagnoser") << d;
+    EXPECT_EQ(env.out.find("CREDENTIALS_DIRECTORY=") != std::string::npos, d == "exporter") << d;
+  }
+  EXPECT_EQ(c_->sh("ps -eo args | grep -F -- " + shq(pw) + " | grep -v grep").out, "");
+  // A wrong password: the probe says it cannot connect, naming the database, not the password.
+  ASSERT_TRUE(c_->sh("sed -i 's/" + pw + "/planted-wrong-secret/' /etc/trading-heal/main.probe.env && "
+                     "systemctl restart trading-heal-probe@main").ok());
+  ASSERT_TRUE(wait_until([&] {
+    return c_->sh("journalctl -o cat --no-pager -u trading-heal-probe@main | "
+                  "grep -qF 'trading_heal_ro:***@127.0.0.1:5433'").ok();
+  }, 20s, 250ms)) << c_->sh("journalctl -o cat --no-pager -n 20 -u trading-heal-probe@main").out;
+  // Each daemon started by hand with both DSNs in its environment, and what it prints.
+  std::string by_hand;
+  for (const auto& d : kDaemons) {
+    for (const std::string& secret : {pw, std::string("planted-wrong-secret")}) {
+      Output r = c_->sh(
+          "d=$(mktemp -d) && timeout -s TERM 4 env -i PATH=/usr/bin:/bin "
+          "DATABASE_URL=postgresql://trading_heal_ro:" + secret + "@127.0.0.1:5433/postgres "
+          "POSTGRES_PASSWORD=" + secret + " TRADING_HEAL_RUNTIME_DIR=$d/run TRADING_HEAL_DATA_DIR=$d/data "
+          "TRADING_HEAL_METRICS_LISTEN=127.0.0.1:0 TRADING_HEAL_API_LISTEN=127.0.0.1:0 "
+          "TRADING_HEAL_SYSTEMD_SCOPE=system TRADING_HEAL_INTERVAL=1 /usr/bin/trading-heal-" + d +
+          " 2>&1; rm -rf $d");
+      EXPECT_FALSE(r.out.empty()) << d;
+      EXPECT_EQ(r.out.find(secret), std::string::npos) << d << " printed the password:\n" << r.out;
+      by_hand += r.out + "\n";
+    }
+  }
+  EXPECT_NE(by_hand.find("trading_heal_ro:***@127.0.0.1:5433"), std::string::npos) << by_hand;
+  for (const std::string& secret : {pw, std::string("planted-wrong-secret")}) {
+    EXPECT_EQ(c_->sh("journalctl --no-pager -o cat | grep -F -- " + shq(secret)).out, "")
+        << "the password in the journal";
+  }
+  add("Secrets", "The database password only in the probe's environment (not the diagnoser's, "
+                 "the actuator's or the exporter's, nor `ps`); the model's address only in the "
+                 "diagnoser's; the API token as the exporter's credential. Each daemon started "
+                 "by hand with a good and a wrong password in `DATABASE_URL` and "
+                 "`POSTGRES_PASSWORD`: neither in its output; neither in the journal.");
 }
 
 // ---- deploy over ssh ---------------------------------------------------------------------------

@@ -30,7 +30,7 @@ class Tap : public ::testing::Test {
 TEST_F(Tap, PrintsAPublishedMessageAsJsonAndStopsAfterCount) {
   zmq::context_t ctx;
   auto pub = common::make_socket(ctx, zmq::socket_type::pub);
-  ASSERT_TRUE(common::bind_endpoint(pub, "ipc://" + (dir_ / "health.sock").string()));
+  ASSERT_TRUE(common::bind_endpoint(pub, "ipc://" + (dir_ / "probe" / "health.sock").string()));
   auto tap = test::Child::spawn({test::Bed::bin("trading-heal-tap"), "--count", "1", "--agent",
                                  "ETH_USDT"},
                                 env(), true);

@@ -18,12 +18,19 @@ struct SpawnResult {
   std::string describe() const;  // "exit 1", "timed out after ...", "cannot start: ..."
 };
 
-// argv[0] is searched in PATH. `extra_env` (KEY=VALUE) is added to the inherited environment.
+// What the child's environment starts from: the whole of ours (systemctl needs the user
+// manager's XDG_RUNTIME_DIR and bus address), or only kMinimalEnv's variables (hooks: nothing of
+// the daemon's settings, no secret a misplaced env line could hold).
+enum class EnvFrom { kInherit, kMinimal };
+inline constexpr const char* kMinimalEnv[] = {"PATH", "LANG", "LC_ALL", "TZ", "HOME", "USER",
+                                              "LOGNAME"};
+
+// argv[0] is searched in PATH. `extra_env` (KEY=VALUE) is added to the environment `from` gives.
 // The child gets an empty signal mask, default dispositions, stdin from /dev/null; it is
 // killed (SIGKILL) and reaped when `timeout` passes.
 SpawnResult run_program(const std::vector<std::string>& argv,
                         const std::vector<std::string>& extra_env,
-                        std::chrono::milliseconds timeout);
+                        std::chrono::milliseconds timeout, EnvFrom from = EnvFrom::kInherit);
 
 // Splits a hook setting into argv on blanks. No quoting, no expansion: there is no shell.
 std::vector<std::string> split_argv(const std::string& s);

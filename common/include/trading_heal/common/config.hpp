@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -99,6 +100,11 @@ struct Config {
   // ../share/trading-heal/rules/trading-heal.rules) and the operator's extensions.
   std::string rules_file;
   std::string rules_dir = "/etc/trading-heal/rules.d";
+  // Who runs each component (TRADING_HEAL_PEERS=probe=USER,diagnoser=USER,...; a component not
+  // named runs as the reader's own user) and the operators' group (TRADING_HEAL_OPERATORS_GROUP):
+  // what each daemon's peer guard allows on each of its sockets.
+  std::map<std::string, std::string> peers;
+  std::string operators_group;
   bool dry_run = false;
   std::string log_level = "info";
   std::string metrics_listen = "0.0.0.0:9120";
@@ -133,6 +139,11 @@ using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
 EnvLookup process_env();
 
 tl::expected<Config, ConfigError> load_config(const EnvLookup& env);
+
+// The settings with a secret that are set in `env` but belong to another component (the
+// database's are the probe's, the model's address the diagnoser's): a shared env file that
+// still holds them. Names only, never values; for a warning at start.
+std::vector<std::string> foreign_secrets(const EnvLookup& env, const std::string& component);
 
 // Pure helpers, exposed for tests and tools.
 bool valid_instance(const std::string& instance);

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -61,10 +62,12 @@ class Outbox {
 
 class ReliableSender {
  public:
+  // `prepare` runs on the socket before it connects (a peer guard's ZAP domain).
   ReliableSender(zmq::context_t& ctx, const std::string& endpoint, Outbox& outbox,
                  Stamper& stamper,
                  std::chrono::milliseconds resend_after = std::chrono::seconds(2),
-                 std::size_t window = 256);
+                 std::size_t window = 256,
+                 const std::function<void(zmq::socket_t&)>& prepare = {});
   // Stamps, persists and sends a record. Fails only if the outbox cannot be written; the seq
   // is then given back, so `stamper` must be this sender's own (one stamper per channel).
   tl::expected<proto::Message, std::string> send(proto::Body body, MonoTime now);
@@ -134,8 +137,10 @@ class ReliableReceiver {
     proto::Message msg;
   };
   // Binds a ROUTER at `endpoint`; throws std::runtime_error naming it when that fails (startup).
+  // `prepare` runs on the socket before it binds (a peer guard's ZAP domain).
   ReliableReceiver(zmq::context_t& ctx, const std::string& endpoint, SeqTracker& tracker,
-                   proto::Limits limits = {}, mode_t ipc_mode = 0660);
+                   proto::Limits limits = {}, mode_t ipc_mode = 0666,
+                   const std::function<void(zmq::socket_t&)>& prepare = {});
   zmq::socket_t& socket() { return socket_; }
   // The next new, in-order record if one is available (non-blocking). Duplicates are
   // acknowledged again and out-of-order records refused here; malformed frames are counted.

@@ -28,10 +28,11 @@ struct SocketOptions {
 zmq::socket_t make_socket(zmq::context_t& ctx, zmq::socket_type type,
                           const SocketOptions& opts = {});
 
-// Binds `endpoint`. For ipc:// the parent directory is created (0750) if missing and the socket
-// file gets `ipc_mode` (default 0660: the service's group may connect, nobody else).
+// Binds `endpoint`. For ipc:// the parent directory is created (0755: only we may create or
+// replace the socket) if missing and the socket file gets `ipc_mode` (default 0666: any local
+// process may connect; what it may say is the peer guard's decision, from its credentials).
 tl::expected<void, std::string> bind_endpoint(zmq::socket_t& s, const std::string& endpoint,
-                                              mode_t ipc_mode = 0660);
+                                              mode_t ipc_mode = 0666);
 tl::expected<void, std::string> connect_endpoint(zmq::socket_t& s, const std::string& endpoint);
 
 // Stamps bodies into messages: source, this process's boot id, a growing sequence, wall time.

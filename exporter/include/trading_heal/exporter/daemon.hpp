@@ -26,6 +26,7 @@
 #include "trading_heal/common/clock.hpp"
 #include "trading_heal/common/config.hpp"
 #include "trading_heal/common/loop.hpp"
+#include "trading_heal/common/peer_guard.hpp"
 #include "trading_heal/common/reliable.hpp"
 #include "trading_heal/exporter/audit_log.hpp"
 #include "trading_heal/exporter/http_api.hpp"
@@ -41,7 +42,7 @@ inline constexpr std::size_t kMaxBatch = 1024;
 class Daemon {
  public:
   Daemon(const common::Config& cfg, zmq::context_t& ctx, prometheus::Registry& registry,
-         const common::Clock& clock, std::string api_token);
+         const common::Clock& clock, std::string api_token, common::Identities ids);
   ~Daemon();
   // Opens the audit log, rebuilds the sequence state, binds the sockets and the API.
   tl::expected<void, std::string> start();
@@ -62,6 +63,10 @@ class Daemon {
   const common::Config& cfg_;
   zmq::context_t& ctx_;
   const common::Clock& clock_;
+  common::Identities ids_;
+  // Records only from the components' users; state only from their publishers. Before the
+  // sockets it guards; served by the loop.
+  common::PeerGuard guard_;
   std::string seq_path_;
   std::unique_ptr<AuditLog> audit_;
   common::SeqTracker tracker_;

@@ -90,6 +90,8 @@ class MetricsModel {
   void add_audit_write_error();
   void add_duplicates(std::uint64_t n);
   void set_deferred(std::size_t n);
+  // The exporter's own refused peers (cumulative total; the others' come in heartbeats).
+  void set_own_peers_refused(std::uint64_t total);
 
   // The exposition of every series of the model (text format 0.0.4). Thread-safe.
   std::string render() const;
@@ -176,6 +178,8 @@ class MetricsModel {
   prometheus::Counter& duplicates_;
   prometheus::Gauge& deferred_;
   prometheus::Family<prometheus::Counter>& bus_reconnects_;
+  prometheus::Family<prometheus::Counter>& peers_refused_;
+  std::uint64_t own_refused_last_ = 0;
 
   std::map<std::pair<std::string, std::string>, Agent> agents_;  // (symbol, profile)
   Agent no_symbol_;  // labels {symbol=""} for fleet-wide events

@@ -33,6 +33,8 @@ class Runtime {
   std::function<void(const proto::Event&)> on_event;
   // The bus connection's fd changed (old, new; -1 for none): the loop watches the new one.
   std::function<void(int, int)> on_bus_fd;
+  // The peer guard's refusals so far, for the heartbeat (set by main).
+  std::function<std::uint64_t()> peers_refused;
 
   int bus_fd() const;  // -1 without a bus
   int db_fd() const;

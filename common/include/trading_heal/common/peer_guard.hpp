@@ -1,0 +1,92 @@
+// Who may speak on a socket, decided from the kernel's view of the peer, not from anything the
+// peer writes. libzmq (4.3) asks a ZAP handler (inproc://zeromq.zap.01) about every new
+// connection of a socket that has a ZAP domain, on either side (a SUB connecting to a PUB asks
+// about the publisher), and for ipc:// gives it the peer's SO_PEERCRED as the address
+// "localhost:UID:GID:PID". The guard answers from a per-domain policy: the allowed users, the
+// allowed groups (the peer user's primary and supplementary groups, from the user database),
+// root always. A refused peer never completes its handshake: no message of it is delivered.
+// Each refusal is counted; the first of each (domain, uid) is logged.
+// One guard per zmq::context_t (the ZAP endpoint is per context). Not thread-safe: owned and
+// served by the loop thread (poll socket(), call on_request()).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <tl/expected.hpp>
+#include <zmq.hpp>
+
+#include "trading_heal/common/config.hpp"
+
+namespace trading_heal::common {
+
+struct PeerPolicy {
+  std::set<uid_t> users;
+  std::set<gid_t> groups;  // a member of one of these (primary or supplementary) is allowed
+  std::string describe() const;  // "users 998,997 groups 1001"
+};
+
+// The kernel's credentials of an ipc:// peer from the ZAP address ("localhost:UID:GID:PID");
+// nullopt for anything else (tcp peers carry no credentials).
+struct PeerCreds {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  pid_t pid = 0;
+};
+std::optional<PeerCreds> parse_peer_address(const std::string& address);
+
+// Whether `creds` may speak under `policy`; `groups_of` gives a uid's groups (primary and
+// supplementary; injectable for tests).
+using GroupsOf = std::vector<gid_t> (*)(uid_t uid, gid_t primary);
+bool peer_allowed(const PeerCreds& creds, const PeerPolicy& policy, GroupsOf groups_of);
+// The user database's groups of a uid (getpwuid_r + getgrouplist); {primary} when unknown.
+std::vector<gid_t> system_groups_of(uid_t uid, gid_t primary);
+
+// A user or group name to its id, for the configuration ("trading-heal-probe" -> 997).
+tl::expected<uid_t, std::string> uid_of(const std::string& user);
+tl::expected<gid_t, std::string> gid_of(const std::string& group);
+
+// The components' users and the operators' group, resolved once at start from the
+// configuration (TRADING_HEAL_PEERS, TRADING_HEAL_OPERATORS_GROUP). A component the
+// configuration does not name runs as this process's own user (one user runs them all).
+struct Identities {
+  std::map<std::string, uid_t> uid;  // probe, diagnoser, actuator, exporter
+  std::optional<gid_t> operators;
+  uid_t self = 0;
+  // The policy of a socket the named components (and the operators, when `operators`) may use.
+  PeerPolicy allow(std::initializer_list<const char*> roles, bool operators = false) const;
+};
+tl::expected<Identities, ConfigError> resolve_identities(const Config& cfg);
+
+class PeerGuard {
+ public:
+  // `component`: for the log lines ("actuator").
+  PeerGuard(zmq::context_t& ctx, std::string component, GroupsOf groups_of = system_groups_of);
+  PeerGuard(const PeerGuard&) = delete;
+  PeerGuard& operator=(const PeerGuard&) = delete;
+
+  // Puts `socket` under `domain`'s policy (before it binds or connects).
+  void protect(zmq::socket_t& socket, const std::string& domain, PeerPolicy policy);
+  zmq::socket_t& socket() { return zap_; }  // readable when a request waits
+  // Answers every waiting request.
+  void on_request();
+  std::uint64_t refused() const { return refused_; }
+  std::uint64_t allowed() const { return allowed_; }
+
+ private:
+  std::string component_;
+  GroupsOf groups_of_;
+  zmq::socket_t zap_;
+  std::map<std::string, PeerPolicy> policies_;
+  std::set<std::pair<std::string, uid_t>> logged_;
+  std::uint64_t refused_ = 0;
+  std::uint64_t allowed_ = 0;
+};
+
+}  // namespace trading_heal::common
