@@ -10,31 +10,36 @@
 #include <iostream>
 #include <sstream>
 
-#include "trading_heal/exporter/metrics_http.hpp"
 #include <prometheus/registry.h>
-
 #include <spdlog/fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include "trading_heal/common/config.hpp"
 #include "trading_heal/common/log.hpp"
 #include "trading_heal/common/loop.hpp"
-#include "trading_heal/common/peer_guard.hpp"
 #include "trading_heal/common/notify.hpp"
+#include "trading_heal/common/peer_guard.hpp"
 #include "trading_heal/common/signals.hpp"
+#include "trading_heal/exporter/audit_journal.hpp"
 #include "trading_heal/exporter/audit_reader.hpp"
 #include "trading_heal/exporter/daemon.hpp"
 #include "trading_heal/exporter/http_api.hpp"
+#include "trading_heal/exporter/metrics_http.hpp"
 
 namespace {
 
-constexpr const char* kUsage = R"(usage: trading-heal-exporter [--help] [--verify-audit FILE...]
+constexpr const char* kUsage = R"(usage: trading-heal-exporter [--help] [--verify-audit [--against-journal] FILE...]
 
 Serves Prometheus metrics (/metrics), the status and audit API (/health /status /audit
 /audit/stream) and writes the audit log $TRADING_HEAL_DATA_DIR/trading_heal_audit.jsonl.
 
-  --verify-audit FILE...  check the audit hash chain (rotated files oldest first, e.g.
-                          F.2 F.1 F); prints the first broken line; exit 0 intact, 1 broken
+  --verify-audit [--against-journal] FILE...
+                          check the audit hash chain (rotated files oldest first, e.g.
+                          F.2 F.1 F); prints the first broken line; exit 0 intact, 1 broken.
+                          --against-journal: also every chain head the exporter recorded in
+                          the journal (start, rotation, hourly, stop) back to the rotated-away
+                          files must still be a line: a file cut back is found (root or group
+                          systemd-journal)
 
 Environment:
   TRADING_HEAL_METRICS_LISTEN  (0.0.0.0:9120)   TRADING_HEAL_API_LISTEN  (127.0.0.1:9121)
@@ -96,6 +101,13 @@ int main(int argc, char** argv) {
     if (args.size() < 2) {
       std::cerr << kUsage;
       return common::kExitUsage;
+    }
+    if (args[1] == "--against-journal") {
+      if (args.size() < 3) {
+        std::cerr << kUsage;
+        return common::kExitUsage;
+      }
+      return exporter::verify_audit_against_journal({args.begin() + 2, args.end()}, std::cout);
     }
     return exporter::verify_audit_files({args.begin() + 1, args.end()}, std::cout);
   }

@@ -14,6 +14,7 @@
 
 #include "trading_heal/common/zmq.hpp"
 #include "trading_heal/exporter/audit_format.hpp"
+#include "trading_heal/exporter/audit_journal.hpp"
 #include "trading_heal/exporter/audit_reader.hpp"
 
 namespace trading_heal::exporter {
@@ -107,7 +108,10 @@ tl::expected<void, std::string> Daemon::start() {
   if (!audit_->recovered_note().empty()) {
     spdlog::warn("audit torn line recovered {}", audit_->recovered_note());
   }
-  audit_->set_before_rotate([this] { persist_seq(); });
+  audit_->set_before_rotate([this] {
+    persist_seq();
+    record_head("rotate");  // the last line of the file that becomes .1
+  });
 
   // Sequence state: the persisted file, then every line of the recent audit files (the file
   // may lag the audit log by one tick; the lines are the truth).
@@ -132,6 +136,8 @@ tl::expected<void, std::string> Daemon::start() {
   persist_seq();
   spdlog::info("audit log open path={} bytes={} lines_scanned={} senders={}", path,
                audit_->size(), scanned, tracker_.size());
+  record_head("start");
+  next_head_record_ = clock_.mono() + std::chrono::hours(1);
 
   try {
     proto::Limits limits;
@@ -264,6 +270,10 @@ common::MonoTime Daemon::on_tick(common::MonoTime now) {
   }
   update_counters();
   if (seq_dirty_) persist_seq();
+  if (now >= next_head_record_) {
+    record_head("hourly");
+    next_head_record_ = now + std::chrono::hours(1);
+  }
   const auto step = std::min<common::MonoTime::duration>(
       std::chrono::duration_cast<common::MonoTime::duration>(cfg_.interval / 2), 1s);
   return now + std::max<common::MonoTime::duration>(step, 50ms);
@@ -306,7 +316,17 @@ void Daemon::persist_seq() {
 
 void Daemon::shutdown() {
   if (http_) http_->stop();
-  if (audit_) persist_seq();
+  if (audit_) {
+    persist_seq();
+    record_head("stop");
+  }
+}
+
+void Daemon::record_head(const char* event) {
+  if (!record_audit_head(audit_->path(), audit_->last_hash(), event)) {
+    spdlog::warn("audit head not recorded in the journal (unreachable) head={} path={} event={}",
+                 audit_->last_hash(), audit_->path(), event);
+  }
 }
 
 }  // namespace trading_heal::exporter

@@ -6,6 +6,7 @@
 // container shares the host's network namespace, as it must for apt).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -450,11 +451,20 @@ TEST_F(SystemMode, KilledDaemonsComeBackAndNothingIsLost) {
   EXPECT_EQ(audit("restart", "ETH-USDT").size(), 1U);
   const std::string m = metrics();
   EXPECT_NE(m.find("trading_selfheal_events_gap_total 0"), std::string::npos) << m;
-  Output verify = c_->sh("trading-heal-ctl audit verify "
-                      "/var/lib/trading-heal/main/exporter/trading_heal_audit.jsonl");
+  const std::string file = "/var/lib/trading-heal/main/exporter/trading_heal_audit.jsonl";
+  Output verify = c_->sh("trading-heal-ctl audit verify --against-journal " + file);
   EXPECT_TRUE(verify.ok()) << verify.out;
+  // The exporter recorded its chain's head in the journal (at each start, rotation, hour, stop):
+  // a file cut back afterwards is found.
+  ASSERT_TRUE(c_->sh("systemctl stop trading-heal-exporter@main && head -n -2 " + file +
+                     " >/root/cut && cat /root/cut >" + file).ok());
+  Output cut = c_->sh("trading-heal-ctl audit verify --against-journal " + file);
+  EXPECT_FALSE(cut.ok()) << cut.out;
+  EXPECT_NE(cut.out.find("CUT BACK"), std::string::npos) << cut.out;
+  EXPECT_TRUE(c_->sh("trading-heal-ctl audit verify " + file).ok()) << "the chain alone is intact";
   add("kill -9", "Back by `Restart=`: " + row + "; then a stall healed, no sequence gap, `audit "
-                 "verify`: " + verify.out);
+                 "verify --against-journal`: " + verify.out + "; after cutting the last two lines: `" +
+                 cut.out.substr(std::min(cut.out.find("CUT BACK"), cut.out.size()), 160) + "...`");
 }
 
 // ---- least privilege between the daemons -----------------------------------------------------

@@ -32,7 +32,9 @@ constexpr const char* kUsage = R"(usage: trading-heal-ctl [--json] COMMAND [ARGS
   diagnose AGENT [--no-wait]      diagnose AGENT now and print the result when it arrives
   audit [--symbol S] [--action A] [--tail N]
                                   the audit log, oldest first (default the last 20 events)
-  audit verify FILE...            check the audit file's hash chain (rotated files oldest first)
+  audit verify [--against-journal] FILE...
+                                  check the audit file's hash chain (rotated files oldest first);
+                                  --against-journal: and that no recorded head was cut off
 
   --json                          machine-readable output (the daemons' JSON)
   --instance NAME                 the deployment (default: TRADING_HEAL_INSTANCE, else the only
@@ -276,7 +278,7 @@ int cmd_audit(const Ctx& c, const std::vector<std::string>& args, const char* ar
     if (n > 0) exe = std::string(self, static_cast<std::size_t>(n));
     exe = exe.substr(0, exe.rfind('/') + 1) + "trading-heal-exporter";
     std::vector<char*> argv{exe.data(), const_cast<char*>("--verify-audit")};
-    std::vector<std::string> files(args.begin() + 1, args.end());
+    std::vector<std::string> files(args.begin() + 1, args.end());  // may start --against-journal
     for (auto& f : files) argv.push_back(f.data());
     argv.push_back(nullptr);
     ::execv(exe.c_str(), argv.data());

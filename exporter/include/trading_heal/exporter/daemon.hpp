@@ -59,6 +59,8 @@ class Daemon {
   void on_sighup();
   void persist_seq();
   void update_counters();
+  // The chain's head to the journal (start, rotate, hourly, stop): see audit_heads.hpp.
+  void record_head(const char* event);
 
   const common::Config& cfg_;
   zmq::context_t& ctx_;
@@ -82,6 +84,7 @@ class Daemon {
   bool seq_dirty_ = false;
   std::uint64_t gaps_reported_ = 0;
   std::uint64_t dups_reported_ = 0;
+  common::MonoTime next_head_record_{};
   std::uint64_t write_errors_ = 0;
   common::MonoTime last_error_log_{};
 };
