@@ -70,7 +70,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-api() { curl -fsS --max-time 5 "http://127.0.0.1:$API$1"; }
+# /status wants the token deploy.sh made for this deployment.
+api() {
+  curl -fsS --max-time 5 -H "Authorization: Bearer $(cat "$XDG_CONFIG_HOME/trading-heal/$NAME.token")" \
+    "http://127.0.0.1:$API$1"
+}
 main_pid() { systemctl --user show -p MainPID --value "crypto-agent@$1.service"; }
 # The main process's start, epoch seconds with microseconds.
 started_at() {

@@ -79,7 +79,11 @@ deploy --env "TRADING_HEAL_AGENTS=$TRADING_HEAL_AGENTS" --env "DATABASE_URL=$DAT
   --env "TRADING_HEAL_METRICS_LISTEN=127.0.0.1:$METRICS_PORT" \
   --env "TRADING_HEAL_API_LISTEN=127.0.0.1:$API_PORT" >>"$LOG" 2>&1
 
-api() { curl -fsS --max-time 10 "http://127.0.0.1:$API_PORT$1"; }
+# /status and /audit want the token deploy.sh made for this deployment.
+api() {
+  curl -fsS --max-time 10 -H "Authorization: Bearer $(cat "$XDG_CONFIG_HOME/trading-heal/$NAME.token")" \
+    "http://127.0.0.1:$API_PORT$1"
+}
 main_pid() { systemctl --user show -p MainPID --value "$1"; }
 unit_of() { echo "trading-heal-$1@$NAME.service"; }
 # RSS (KiB) and open fds of each daemon, one line each.
