@@ -12,6 +12,8 @@
 # Environment: BUILD_DIR (default build), TRADING_HEAL_BED_DIR (default $BUILD_DIR/heal/bed;
 # started if not running, stopped at the end if this script started it).
 set -euo pipefail
+# The whole script is read before it runs (a block): editing it during a long run cannot break it.
+{
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -235,3 +237,5 @@ done
   echo "healthy agent's reports: $(grep '^cadence,' "$CSV" | cut -d, -f4,5 | tr '\n' ' ')"
 } >"$OUT/heal-report.md"
 cat "$OUT/heal-report.md"
+exit
+}

@@ -12,6 +12,8 @@
 # the bed is started if it is not running, and stopped at the end only if this script started
 # it). The fake Ollama answers in --model-seconds (default 8: Ollama's typical 5-15 s).
 set -euo pipefail
+# The whole script is read before it runs (a block): editing it during a long run cannot break it.
+{
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -171,3 +173,5 @@ done <<<"$after"
 } >"$REPORT"
 cat "$REPORT" >&2
 ((failed == 0)) && [[ -z $restarted_daemons ]]
+exit
+}
