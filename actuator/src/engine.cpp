@@ -66,7 +66,13 @@ std::string reason_for(const proto::HealthReport& r) {
   }
   if (r.verdict == proto::Verdict::kDown) {
     if (r.active_state.empty()) return "down";
-    return "down (" + r.active_state + (r.sub_state.empty() ? "" : "/" + r.sub_state) + ")";
+    std::string s = "down (" + r.active_state + (r.sub_state.empty() ? "" : "/" + r.sub_state);
+    // An inactive unit with a clean result is DOWN only when nobody stopped it (the probe's
+    // detail says so): the restart line tells it from a crash.
+    if (r.detail.find("exited on its own") != std::string::npos) {
+      s += ", exited on its own (status=0)";
+    }
+    return s + ")";
   }
   return std::string(proto::to_string(r.verdict));
 }

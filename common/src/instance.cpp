@@ -45,7 +45,7 @@ bool valid_deployment_name(const std::string& s) {
 }
 
 // The deployments of one env dir: NAME for each NAME.env, sorted. A dir that exists but cannot
-// be read is an error naming it (an operator outside its group).
+// be read is an error naming it.
 tl::expected<std::vector<std::string>, std::string> instances_in(const std::string& dir) {
   std::vector<std::string> out;
   std::error_code ec;
@@ -53,12 +53,15 @@ tl::expected<std::vector<std::string>, std::string> instances_in(const std::stri
   fs::directory_iterator it(dir, ec);
   if (ec) {
     return tl::unexpected("cannot read " + dir + ": " + ec.message() +
-                          " (its group, trading-heal, may read it)");
+                          " (root and the trading-heal-operators group may read it)");
   }
   for (const auto& e : it) {
     const std::string f = e.path().filename().string();
-    if (f.size() > 4 && f.front() != '.' && f.ends_with(".env")) {
-      out.push_back(f.substr(0, f.size() - 4));
+    // NAME.env only: NAME.probe.env and NAME.diagnoser.env are a deployment's per-daemon
+    // files (a deployment's name has no dot).
+    if (f.size() > 4 && f.ends_with(".env")) {
+      std::string name = f.substr(0, f.size() - 4);
+      if (valid_deployment_name(name)) out.push_back(std::move(name));
     }
   }
   std::sort(out.begin(), out.end());
@@ -154,7 +157,7 @@ tl::expected<Instance, std::string> find_instance(const std::optional<std::strin
     std::ifstream in(inst.env_file);
     if (!in) {
       return tl::unexpected("cannot read " + inst.env_file + ": " + std::strerror(errno) +
-                            " (its group, trading-heal, may read it)");
+                            " (root and the trading-heal-operators group may read it)");
     }
     std::ostringstream text;
     text << in.rdbuf();

@@ -729,6 +729,8 @@ TEST(ReasonTest, Formats) {
   r.active_state = "inactive";
   r.sub_state = "dead";
   EXPECT_EQ(reason_for(r), "down (inactive/dead)");
+  r.detail = "unit inactive/dead exited on its own (status=0)";
+  EXPECT_EQ(reason_for(r), "down (inactive/dead, exited on its own (status=0))");
   common::AgentSpec s;
   s.symbol = "BTC-USDT";
   s.profile = "conservative";

@@ -54,6 +54,9 @@ class FindInstance : public ::testing::Test {
 TEST_F(FindInstance, TheOnlySystemDeploymentWithTheUnitsRuntimeDir) {
   write(dirs_.system_env_dir, "prod.env", "TRADING_HEAL_API_LISTEN=127.0.0.1:9999\n");
   write(dirs_.system_env_dir, ".prod.env.deployed", "checksum");
+  // The deployment's per-daemon files are not deployments of their own.
+  write(dirs_.system_env_dir, "prod.probe.env", "DATABASE_URL=postgresql://x@127.0.0.1/db\n");
+  write(dirs_.system_env_dir, "prod.diagnoser.env", "OLLAMA_HOST=http://127.0.0.1:11434\n");
   auto i = find_instance(std::nullopt, false, env({}), dirs_);
   ASSERT_TRUE(i) << i.error();
   EXPECT_EQ(i->name, "prod");

@@ -342,7 +342,10 @@ TEST_F(DiagnoserIt, TheSameIncidentTwiceWithinTheTtlAsksTheModelOnce) {
 // audit: the journal is read by the fields journald sets itself.
 TEST_F(DiagnoserIt, ForgedJournalLinesArePassedOver) {
   const std::string since = "@" + std::to_string(std::time(nullptr));
-  ASSERT_EQ(Bed::sh("logger -t crypto-agent-ADA_USDT 'FORGED-1 Out of memory: Killed process 42' && "
+  // journald's syslog socket by its own path: /dev/log is a link that only the system
+  // manager's socket unit makes, and the bed's journald runs without one.
+  ASSERT_EQ(Bed::sh("logger -u /run/systemd/journal/dev-log -t crypto-agent-ADA_USDT "
+                    "'FORGED-1 Out of memory: Killed process 42' && "
                     "echo 'FORGED-2 MemoryError oom-kill' | systemd-cat -t crypto-agent-ADA_USDT && "
                     "printf 'MESSAGE=FORGED-3 Failed with result oom-kill\\nUNIT=crypto-agent@ADA_USDT.service\\n"
                     "USER_UNIT=crypto-agent@ADA_USDT.service\\nSYSLOG_IDENTIFIER=crypto-agent-ADA_USDT\\n' | "
