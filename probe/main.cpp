@@ -86,11 +86,13 @@ int run_daemon(const common::Config& cfg, const probe::ProbeOptions& opts) {
     events = std::make_unique<common::ReliableSender>(
         ctx, cfg.endpoints.events, *outbox, event_stamper, std::chrono::seconds(2), 256,
         [&](zmq::socket_t& s) { guard.protect(s, "events", ids->allow({"exporter"})); });
+    guard.watch_connection(events->socket(), cfg.endpoints.events);
   } else {
     spdlog::warn("events disabled: cannot open outbox error={}", o.error());
   }
   common::Loop loop(signals);
   loop.on_readable(guard.socket(), [&] { guard.on_request(); });
+  loop.on_fd(guard.timer_fd(), [&] { guard.on_timer(); });
   rt.peers_refused = [&] { return guard.refused(); };
   auto publish = [&](const trading_heal::proto::Body& body) {
     if (!common::send_message(pub, stamper.stamp(body))) rt.count_publish_drop();

@@ -68,6 +68,8 @@ class Daemon {
     bind(pub_, cfg.endpoints.actuator_pub);
     bind(control_, cfg.endpoints.actuator_control);
     if (auto r = common::connect_endpoint(sub_, cfg.endpoints.health); !r) throw std::runtime_error(r.error());
+    guard_.watch_connection(sub_, cfg.endpoints.health);
+    guard_.watch_connection(sender_->socket(), cfg.endpoints.events);
     load_state();
     RestartOptions ro;
     ro.dry_run = cfg.dry_run;
@@ -94,6 +96,7 @@ class Daemon {
     common::Loop loop(signals_);
     loop_ = &loop;
     loop.on_readable(guard_.socket(), [this] { guard_.on_request(); });
+    loop.on_fd(guard_.timer_fd(), [this] { guard_.on_timer(); });
     loop.on_readable(sub_, [this] { on_health(); });
     loop.on_readable(diagnoses_.socket(), [this] { on_diagnoses(); });
     loop.on_readable(control_, [this] { on_control(); });

@@ -2,12 +2,14 @@
 
 #include <grp.h>
 #include <pwd.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <stdexcept>
 
 #include <spdlog/spdlog.h>
 #include <zmq_addon.hpp>
@@ -133,6 +135,64 @@ PeerGuard::PeerGuard(zmq::context_t& ctx, std::string component, GroupsOf groups
     : component_(std::move(component)), groups_of_(groups_of), zap_(ctx, zmq::socket_type::rep) {
   zap_.set(zmq::sockopt::linger, 0);
   zap_.bind("inproc://zeromq.zap.01");
+  timer_fd_ = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (timer_fd_ < 0) throw std::runtime_error(std::string("timerfd_create: ") + std::strerror(errno));
+}
+
+PeerGuard::~PeerGuard() {
+  if (timer_fd_ >= 0) ::close(timer_fd_);
+}
+
+void PeerGuard::watch_connection(zmq::socket_t& socket, const std::string& endpoint) {
+  outbound_.push_back({&socket, socket.get(zmq::sockopt::zap_domain), endpoint});
+}
+
+void PeerGuard::schedule_reconnect(const std::string& domain) {
+  bool any = false;
+  for (auto& o : outbound_) {
+    if (o.domain == domain) any = o.due = true;
+  }
+  if (any) arm_timer();
+}
+
+void PeerGuard::arm_timer() {
+  if (timer_armed_) return;
+  itimerspec in{};
+  in.it_value.tv_sec = 1;
+  if (::timerfd_settime(timer_fd_, 0, &in, nullptr) == 0) timer_armed_ = true;
+}
+
+void PeerGuard::on_timer() {
+  std::uint64_t expirations = 0;
+  while (::read(timer_fd_, &expirations, sizeof expirations) > 0) {
+  }
+  timer_armed_ = false;
+  const auto now = std::chrono::steady_clock::now();
+  for (auto& o : outbound_) {
+    if (!o.due) continue;
+    if (auto it = last_request_.find(o.domain);
+        it != last_request_.end() && now - it->second < std::chrono::milliseconds(900)) {
+      arm_timer();  // libzmq is still retrying (the refused peer is there): later
+      continue;
+    }
+    o.due = false;
+    // The refused connection may be gone already (libzmq ended it) or still retrying (the
+    // peer hung up first): either way, a fresh one.
+    try {
+      o.socket->disconnect(o.endpoint);
+    } catch (const zmq::error_t&) {
+    }
+    try {
+      o.socket->connect(o.endpoint);
+      ++reconnects_;
+      spdlog::debug("peer guard: connecting again after a refused peer component={} socket={} "
+                    "endpoint={}",
+                    component_, o.domain, o.endpoint);
+    } catch (const zmq::error_t& e) {
+      spdlog::warn("peer guard: cannot connect again component={} socket={} endpoint={}: {}",
+                   component_, o.domain, o.endpoint, e.what());
+    }
+  }
 }
 
 void PeerGuard::protect(zmq::socket_t& socket, const std::string& domain, PeerPolicy policy) {
@@ -152,6 +212,7 @@ void PeerGuard::on_request() {
     std::string request_id = req.size() > 1 ? req[1].to_string() : std::string();
     std::string domain = req.size() > 2 ? req[2].to_string() : std::string();
     std::string address = req.size() > 3 ? req[3].to_string() : std::string();
+    last_request_[domain] = std::chrono::steady_clock::now();
     const auto creds = parse_peer_address(address);
     const auto policy = policies_.find(domain);
     const bool ok = req.size() >= 6 && req[0].to_string() == "1.0" && creds &&
@@ -160,6 +221,7 @@ void PeerGuard::on_request() {
       ++allowed_;
     } else {
       ++refused_;
+      schedule_reconnect(domain);
       const uid_t uid = creds ? creds->uid : static_cast<uid_t>(-1);
       if (logged_.size() < 1024 && logged_.emplace(domain, uid).second) {
         spdlog::warn("peer refused component={} socket={} uid={} gid={} pid={} allowed=\"{}\" "

@@ -184,9 +184,13 @@ class Daemon {
     } catch (const std::exception& e) {
       return e.what();
     }
+    guard_->watch_connection(health_, cfg_.endpoints.health);
+    guard_->watch_connection(diag_tx_->socket(), cfg_.endpoints.diagnosis);
+    guard_->watch_connection(event_tx_->socket(), cfg_.endpoints.events);
     pool_ = std::make_unique<WorkerPool>(ctx_, kResultsEndpoint, engine_,
                                          static_cast<std::size_t>(cfg_.diagnose_workers));
     loop_.on_readable(guard_->socket(), [this] { guard_->on_request(); });
+    loop_.on_fd(guard_->timer_fd(), [this] { guard_->on_timer(); });
     loop_.on_readable(health_, [this] { on_health(); });
     loop_.on_readable(control_, [this] { on_control(); });
     loop_.on_readable(results_, [this] { on_results(); });

@@ -159,6 +159,7 @@ tl::expected<void, std::string> Daemon::start() {
   guard_.protect(*sub_, "state", ids_.allow({"probe", "diagnoser", "actuator"}));
   for (const auto& ep : cfg_.endpoints.publishers()) {
     if (auto r = common::connect_endpoint(*sub_, ep); !r) return tl::unexpected(r.error());
+    guard_.watch_connection(*sub_, ep);
   }
   auto port = http_->bind();
   if (!port) return tl::unexpected(port.error());
@@ -169,6 +170,7 @@ tl::expected<void, std::string> Daemon::start() {
 
 void Daemon::attach(common::Loop& loop) {
   loop.on_readable(guard_.socket(), [this] { guard_.on_request(); });
+  loop.on_fd(guard_.timer_fd(), [this] { guard_.on_timer(); });
   loop.on_readable(*sub_, [this] { on_sub(); });
   loop.on_readable(receiver_->socket(), [this] { on_events(); });
   loop.on_signal(SIGHUP, [this] { on_sighup(); });

@@ -57,5 +57,51 @@ TEST(PeerGuard, ARefusedPeerIsNeverHeard) {
   std::filesystem::remove_all(dir);
 }
 
+// A subscriber (the actuator's and the diagnoser's health SUB) that refused a publisher bound at
+// its endpoint (a takeover of the probe's socket) still hears the real one when it binds there
+// again: a refusal must not end the connection for good.
+TEST(PeerGuard, ARefusedPublisherDoesNotDeafenTheSubscriber) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to run the peers as other users";
+  const auto dir = std::filesystem::temp_directory_path() / ("th-guard-sub-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  ::chmod(dir.c_str(), 0777);
+  const std::string ep = "ipc://" + (dir / "pub.sock").string();
+  zmq::context_t ctx;
+  PeerGuard guard(ctx, "test");
+  auto sub = make_socket(ctx, zmq::socket_type::sub);
+  sub.set(zmq::sockopt::subscribe, "");
+  guard.protect(sub, "health", PeerPolicy{{65533}, {}});
+  ASSERT_TRUE(connect_endpoint(sub, ep));
+  guard.watch_connection(sub, ep);
+  auto run = [&](uid_t uid) {
+    std::filesystem::remove(dir / "pub.sock");
+    auto c = test::Child::spawn({test::Bed::bin("peer_sender"), ep, std::to_string(uid),
+                                 std::to_string(uid), "pub", "2500"});
+    std::size_t got = 0;
+    const auto until = std::chrono::steady_clock::now() + 4s;
+    while (std::chrono::steady_clock::now() < until && c.running()) {
+      zmq::pollitem_t items[] = {{guard.socket().handle(), 0, ZMQ_POLLIN, 0},
+                                 {sub.handle(), 0, ZMQ_POLLIN, 0},
+                                 {nullptr, guard.timer_fd(), ZMQ_POLLIN, 0}};
+      zmq::poll(items, 3, 20ms);
+      guard.on_request();
+      if (items[2].revents & ZMQ_POLLIN) guard.on_timer();
+      zmq::message_t m;
+      while (sub.recv(m, zmq::recv_flags::dontwait)) ++got;
+    }
+    EXPECT_EQ(c.wait(5s), 0);
+    return got;
+  };
+  EXPECT_EQ(run(65534), 0U) << "a refused publisher was heard";
+  EXPECT_GE(guard.refused(), 1U);
+  // Not connected again while the refused publisher is there and libzmq keeps retrying it.
+  EXPECT_EQ(guard.reconnects(), 0U);
+  EXPECT_GT(run(65533), 0U) << "the subscriber stopped listening after a refusal";
+  // Connected again once the handshakes stopped (libzmq may have ended the connection for
+  // good after the refusal), once, not in a loop; the socket still closes and the context ends.
+  EXPECT_EQ(guard.reconnects(), 1U);
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace trading_heal::common

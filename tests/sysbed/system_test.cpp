@@ -114,7 +114,8 @@ class SystemMode : public ::testing::Test {
                 << c_->sh("journalctl --no-pager -n 60 -o short-precise -u 'trading-heal-*' "
                           "-u polkit")
                        .out
-                << "\n";
+                << "\n--- trading-heal-ctl status\n"
+                << c_->sh("trading-heal-ctl status 2>&1").out << "\n";
     }
     if (c_) {
       const std::string left = c_->stop();

@@ -12,6 +12,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -79,10 +80,37 @@ class PeerGuard {
   std::uint64_t refused() const { return refused_; }
   std::uint64_t allowed() const { return allowed_; }
 
+  // Remembers that the protected `socket` has connected to `endpoint`. libzmq treats a refused
+  // handshake as a protocol error, and a connecting socket does not retry after one: a peer
+  // refused at that endpoint (someone else's process bound at the probe's path) would leave the
+  // socket deaf for good, even after the right peer binds there again. So after a refusal in the
+  // socket's domain the guard connects it again, once no handshake has been asked about in that
+  // domain for a second (a connection torn down in the middle of its ZAP exchange can keep
+  // zmq_ctx_term waiting; while libzmq itself keeps retrying a squatter, it is left to do so).
+  void watch_connection(zmq::socket_t& socket, const std::string& endpoint);
+  int timer_fd() const { return timer_fd_; }  // readable when a connection is due again
+  void on_timer();
+  std::uint64_t reconnects() const { return reconnects_; }
+  ~PeerGuard();
+
  private:
+  struct Outbound {
+    zmq::socket_t* socket;
+    std::string domain;
+    std::string endpoint;
+    bool due = false;
+  };
+  void schedule_reconnect(const std::string& domain);
+  void arm_timer();
+
   std::string component_;
   GroupsOf groups_of_;
   zmq::socket_t zap_;
+  int timer_fd_ = -1;
+  bool timer_armed_ = false;
+  std::vector<Outbound> outbound_;
+  std::map<std::string, std::chrono::steady_clock::time_point> last_request_;  // per domain
+  std::uint64_t reconnects_ = 0;
   std::map<std::string, PeerPolicy> policies_;
   std::set<std::pair<std::string, uid_t>> logged_;
   std::uint64_t refused_ = 0;
