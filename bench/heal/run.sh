@@ -63,7 +63,7 @@ deploy() {
   "$ROOT/deploy/deploy.sh" --user --instance "$NAME" --build-dir "$build" --prefix "$WORK/prefix" "$@"
 }
 undeploy() { deploy --uninstall --purge >/dev/null 2>&1 || true; }
-fake() { curl -fsS -X POST -d "$2" "$OLLAMA_HOST$1" >/dev/null; }
+fake() { curl -fsS --max-time 10 -X POST -d "$2" "$OLLAMA_HOST$1" >/dev/null; }
 cleanup() {
   undeploy
   fake /_fake/reset '{}' || true
@@ -109,7 +109,9 @@ setup() {  # INTERVAL MODEL
   case $model in
     0) fake /_fake/mode '{"mode":"ok"}' ;;
     down) host=http://127.0.0.1:9 ;;
-    hang) fake /_fake/mode '{"mode":"slow","seconds":3600}' ;;
+    # Longer than OLLAMA_TIMEOUT (30 s): the diagnoser gives up first. Not longer: each
+    # request holds one of the fake server's threads for that long.
+    hang) fake /_fake/mode '{"mode":"slow","seconds":45}' ;;
     *) fake /_fake/mode "{\"mode\":\"slow\",\"seconds\":$model}" ;;
   esac
   rm -rf "$WORK" && mkdir -p "$WORK"
