@@ -18,13 +18,19 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// A fresh directory for a test's socket, with `mode` (the peers run as other users).
+std::filesystem::path socket_dir(const std::string& name, mode_t mode) {
+  const auto dir = std::filesystem::temp_directory_path() / (name + "-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  ::chmod(dir.c_str(), mode);
+  return dir;
+}
+
 // Real sockets: a ROUTER allowing uid 65533 only; a peer as 65534 is refused (its message never
 // arrives), one as 65533 is heard.
 TEST(PeerGuard, ARefusedPeerIsNeverHeard) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to run the peers as other users";
-  const auto dir = std::filesystem::temp_directory_path() / ("th-guard-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  ::chmod(dir.c_str(), 0755);
+  const auto dir = socket_dir("th-guard", 0755);
   const std::string ep = "ipc://" + (dir / "in.sock").string();
   zmq::context_t ctx;
   PeerGuard guard(ctx, "test");
@@ -62,9 +68,7 @@ TEST(PeerGuard, ARefusedPeerIsNeverHeard) {
 // again: a refusal must not end the connection for good.
 TEST(PeerGuard, ARefusedPublisherDoesNotDeafenTheSubscriber) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to run the peers as other users";
-  const auto dir = std::filesystem::temp_directory_path() / ("th-guard-sub-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  ::chmod(dir.c_str(), 0777);
+  const auto dir = socket_dir("th-guard-sub", 0777);
   const std::string ep = "ipc://" + (dir / "pub.sock").string();
   zmq::context_t ctx;
   PeerGuard guard(ctx, "test");
