@@ -45,6 +45,12 @@ void DeadlineSchedule::after_check(std::size_t i, common::MonoTime now, Verdict 
   clear(i);
 }
 
+common::MonoTime::duration DeadlineSchedule::failure_spacing(Verdict verdict) const {
+  const auto spacing =
+      verdict == Verdict::kDown ? std::min(policy_.confirm, policy_.confirm_down) : policy_.confirm;
+  return std::max(spacing - policy_.batch, std::chrono::milliseconds{0});
+}
+
 std::optional<common::MonoTime> DeadlineSchedule::next() const {
   if (queue_.empty()) return std::nullopt;
   return queue_.begin()->first;

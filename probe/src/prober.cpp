@@ -181,9 +181,11 @@ std::vector<proto::HealthReport> Prober::evaluate_agents(const std::vector<std::
     std::optional<double> effective_age;
     proto::HealthReport r = evaluate(spec, f, opts_.policy, now_wall, memory_, &effective_age);
     // An instant re-check counts a failure only when the verdict changed: a burst of signals
-    // about one crash is one observation, not several.
+    // about one crash is one observation, not several. Failures count only when spaced by the
+    // confirmation interval, whichever check saw them.
     if (count_every || last_verdict_[i] != r.verdict) {
-      r.consecutive_failures = failures_.apply(spec.instance, r.verdict);
+      r.consecutive_failures = failures_.apply(spec.instance, r.verdict, now,
+                                               deadlines_.failure_spacing(r.verdict));
     } else {
       r.consecutive_failures = failures_.get(spec.instance);
     }

@@ -157,18 +157,32 @@ const AgeMemory::Seen* AgeMemory::find(const std::string& key) const {
 }
 
 std::uint32_t FailureCounter::apply(const std::string& agent, proto::Verdict v) {
-  auto& n = counts_[agent];
+  auto& c = counts_[agent];
   if (v == Verdict::kDown || v == Verdict::kStalled) {
-    ++n;
+    ++c.n;
   } else if (v == Verdict::kHealthy) {
-    n = 0;
+    c = Count{};
   }
-  return n;
+  return c.n;
+}
+
+std::uint32_t FailureCounter::apply(const std::string& agent, proto::Verdict v,
+                                    common::MonoTime now, common::MonoTime::duration spacing) {
+  auto& c = counts_[agent];
+  if (v == Verdict::kDown || v == Verdict::kStalled) {
+    if (c.n == 0 || !c.last || now - *c.last >= spacing) {
+      ++c.n;
+      c.last = now;
+    }
+  } else if (v == Verdict::kHealthy) {
+    c = Count{};
+  }
+  return c.n;
 }
 
 std::uint32_t FailureCounter::get(const std::string& agent) const {
   auto it = counts_.find(agent);
-  return it == counts_.end() ? 0 : it->second;
+  return it == counts_.end() ? 0 : it->second.n;
 }
 
 double window_start(const AgeMemory& memory, const std::string& key, double now, double cap) {

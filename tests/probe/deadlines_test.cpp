@@ -57,7 +57,7 @@ Verdict check(DeadlineSchedule& s, probe::AgeMemory& memory, probe::FailureCount
   std::optional<double> effective;
   const double wall = kWall + std::chrono::duration<double>(at).count();
   auto r = probe::evaluate(agent(), f, vp, wall, memory, &effective);
-  const auto n = failures.apply("BTC_USDT", r.verdict);
+  const auto n = failures.apply("BTC_USDT", r.verdict, kT0 + at, s.failure_spacing(r.verdict));
   s.after_check(0, kT0 + at, r.verdict, n, effective);
   return r.verdict;
 }
@@ -91,6 +91,38 @@ TEST(Deadlines, AStallIsConfirmedTwoSecondsAfterItsDeadlineThenLeftToTheCycle) {
   EXPECT_EQ(*s.deadline(0), at + 2s) << "the confirming check";
   EXPECT_EQ(check(s, memory, failures, facts(0), first + 2s, 20), Verdict::kStalled);
   EXPECT_FALSE(s.deadline(0)) << "confirmed (2 in a row): no more quick checks";
+}
+
+TEST(Deadlines, ACycleBetweenAFailureAndItsConfirmationDoesNotConfirmEarly) {
+  DeadlineSchedule s(1, policy(20));
+  probe::AgeMemory memory;
+  probe::FailureCounter failures;
+  check(s, memory, failures, facts(0), 0s, 20);
+  ASSERT_EQ(s.take_due(*s.deadline(0)).size(), 1U);
+  EXPECT_EQ(check(s, memory, failures, facts(0), 20050ms, 20), Verdict::kStalled);
+  EXPECT_EQ(failures.get("BTC_USDT"), 1U);
+  // The regular cycle (interval 5 s) comes 0.9 s later: still stalled, but too soon to count.
+  EXPECT_EQ(check(s, memory, failures, facts(0), 20950ms, 20), Verdict::kStalled);
+  EXPECT_EQ(failures.get("BTC_USDT"), 1U) << "a second failure 0.9 s after the first";
+  EXPECT_EQ(*s.deadline(0), kT0 + 22050ms) << "the confirmation keeps its time";
+  // A check batched up to the batch window early still confirms.
+  EXPECT_EQ(check(s, memory, failures, facts(0), 22040ms, 20), Verdict::kStalled);
+  EXPECT_EQ(failures.get("BTC_USDT"), 2U);
+  EXPECT_FALSE(s.deadline(0)) << "confirmed";
+}
+
+TEST(Deadlines, FailuresAreSpacedByTheConfirmationIntervalDownsByHalfASecond) {
+  const DeadlineSchedule s(1, policy());
+  EXPECT_EQ(s.failure_spacing(Verdict::kStalled), 2s - s.policy().batch);
+  EXPECT_EQ(s.failure_spacing(Verdict::kDown), 500ms - s.policy().batch);
+  probe::FailureCounter c;
+  EXPECT_EQ(c.apply("A", Verdict::kStalled, kT0, s.failure_spacing(Verdict::kStalled)), 1U);
+  // The crash signal 100 ms after a stalled check: a new verdict, but not a second failure yet.
+  EXPECT_EQ(c.apply("A", Verdict::kDown, kT0 + 100ms, s.failure_spacing(Verdict::kDown)), 1U);
+  EXPECT_EQ(c.apply("A", Verdict::kDown, kT0 + 600ms, s.failure_spacing(Verdict::kDown)), 2U);
+  // Healthy resets the count and its time: the next failure counts at once.
+  EXPECT_EQ(c.apply("A", Verdict::kHealthy, kT0 + 700ms, s.failure_spacing(Verdict::kHealthy)), 0U);
+  EXPECT_EQ(c.apply("A", Verdict::kDown, kT0 + 800ms, s.failure_spacing(Verdict::kDown)), 1U);
 }
 
 TEST(Deadlines, ABlipShorterThanTheConfirmationDoesNotConfirm) {

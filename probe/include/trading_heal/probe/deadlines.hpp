@@ -47,6 +47,12 @@ class DeadlineSchedule {
   void set(std::size_t i, common::MonoTime when);
   void clear(std::size_t i);
 
+  // The least time between two failures that both count toward the consecutive threshold: the
+  // confirmation interval (for a DOWN, the shorter of it and confirm_down), less the batch window
+  // (a batched check may run that much before its own deadline). A cycle that happens to fall
+  // between a failed check and its confirmation then does not confirm early.
+  common::MonoTime::duration failure_spacing(proto::Verdict verdict) const;
+
   std::optional<common::MonoTime> next() const;
   // The agents due at `now`, with those due within the batch window after the first one.
   // Their deadlines are cleared (the check sets new ones).

@@ -87,14 +87,22 @@ class AgeMemory {
 };
 
 // Consecutive failures per agent: DOWN/STALLED increment, HEALTHY resets, UNKNOWN and STOPPED
-// leave the count alone.
+// leave the count alone. With a time and a spacing, a failure counts only when it comes at least
+// `spacing` after the last one counted: N failures in a row then span at least (N-1) x spacing,
+// whichever checks (cycle, deadline, confirmation) saw them.
 class FailureCounter {
  public:
   std::uint32_t apply(const std::string& agent, proto::Verdict v);
+  std::uint32_t apply(const std::string& agent, proto::Verdict v, common::MonoTime now,
+                      common::MonoTime::duration spacing);
   std::uint32_t get(const std::string& agent) const;
 
  private:
-  std::map<std::string, std::uint32_t> counts_;
+  struct Count {
+    std::uint32_t n = 0;
+    std::optional<common::MonoTime> last;  // when the last counted failure was seen
+  };
+  std::map<std::string, Count> counts_;
 };
 
 // Computes the verdict and fills the report's checks, ages and detail. `memory` is updated
