@@ -71,8 +71,15 @@ int run_daemon(const common::Config& cfg, const probe::ProbeOptions& opts) {
   common::Stamper stamper("probe", clock);
   // Who may read the health reports (the consumers, the operators' tap); where the records go.
   common::PeerGuard guard(ctx, "probe");
+  try {
+    guard.configure(cfg);
+  } catch (const std::exception& e) {
+    spdlog::critical("{}", e.what());
+    return common::kExitConfig;
+  }
   auto pub = common::make_socket(ctx, zmq::socket_type::pub);
-  guard.protect(pub, "health", ids->allow({"actuator", "diagnoser", "exporter"}, true));
+  guard.protect(pub, "health", ids->allow({"actuator", "diagnoser", "exporter"}, true),
+                cfg.endpoints.health, common::Side::kBind);
   if (auto b = common::bind_endpoint(pub, cfg.endpoints.health); !b) {
     spdlog::error("cannot bind health endpoint={} error={}", cfg.endpoints.health, b.error());
     return common::kExitFailure;
@@ -85,14 +92,17 @@ int run_daemon(const common::Config& cfg, const probe::ProbeOptions& opts) {
     outbox = std::move(*o);
     events = std::make_unique<common::ReliableSender>(
         ctx, cfg.endpoints.events, *outbox, event_stamper, std::chrono::seconds(2), 256,
-        [&](zmq::socket_t& s) { guard.protect(s, "events", ids->allow({"exporter"})); });
+        [&](zmq::socket_t& s) {
+          guard.protect(s, "events", ids->allow({"exporter"}), cfg.endpoints.events,
+                        common::Side::kConnect);
+        });
     guard.watch_connection(events->socket(), cfg.endpoints.events);
   } else {
     spdlog::warn("events disabled: cannot open outbox error={}", o.error());
   }
   common::Loop loop(signals);
-  loop.on_readable(guard.socket(), [&] { guard.on_request(); });
-  loop.on_fd(guard.timer_fd(), [&] { guard.on_timer(); });
+  guard.attach(loop);
+  loop.on_signal(SIGHUP, [&] { guard.reload_hosts(); });
   rt.peers_refused = [&] { return guard.refused(); };
   auto publish = [&](const trading_heal::proto::Body& body) {
     if (!common::send_message(pub, stamper.stamp(body))) rt.count_publish_drop();

@@ -47,7 +47,11 @@ class Daemon {
                                      {.max_msg_size = static_cast<std::int64_t>(cfg.max_message_bytes)})),
         // Diagnoses from the diagnoser's user only; commands from the operators (and root).
         diagnoses_(ctx, cfg.endpoints.diagnosis, seqs_, limits_, 0666,
-                   [this](zmq::socket_t& s) { guard_.protect(s, "diagnosis", ids_.allow({"diagnoser"})); }),
+                   [this](zmq::socket_t& s) {
+                     guard_.configure(cfg_);  // the first socket made: keys before any of them
+                     guard_.protect(s, "diagnosis", ids_.allow({"diagnoser"}),
+                                    cfg_.endpoints.diagnosis);
+                   }),
         state_path_(cfg.data_dir + "/actuator-state.json") {
     std::filesystem::create_directories(cfg.data_dir);
     auto ob = common::Outbox::open(cfg.data_dir + "/actuator-events.outbox");
@@ -58,13 +62,17 @@ class Daemon {
     }
     sender_ = std::make_unique<common::ReliableSender>(
         ctx, cfg.endpoints.events, *outbox_, event_stamp_, std::chrono::seconds(2), 256,
-        [this](zmq::socket_t& s) { guard_.protect(s, "events", ids_.allow({"exporter"})); });
+        [this](zmq::socket_t& s) {
+          guard_.protect(s, "events", ids_.allow({"exporter"}), cfg_.endpoints.events,
+                         common::Side::kConnect);
+        });
     sub_.set(zmq::sockopt::subscribe, "");
     // Health reports count only from the probe's user: a process that took the endpoint over
     // (the probe killed, the path rebound) is refused at the handshake.
-    guard_.protect(sub_, "health", ids_.allow({"probe"}));
-    guard_.protect(pub_, "pub", ids_.allow({"exporter"}, true));
-    guard_.protect(control_, "control", ids_.allow({}, true));
+    guard_.protect(sub_, "health", ids_.allow({"probe"}), cfg.endpoints.health,
+                   common::Side::kConnect);
+    guard_.protect(pub_, "pub", ids_.allow({"exporter"}, true), cfg.endpoints.actuator_pub);
+    guard_.protect(control_, "control", ids_.allow({}, true), cfg.endpoints.actuator_control);
     bind(pub_, cfg.endpoints.actuator_pub);
     bind(control_, cfg.endpoints.actuator_control);
     if (auto r = common::connect_endpoint(sub_, cfg.endpoints.health); !r) throw std::runtime_error(r.error());
@@ -95,14 +103,16 @@ class Daemon {
   int run() {
     common::Loop loop(signals_);
     loop_ = &loop;
-    loop.on_readable(guard_.socket(), [this] { guard_.on_request(); });
-    loop.on_fd(guard_.timer_fd(), [this] { guard_.on_timer(); });
+    guard_.attach(loop);
     loop.on_readable(sub_, [this] { on_health(); });
     loop.on_readable(diagnoses_.socket(), [this] { on_diagnoses(); });
     loop.on_readable(control_, [this] { on_control(); });
     loop.on_readable(sender_->socket(), [this] { sender_->on_readable(clock_.mono()); });
     loop.on_fd(worker_->fd(), [this] { on_results(); });
-    loop.on_signal(SIGHUP, [] { spdlog::info("SIGHUP ignored: restart the service to reload"); });
+    loop.on_signal(SIGHUP, [this] {
+      guard_.reload_hosts();
+      spdlog::info("SIGHUP: the allow-list of host keys read again; other settings need a restart");
+    });
     loop.on_tick(clock_.mono(), [this](MonoTime now) { return tick(now); });
     spdlog::info("actuator ready agents={} scope={} backend={} dry_run={} state={}",
                  cfg_.agents.size(), common::to_string(cfg_.scope),

@@ -353,6 +353,9 @@ tl::expected<Config, ConfigError> load_config(const EnvLookup& env) {
     }
   }
   r.str("TRADING_HEAL_OPERATORS_GROUP", c.operators_group);
+  r.str("TRADING_HEAL_CURVE_SECRET_KEY_FILE", c.curve_secret_key_file);
+  r.str("TRADING_HEAL_CURVE_SERVER_KEY_FILE", c.curve_server_key_file);
+  r.str("TRADING_HEAL_HOSTS_DIR", c.hosts_dir);
   r.str("TRADING_HEAL_RULES_DIR", c.rules_dir);
   r.boolean("TRADING_HEAL_DRY_RUN", c.dry_run);
   if (auto v = r.raw("TRADING_HEAL_LOG_LEVEL")) {
@@ -474,6 +477,12 @@ tl::expected<Config, ConfigError> load_config(const EnvLookup& env) {
     }
     if (ep.rfind("ipc://@", 0) == 0) {
       r.error(name, ep, "abstract ipc sockets have no permission check; use a path");
+    }
+    // Nothing on tcp without CURVE: a tcp peer has no kernel credentials to check.
+    if (ep.rfind("tcp://", 0) == 0 && c.curve_secret_key_file.empty()) {
+      r.error(name, ep,
+              "tcp:// needs CURVE keys: set TRADING_HEAL_CURVE_SECRET_KEY_FILE (and "
+              "TRADING_HEAL_CURVE_SERVER_KEY_FILE where it connects; trading-heal-ctl keygen)");
     }
   }
   if (r.err()) return tl::unexpected(*r.err());

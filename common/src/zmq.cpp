@@ -18,8 +18,20 @@ zmq::socket_t make_socket(zmq::context_t& ctx, zmq::socket_type type, const Sock
   return s;
 }
 
+namespace {
+// Nothing on tcp without CURVE (the peer guard sets it up): a last check at the socket itself.
+tl::expected<void, std::string> tcp_needs_curve(zmq::socket_t& s, const std::string& endpoint) {
+  if (endpoint.rfind("tcp://", 0) == 0 && s.get(zmq::sockopt::mechanism) != ZMQ_CURVE) {
+    return tl::unexpected(endpoint +
+                          ": refused: a tcp:// endpoint needs CURVE (TRADING_HEAL_CURVE_SECRET_KEY_FILE)");
+  }
+  return {};
+}
+}  // namespace
+
 tl::expected<void, std::string> bind_endpoint(zmq::socket_t& s, const std::string& endpoint,
                                               mode_t ipc_mode) {
+  if (auto r = tcp_needs_curve(s, endpoint); !r) return r;
   std::string path;
   if (endpoint.rfind("ipc://", 0) == 0) {
     path = endpoint.substr(6);
@@ -43,6 +55,7 @@ tl::expected<void, std::string> bind_endpoint(zmq::socket_t& s, const std::strin
 }
 
 tl::expected<void, std::string> connect_endpoint(zmq::socket_t& s, const std::string& endpoint) {
+  if (auto r = tcp_needs_curve(s, endpoint); !r) return r;
   try {
     s.connect(endpoint);
   } catch (const zmq::error_t& e) {

@@ -157,14 +157,25 @@ class Daemon {
     diag_box_ = std::move(*db);
     event_box_ = std::move(*eb);
     guard_ = std::make_unique<common::PeerGuard>(ctx_, "diagnoser");
+    try {
+      guard_->configure(cfg_);
+    } catch (const std::exception& e) {
+      return e.what();
+    }
     health_ = common::make_socket(ctx_, zmq::socket_type::sub);
     health_.set(zmq::sockopt::subscribe, "");
     pub_ = common::make_socket(ctx_, zmq::socket_type::pub);
     control_ = common::make_socket(ctx_, zmq::socket_type::router);
     // Health from the probe's user only; diagnose-now from the operators and the actuator.
-    guard_->protect(health_, "health", ids_.allow({"probe"}));
-    guard_->protect(pub_, "pub", ids_.allow({"exporter"}, true));
-    guard_->protect(control_, "control", ids_.allow({"actuator"}, true));
+    try {
+      guard_->protect(health_, "health", ids_.allow({"probe"}), cfg_.endpoints.health,
+                      common::Side::kConnect);
+      guard_->protect(pub_, "pub", ids_.allow({"exporter"}, true), cfg_.endpoints.diagnoser_pub);
+      guard_->protect(control_, "control", ids_.allow({"actuator"}, true),
+                      cfg_.endpoints.diagnoser_control);
+    } catch (const std::exception& e) {
+      return e.what();
+    }
     results_ = zmq::socket_t(ctx_, zmq::socket_type::pull);
     results_.set(zmq::sockopt::linger, 0);
     for (auto r : {common::connect_endpoint(health_, cfg_.endpoints.health),
@@ -177,10 +188,16 @@ class Daemon {
       // Diagnoses go to the actuator's user only, records to the exporter's.
       diag_tx_ = std::make_unique<common::ReliableSender>(
           ctx_, cfg_.endpoints.diagnosis, *diag_box_, diag_stamp_, std::chrono::seconds(2), 256,
-          [this](zmq::socket_t& s) { guard_->protect(s, "diagnosis", ids_.allow({"actuator"})); });
+          [this](zmq::socket_t& s) {
+            guard_->protect(s, "diagnosis", ids_.allow({"actuator"}), cfg_.endpoints.diagnosis,
+                            common::Side::kConnect);
+          });
       event_tx_ = std::make_unique<common::ReliableSender>(
           ctx_, cfg_.endpoints.events, *event_box_, event_stamp_, std::chrono::seconds(2), 256,
-          [this](zmq::socket_t& s) { guard_->protect(s, "events", ids_.allow({"exporter"})); });
+          [this](zmq::socket_t& s) {
+            guard_->protect(s, "events", ids_.allow({"exporter"}), cfg_.endpoints.events,
+                            common::Side::kConnect);
+          });
     } catch (const std::exception& e) {
       return e.what();
     }
@@ -189,8 +206,8 @@ class Daemon {
     guard_->watch_connection(event_tx_->socket(), cfg_.endpoints.events);
     pool_ = std::make_unique<WorkerPool>(ctx_, kResultsEndpoint, engine_,
                                          static_cast<std::size_t>(cfg_.diagnose_workers));
-    loop_.on_readable(guard_->socket(), [this] { guard_->on_request(); });
-    loop_.on_fd(guard_->timer_fd(), [this] { guard_->on_timer(); });
+    guard_->attach(loop_);
+    loop_.on_signal(SIGHUP, [this] { guard_->reload_hosts(); });
     loop_.on_readable(health_, [this] { on_health(); });
     loop_.on_readable(control_, [this] { on_control(); });
     loop_.on_readable(results_, [this] { on_results(); });

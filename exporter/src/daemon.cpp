@@ -144,7 +144,9 @@ tl::expected<void, std::string> Daemon::start() {
     limits.max_bytes = cfg_.max_message_bytes;
     receiver_ = std::make_unique<common::ReliableReceiver>(
         ctx_, cfg_.endpoints.events, tracker_, limits, 0666, [this](zmq::socket_t& s) {
-          guard_.protect(s, "events", ids_.allow({"probe", "diagnoser", "actuator"}));
+          guard_.configure(cfg_);  // the first socket made: keys before any of them
+          guard_.protect(s, "events", ids_.allow({"probe", "diagnoser", "actuator"}),
+                         cfg_.endpoints.events);
         });
   } catch (const std::exception& e) {
     return tl::unexpected(std::string(e.what()));
@@ -156,7 +158,16 @@ tl::expected<void, std::string> Daemon::start() {
   sub_->set(zmq::sockopt::subscribe, "");
   // A publisher's endpoint taken over by another user (its daemon down, the path rebound) is
   // refused at the handshake: no state of it reaches /metrics or /status.
-  guard_.protect(*sub_, "state", ids_.allow({"probe", "diagnoser", "actuator"}));
+  std::string tcp_publisher;  // one SUB for every publisher: CURVE if any of them is tcp
+  for (const auto& ep : cfg_.endpoints.publishers()) {
+    if (ep.rfind("tcp://", 0) == 0) tcp_publisher = ep;
+  }
+  try {
+    guard_.protect(*sub_, "state", ids_.allow({"probe", "diagnoser", "actuator"}), tcp_publisher,
+                   common::Side::kConnect);
+  } catch (const std::exception& e) {
+    return tl::unexpected(std::string(e.what()));
+  }
   for (const auto& ep : cfg_.endpoints.publishers()) {
     if (auto r = common::connect_endpoint(*sub_, ep); !r) return tl::unexpected(r.error());
     guard_.watch_connection(*sub_, ep);
@@ -169,8 +180,7 @@ tl::expected<void, std::string> Daemon::start() {
 }
 
 void Daemon::attach(common::Loop& loop) {
-  loop.on_readable(guard_.socket(), [this] { guard_.on_request(); });
-  loop.on_fd(guard_.timer_fd(), [this] { guard_.on_timer(); });
+  guard_.attach(loop);
   loop.on_readable(*sub_, [this] { on_sub(); });
   loop.on_readable(receiver_->socket(), [this] { on_events(); });
   loop.on_signal(SIGHUP, [this] { on_sighup(); });
@@ -298,6 +308,7 @@ void Daemon::update_counters() {
 }
 
 void Daemon::on_sighup() {
+  guard_.reload_hosts();
   persist_seq();
   if (auto r = audit_->reopen(); !r) {
     spdlog::error("audit reopen failed error=\"{}\"", r.error());

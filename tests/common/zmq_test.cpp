@@ -28,9 +28,25 @@ TEST(Zmq, IpcBindCreatesDirectoryAndSetsMode) {
 TEST(Zmq, BindErrorNamesTheEndpoint) {
   zmq::context_t ctx;
   auto s = make_socket(ctx, zmq::socket_type::pub);
-  auto r = bind_endpoint(s, "tcp://256.0.0.1:1");
+  auto r = bind_endpoint(s, "ipc:///proc/trading-heal-none/x.sock");
   ASSERT_FALSE(r);
-  EXPECT_NE(r.error().find("tcp://256.0.0.1:1"), std::string::npos);
+  EXPECT_NE(r.error().find("/proc/trading-heal-none"), std::string::npos) << r.error();
+}
+
+TEST(Zmq, TcpWithoutCurveIsRefusedAtTheSocket) {
+  zmq::context_t ctx;
+  auto s = make_socket(ctx, zmq::socket_type::pull);
+  auto r = bind_endpoint(s, "tcp://127.0.0.1:*");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().find("CURVE"), std::string::npos) << r.error();
+  auto c = make_socket(ctx, zmq::socket_type::push);
+  EXPECT_FALSE(connect_endpoint(c, "tcp://127.0.0.1:9"));
+  char pub[41], sec[41];
+  ASSERT_EQ(zmq_curve_keypair(pub, sec), 0);
+  s.set(zmq::sockopt::curve_server, true);
+  s.set(zmq::sockopt::curve_secretkey, sec);
+  auto ok = bind_endpoint(s, "tcp://127.0.0.1:*");
+  EXPECT_TRUE(ok) << ok.error();
 }
 
 TEST(Zmq, StampedMessagesTravelAndGarbageIsCounted) {

@@ -1,17 +1,22 @@
 // trading-heal-ctl: the operator's tool. Fleet status and the audit from the exporter's API;
 // pause/resume through the actuator's control socket; diagnose-now through the diagnoser's.
 #include <httplib.h>
+#include <pwd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <thread>
 
 #include "format.hpp"
 #include "trading_heal/common/config.hpp"
+#include "trading_heal/common/curve.hpp"
 #include "trading_heal/common/instance.hpp"
+#include "trading_heal/common/peer_guard.hpp"
 #include "trading_heal/common/text.hpp"
 #include "trading_heal/common/zmq.hpp"
 #include "trading_heal/proto/json.hpp"
@@ -32,6 +37,11 @@ constexpr const char* kUsage = R"(usage: trading-heal-ctl [--json] COMMAND [ARGS
   diagnose AGENT [--no-wait]      diagnose AGENT now and print the result when it arrives
   audit [--symbol S] [--action A] [--tail N]
                                   the audit log, oldest first (default the last 20 events)
+  keygen NAME [--dir DIR] [--owner USER]
+                                  a CURVE key pair for tcp:// links between hosts: DIR/NAME.key
+                                  (secret, 0600, owned by USER) and DIR/NAME.pub (give it to the
+                                  other side's TRADING_HEAL_HOSTS_DIR); default DIR
+                                  /etc/trading-heal/keys; never replaces existing keys
   audit verify [--against-journal] FILE...
                                   check the audit file's hash chain (rotated files oldest first);
                                   --against-journal: and that no recorded head was cut off
@@ -312,6 +322,60 @@ int cmd_audit(const Ctx& c, const std::vector<std::string>& args, const char* ar
   return 0;
 }
 
+// keygen NAME [--dir DIR] [--owner USER]: needs no deployment.
+int cmd_keygen(const Ctx& c, const std::vector<std::string>& args) {
+  std::string name;
+  std::string dir = "/etc/trading-heal/keys";
+  std::optional<unsigned> uid;
+  std::optional<unsigned> gid;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--dir" || args[i] == "--owner") {
+      if (i + 1 >= args.size()) return usage("missing value after " + args[i]);
+      const std::string v = args[++i];
+      if (args[i - 1] == "--dir") {
+        dir = v;
+        continue;
+      }
+      auto u = th::common::uid_of(v);
+      if (!u) return usage("--owner " + v + ": " + u.error());
+      uid = *u;
+      std::vector<char> buf(16384);
+      passwd pw{};
+      passwd* found = nullptr;
+      if (::getpwuid_r(*u, &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr) {
+        gid = pw.pw_gid;
+      }
+    } else if (name.empty() && args[i].rfind("-", 0) != 0) {
+      name = args[i];
+    } else {
+      return usage("unknown argument " + args[i]);
+    }
+  }
+  if (name.empty()) return usage("keygen needs a NAME (the host or component the key is for)");
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    std::cerr << "trading-heal-ctl: cannot create " << dir << ": " << ec.message() << "\n";
+    return 1;
+  }
+  auto w = th::common::write_key_files(dir, name, uid, gid);
+  if (!w) {
+    std::cerr << "trading-heal-ctl: keygen: " << w.error() << "\n";
+    return 1;
+  }
+  if (c.as_json) {
+    std::cout << json{{"name", name}, {"secret_key_file", w->secret_path},
+                      {"public_key_file", w->public_path}, {"public_key", w->public_z85}}
+                     .dump()
+              << "\n";
+  } else {
+    std::cout << "secret key: " << w->secret_path << " (0600; TRADING_HEAL_CURVE_SECRET_KEY_FILE)\n"
+              << "public key: " << w->public_path << " " << w->public_z85
+              << " (copy it to the other side's TRADING_HEAL_HOSTS_DIR as " << name << ".pub)\n";
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -342,6 +406,7 @@ int main(int argc, char** argv) {
     args.erase(args.begin() + static_cast<std::ptrdiff_t>(i));
   }
   if (args.empty()) return usage("a COMMAND is needed");
+  if (args[0] == "keygen") return cmd_keygen(c, {args.begin() + 1, args.end()});
   const auto process = th::common::process_env();
   auto inst = th::common::find_instance(instance, user, process,
                                         th::common::InstanceDirs::from(process));

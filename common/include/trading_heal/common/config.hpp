@@ -105,6 +105,13 @@ struct Config {
   // what each daemon's peer guard allows on each of its sockets.
   std::map<std::string, std::string> peers;
   std::string operators_group;
+  // CURVE for tcp:// endpoints (between hosts): this component's secret key file
+  // (TRADING_HEAL_CURVE_SECRET_KEY_FILE, from trading-heal-ctl keygen), the public key of the side
+  // it connects to (TRADING_HEAL_CURVE_SERVER_KEY_FILE), and the allow-list of the keys that may
+  // connect to it (TRADING_HEAL_HOSTS_DIR, one NAME.pub per host; re-read on SIGHUP).
+  std::string curve_secret_key_file;
+  std::string curve_server_key_file;
+  std::string hosts_dir = "/etc/trading-heal/hosts.d";
   bool dry_run = false;
   std::string log_level = "info";
   std::string metrics_listen = "0.0.0.0:9120";

@@ -14,7 +14,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -24,6 +26,7 @@
 #include <zmq.hpp>
 
 #include "trading_heal/common/config.hpp"
+#include "trading_heal/common/curve.hpp"
 
 namespace trading_heal::common {
 
@@ -65,6 +68,21 @@ struct Identities {
 };
 tl::expected<Identities, ConfigError> resolve_identities(const Config& cfg);
 
+// CURVE for tcp:// endpoints: this component's key pair; for a socket that connects, the public
+// key of the side it connects to; for a socket that binds, the allow-list directory.
+struct CurveSetup {
+  CurveKeyPair own;
+  std::string server_public_z85;  // empty: this component connects to nothing over tcp
+  std::string hosts_dir;
+};
+// From the configuration (TRADING_HEAL_CURVE_SECRET_KEY_FILE, ..._SERVER_KEY_FILE,
+// TRADING_HEAL_HOSTS_DIR); nullopt when no secret key is configured. The error names the setting.
+tl::expected<std::optional<CurveSetup>, ConfigError> load_curve_setup(const Config& cfg);
+
+enum class Side { kBind, kConnect };
+
+class Loop;
+
 class PeerGuard {
  public:
   // `component`: for the log lines ("actuator").
@@ -72,8 +90,30 @@ class PeerGuard {
   PeerGuard(const PeerGuard&) = delete;
   PeerGuard& operator=(const PeerGuard&) = delete;
 
-  // Puts `socket` under `domain`'s policy (before it binds or connects).
-  void protect(zmq::socket_t& socket, const std::string& domain, PeerPolicy policy);
+  // Puts `socket` under `domain`'s policy (before it binds or connects). For a tcp:// `endpoint`
+  // the socket speaks CURVE (server when it binds, client when it connects) with ZMTP heartbeats,
+  // and the policy is the allow-list (a peer is admitted by its public key, not its uid); without
+  // use_curve() a tcp:// endpoint throws (nothing on tcp without CURVE).
+  void protect(zmq::socket_t& socket, const std::string& domain, PeerPolicy policy,
+               const std::string& endpoint = {}, Side side = Side::kBind);
+  // CURVE keys for tcp endpoints; loads the allow-list (its problems are logged).
+  void use_curve(CurveSetup setup);
+  // use_curve() from the configuration when it names a secret key file; throws
+  // std::runtime_error naming the setting when a key file cannot be used.
+  void configure(const Config& cfg);
+  // Reads the allow-list again (SIGHUP). Admitted connections stay; new handshakes use the new
+  // list.
+  void reload_hosts();
+  std::size_t hosts_admitted() const { return hosts_.size(); }
+  // Registers the guard's sockets and fds with the loop (ZAP requests, the reconnect timer, the
+  // handshake monitors of tcp servers, including those protected later).
+  void attach(Loop& loop);
+  // Connections refused before any ZAP request: a client without CURVE (a failed handshake), or
+  // bytes that are not ZMTP (closed by libzmq before any handshake), seen by a monitor of each
+  // tcp server socket; also counted in refused().
+  std::uint64_t handshake_failures() const { return handshake_failures_; }
+  // Drains the handshake monitors (attach() does it from the loop).
+  void on_monitor();
   zmq::socket_t& socket() { return zap_; }  // readable when a request waits
   // Answers every waiting request.
   void on_request();
@@ -115,6 +155,26 @@ class PeerGuard {
   std::set<std::pair<std::string, uid_t>> logged_;
   std::uint64_t refused_ = 0;
   std::uint64_t allowed_ = 0;
+  zmq::context_t& ctx_;
+  std::optional<CurveSetup> curve_;
+  HostAllowList hosts_;
+  std::set<std::string> curve_domains_;
+  struct Monitor {
+    std::unique_ptr<zmq::socket_t> socket;
+    // Accepted connections (fds, in accept order) without a handshake result yet. libzmq's
+    // events name the fd on accept and disconnect only, so a result resolves the oldest one: the
+    // count is exact when handshakes end in the order they began, and never lost otherwise.
+    std::deque<std::uint32_t> unresolved;
+  };
+  std::vector<Monitor> monitors_;
+  Loop* loop_ = nullptr;
+  std::uint64_t handshake_failures_ = 0;
+  std::set<std::string> logged_keys_;
+  bool logged_handshake_ = false;
+
+  void log_refusal(const std::string& domain, const std::string& what);
+  void monitor(zmq::socket_t& socket, const std::string& domain);
+  bool curve_allowed(const std::vector<zmq::message_t>& req, std::string& host);
 };
 
 }  // namespace trading_heal::common
