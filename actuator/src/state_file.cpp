@@ -1,5 +1,7 @@
 #include "trading_heal/actuator/state_file.hpp"
 
+#include "trading_heal/common/files.hpp"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -29,36 +31,7 @@ tl::expected<std::optional<std::string>, std::string> read_state_file(const std:
 }
 
 tl::expected<void, std::string> write_state_file(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-  if (fd < 0) return tl::unexpected(err("cannot create", tmp));
-  std::size_t done = 0;
-  while (done < text.size()) {
-    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      auto e = err("cannot write", tmp);
-      ::close(fd);
-      return tl::unexpected(e);
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  // A failed fsync cannot be retried on the same data: the temp file is abandoned and the next
-  // save writes a fresh one.
-  if (::fsync(fd) != 0) {
-    auto e = err("cannot fsync", tmp);
-    ::close(fd);
-    return tl::unexpected(e);
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return tl::unexpected(err("cannot rename", tmp));
-  auto dir = std::filesystem::path(path).parent_path();
-  int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-  return {};
+  return common::replace_file(path, text, 0640);
 }
 
 std::string quarantine_state_file(const std::string& path, const std::string& suffix) {

@@ -16,6 +16,8 @@
 
 #include <zmq.h>
 
+#include "trading_heal/common/files.hpp"
+
 namespace trading_heal::common {
 namespace {
 
@@ -79,14 +81,7 @@ tl::expected<void, std::string> write_new(const std::string& path, const std::st
   if (ok && (uid || gid)) {
     ok = ::fchown(fd, uid ? *uid : static_cast<uid_t>(-1), gid ? *gid : static_cast<gid_t>(-1)) == 0;
   }
-  std::size_t done = 0;
-  while (ok && done < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) ok = false;
-    else done += static_cast<std::size_t>(n);
-  }
-  ok = ok && ::fsync(fd) == 0;
+  ok = ok && write_all(fd, text.data(), text.size()) && ::fsync(fd) == 0;
   const int err = errno;
   ::close(fd);
   if (!ok) {
@@ -188,6 +183,7 @@ tl::expected<WrittenKeys, std::string> write_key_files(const std::string& dir,
     ::unlink(w.secret_path.c_str());
     return tl::unexpected(r.error());
   }
+  fsync_dir_of(w.public_path);
   return w;
 }
 

@@ -1,5 +1,7 @@
 #include "trading_heal/common/reliable.hpp"
 
+#include "trading_heal/common/files.hpp"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -16,18 +18,6 @@ namespace {
 
 std::string errno_text(const std::string& what) { return what + ": " + std::strerror(errno); }
 
-bool write_all(int fd, const char* p, std::size_t n) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    p += w;
-    n -= static_cast<std::size_t>(w);
-  }
-  return true;
-}
 
 std::string frame_record(const proto::Message& msg) {
   const std::string bytes = proto::encode(msg);
@@ -37,14 +27,6 @@ std::string frame_record(const proto::Message& msg) {
   return rec + bytes;
 }
 
-void fsync_dir_of(const std::string& path) {
-  auto dir = std::filesystem::path(path).parent_path();
-  int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-}
 
 }  // namespace
 
@@ -143,24 +125,11 @@ std::size_t Outbox::ack(const std::string& source, const std::string& boot_id, s
 }
 
 tl::expected<void, std::string> Outbox::compact() {
-  const std::string tmp = path_ + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-  if (fd < 0) return tl::unexpected(errno_text("open " + tmp));
-  for (const auto& m : pending_) {
-    const std::string rec = frame_record(m);
-    if (!write_all(fd, rec.data(), rec.size())) {
-      ::close(fd);
-      return tl::unexpected(errno_text("write " + tmp));
-    }
-  }
-  if (::fsync(fd) != 0 || ::rename(tmp.c_str(), path_.c_str()) != 0) {
-    ::close(fd);
-    return tl::unexpected(errno_text("replace " + path_));
-  }
-  fsync_dir_of(path_);
+  std::string records;
+  for (const auto& m : pending_) records += frame_record(m);
+  if (auto r = replace_file(path_, records, 0640); !r) return r;
   ::close(fd_);
   fd_ = ::open(path_.c_str(), O_RDWR | O_CLOEXEC);
-  ::close(fd);
   if (fd_ < 0) return tl::unexpected(errno_text("reopen " + path_));
   ::lseek(fd_, 0, SEEK_END);
   file_records_ = pending_.size();

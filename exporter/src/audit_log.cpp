@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "trading_heal/common/files.hpp"
 #include "trading_heal/exporter/audit_format.hpp"
 #include "trading_heal/exporter/sha256.hpp"
 
@@ -53,15 +54,6 @@ off_t complete_end(int fd) {
   return 0;
 }
 
-void fsync_dir(const std::string& path) {
-  auto dir = std::filesystem::path(path).parent_path();
-  if (dir.empty()) dir = ".";
-  int d = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (d >= 0) {
-    ::fsync(d);
-    ::close(d);
-  }
-}
 
 std::string last_line_of(int fd) {
   std::string out;
@@ -265,7 +257,7 @@ tl::expected<void, std::string> AuditLog::rotate() {
   fd_ = std::move(fd);
   size_ = 0;
   ++rotations_;
-  fsync_dir(opts_.path);
+  common::fsync_dir_of(opts_.path);
   return {};
 }
 
@@ -278,7 +270,7 @@ tl::expected<void, std::string> AuditLog::reopen() {
     fd_ = std::move(old);  // keep the old file rather than none
     return r;
   }
-  fsync_dir(opts_.path);
+  common::fsync_dir_of(opts_.path);
   return {};
 }
 

@@ -12,6 +12,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "trading_heal/common/files.hpp"
 #include "trading_heal/common/zmq.hpp"
 #include "trading_heal/exporter/audit_format.hpp"
 #include "trading_heal/exporter/audit_journal.hpp"
@@ -21,43 +22,6 @@ namespace trading_heal::exporter {
 namespace {
 
 using namespace std::chrono_literals;
-
-// Atomic replace: temp file, fsync, rename, fsync the directory.
-bool write_atomically(const std::string& path, const std::string& text, std::string* err) {
-  const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-  if (fd < 0) {
-    *err = "open " + tmp + ": " + std::strerror(errno);
-    return false;
-  }
-  std::string_view rest = text;
-  bool ok = true;
-  while (!rest.empty()) {
-    ssize_t n = ::write(fd, rest.data(), rest.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      ok = false;
-      break;
-    }
-    rest.remove_prefix(static_cast<std::size_t>(n));
-  }
-  ok = ok && ::fsync(fd) == 0;
-  if (!ok) *err = "write " + tmp + ": " + std::strerror(errno);
-  ::close(fd);
-  if (ok && ::rename(tmp.c_str(), path.c_str()) != 0) {
-    *err = "rename " + tmp + ": " + std::strerror(errno);
-    ok = false;
-  }
-  if (ok) {
-    auto dir = std::filesystem::path(path).parent_path();
-    int d = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (d >= 0) {
-      ::fsync(d);
-      ::close(d);
-    }
-  }
-  return ok;
-}
 
 }  // namespace
 
@@ -319,11 +283,10 @@ void Daemon::on_sighup() {
 }
 
 void Daemon::persist_seq() {
-  std::string err;
-  if (write_atomically(seq_path_, tracker_.to_json(), &err)) {
+  if (auto r = common::replace_file(seq_path_, tracker_.to_json()); r) {
     seq_dirty_ = false;
   } else {
-    spdlog::warn("sequence state not saved path={} error=\"{}\"", seq_path_, err);
+    spdlog::warn("sequence state not saved path={} error=\"{}\"", seq_path_, r.error());
   }
 }
 
