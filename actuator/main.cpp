@@ -16,6 +16,7 @@
 
 #include "trading_heal/common/config.hpp"
 #include "trading_heal/common/log.hpp"
+#include "trading_heal/common/settings.hpp"
 #include "trading_heal/common/signals.hpp"
 
 namespace {
@@ -23,21 +24,7 @@ namespace {
 constexpr const char* kUsage = R"(usage: trading-heal-actuator [--help]
 
 Restarts crypto-agent@<instance>.service units of the configured agents when the probe reports
-them DOWN or STALLED, within limits (SPEC.md "Restart"). Configuration from the environment:
-
-  TRADING_HEAL_AGENTS / TRADING_HEAL_AGENTS_FILE   the agents (the only units it may restart)
-  TRADING_HEAL_SYSTEMD_SCOPE=system|user           which systemd manager
-  TRADING_HEAL_RESTART_BACKEND=dbus|systemctl      TRADING_HEAL_RESTART_SUDO=false
-  TRADING_HEAL_RESTART_TIMEOUT=30                  restart job and verification, seconds each
-  TRADING_HEAL_INTERVAL  TRADING_HEAL_CONSECUTIVE_THRESHOLD  TRADING_HEAL_EXHAUSTED_AFTER
-  TRADING_HEAL_MAX_RESTARTS  TRADING_HEAL_FLEET_MAX_RESTARTS  TRADING_HEAL_COOLDOWN
-  TRADING_HEAL_BACKOFF_MAX  TRADING_HEAL_STABLE_AFTER  TRADING_HEAL_RECOVERY_GRACE
-  TRADING_HEAL_DIAGNOSIS_WAIT (default OLLAMA_TIMEOUT + 5)
-  TRADING_HEAL_GLOBAL_MIN_AGENTS  TRADING_HEAL_GLOBAL_WINDOW
-  TRADING_HEAL_PRE_RESTART_HOOK  TRADING_HEAL_POST_RESTART_HOOK  TRADING_HEAL_HOOK_TIMEOUT
-  TRADING_HEAL_DRY_RUN=false  TRADING_HEAL_DATA_DIR  TRADING_HEAL_RUNTIME_DIR
-  TRADING_HEAL_HEALTH_ENDPOINT  TRADING_HEAL_DIAGNOSIS_ENDPOINT  TRADING_HEAL_CONTROL_ENDPOINT
-  TRADING_HEAL_ACTUATOR_PUB_ENDPOINT  TRADING_HEAL_EVENTS_ENDPOINT  TRADING_HEAL_LOG_LEVEL
+them DOWN or STALLED, within limits (docs/operations.md). Configuration: the environment below.
 
 State: $TRADING_HEAL_DATA_DIR/actuator-state.json; audit outbox: actuator-events.outbox.
 Exit codes: 0 on SIGTERM, 78 on a configuration error, 1 on other failures.
@@ -49,7 +36,7 @@ int main(int argc, char** argv) {
   namespace common = trading_heal::common;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
-      std::fputs(kUsage, stdout);
+      std::fputs((kUsage + common::settings_help(common::kActuator)).c_str(), stdout);
       return common::kExitOk;
     }
     std::fprintf(stderr, "trading-heal-actuator: unknown argument %s\n%s", argv[i], kUsage);

@@ -11,6 +11,7 @@
 
 #include "trading_heal/common/config.hpp"
 #include "trading_heal/common/log.hpp"
+#include "trading_heal/common/settings.hpp"
 #include "trading_heal/common/signals.hpp"
 #include "trading_heal/diagnoser/daemon.hpp"
 #include "trading_heal/diagnoser/ollama_client.hpp"
@@ -26,18 +27,6 @@ void usage(std::FILE* out) {
       "                 as one JSON line on stdout\n"
       "  --help         this text\n"
       "\n"
-      "Environment (defaults in parentheses):\n"
-      "  OLLAMA_ENABLED (true)  OLLAMA_HOST (http://127.0.0.1:11434)  OLLAMA_MODEL\n"
-      "  (qwen2.5-coder:7b)  OLLAMA_TIMEOUT (30)  OLLAMA_API (ollama | openai)\n"
-      "  OLLAMA_KEEP_ALIVE (30m)\n"
-      "  TRADING_HEAL_AGENTS / TRADING_HEAL_AGENTS_FILE  TRADING_HEAL_SYSTEMD_SCOPE (system)\n"
-      "  TRADING_HEAL_DIAGNOSE_AFTER (2)  TRADING_HEAL_DIAGNOSE_WORKERS (2)\n"
-      "  TRADING_HEAL_DIAGNOSIS_CACHE_TTL (3600)  TRADING_HEAL_INTERVAL (30)\n"
-      "  TRADING_HEAL_RUNTIME_DIR (/run/trading-heal)  TRADING_HEAL_DATA_DIR\n"
-      "  (/var/lib/trading-heal)  TRADING_HEAL_LOG_LEVEL (info)\n"
-      "  TRADING_HEAL_HEALTH_ENDPOINT  TRADING_HEAL_DIAGNOSER_PUB_ENDPOINT\n"
-      "  TRADING_HEAL_DIAGNOSIS_ENDPOINT  TRADING_HEAL_EVENTS_ENDPOINT\n"
-      "  TRADING_HEAL_DIAGNOSER_CONTROL_ENDPOINT\n"
       "Exit: 0 on SIGTERM, 78 on a configuration error, 64 on bad usage.\n",
       out);
 }
@@ -50,6 +39,7 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
       usage(stdout);
+      std::fputs(common::settings_help(common::kDiagnoser).c_str(), stdout);
       return common::kExitOk;
     }
     if (std::strcmp(argv[i], "--once") == 0 && i + 1 < argc) {

@@ -16,6 +16,7 @@
 
 #include "trading_heal/common/config.hpp"
 #include "trading_heal/common/log.hpp"
+#include "trading_heal/common/settings.hpp"
 #include "trading_heal/common/loop.hpp"
 #include "trading_heal/common/notify.hpp"
 #include "trading_heal/common/peer_guard.hpp"
@@ -41,20 +42,8 @@ Serves Prometheus metrics (/metrics), the status and audit API (/health /status 
                           files must still be a line: a file cut back is found (root or group
                           systemd-journal)
 
-Environment:
-  TRADING_HEAL_METRICS_LISTEN  (0.0.0.0:9120)   TRADING_HEAL_API_LISTEN  (127.0.0.1:9121)
-  TRADING_HEAL_API_TOKEN_FILE  bearer token for /status and /audit (default: none); the
-                               credential $CREDENTIALS_DIRECTORY/api-token wins when present
-  TRADING_HEAL_PEERS, TRADING_HEAL_OPERATORS_GROUP  the users whose records and state count
-                               (see PROTOCOL.md, "Who may speak")
-  TRADING_HEAL_DATA_DIR        (/var/lib/trading-heal)  audit file and exporter-seq.json
-  TRADING_HEAL_AUDIT_MAX_BYTES (67108864)  TRADING_HEAL_AUDIT_KEEP (5)  rotation
-  TRADING_HEAL_RUNTIME_DIR     (/run/trading-heal)  ipc:// endpoints; each can be set with
-  TRADING_HEAL_EVENTS_ENDPOINT, TRADING_HEAL_HEALTH_ENDPOINT,
-  TRADING_HEAL_DIAGNOSER_PUB_ENDPOINT, TRADING_HEAL_ACTUATOR_PUB_ENDPOINT
-  TRADING_HEAL_INTERVAL        (30)  components are silent after 3 intervals
-  TRADING_HEAL_AGENTS / TRADING_HEAL_AGENTS_FILE, TRADING_HEAL_LOG_LEVEL (info)
-Signals: SIGTERM/SIGINT stop; SIGHUP reopens the audit file (logrotate).
+Signals: SIGTERM/SIGINT stop; SIGHUP reopens the audit file (logrotate) and reads the allow-list
+of host keys again.
 )";
 
 std::optional<std::string> read_token(const std::string& path, std::string* err) {
@@ -94,7 +83,7 @@ int main(int argc, char** argv) {
   using namespace trading_heal;
   std::vector<std::string> args(argv + 1, argv + argc);
   if (!args.empty() && (args[0] == "--help" || args[0] == "-h")) {
-    std::cout << kUsage;
+    std::cout << kUsage << common::settings_help(common::kExporter);
     return common::kExitOk;
   }
   if (!args.empty() && args[0] == "--verify-audit") {

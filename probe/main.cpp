@@ -17,6 +17,7 @@
 #include "trading_heal/common/notify.hpp"
 #include "trading_heal/common/peer_guard.hpp"
 #include "trading_heal/common/reliable.hpp"
+#include "trading_heal/common/settings.hpp"
 #include "trading_heal/common/signals.hpp"
 #include "trading_heal/probe/runner.hpp"
 #include "trading_heal/proto/json.hpp"
@@ -34,13 +35,6 @@ publishes one HealthReport per agent on the health endpoint.
   --once   one cycle; reports as JSON lines on stdout; exit 0 if all HEALTHY, 1 otherwise
   --help   this text
 
-Environment (see the README for defaults):
-  TRADING_HEAL_AGENTS, TRADING_HEAL_AGENTS_FILE, TRADING_HEAL_SYSTEMD_SCOPE (system|user),
-  TRADING_HEAL_INTERVAL, TRADING_HEAL_STALL_THRESHOLD, TRADING_HEAL_HEARTBEAT_DIR,
-  TRADING_HEAL_RUNTIME_DIR, TRADING_HEAL_HEALTH_ENDPOINT, TRADING_HEAL_EVENTS_ENDPOINT,
-  TRADING_HEAL_DATA_DIR (outbox probe-outbox), TRADING_HEAL_LOG_LEVEL,
-  TRADING_HEAL_PROC_ROOT (default /proc), TRADING_HEAL_STARTUP_GRACE (default 120 s),
-  DATABASE_URL or POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER, POSTGRES_PASSWORD, POSTGRES_DB
 Exit status: 0 stopped by SIGTERM, 78 configuration error, 1 other failure.
 )";
 
@@ -150,7 +144,7 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--help" || a == "-h") {
-      std::fputs(kUsage, stdout);
+      std::fputs((kUsage + common::settings_help(common::kProbe)).c_str(), stdout);
       return common::kExitOk;
     }
     if (a == "--once") {

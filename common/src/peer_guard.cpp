@@ -362,10 +362,6 @@ bool PeerGuard::curve_allowed(const std::vector<zmq::message_t>& req, std::strin
   return false;
 }
 
-void PeerGuard::log_refusal(const std::string& domain, const std::string& what) {
-  spdlog::warn("peer refused component={} socket={} {} refused={}", component_, domain, what,
-               refused_);
-}
 
 void PeerGuard::on_request() {
   for (int i = 0; i < 256; ++i) {
@@ -376,70 +372,68 @@ void PeerGuard::on_request() {
       return;
     }
     // ZAP request (RFC 27): version, request id, domain, address, routing id, mechanism, ...
-    std::string request_id = req.size() > 1 ? req[1].to_string() : std::string();
-    std::string domain = req.size() > 2 ? req[2].to_string() : std::string();
-    std::string address = req.size() > 3 ? req[3].to_string() : std::string();
+    const std::string request_id = req.size() > 1 ? req[1].to_string() : std::string();
+    const std::string domain = req.size() > 2 ? req[2].to_string() : std::string();
+    const std::string address = req.size() > 3 ? req[3].to_string() : std::string();
     last_request_[domain] = std::chrono::steady_clock::now();
-    if (curve_domains_.count(domain) != 0) {
-      std::string host;
-      const bool ok = req.size() >= 7 && req[0].to_string() == "1.0" && curve_allowed(req, host);
-      if (ok) {
-        ++allowed_;
-      } else {
-        ++refused_;
-        const std::string key = host.empty() ? std::string("none") : host;
-        if (logged_keys_.size() < 1024 && logged_keys_.insert(domain + "/" + key).second) {
-          log_refusal(domain,
-                      "address=" + address.substr(0, 64) + " key=" + key +
-                          " reason=\"key not in the allow-list " +
-                          (curve_ ? curve_->hosts_dir : std::string()) + "\"");
-        }
-        host.clear();
-      }
-      // The user id of the connection is the host bound to its key: every message on it carries
-      // it ("User-Id" metadata), whatever the message says.
-      std::vector<zmq::const_buffer> reply = {
-          zmq::str_buffer("1.0"), zmq::buffer(request_id),
-          ok ? zmq::str_buffer("200") : zmq::str_buffer("400"),
-          ok ? zmq::str_buffer("OK") : zmq::str_buffer("key not allowed"), zmq::buffer(host),
-          zmq::str_buffer("")};
-      try {
-        (void)zmq::send_multipart(zap_, reply, zmq::send_flags::dontwait);
-      } catch (const zmq::error_t&) {
-      }
-      continue;
-    }
-    const auto creds = parse_peer_address(address);
-    const auto policy = policies_.find(domain);
-    const bool ok = req.size() >= 6 && req[0].to_string() == "1.0" && creds &&
-                    policy != policies_.end() && peer_allowed(*creds, policy->second, groups_of_);
+    const bool curve = curve_domains_.count(domain) != 0;
+    std::string user;
+    const bool ok = req.size() >= 6 && req[0].to_string() == "1.0" &&
+                    (curve ? judge_key(req, domain, address, user)
+                           : judge_credentials(domain, address, user));
     if (ok) {
       ++allowed_;
     } else {
       ++refused_;
-      schedule_reconnect(domain);
-      const uid_t uid = creds ? creds->uid : static_cast<uid_t>(-1);
-      if (logged_.size() < 1024 && logged_.emplace(domain, uid).second) {
-        spdlog::warn("peer refused component={} socket={} uid={} gid={} pid={} allowed=\"{}\" "
-                     "refused={}",
-                     component_, domain, creds ? std::to_string(creds->uid) : "?",
-                     creds ? std::to_string(creds->gid) : "?",
-                     creds ? std::to_string(creds->pid) : address.substr(0, 64),
-                     policy != policies_.end() ? policy->second.describe() : "unknown socket",
-                     refused_);
-      }
+      user.clear();
     }
-    const std::string user = creds ? std::to_string(creds->uid) : std::string();
+    // The user id becomes every message's "User-Id": the peer's uid, or the host bound to its key.
     std::vector<zmq::const_buffer> reply = {
         zmq::str_buffer("1.0"), zmq::buffer(request_id),
         ok ? zmq::str_buffer("200") : zmq::str_buffer("400"),
-        ok ? zmq::str_buffer("OK") : zmq::str_buffer("peer not allowed"), zmq::buffer(user),
-        zmq::str_buffer("")};
+        ok ? zmq::str_buffer("OK")
+           : (curve ? zmq::str_buffer("key not allowed") : zmq::str_buffer("peer not allowed")),
+        zmq::buffer(user), zmq::str_buffer("")};
     try {
       (void)zmq::send_multipart(zap_, reply, zmq::send_flags::dontwait);
     } catch (const zmq::error_t&) {
     }
   }
+}
+
+bool PeerGuard::judge_key(const std::vector<zmq::message_t>& req, const std::string& domain,
+                          const std::string& address, std::string& host) {
+  if (curve_allowed(req, host)) return true;
+  const std::string key = host.empty() ? std::string("none") : host;
+  if (logged_keys_.size() < 1024 && logged_keys_.insert(domain + "/" + key).second) {
+    spdlog::warn("peer refused component={} socket={} address={} key={} reason=\"key not in the "
+                 "allow-list {}\" refused={}",
+                 component_, domain, address.substr(0, 64), key,
+                 curve_ ? curve_->hosts_dir : std::string(), refused_ + 1);
+  }
+  return false;
+}
+
+bool PeerGuard::judge_credentials(const std::string& domain, const std::string& address,
+                                  std::string& user) {
+  const auto creds = parse_peer_address(address);
+  const auto policy = policies_.find(domain);
+  if (creds) user = std::to_string(creds->uid);
+  if (creds && policy != policies_.end() && peer_allowed(*creds, policy->second, groups_of_)) {
+    return true;
+  }
+  schedule_reconnect(domain);
+  const uid_t uid = creds ? creds->uid : static_cast<uid_t>(-1);
+  if (logged_.size() < 1024 && logged_.emplace(domain, uid).second) {
+    spdlog::warn("peer refused component={} socket={} uid={} gid={} pid={} allowed=\"{}\" "
+                 "refused={}",
+                 component_, domain, creds ? std::to_string(creds->uid) : "?",
+                 creds ? std::to_string(creds->gid) : "?",
+                 creds ? std::to_string(creds->pid) : address.substr(0, 64),
+                 policy != policies_.end() ? policy->second.describe() : "unknown socket",
+                 refused_ + 1);
+  }
+  return false;
 }
 
 }  // namespace trading_heal::common

@@ -10,13 +10,17 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <thread>
+
+#include <tl/expected.hpp>
 
 #include "format.hpp"
 #include "trading_heal/common/config.hpp"
 #include "trading_heal/common/curve.hpp"
 #include "trading_heal/common/instance.hpp"
 #include "trading_heal/common/peer_guard.hpp"
+#include "trading_heal/common/settings.hpp"
 #include "trading_heal/common/text.hpp"
 #include "trading_heal/common/zmq.hpp"
 #include "trading_heal/proto/json.hpp"
@@ -37,6 +41,8 @@ constexpr const char* kUsage = R"(usage: trading-heal-ctl [--json] COMMAND [ARGS
   diagnose AGENT [--no-wait]      diagnose AGENT now and print the result when it arrives
   audit [--symbol S] [--action A] [--tail N]
                                   the audit log, oldest first (default the last 20 events)
+  settings [--markdown]           every setting: default, which programs read it, meaning
+                                  (--json: a list; --markdown: the README's table)
   keygen NAME [--dir DIR] [--owner USER]
                                   a CURVE key pair for tcp:// links between hosts: DIR/NAME.key
                                   (secret, 0600, owned by USER) and DIR/NAME.pub (give it to the
@@ -322,56 +328,89 @@ int cmd_audit(const Ctx& c, const std::vector<std::string>& args, const char* ar
   return 0;
 }
 
-// keygen NAME [--dir DIR] [--owner USER]: needs no deployment.
-int cmd_keygen(const Ctx& c, const std::vector<std::string>& args) {
+struct KeygenArgs {
   std::string name;
   std::string dir = "/etc/trading-heal/keys";
   std::optional<unsigned> uid;
   std::optional<unsigned> gid;
+};
+
+// NAME [--dir DIR] [--owner USER]; the error is the usage message.
+tl::expected<KeygenArgs, std::string> parse_keygen(const std::vector<std::string>& args) {
+  KeygenArgs k;
   for (std::size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--dir" || args[i] == "--owner") {
-      if (i + 1 >= args.size()) return usage("missing value after " + args[i]);
-      const std::string v = args[++i];
-      if (args[i - 1] == "--dir") {
-        dir = v;
-        continue;
-      }
-      auto u = th::common::uid_of(v);
-      if (!u) return usage("--owner " + v + ": " + u.error());
-      uid = *u;
+    const bool has_value = i + 1 < args.size();
+    if (args[i] == "--dir" && has_value) {
+      k.dir = args[++i];
+    } else if (args[i] == "--owner" && has_value) {
+      const std::string user = args[++i];
+      auto u = th::common::uid_of(user);
+      if (!u) return tl::unexpected("--owner " + user + ": " + u.error());
+      k.uid = *u;
       std::vector<char> buf(16384);
       passwd pw{};
       passwd* found = nullptr;
       if (::getpwuid_r(*u, &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr) {
-        gid = pw.pw_gid;
+        k.gid = pw.pw_gid;
       }
-    } else if (name.empty() && args[i].rfind("-", 0) != 0) {
-      name = args[i];
+    } else if (args[i] == "--dir" || args[i] == "--owner") {
+      return tl::unexpected("missing value after " + args[i]);
+    } else if (k.name.empty() && args[i].rfind("-", 0) != 0) {
+      k.name = args[i];
     } else {
-      return usage("unknown argument " + args[i]);
+      return tl::unexpected("unknown argument " + args[i]);
     }
   }
-  if (name.empty()) return usage("keygen needs a NAME (the host or component the key is for)");
+  if (k.name.empty()) return tl::unexpected(std::string("keygen needs a NAME (the host or component the key is for)"));
+  return k;
+}
+
+// settings: the settings table; needs no deployment.
+int cmd_settings(const Ctx& c, const std::vector<std::string>& args) {
+  const bool markdown = !args.empty() && args[0] == "--markdown";
+  if (!args.empty() && !markdown) return usage("unknown argument " + args[0]);
+  if (markdown) {
+    std::cout << th::common::settings_markdown();
+    return 0;
+  }
+  json out = json::array();
+  for (const auto& d : th::common::setting_docs()) {
+    if (c.as_json) {
+      out.push_back({{"name", d.name}, {"default", d.default_text}, {"derived", d.derived},
+                     {"read_by", th::common::readers_text(d.readers)}, {"help", d.help}});
+      continue;
+    }
+    std::cout << d.name << "=" << d.default_text << "  (" << th::common::readers_text(d.readers)
+              << ")\n    " << d.help << "\n";
+  }
+  if (c.as_json) std::cout << out.dump() << "\n";
+  return 0;
+}
+
+// keygen: a CURVE key pair; needs no deployment.
+int cmd_keygen(const Ctx& c, const std::vector<std::string>& args) {
+  auto k = parse_keygen(args);
+  if (!k) return usage(k.error());
   std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
+  std::filesystem::create_directories(k->dir, ec);
   if (ec) {
-    std::cerr << "trading-heal-ctl: cannot create " << dir << ": " << ec.message() << "\n";
+    std::cerr << "trading-heal-ctl: cannot create " << k->dir << ": " << ec.message() << "\n";
     return 1;
   }
-  auto w = th::common::write_key_files(dir, name, uid, gid);
+  auto w = th::common::write_key_files(k->dir, k->name, k->uid, k->gid);
   if (!w) {
     std::cerr << "trading-heal-ctl: keygen: " << w.error() << "\n";
     return 1;
   }
   if (c.as_json) {
-    std::cout << json{{"name", name}, {"secret_key_file", w->secret_path},
+    std::cout << json{{"name", k->name}, {"secret_key_file", w->secret_path},
                       {"public_key_file", w->public_path}, {"public_key", w->public_z85}}
                      .dump()
               << "\n";
   } else {
     std::cout << "secret key: " << w->secret_path << " (0600; TRADING_HEAL_CURVE_SECRET_KEY_FILE)\n"
               << "public key: " << w->public_path << " " << w->public_z85
-              << " (copy it to the other side's TRADING_HEAL_HOSTS_DIR as " << name << ".pub)\n";
+              << " (copy it to the other side's TRADING_HEAL_HOSTS_DIR as " << k->name << ".pub)\n";
   }
   return 0;
 }
@@ -386,7 +425,7 @@ int main(int argc, char** argv) {
   // --json, --instance NAME and --user may come before or after the command.
   for (std::size_t i = 0; i < args.size();) {
     if (args[i] == "-h" || args[i] == "--help") {
-      std::cout << kUsage;
+      std::cout << kUsage << th::common::settings_help(th::common::kCtl);
       return 0;
     }
     if (args[i] == "--json") {
@@ -407,6 +446,7 @@ int main(int argc, char** argv) {
   }
   if (args.empty()) return usage("a COMMAND is needed");
   if (args[0] == "keygen") return cmd_keygen(c, {args.begin() + 1, args.end()});
+  if (args[0] == "settings") return cmd_settings(c, {args.begin() + 1, args.end()});
   const auto process = th::common::process_env();
   auto inst = th::common::find_instance(instance, user, process,
                                         th::common::InstanceDirs::from(process));

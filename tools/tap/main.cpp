@@ -12,6 +12,7 @@
 #include "trading_heal/common/config.hpp"
 #include "trading_heal/common/instance.hpp"
 #include "trading_heal/common/loop.hpp"
+#include "trading_heal/common/settings.hpp"
 #include "trading_heal/common/zmq.hpp"
 #include "trading_heal/proto/json.hpp"
 
@@ -92,7 +93,7 @@ int main(int argc, char** argv) {
     };
     std::string v;
     if (a == "-h" || a == "--help") {
-      std::cout << kUsage;
+      std::cout << kUsage << th::common::settings_help(th::common::kCtl);
       return 0;
     } else if (a == "--kind" && value(v)) {
       if (!th::proto::kind_from_string(v)) return usage_error("unknown --kind " + v);

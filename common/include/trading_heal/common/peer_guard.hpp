@@ -172,7 +172,11 @@ class PeerGuard {
   std::set<std::string> logged_keys_;
   bool logged_handshake_ = false;
 
-  void log_refusal(const std::string& domain, const std::string& what);
+  // Whether a ZAP request may connect, with the user id to give it (the host bound to the key,
+  // or the peer's uid); a refusal is logged the first time per (socket, key or uid).
+  bool judge_key(const std::vector<zmq::message_t>& req, const std::string& domain,
+                 const std::string& address, std::string& host);
+  bool judge_credentials(const std::string& domain, const std::string& address, std::string& user);
   void monitor(zmq::socket_t& socket, const std::string& domain);
   bool curve_allowed(const std::vector<zmq::message_t>& req, std::string& host);
 };
