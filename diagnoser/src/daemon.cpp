@@ -52,7 +52,7 @@ void log_result(const common::AgentSpec& spec, const Result& r) {
     spdlog::warn("journal read failed agent={} error=\"{}\"", spec.instance, r.journal_error);
   }
   if (r.outcome.llm_error) {
-    // The phrase operators grep for (SPEC.md "Diagnosis").
+    // The phrase operators grep for (README "What the demo shows").
     spdlog::warn("WARNING: Ollama analysis error for {}: {} detail=\"{}\" model={} elapsed_ms={}",
                  spec.symbol, r.outcome.llm_error->reason, r.outcome.llm_error->detail, d.model,
                  static_cast<long>(d.latency_seconds * 1000));

@@ -22,7 +22,7 @@ struct Transfer {
 };
 
 // The size cap lives here: CURLOPT_MAXFILESIZE does not stop a body without Content-Length
-// before curl 8.4 (SECURITY.md).
+// before curl 8.4 (it applies during the transfer only since then; Debian 12 ships 7.88).
 std::size_t on_write(char* data, std::size_t size, std::size_t n, void* user) {
   auto* t = static_cast<Transfer*>(user);
   const std::size_t len = size * n;

@@ -1,5 +1,6 @@
 // Metrics: a scripted sequence of reports, heartbeats and events, then the exposition checked
-// line by line for every SPEC.md metric, and by promtool.
+// line by line for every metric of docs/reference.md, and by promtool; the reference's metrics
+// table names exactly the families the exporter registers, with their types.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -8,12 +9,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <map>
+#include <regex>
 #include <sstream>
 #include <thread>
 
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include "support/bed.hpp"
 #include "trading_heal/exporter/metrics_model.hpp"
 
 namespace trading_heal::exporter {
@@ -104,7 +108,7 @@ TEST(MetricsModel, ExpositionHasEverySpecMetricLineByLine) {
 
   const std::string text = exposition(reg);
   const std::vector<std::string> expected = {
-      // SPEC.md
+      // docs/reference.md "Metrics"
       R"(trading_agent_up{symbol="BTC-USDT"} 1)",
       R"(trading_agent_up{symbol="ETH-USDT"} 1)",
       R"(trading_agent_up{profile="conservative",symbol="BTC-USDT"} 0)",
@@ -176,6 +180,35 @@ TEST(MetricsModel, ExpositionHasEverySpecMetricLineByLine) {
   report_text << out.rdbuf();
   EXPECT_EQ(rc, 0) << report_text.str();
   EXPECT_EQ(report_text.str(), "") << "promtool reported problems";
+}
+
+TEST(MetricsModel, TheReferenceNamesEveryFamilyWithItsType) {
+  std::ifstream in(test::Bed::source_dir() + "/docs/reference.md");
+  std::stringstream doc;
+  doc << in.rdbuf();
+  const std::string text = doc.str();
+  const auto begin = text.find("<!-- metrics:");
+  const auto end = text.find("<!-- metrics end -->");
+  ASSERT_NE(begin, std::string::npos);
+  ASSERT_NE(end, std::string::npos);
+  const std::string table = text.substr(begin, end - begin);
+  std::map<std::string, std::string> documented;
+  const std::regex row(R"(\| `([a-z_]+)` \| ([a-z]+) \|)");
+  for (auto it = std::sregex_iterator(table.begin(), table.end(), row); it != std::sregex_iterator();
+       ++it) {
+    documented[(*it)[1]] = (*it)[2];
+  }
+  prometheus::Registry reg;
+  MetricsModel m(reg, fleet());  // every configured agent's series exist from the start
+  std::map<std::string, std::string> exported;
+  for (const auto& f : reg.Collect()) {
+    static const std::map<prometheus::MetricType, std::string> kTypes = {
+        {prometheus::MetricType::Counter, "counter"}, {prometheus::MetricType::Gauge, "gauge"},
+        {prometheus::MetricType::Histogram, "histogram"}};
+    exported[f.name] = kTypes.count(f.type) != 0 ? kTypes.at(f.type) : "other";
+  }
+  EXPECT_GE(exported.size(), 20U);
+  EXPECT_EQ(documented, exported) << "docs/reference.md's metrics table and the exporter differ";
 }
 
 TEST(MetricsModel, LabelValuesAreBounded) {

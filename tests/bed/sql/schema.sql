@@ -1,9 +1,9 @@
--- The operators' trading schema as SPEC.md describes it (columns and indexes exactly), plus the
+-- The operators' trading schema (columns and indexes exactly as their database has them), plus the
 -- two roles the testbed uses. Run by tests/bed/bed.sh as the superuser on a fresh cluster.
 -- Their passwords are set by bed.sh at each start (loopback TCP asks for them).
 CREATE SCHEMA btc;
 
--- `id serial` without PRIMARY KEY: SPEC.md lists the operators' indexes, and a unique index on id
+-- `id serial` without PRIMARY KEY: the operators' database has the indexes below, and a unique index on id
 -- is not among them (a probe must not come to rely on one).
 CREATE TABLE btc.decisions (
   id          serial,

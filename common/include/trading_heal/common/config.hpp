@@ -1,4 +1,4 @@
-// Configuration of every component: the environment (names in SPEC.md) plus an optional agents
+// Configuration of every component: the environment (the settings table, common/src/settings.cpp) plus an optional agents
 // file. Loading validates everything and names the variable and the bad value on error.
 #pragma once
 

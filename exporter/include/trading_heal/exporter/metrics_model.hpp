@@ -1,9 +1,9 @@
-// The Prometheus metrics of trading-heal (SPEC.md "Metrics"), fed with health reports,
+// The Prometheus metrics of trading-heal (docs/reference.md "Metrics"), fed with health reports,
 // heartbeats and audit events. Owns nothing but references into a prometheus::Registry made in
 // main. No I/O, no clock.
 //
 // Labels. Per-agent series carry `symbol` (BTC-USDT) and, only for agents whose profile is not
-// `default`, also `profile` — literally SPEC.md ("Agents with a profile also carry a profile
+// `default`, also `profile` — as docs/reference.md says ("Agents with a profile also carry a profile
 // label"), so the queries users already have (`trading_agent_up{symbol="BTC-USDT"}`) keep
 // matching the default agents. Prometheus allows series of one family to have different label
 // names (an absent label equals the empty value) and promtool accepts it; within one family a
