@@ -143,6 +143,9 @@ while (( $(date +%s) < end - every_min * 60 + 60 || n == 0 )); do
   results+=("$line")
   n=$((n + 1))
 done
+# The daemons run the whole --hours: the last stall's heal is followed by quiet until the end.
+if (( $(date +%s) < end )); then say "quiet until the end ($(( end - $(date +%s) )) s)"; fi
+while (( $(date +%s) < end )); do sleep 5; done
 after=$(resources)
 say "end:"$'\n'"$after"
 
