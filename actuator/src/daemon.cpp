@@ -296,56 +296,16 @@ class Daemon {
   }
 
   void on_control() {
-    for (int i = 0; i < 100; ++i) {
-      std::vector<zmq::message_t> frames;
-      try {
-        zmq::message_t f;
-        if (!control_.recv(f, zmq::recv_flags::dontwait)) break;
-        bool more = f.more();
-        frames.push_back(std::move(f));
-        while (more && frames.size() < 8) {
-          zmq::message_t g;
-          (void)control_.recv(g, zmq::recv_flags::dontwait);
-          more = g.more();
-          frames.push_back(std::move(g));
-        }
-        while (more) {  // drain an over-long message
-          zmq::message_t g;
-          (void)control_.recv(g, zmq::recv_flags::dontwait);
-          more = g.more();
-        }
-      } catch (const zmq::error_t&) {
-        break;
-      }
-      if (frames.size() < 2) continue;
-      const bool req = frames.size() == 3 && frames[1].size() == 0;  // REQ's empty delimiter
-      auto msg = common::decode_frame(frames.back(), rejects_, limits_);
-      proto::Ack ack;
-      ack.ok = false;
-      const Now t = now();
-      if (!msg) {
-        ack.detail = "rejected: " + std::string(proto::to_string(msg.error().reason));
-      } else if (auto* c = std::get_if<proto::Command>(&msg->body)) {
-        ack.of_source = msg->env.source;
-        ack.of_boot_id = msg->env.boot_id;
-        ack.of_seq = msg->env.seq;
-        auto res = engine_.on_command(*c, t);
-        ack.ok = res.ok;
-        ack.detail = res.detail;
-        spdlog::info("command verb={} agent={} ok={} source={}", proto::to_string(c->verb),
-                     c->agent, res.ok, msg->env.source);
-        apply(std::move(res.decisions), t, res.ok ? c->agent : std::string());
-      } else {
-        ack.detail = "rejected: not a command";
-      }
-      const std::string bytes = proto::encode(pub_stamp_.stamp(ack));
-      try {
-        control_.send(frames[0], zmq::send_flags::sndmore | zmq::send_flags::dontwait);
-        if (req) control_.send(zmq::message_t(), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
-        control_.send(zmq::buffer(bytes), zmq::send_flags::dontwait);
-      } catch (const zmq::error_t&) {
-      }
-    }
+    common::serve_commands(control_, rejects_, limits_, pub_stamp_,
+                           [this](const proto::Message& msg, const proto::Command& c, proto::Ack& ack) {
+                             const Now t = now();
+                             auto res = engine_.on_command(c, t);
+                             ack.ok = res.ok;
+                             ack.detail = res.detail;
+                             spdlog::info("command verb={} agent={} ok={} source={}",
+                                          proto::to_string(c.verb), c.agent, res.ok, msg.env.source);
+                             apply(std::move(res.decisions), t, res.ok ? c.agent : std::string());
+                           });
   }
 
   void on_results() {

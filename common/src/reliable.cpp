@@ -320,24 +320,14 @@ ReliableReceiver::ReliableReceiver(zmq::context_t& ctx, const std::string& endpo
 
 std::optional<ReliableReceiver::Delivery> ReliableReceiver::receive() {
   while (true) {
-    zmq::message_t id;
-    zmq::message_t frame;
-    try {
-      if (!socket_.recv(id, zmq::recv_flags::dontwait)) return std::nullopt;
-      if (!id.more()) continue;  // cannot happen on ROUTER; be tolerant
-      (void)socket_.recv(frame, zmq::recv_flags::dontwait);
-      if (frame.more()) {  // records are one frame: drain the rest and refuse the message
-        zmq::message_t extra;
-        do {
-          extra.rebuild(0);
-          (void)socket_.recv(extra, zmq::recv_flags::dontwait);
-        } while (extra.more());
-        rejects_.add(proto::Reject::kMalformed);
-        continue;
-      }
-    } catch (const zmq::error_t&) {
-      return std::nullopt;
+    auto in = recv_routed(socket_);
+    if (!in) return std::nullopt;
+    if (!in->single || in->req) {  // records are one frame after the identity: refused
+      rejects_.add(proto::Reject::kMalformed);
+      continue;
     }
+    const zmq::message_t& frame = in->body;
+    const zmq::message_t& id = in->identity;
     auto msg = decode_frame(frame, rejects_, limits_);
     if (!msg) continue;
     Delivery d{id.to_string(), std::move(*msg)};

@@ -98,4 +98,63 @@ tl::expected<proto::Message, proto::DecodeError> decode_frame(const zmq::message
   return r;
 }
 
+std::optional<Routed> recv_routed(zmq::socket_t& router) {
+  Routed r;
+  try {
+    while (true) {
+      if (!router.recv(r.identity, zmq::recv_flags::dontwait)) return std::nullopt;
+      if (r.identity.more()) break;  // a ROUTER always prefixes the identity: be tolerant
+    }
+    (void)router.recv(r.body, zmq::recv_flags::dontwait);
+    if (r.body.more() && r.body.size() == 0) {  // REQ's empty delimiter
+      r.req = true;
+      (void)router.recv(r.body, zmq::recv_flags::dontwait);
+    }
+    bool more = r.body.more();
+    r.single = !more;
+    while (more) {
+      zmq::message_t extra;
+      (void)router.recv(extra, zmq::recv_flags::dontwait);
+      more = extra.more();
+    }
+  } catch (const zmq::error_t&) {
+    return std::nullopt;
+  }
+  return r;
+}
+
+void reply_routed(zmq::socket_t& router, Routed& to, const std::string& bytes) {
+  try {
+    router.send(to.identity, zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+    if (to.req) router.send(zmq::message_t(), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+    router.send(zmq::buffer(bytes), zmq::send_flags::dontwait);
+  } catch (const zmq::error_t&) {
+  }
+}
+
+void serve_commands(zmq::socket_t& router, proto::RejectCounter& rejects, const proto::Limits& limits,
+                    Stamper& stamper, const CommandHandler& handle, int max) {
+  for (int i = 0; i < max; ++i) {
+    auto in = recv_routed(router);
+    if (!in) return;
+    proto::Ack ack;
+    ack.ok = false;
+    if (!in->single) {
+      rejects.add(proto::Reject::kMalformed);
+      ack.detail = "rejected: " + std::string(proto::to_string(proto::Reject::kMalformed));
+    } else if (auto msg = decode_frame(in->body, rejects, limits); !msg) {
+      ack.detail = "rejected: " + std::string(proto::to_string(msg.error().reason));
+    } else if (const auto* c = std::get_if<proto::Command>(&msg->body)) {
+      ack.of_source = msg->env.source;
+      ack.of_boot_id = msg->env.boot_id;
+      ack.of_seq = msg->env.seq;
+      ack.ok = true;
+      handle(*msg, *c, ack);
+    } else {
+      ack.detail = "rejected: not a command";
+    }
+    reply_routed(router, *in, proto::encode(stamper.stamp(ack)));
+  }
+}
+
 }  // namespace trading_heal::common

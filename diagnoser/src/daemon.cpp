@@ -270,59 +270,35 @@ class Daemon {
   }
 
   void on_control() {
-    while (true) {
-      zmq::message_t id;
-      zmq::message_t frame;
-      try {
-        if (!control_.recv(id, zmq::recv_flags::dontwait)) break;
-        if (!id.more()) continue;
-        (void)control_.recv(frame, zmq::recv_flags::dontwait);
-        while (frame.more()) {  // commands are one frame
-          zmq::message_t extra;
-          (void)control_.recv(extra, zmq::recv_flags::dontwait);
-          if (!extra.more()) break;
-        }
-      } catch (const zmq::error_t&) {
-        break;
-      }
-      auto msg = common::decode_frame(frame, rejects_);
-      if (!msg) continue;
-      const auto* cmd = std::get_if<proto::Command>(&msg->body);
-      if (cmd == nullptr) continue;
-      ++commands_;
-      proto::Ack ack{msg->env.source, msg->env.boot_id, msg->env.seq, true, {}};
-      nlohmann::json detail;
-      if (cmd->verb == proto::CommandVerb::kDiagnose) {
-        const auto* spec = cfg_.find_agent(cmd->agent);
-        if (spec == nullptr) {
-          ack.ok = false;
-          detail = {{"error", "unknown agent"}};
-        } else {
-          auto it = latest_.find(spec->instance);
-          Job job{make_context(*spec, it == latest_.end() ? nullptr : &it->second),
-                  incident_id(*spec, msg->env.ts), "command", cmd->request_id};
-          const auto admit = submit(std::move(job));
-          ack.ok = admit == Scheduler::Admit::kQueued;
-          detail = {{"agent", spec->instance},
-                    {"queued", ack.ok},
-                    {"state", admit == Scheduler::Admit::kQueued      ? "queued"
-                              : admit == Scheduler::Admit::kDuplicate ? "already_in_progress"
-                                                                      : "queue_full"}};
-        }
-      } else if (cmd->verb == proto::CommandVerb::kStatus) {
-        detail = proto::fields_to_json(stats());
-      } else {
-        ack.ok = false;
-        detail = {{"error", "the diagnoser only takes diagnose and status"}};
-      }
-      ack.detail = detail.dump();
-      const std::string bytes = proto::encode(pub_stamp_.stamp(ack));
-      try {
-        (void)control_.send(id, zmq::send_flags::sndmore | zmq::send_flags::dontwait);
-        (void)control_.send(zmq::buffer(bytes), zmq::send_flags::dontwait);
-      } catch (const zmq::error_t&) {
-      }
+    common::serve_commands(control_, rejects_, proto::Limits{}, pub_stamp_,
+                           [this](const proto::Message& msg, const proto::Command& c, proto::Ack& ack) {
+                             ++commands_;
+                             ack.detail = command_detail(msg, c, ack.ok).dump();
+                           });
+  }
+
+  // diagnose AGENT (queued) or status; `ok` false for anything else.
+  nlohmann::json command_detail(const proto::Message& msg, const proto::Command& cmd, bool& ok) {
+    if (cmd.verb == proto::CommandVerb::kStatus) return proto::fields_to_json(stats());
+    if (cmd.verb != proto::CommandVerb::kDiagnose) {
+      ok = false;
+      return {{"error", "the diagnoser only takes diagnose and status"}};
     }
+    const auto* spec = cfg_.find_agent(cmd.agent);
+    if (spec == nullptr) {
+      ok = false;
+      return {{"error", "unknown agent"}};
+    }
+    auto it = latest_.find(spec->instance);
+    Job job{make_context(*spec, it == latest_.end() ? nullptr : &it->second),
+            incident_id(*spec, msg.env.ts), "command", cmd.request_id};
+    const auto admit = submit(std::move(job));
+    ok = admit == Scheduler::Admit::kQueued;
+    return {{"agent", spec->instance},
+            {"queued", ok},
+            {"state", admit == Scheduler::Admit::kQueued      ? "queued"
+                      : admit == Scheduler::Admit::kDuplicate ? "already_in_progress"
+                                                              : "queue_full"}};
   }
 
   void on_results() {

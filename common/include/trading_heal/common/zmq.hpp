@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <random>
 #include <string>
@@ -64,5 +65,28 @@ bool send_message(zmq::socket_t& s, const proto::Message& msg,
 tl::expected<proto::Message, proto::DecodeError> decode_frame(const zmq::message_t& frame,
                                                               proto::RejectCounter& rejects,
                                                               const proto::Limits& limits = {});
+
+// One message from a ROUTER socket: the sender's identity, whether a REQ client's empty
+// delimiter came first (the reply needs one too), and the body frame. A message of more body
+// frames is drained and marked not `single` (every message between the daemons is one frame).
+struct Routed {
+  zmq::message_t identity;
+  bool req = false;
+  zmq::message_t body;
+  bool single = true;
+};
+// nullopt when nothing waits (or the socket failed).
+std::optional<Routed> recv_routed(zmq::socket_t& router);
+// Sends `bytes` back to the sender of `to` (DONTWAIT; a reply that cannot go is dropped).
+void reply_routed(zmq::socket_t& router, Routed& to, const std::string& bytes);
+
+// Serves the commands waiting on a ROUTER socket (at most `max`): each Command goes to `handle`
+// with an Ack already addressed to it (ok = true), which it completes; anything else is answered
+// ok = false, "rejected: REASON" (a malformed or oversized frame is also counted in `rejects`),
+// and the stamped ack goes back to the sender.
+using CommandHandler =
+    std::function<void(const proto::Message& msg, const proto::Command& command, proto::Ack& ack)>;
+void serve_commands(zmq::socket_t& router, proto::RejectCounter& rejects, const proto::Limits& limits,
+                    Stamper& stamper, const CommandHandler& handle, int max = 100);
 
 }  // namespace trading_heal::common
