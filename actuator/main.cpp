@@ -1,5 +1,5 @@
 // trading-heal-actuator: the only process that restarts anything. See actuator/README in
-// docs/operations.md and the README's "Architecture"; the incident machine: actuator/src/engine.cpp.
+// docs/operations.md and the README's "Architecture"; the incident machine: actuator/src/core/engine.cpp.
 #include <signal.h>
 
 #include <cmath>

@@ -19,7 +19,7 @@
 #include "trading_heal/common/reliable.hpp"
 #include "trading_heal/common/settings.hpp"
 #include "trading_heal/common/signals.hpp"
-#include "trading_heal/probe/runner.hpp"
+#include "trading_heal/probe/runtime.hpp"
 #include "trading_heal/proto/json.hpp"
 
 namespace {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Static checks of the deploy files (no processes, no root changes):
 #  - deploy/grafana/trading-heal.json is JSON, uses only metric names trading-heal-exporter
-#    defines (string literals in exporter/src/*.cpp), and its stall gauge turns yellow at 300 s, red at 600 s
+#    defines (string literals in exporter/src/**/*.cpp), and its stall gauge turns yellow at 300 s, red at 600 s
 #  - deploy/trading-heal.env.example names every setting of the README's configuration table,
 #    holds no password value and no address outside loopback
 #  - deploy/deploy.sh --dry-run (system mode, polkit; --sudoers refused) prints a plan and changes nothing
@@ -14,7 +14,7 @@ ok() { echo "ok   $*" >&2; }
 # --- dashboard ----------------------------------------------------------------------------------
 dash=$SRC/deploy/grafana/trading-heal.json
 jq -e . "$dash" >/dev/null || fail "$dash is not JSON"
-defined=$(cat "$SRC"/exporter/src/*.cpp | grep -o '"trading_[a-z_]*"' | tr -d '"' | sort -u || true)
+defined=$(cat "$SRC"/exporter/src/*/*.cpp | grep -o '"trading_[a-z_]*"' | tr -d '"' | sort -u || true)
 [[ -n $defined ]] || fail "no metric names found in metrics_model.cpp"
 used=$(jq -r '.panels[].targets[]?.expr // empty, (.templating.list[].query.query? // empty)' "$dash" |
   grep -o 'trading_[a-z_]*' | sed 's/_bucket$//; s/_count$//; s/_sum$//' | sort -u)

@@ -34,12 +34,12 @@ struct Result {
   double journal_seconds = 0;
 };
 
-// Thread-safe: the workers share one Engine; the cache is behind a mutex.
-class Engine {
+// Thread-safe: the workers share one Analyst; the cache is behind a mutex.
+class Analyst {
  public:
   // `llm` null: rules only (OLLAMA_ENABLED=false).
-  // `rules` is kept (read-only, shared by the workers); it must outlive the Engine.
-  Engine(JournalFn journal, LlmClient* llm, std::chrono::milliseconds cache_ttl,
+  // `rules` is kept (read-only, shared by the workers); it must outlive the Analyst.
+  Analyst(JournalFn journal, LlmClient* llm, std::chrono::milliseconds cache_ttl,
          std::size_t max_answer_bytes, const RuleTable& rules = builtin_rules());
   Result run(const Job& job);
   std::uint64_t cache_hits() const;
@@ -59,7 +59,7 @@ class Engine {
 // polls. The Scheduler bounds what is posted, so post() never waits for a worker.
 class WorkerPool {
  public:
-  WorkerPool(zmq::context_t& ctx, std::string notify_endpoint, Engine& engine,
+  WorkerPool(zmq::context_t& ctx, std::string notify_endpoint, Analyst& analyst,
              std::size_t workers);
   ~WorkerPool();
   WorkerPool(const WorkerPool&) = delete;
@@ -73,7 +73,7 @@ class WorkerPool {
   void work();
   zmq::context_t& ctx_;
   std::string endpoint_;
-  Engine& engine_;
+  Analyst& analyst_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Job> jobs_;

@@ -1,8 +1,8 @@
-#include "trading_heal/diagnoser/engine.hpp"
+#include "trading_heal/diagnoser/analyst.hpp"
 
 namespace trading_heal::diagnoser {
 
-Engine::Engine(JournalFn journal, LlmClient* llm, std::chrono::milliseconds cache_ttl,
+Analyst::Analyst(JournalFn journal, LlmClient* llm, std::chrono::milliseconds cache_ttl,
                std::size_t max_answer_bytes, const RuleTable& rules)
     : journal_(std::move(journal)),
       llm_(llm),
@@ -10,7 +10,7 @@ Engine::Engine(JournalFn journal, LlmClient* llm, std::chrono::milliseconds cach
       max_answer_bytes_(max_answer_bytes),
       cache_(cache_ttl) {}
 
-Result Engine::run(const Job& job) {
+Result Analyst::run(const Job& job) {
   Result r;
   r.job = job;
   const auto t0 = std::chrono::steady_clock::now();
@@ -50,19 +50,19 @@ Result Engine::run(const Job& job) {
   return r;
 }
 
-std::uint64_t Engine::cache_hits() const {
+std::uint64_t Analyst::cache_hits() const {
   std::lock_guard lock(mu_);
   return cache_.hits();
 }
 
-std::uint64_t Engine::cache_misses() const {
+std::uint64_t Analyst::cache_misses() const {
   std::lock_guard lock(mu_);
   return cache_.misses();
 }
 
-WorkerPool::WorkerPool(zmq::context_t& ctx, std::string notify_endpoint, Engine& engine,
+WorkerPool::WorkerPool(zmq::context_t& ctx, std::string notify_endpoint, Analyst& analyst,
                        std::size_t workers)
-    : ctx_(ctx), endpoint_(std::move(notify_endpoint)), engine_(engine) {
+    : ctx_(ctx), endpoint_(std::move(notify_endpoint)), analyst_(analyst) {
   for (std::size_t i = 0; i < workers; ++i) threads_.emplace_back([this] { work(); });
 }
 
@@ -108,7 +108,7 @@ void WorkerPool::work() {
       job = std::move(jobs_.front());
       jobs_.pop_front();
     }
-    Result r = engine_.run(job);
+    Result r = analyst_.run(job);
     {
       std::lock_guard lock(mu_);
       done_.push_back(std::move(r));

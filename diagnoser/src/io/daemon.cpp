@@ -19,7 +19,7 @@
 #include "trading_heal/common/text.hpp"
 #include "trading_heal/common/reliable.hpp"
 #include "trading_heal/common/zmq.hpp"
-#include "trading_heal/diagnoser/engine.hpp"
+#include "trading_heal/diagnoser/analyst.hpp"
 #include "trading_heal/diagnoser/journal.hpp"
 #include "trading_heal/diagnoser/ollama_client.hpp"
 #include "trading_heal/diagnoser/rule_table.hpp"
@@ -112,7 +112,7 @@ class Daemon {
       : cfg_(cfg),
         llm_(make_llm(cfg, cancel_)),
         rules_(load_rule_table(cfg)),
-        engine_(journal_for(cfg.scope), llm_.get(), cfg.diagnosis_cache_ttl,
+        analyst_(journal_for(cfg.scope), llm_.get(), cfg.diagnosis_cache_ttl,
                 cfg.ollama.max_answer_bytes, rules_.table),
         loop_(signals),
         trigger_(cfg.diagnose_after),
@@ -204,7 +204,7 @@ class Daemon {
     guard_->watch_connection(health_, cfg_.endpoints.health);
     guard_->watch_connection(diag_tx_->socket(), cfg_.endpoints.diagnosis);
     guard_->watch_connection(event_tx_->socket(), cfg_.endpoints.events);
-    pool_ = std::make_unique<WorkerPool>(ctx_, kResultsEndpoint, engine_,
+    pool_ = std::make_unique<WorkerPool>(ctx_, kResultsEndpoint, analyst_,
                                          static_cast<std::size_t>(cfg_.diagnose_workers));
     guard_->attach(loop_);
     loop_.on_signal(SIGHUP, [this] { guard_->reload_hosts(); });
@@ -385,8 +385,8 @@ class Daemon {
   common::SystemClock clock_;
   std::atomic<bool> cancel_{false};
   std::unique_ptr<OllamaClient> llm_;
-  LoadedRules rules_;  // before engine_, which keeps a reference to its table
-  Engine engine_;
+  LoadedRules rules_;  // before analyst_, which keeps a reference to its table
+  Analyst analyst_;
   common::Loop loop_;
   Trigger trigger_;
   Scheduler sched_;
@@ -435,7 +435,7 @@ int run_once(const common::Config& cfg, const std::string& agent, common::Signal
   std::atomic<bool> cancel{false};
   auto llm = make_llm(cfg, cancel);
   const LoadedRules rules = load_rule_table(cfg);
-  Engine engine(journal_for(cfg.scope), llm.get(), std::chrono::milliseconds(0),
+  Analyst analyst(journal_for(cfg.scope), llm.get(), std::chrono::milliseconds(0),
                 cfg.ollama.max_answer_bytes, rules.table);
   common::SystemClock clock;
   Job job{make_context(*spec, nullptr),
@@ -443,7 +443,7 @@ int run_once(const common::Config& cfg, const std::string& agent, common::Signal
                                      common::to_epoch_seconds(clock.wall()))),
           "once",
           {}};
-  auto fut = std::async(std::launch::async, [&] { return engine.run(job); });
+  auto fut = std::async(std::launch::async, [&] { return analyst.run(job); });
   // The diagnosis runs on its own thread so that SIGTERM/SIGINT can cancel the LLM request.
   while (fut.wait_for(std::chrono::milliseconds(0)) != std::future_status::ready) {
     pollfd pfd{signals.fd(), POLLIN, 0};

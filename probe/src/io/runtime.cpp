@@ -1,5 +1,5 @@
 // The probe's loop-driven runtime.
-#include "trading_heal/probe/runner.hpp"
+#include "trading_heal/probe/runtime.hpp"
 #include "trading_heal/proto/actions.hpp"
 
 #include <unistd.h>
