@@ -3,17 +3,18 @@
 namespace trading_heal::diagnoser {
 
 Analyst::Analyst(JournalFn journal, LlmClient* llm, std::chrono::milliseconds cache_ttl,
-               std::size_t max_answer_bytes, const RuleTable& rules)
+                 std::size_t max_answer_bytes, const common::Clock& clock, const RuleTable& rules)
     : journal_(std::move(journal)),
       llm_(llm),
       rules_(rules),
+      clock_(clock),
       max_answer_bytes_(max_answer_bytes),
       cache_(cache_ttl) {}
 
 Result Analyst::run(const Job& job) {
   Result r;
   r.job = job;
-  const auto t0 = std::chrono::steady_clock::now();
+  const auto t0 = clock_.mono();
   std::vector<std::string> raw;
   if (auto lines = journal_(job.context.unit)) {
     raw = std::move(*lines);
@@ -21,13 +22,13 @@ Result Analyst::run(const Job& job) {
     r.journal_error = lines.error();
   }
   r.journal_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      std::chrono::duration<double>(clock_.mono() - t0).count();
   r.lines = raw.size();
   const Prepared p = prepare(job.context, raw, rules_);
   // An operator asking now wants a fresh look: only health-triggered jobs reuse the cache.
   if (llm_ != nullptr && job.origin == "health") {
     std::lock_guard lock(mu_);
-    if (auto cached = cache_.get(p.fingerprint, std::chrono::steady_clock::now())) {
+    if (auto cached = cache_.get(p.fingerprint, clock_.mono())) {
       r.cache_hit = true;
       r.outcome.diagnosis = *cached;
       r.outcome.diagnosis.agent = job.context.agent;
@@ -45,7 +46,7 @@ Result Analyst::run(const Job& job) {
   r.outcome = decide(p, &call, llm_->model(), job.incident, max_answer_bytes_);
   if (!r.outcome.llm_error) {
     std::lock_guard lock(mu_);
-    cache_.put(p.fingerprint, r.outcome.diagnosis, std::chrono::steady_clock::now());
+    cache_.put(p.fingerprint, r.outcome.diagnosis, clock_.mono());
   }
   return r;
 }

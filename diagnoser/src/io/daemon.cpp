@@ -113,7 +113,7 @@ class Daemon {
         llm_(make_llm(cfg, cancel_)),
         rules_(load_rule_table(cfg)),
         analyst_(journal_for(cfg.scope), llm_.get(), cfg.diagnosis_cache_ttl,
-                cfg.ollama.max_answer_bytes, rules_.table),
+                 cfg.ollama.max_answer_bytes, clock_, rules_.table),
         loop_(signals),
         trigger_(cfg.diagnose_after),
         sched_(static_cast<std::size_t>(cfg.diagnose_workers),
@@ -435,9 +435,9 @@ int run_once(const common::Config& cfg, const std::string& agent, common::Signal
   std::atomic<bool> cancel{false};
   auto llm = make_llm(cfg, cancel);
   const LoadedRules rules = load_rule_table(cfg);
-  Analyst analyst(journal_for(cfg.scope), llm.get(), std::chrono::milliseconds(0),
-                cfg.ollama.max_answer_bytes, rules.table);
   common::SystemClock clock;
+  Analyst analyst(journal_for(cfg.scope), llm.get(), std::chrono::milliseconds(0),
+                  cfg.ollama.max_answer_bytes, clock, rules.table);
   Job job{make_context(*spec, nullptr),
           spec->instance + "@" + std::to_string(static_cast<long long>(
                                      common::to_epoch_seconds(clock.wall()))),

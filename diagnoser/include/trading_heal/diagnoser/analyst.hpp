@@ -15,6 +15,7 @@
 #include <tl/expected.hpp>
 #include <zmq.hpp>
 
+#include "trading_heal/common/clock.hpp"
 #include "trading_heal/diagnoser/cache.hpp"
 #include "trading_heal/diagnoser/llm.hpp"
 #include "trading_heal/diagnoser/pipeline.hpp"
@@ -38,9 +39,12 @@ struct Result {
 class Analyst {
  public:
   // `llm` null: rules only (OLLAMA_ENABLED=false).
-  // `rules` is kept (read-only, shared by the workers); it must outlive the Analyst.
+  // `rules` and `clock` are kept (read-only, shared by the workers: the clock must be safe to
+  // read from several threads, as SystemClock is); they must outlive the Analyst. The clock times
+  // the journal read and ages the cache.
   Analyst(JournalFn journal, LlmClient* llm, std::chrono::milliseconds cache_ttl,
-         std::size_t max_answer_bytes, const RuleTable& rules = builtin_rules());
+          std::size_t max_answer_bytes, const common::Clock& clock,
+          const RuleTable& rules = builtin_rules());
   Result run(const Job& job);
   std::uint64_t cache_hits() const;
   std::uint64_t cache_misses() const;
@@ -49,6 +53,7 @@ class Analyst {
   JournalFn journal_;
   LlmClient* llm_;
   const RuleTable& rules_;
+  const common::Clock& clock_;
   std::size_t max_answer_bytes_;
   mutable std::mutex mu_;
   DiagnosisCache cache_;
