@@ -27,8 +27,8 @@ std::string trim(const std::string& s) {
   return s.substr(b, s.find_last_not_of(" \t\r") - b + 1);
 }
 
-// The first non-comment, non-blank line of an open file of at most 4 KiB.
-tl::expected<std::string, std::string> key_line(int fd, const std::string& path) {
+// The non-comment, non-blank lines of an open file of at most 4 KiB, each a key.
+tl::expected<std::vector<std::string>, std::string> key_lines(int fd, const std::string& path) {
   std::string text(4097, '\0');
   std::size_t got = 0;
   while (got < text.size()) {
@@ -40,6 +40,7 @@ tl::expected<std::string, std::string> key_line(int fd, const std::string& path)
   }
   if (got > 4096) return tl::unexpected(path + ": not a key file (over 4 KiB)");
   text.resize(got);
+  std::vector<std::string> keys;
   std::size_t start = 0;
   while (start < text.size()) {
     auto end = text.find('\n', start);
@@ -50,9 +51,17 @@ tl::expected<std::string, std::string> key_line(int fd, const std::string& path)
     if (!decode_curve_key(line)) {
       return tl::unexpected(path + ": not a CURVE key (want 40 Z85 characters on a line)");
     }
-    return line;
+    keys.push_back(line);
   }
-  return tl::unexpected(path + ": holds no key");
+  if (keys.empty()) return tl::unexpected(path + ": holds no key");
+  return keys;
+}
+
+tl::expected<std::string, std::string> key_line(int fd, const std::string& path) {
+  auto keys = key_lines(fd, path);
+  if (!keys) return tl::unexpected(keys.error());
+  if (keys->size() > 1) return tl::unexpected(path + ": holds " + std::to_string(keys->size()) + " keys, want one");
+  return keys->front();
 }
 
 tl::expected<int, std::string> open_regular(const std::string& path) {
@@ -132,6 +141,14 @@ tl::expected<std::string, std::string> read_public_key_file(const std::string& p
   auto key = key_line(*fd, path);
   ::close(*fd);
   return key;
+}
+
+tl::expected<std::vector<std::string>, std::string> read_public_keys_file(const std::string& path) {
+  auto fd = open_regular(path);
+  if (!fd) return tl::unexpected(fd.error());
+  auto keys = key_lines(*fd, path);
+  ::close(*fd);
+  return keys;
 }
 
 tl::expected<CurveKeyPair, std::string> read_secret_key_file(const std::string& path) {
@@ -219,20 +236,22 @@ HostAllowList HostAllowList::load(const std::string& dir) {
       list.problems_.push_back(path + ": '" + host + "' is not a host name (skipped)");
       continue;
     }
-    auto z85 = read_public_key_file(path);
-    if (!z85) {
-      list.problems_.push_back(z85.error() + " (skipped)");
+    auto keys = read_public_keys_file(path);
+    if (!keys) {
+      list.problems_.push_back(keys.error() + " (skipped)");
       continue;
     }
-    const CurveKey key = *decode_curve_key(*z85);
-    if (ambiguous.count(key) != 0) {
-      list.problems_.push_back(path + ": the same key as another host (neither admitted)");
-      continue;
-    }
-    if (auto [it, fresh] = list.hosts_.emplace(key, host); !fresh) {
-      list.problems_.push_back(path + ": the same key as " + it->second + " (neither admitted)");
-      list.hosts_.erase(it);
-      ambiguous.insert(key);
+    for (const auto& z85 : *keys) {  // one per component of the host
+      const CurveKey key = *decode_curve_key(z85);
+      if (ambiguous.count(key) != 0) {
+        list.problems_.push_back(path + ": a key of another host too (neither admitted)");
+        continue;
+      }
+      if (auto [it, fresh] = list.hosts_.emplace(key, host); !fresh && it->second != host) {
+        list.problems_.push_back(path + ": a key of " + it->second + " too (neither admitted)");
+        list.hosts_.erase(it);
+        ambiguous.insert(key);
+      }
     }
   }
   return list;

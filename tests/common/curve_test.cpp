@@ -77,15 +77,17 @@ TEST(Curve, TheAllowListBindsEachKeyToOneHost) {
   const auto a = generate_curve_keys();
   const auto b = generate_curve_keys();
   const auto c = generate_curve_keys();
-  write(d.str() + "/host-a.pub", "# comment\n" + a.public_z85 + "\n");
+  const auto a2 = generate_curve_keys();  // host-a's second component
+  write(d.str() + "/host-a.pub", "# comment\n" + a.public_z85 + "\n" + a2.public_z85 + "\n");
   write(d.str() + "/host-b.pub", b.public_z85);
   write(d.str() + "/copy-of-b.pub", b.public_z85);  // one key, two names: neither
   write(d.str() + "/-bad-name.pub", c.public_z85);
   write(d.str() + "/garbage.pub", "hello");
   write(d.str() + "/README", "not a key file: ignored");
   const auto list = HostAllowList::load(d.str());
-  EXPECT_EQ(list.size(), 1U);
+  EXPECT_EQ(list.size(), 2U);
   EXPECT_EQ(list.host_of(*decode_curve_key(a.public_z85)), "host-a");
+  EXPECT_EQ(list.host_of(*decode_curve_key(a2.public_z85)), "host-a");
   EXPECT_FALSE(list.host_of(*decode_curve_key(b.public_z85)));
   EXPECT_FALSE(list.host_of(*decode_curve_key(c.public_z85)));
   EXPECT_EQ(list.problems().size(), 3U);

@@ -33,8 +33,10 @@ std::string encode_curve_key(const CurveKey& key);
 // The public key of a secret one (both Z85).
 tl::expected<std::string, std::string> curve_public_of(const std::string& secret_z85);
 
-// The key of a key file (first non-comment line, surrounding blanks trimmed).
+// The key of a key file (its one non-comment line, surrounding blanks trimmed).
 tl::expected<std::string, std::string> read_public_key_file(const std::string& path);
+// Every key of an allow-list file (a host's components may each have their own key).
+tl::expected<std::vector<std::string>, std::string> read_public_keys_file(const std::string& path);
 // A secret key file, checked as above; returns the pair (public derived from the secret).
 tl::expected<CurveKeyPair, std::string> read_secret_key_file(const std::string& path);
 // Writes DIR/NAME.key (0600, owned by `owner` when given) and DIR/NAME.pub (0644). Refuses to
@@ -53,9 +55,9 @@ tl::expected<WrittenKeys, std::string> write_key_files(const std::string& dir,
 // a letter or digit.
 bool valid_host_name(const std::string& name);
 
-// The allow-list: every DIR/NAME.pub with a valid NAME and key. A file that cannot be used is
-// skipped and said in `problems`; a key listed under two names admits neither (which host would
-// its records be?).
+// The allow-list: every DIR/NAME.pub with a valid NAME and keys (one per line: one per component
+// of that host). A file that cannot be used is skipped and said in `problems`; a key listed under
+// two names admits neither (which host would its records be?).
 class HostAllowList {
  public:
   static HostAllowList load(const std::string& dir);
