@@ -1,5 +1,6 @@
 // trading-heal-actuator: the only process that restarts anything. See actuator/README in
-// docs/operations.md and the README's "Architecture"; the incident machine: actuator/src/core/engine.cpp.
+// docs/operations.md and the README's "Architecture"; the incident machine:
+// actuator/src/core/engine.cpp.
 #include <signal.h>
 
 #include <cmath>
@@ -10,9 +11,9 @@
 
 #include <zmq.hpp>
 
-#include "trading_heal/actuator/daemon.hpp"
 #include <spdlog/fmt/ranges.h>
 #include <spdlog/spdlog.h>
+#include "trading_heal/actuator/daemon.hpp"
 
 #include "trading_heal/common/config.hpp"
 #include "trading_heal/common/log.hpp"
@@ -52,8 +53,10 @@ int main(int argc, char** argv) {
   opts.restart_timeout = cfg->restart_timeout;
   common::init_logging("actuator", cfg->log_level);
   if (auto f = common::foreign_secrets(common::process_env(), "actuator"); !f.empty()) {
-    spdlog::warn("the environment has settings that are not the actuator's: {}; move them to the "
-                 "daemon's own env file (deploy.sh does)", fmt::join(f, ","));
+    spdlog::warn(
+        "the environment has settings that are not the actuator's: {}; move them to the "
+        "daemon's own env file (deploy.sh does)",
+        fmt::join(f, ","));
   }
   common::SignalFd signals({SIGTERM, SIGINT, SIGHUP});  // before the zmq context and threads
   zmq::context_t ctx(1);

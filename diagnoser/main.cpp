@@ -57,8 +57,10 @@ int main(int argc, char** argv) {
   }
   common::init_logging("diagnoser", cfg->log_level);
   if (auto f = common::foreign_secrets(common::process_env(), "diagnoser"); !f.empty()) {
-    spdlog::warn("the environment has settings that are not the diagnoser's: {}; move them to the "
-                 "daemon's own env file (deploy.sh does)", fmt::join(f, ","));
+    spdlog::warn(
+        "the environment has settings that are not the diagnoser's: {}; move them to the "
+        "daemon's own env file (deploy.sh does)",
+        fmt::join(f, ","));
   }
   // Before any thread or zmq context: the signal mask is inherited, and curl's global init is
   // not thread-safe.

@@ -16,10 +16,10 @@
 
 #include "trading_heal/common/config.hpp"
 #include "trading_heal/common/log.hpp"
-#include "trading_heal/common/settings.hpp"
 #include "trading_heal/common/loop.hpp"
 #include "trading_heal/common/notify.hpp"
 #include "trading_heal/common/peer_guard.hpp"
+#include "trading_heal/common/settings.hpp"
 #include "trading_heal/common/signals.hpp"
 #include "trading_heal/exporter/audit_journal.hpp"
 #include "trading_heal/exporter/audit_reader.hpp"
@@ -29,7 +29,8 @@
 
 namespace {
 
-constexpr const char* kUsage = R"(usage: trading-heal-exporter [--help] [--verify-audit [--against-journal] FILE...]
+constexpr const char* kUsage =
+    R"(usage: trading-heal-exporter [--help] [--verify-audit [--against-journal] FILE...]
 
 Serves Prometheus metrics (/metrics), the status and audit API (/health /status /audit
 /audit/stream) and writes the audit log $TRADING_HEAL_DATA_DIR/trading_heal_audit.jsonl.
@@ -116,8 +117,11 @@ int main(int argc, char** argv) {
   if (cfg && !cfg->api_token_file.empty()) {
     std::string err;
     auto t = read_token(cfg->api_token_file, &err);
-    if (!t) cfg = tl::unexpected(common::ConfigError{"TRADING_HEAL_API_TOKEN_FILE", cfg->api_token_file, err});
-    else token = *t;
+    if (!t)
+      cfg = tl::unexpected(
+          common::ConfigError{"TRADING_HEAL_API_TOKEN_FILE", cfg->api_token_file, err});
+    else
+      token = *t;
   }
   // /status and /audit reachable from other hosts with no token: refused unless asked for.
   if (cfg && token.empty() && !exporter::loopback_listen(cfg->api_listen) &&
@@ -137,8 +141,10 @@ int main(int argc, char** argv) {
   }
   common::init_logging("exporter", cfg->log_level);
   if (auto f = common::foreign_secrets(common::process_env(), "exporter"); !f.empty()) {
-    spdlog::warn("the environment has settings that are not the exporter's: {}; move them to the "
-                 "daemon's own env file (deploy.sh does)", fmt::join(f, ","));
+    spdlog::warn(
+        "the environment has settings that are not the exporter's: {}; move them to the "
+        "daemon's own env file (deploy.sh does)",
+        fmt::join(f, ","));
   }
   raise_open_files_limit();
   common::SignalFd signals({SIGTERM, SIGINT, SIGHUP});

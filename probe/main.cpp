@@ -163,8 +163,10 @@ int main(int argc, char** argv) {
   const probe::ProbeOptions opts = probe::probe_options(*cfg);
   common::init_logging("probe", cfg->log_level);
   if (auto f = common::foreign_secrets(common::process_env(), "probe"); !f.empty()) {
-    spdlog::warn("the environment has settings that are not the probe's: {}; move them to the "
-                 "daemon's own env file (deploy.sh does)", fmt::join(f, ","));
+    spdlog::warn(
+        "the environment has settings that are not the probe's: {}; move them to the "
+        "daemon's own env file (deploy.sh does)",
+        fmt::join(f, ","));
   }
   try {
     return once ? run_once(*cfg, opts) : run_daemon(*cfg, opts);

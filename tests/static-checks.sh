@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Static checks of the shipped operations files (run by tests/run-all.sh):
-# alert rules and their unit tests, the Prometheus and Alertmanager configs, systemd units.
+# Static checks (run by tests/run-all.sh): the sources' format (.clang-format), the shipped
+# operations files: alert rules and their unit tests, the Prometheus and Alertmanager configs,
+# systemd units.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -15,6 +16,12 @@ check() {
     fail=1
   fi
 }
+# Every C++ source and header of the project (not the build trees) as clang-format would write it.
+sources() {
+  find common proto probe diagnoser actuator exporter tools tests bench \
+    \( -name '*.cpp' -o -name '*.hpp' \) -not -path '*/build*' | sort
+}
+check "clang-format ($(sources | wc -l) files)" bash -c 'sources=$(cat); clang-format-14 --dry-run --Werror $sources' < <(sources)
 check "promtool check rules" promtool check rules deploy/prometheus/alert_rules.yml
 check "promtool test rules" promtool test rules deploy/prometheus/alert_rules_test.yml
 check "promtool check config" promtool check config deploy/prometheus/prometheus.yml

@@ -7,11 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "bed/agent_sim/fake_secrets.hpp"
 #include "trading_heal/diagnoser/journal.hpp"
 #include "trading_heal/diagnoser/pipeline.hpp"
 #include "trading_heal/diagnoser/redact.hpp"
 #include "trading_heal/diagnoser/rules.hpp"
-#include "bed/agent_sim/fake_secrets.hpp"
 
 namespace {
 
@@ -28,8 +28,9 @@ std::vector<std::string> sample_lines() {
       std::string("2026-07-16T15:40:12Z crypto-agent-BTC_USDT[4242]: 🔌 Reconnecting to ") +
           trading_heal::agent_sim::kLeakDsn,
       std::string("2026-07-16T15:40:13Z crypto-agent-BTC_USDT[4242]: KuCoin client: ") +
-          "KUCOIN_API_KEY=" + trading_heal::agent_sim::kLeakKucoinApiKey + " api_secret=" +
-          trading_heal::agent_sim::kLeakApiSecret + " passphrase=" + trading_heal::agent_sim::kLeakPassphrase};
+          "KUCOIN_API_KEY=" + trading_heal::agent_sim::kLeakKucoinApiKey +
+          " api_secret=" + trading_heal::agent_sim::kLeakApiSecret +
+          " passphrase=" + trading_heal::agent_sim::kLeakPassphrase};
   std::vector<std::string> out;
   for (int i = 0; i < 50; ++i) out.push_back(kinds[static_cast<std::size_t>(i) % kinds.size()]);
   return out;

@@ -121,8 +121,8 @@ struct MetricsFixture {
         model->on_event(e);
       }
     }
-    http = std::make_unique<exporter::MetricsHttp>("127.0.0.1:0",
-                                                   [this](std::string& out) { model->render(out); });
+    http = std::make_unique<exporter::MetricsHttp>(
+        "127.0.0.1:0", [this](std::string& out) { model->render(out); });
     port = *http->bind();
     http->start();
   }
@@ -283,9 +283,7 @@ void BM_MetricsScrapeRawFormer(benchmark::State& state) {
   raw_scrape_bench(state, former_server().port);
 }
 
-void BM_MetricsScrapeFormer(benchmark::State& state) {
-  scrape(state, false, former_server().port);
-}
+void BM_MetricsScrapeFormer(benchmark::State& state) { scrape(state, false, former_server().port); }
 
 void BM_MetricsRender(benchmark::State& state) {
   auto& f = metrics_fixture();
@@ -319,14 +317,13 @@ struct Exporter {
 
 std::unique_ptr<Exporter> start_exporter(const fs::path& dir) {
   fs::create_directories(dir / "data");
-  std::map<std::string, std::string> env = {
-      {"TRADING_HEAL_RUNTIME_DIR", (dir / "rt").string()},
-      {"TRADING_HEAL_DATA_DIR", (dir / "data").string()},
-      {"TRADING_HEAL_METRICS_LISTEN", "127.0.0.1:0"},
-      {"TRADING_HEAL_API_LISTEN", "127.0.0.1:0"},
-      {"TRADING_HEAL_AUDIT_MAX_BYTES", "4000000000"},
-      {"TRADING_HEAL_LOG_LEVEL", "warning"},
-      {"TRADING_HEAL_AGENTS", "BTC_USDT,ETH_USDT"}};
+  std::map<std::string, std::string> env = {{"TRADING_HEAL_RUNTIME_DIR", (dir / "rt").string()},
+                                            {"TRADING_HEAL_DATA_DIR", (dir / "data").string()},
+                                            {"TRADING_HEAL_METRICS_LISTEN", "127.0.0.1:0"},
+                                            {"TRADING_HEAL_API_LISTEN", "127.0.0.1:0"},
+                                            {"TRADING_HEAL_AUDIT_MAX_BYTES", "4000000000"},
+                                            {"TRADING_HEAL_LOG_LEVEL", "warning"},
+                                            {"TRADING_HEAL_AGENTS", "BTC_USDT,ETH_USDT"}};
   auto ex = std::make_unique<Exporter>(
       Exporter{test::Child::spawn({bin_dir() + "/trading-heal-exporter"}, env, true), 0,
                "ipc://" + (dir / "rt" / "events.sock").string()});
@@ -360,8 +357,7 @@ void generate_audit(const fs::path& path) {
     e.detail = "generated event " + std::to_string(i) + " for the audit query benchmark";
     e.reason = "decision age above threshold";
     const auto msg = proto::make_message("actuator", "0123456789abcdef0123456789abcdef",
-                                         static_cast<std::uint64_t>(i + 1),
-                                         1785000000.0 + i, e);
+                                         static_cast<std::uint64_t>(i + 1), 1785000000.0 + i, e);
     std::string line = exporter::format_audit_line(msg, prev);
     prev = exporter::sha256_hex(line);
     buf += line;
@@ -453,8 +449,8 @@ void BM_IngestEvents(benchmark::State& state) {
   double total_seconds = 0;
   int run = 0;
   for (auto _ : state) {
-    const fs::path dir = temp_root() / ("ingest-" + std::to_string(senders) + "-" +
-                                        std::to_string(run++));
+    const fs::path dir =
+        temp_root() / ("ingest-" + std::to_string(senders) + "-" + std::to_string(run++));
     auto ex = start_exporter(dir);
     if (!ex) {
       state.SkipWithError("the exporter did not start");
@@ -468,7 +464,8 @@ void BM_IngestEvents(benchmark::State& state) {
       threads.emplace_back([&, s] {
         zmq::context_t ctx;
         common::SystemClock clock;
-        auto box = common::Outbox::open((dir / ("sender" + std::to_string(s) + ".outbox")).string());
+        auto box =
+            common::Outbox::open((dir / ("sender" + std::to_string(s) + ".outbox")).string());
         if (!box) {
           ++failed;
           ++ready;
@@ -509,7 +506,8 @@ void BM_IngestEvents(benchmark::State& state) {
     const auto t0 = std::chrono::steady_clock::now();
     go = true;
     for (auto& t : threads) t.join();
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     state.SetIterationTime(secs);
     // Every event is in the audit file exactly once.
     std::ifstream in(dir / "data" / exporter::kAuditFileName);

@@ -16,8 +16,8 @@
 #include <sys/resource.h>
 
 #include <algorithm>
-#include <cstdint>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -115,9 +115,9 @@ int main(int argc, char** argv) {
     const double now = common::to_epoch_seconds(std::chrono::system_clock::now());
     std::optional<probe::FleetAnswer> answer;
     if (prober.begin_cycle(now)) answer = pg.wait(w0 + std::chrono::seconds(10));
-    const auto r = prober.finish_cycle(
-        answer, common::to_epoch_seconds(std::chrono::system_clock::now()),
-        std::chrono::steady_clock::now());
+    const auto r =
+        prober.finish_cycle(answer, common::to_epoch_seconds(std::chrono::system_clock::now()),
+                            std::chrono::steady_clock::now());
     if (bus) bus->drain();
     const double w = std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
     const double q = answer && answer->ok ? answer->seconds : -1;
@@ -132,9 +132,8 @@ int main(int argc, char** argv) {
     wall.push_back(w);
     query.push_back(q);
     reports = r.size();
-    healthy = static_cast<std::size_t>(std::count_if(r.begin(), r.end(), [](auto& x) {
-      return x.verdict == proto::Verdict::kHealthy;
-    }));
+    healthy = static_cast<std::size_t>(std::count_if(
+        r.begin(), r.end(), [](auto& x) { return x.verdict == proto::Verdict::kHealthy; }));
   }
   steady_hwm = status_kib("VmHWM");
   const long whole_hwm = std::max(warmup_hwm, steady_hwm);
@@ -145,10 +144,10 @@ int main(int argc, char** argv) {
       "catchup_cycles=%d (max %.1f ms) prop_calls_per_cycle=%.1f rss_kib=%ld hwm_kib=%ld "
       "steady_hwm_kib=%ld bus=%s paced=%s db=%s\n",
       reports, healthy, cycles, median(cpu) * 1e3, median(cpu) * 1e6 / n, median(wall) * 1e3,
-      median(query) * 1e3, *std::max_element(query.begin(), query.end()) * 1e3,
-      first_query * 1e3, warmup - 1, catchup_max * 1e3,
-      static_cast<double>(property_calls() - calls0) / std::max(cycles, 1),
-      status_kib("VmRSS"), whole_hwm, steady_hwm, bus ? "yes" : "no", pace ? "yes" : "no",
+      median(query) * 1e3, *std::max_element(query.begin(), query.end()) * 1e3, first_query * 1e3,
+      warmup - 1, catchup_max * 1e3,
+      static_cast<double>(property_calls() - calls0) / std::max(cycles, 1), status_kib("VmRSS"),
+      whole_hwm, steady_hwm, bus ? "yes" : "no", pace ? "yes" : "no",
       prober.db_reachable() ? "ok" : prober.db_error().c_str());
   return 0;
 }

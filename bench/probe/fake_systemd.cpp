@@ -48,7 +48,7 @@ int list_units(sd_bus_message* m, void* /*userdata*/, sd_bus_error* /*error*/) {
   if (r >= 0) r = sd_bus_send(nullptr, reply, nullptr);
   sd_bus_message_unref(reply);
   for (char** n = names; n != nullptr && *n != nullptr; ++n) std::free(*n);  // NOLINT
-  std::free(names);  // NOLINT
+  std::free(names);                                                          // NOLINT
   return r < 0 ? r : 1;
 }
 
@@ -73,10 +73,8 @@ int get_t(sd_bus* /*bus*/, const char* /*path*/, const char* /*iface*/, const ch
 }
 
 const sd_bus_vtable kManager[] = {
-    SD_BUS_VTABLE_START(0),
-    SD_BUS_METHOD("ListUnitsByNames", "as", "a(ssssssouso)", list_units, 0),
-    SD_BUS_METHOD("Subscribe", "", "", subscribe, 0),
-    SD_BUS_VTABLE_END};
+    SD_BUS_VTABLE_START(0), SD_BUS_METHOD("ListUnitsByNames", "as", "a(ssssssouso)", list_units, 0),
+    SD_BUS_METHOD("Subscribe", "", "", subscribe, 0), SD_BUS_VTABLE_END};
 const sd_bus_vtable kService[] = {
     SD_BUS_VTABLE_START(0),
     SD_BUS_PROPERTY("MainPID", "u", get_u, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
@@ -98,7 +96,7 @@ int any_unit(sd_bus* /*bus*/, const char* /*path*/, const char* /*iface*/, void*
 
 int main(int argc, char** argv) {
   g_pid = argc > 1 && std::atoi(argv[1]) > 0 ? static_cast<std::uint32_t>(std::atoi(argv[1]))
-                                              : static_cast<std::uint32_t>(::getpid());
+                                             : static_cast<std::uint32_t>(::getpid());
   const char* emit = argc > 2 ? argv[2] : nullptr;
   sd_bus* bus = nullptr;
   int r = sd_bus_open_user(&bus);  // DBUS_SESSION_BUS_ADDRESS: the private bus
@@ -114,8 +112,8 @@ int main(int argc, char** argv) {
                                    kService, any_unit, nullptr);
   }
   if (r >= 0) {
-    r = sd_bus_add_fallback_vtable(bus, nullptr, unit_root, "org.freedesktop.systemd1.Unit",
-                                   kUnit, any_unit, nullptr);
+    r = sd_bus_add_fallback_vtable(bus, nullptr, unit_root, "org.freedesktop.systemd1.Unit", kUnit,
+                                   any_unit, nullptr);
   }
   if (r >= 0) r = sd_bus_request_name(bus, "org.freedesktop.systemd1", 0);
   if (r < 0) {
@@ -134,8 +132,8 @@ int main(int argc, char** argv) {
     if (r > 0) continue;
     sd_bus_wait(bus, emit_path != nullptr ? 10000 : UINT64_MAX);
     if (emit_path != nullptr) {
-      sd_bus_emit_properties_changed(bus, emit_path, "org.freedesktop.systemd1.Service",
-                                     "MainPID", nullptr);
+      sd_bus_emit_properties_changed(bus, emit_path, "org.freedesktop.systemd1.Service", "MainPID",
+                                     nullptr);
     }
   }
 }

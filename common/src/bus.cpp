@@ -22,8 +22,8 @@ tl::expected<BusPtr, std::string> open_bus(SystemdScope scope) {
   // sd_bus_get_bus_id() waits until the connection is running: authenticated, Hello answered.
   sd_id128_t id{};
   if (const int h = sd_bus_get_bus_id(bus.get(), &id); h < 0) {
-    return tl::unexpected("cannot connect to " + which + ": handshake failed: " +
-                          std::strerror(-h));
+    return tl::unexpected("cannot connect to " + which +
+                          ": handshake failed: " + std::strerror(-h));
   }
   return bus;
 }
@@ -55,18 +55,20 @@ void BusReconnect::lost(const std::string& why, MonoTime now) {
   retry_ = kFirstRetry;
   attempts_ = 0;
   losses_.fetch_add(1, std::memory_order_relaxed);
-  spdlog::error("systemd bus connection lost component={} scope={} error=\"{}\" losses={}: "
-                "reconnecting",
-                component_, to_string(scope_), why, losses());
+  spdlog::error(
+      "systemd bus connection lost component={} scope={} error=\"{}\" losses={}: "
+      "reconnecting",
+      component_, to_string(scope_), why, losses());
 }
 
 void BusReconnect::attempt_failed(const std::string& why, MonoTime now) {
   down_ = true;
   ++attempts_;
   if (attempts_ == 1) {
-    spdlog::warn("systemd bus not reachable yet component={} error=\"{}\": retrying every {} s "
-                 "at most",
-                 component_, why, std::chrono::duration<double>(kMaxRetry).count());
+    spdlog::warn(
+        "systemd bus not reachable yet component={} error=\"{}\": retrying every {} s "
+        "at most",
+        component_, why, std::chrono::duration<double>(kMaxRetry).count());
   }
   next_attempt_ = now + retry_;
   retry_ = std::min(retry_ * 2, kMaxRetry);

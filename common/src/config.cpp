@@ -66,7 +66,8 @@ std::optional<ConfigError> load_agents_file(const std::string& path, Config& cfg
     AgentSpec a = default_agent(instance, cfg.heartbeat_dir);
     auto opt_str = [&](const char* key, std::string& out) -> std::optional<ConfigError> {
       if (!item.contains(key)) return std::nullopt;
-      if (!item[key].is_string()) return ConfigError{var, where, std::string(key) + " must be a string"};
+      if (!item[key].is_string())
+        return ConfigError{var, where, std::string(key) + " must be a string"};
       out = item[key].get<std::string>();
       return std::nullopt;
     };
@@ -79,18 +80,21 @@ std::optional<ConfigError> load_agents_file(const std::string& path, Config& cfg
       if (auto e = opt_str(key, *out)) return e;
     }
     if (unit != a.unit) {
-      return ConfigError{var, unit, where + ": unit must be " + a.unit +
-                                        " (trading-heal restarts crypto-agent@ units only)"};
+      return ConfigError{
+          var, unit,
+          where + ": unit must be " + a.unit + " (trading-heal restarts crypto-agent@ units only)"};
     }
     if (item.contains("enabled")) {
-      if (!item["enabled"].is_boolean()) return ConfigError{var, where, "enabled must be a boolean"};
+      if (!item["enabled"].is_boolean())
+        return ConfigError{var, where, "enabled must be a boolean"};
       a.enabled = item["enabled"];
     }
     if (!a.process_pattern.empty()) {
       try {
         std::regex check(a.process_pattern, std::regex::extended);
       } catch (const std::regex_error&) {
-        return ConfigError{var, a.process_pattern, where + ": process_pattern is not a valid regex"};
+        return ConfigError{var, a.process_pattern,
+                           where + ": process_pattern is not a valid regex"};
       }
     }
     if (cfg.find_agent(instance) != nullptr) {
@@ -140,9 +144,7 @@ const AgentSpec* Config::find_agent(const std::string& instance) const {
   return nullptr;
 }
 
-std::string ConfigError::to_string() const {
-  return variable + "=" + value + ": " + message;
-}
+std::string ConfigError::to_string() const { return variable + "=" + value + ": " + message; }
 
 namespace {
 // libpq conninfo value quoting: single quotes, backslash-escaped.

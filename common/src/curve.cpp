@@ -60,7 +60,8 @@ tl::expected<std::vector<std::string>, std::string> key_lines(int fd, const std:
 tl::expected<std::string, std::string> key_line(int fd, const std::string& path) {
   auto keys = key_lines(fd, path);
   if (!keys) return tl::unexpected(keys.error());
-  if (keys->size() > 1) return tl::unexpected(path + ": holds " + std::to_string(keys->size()) + " keys, want one");
+  if (keys->size() > 1)
+    return tl::unexpected(path + ": holds " + std::to_string(keys->size()) + " keys, want one");
   return keys->front();
 }
 
@@ -88,7 +89,8 @@ tl::expected<void, std::string> write_new(const std::string& path, const std::st
   }
   bool ok = ::fchmod(fd, mode) == 0;  // the umask must not widen or narrow it
   if (ok && (uid || gid)) {
-    ok = ::fchown(fd, uid ? *uid : static_cast<uid_t>(-1), gid ? *gid : static_cast<gid_t>(-1)) == 0;
+    ok =
+        ::fchown(fd, uid ? *uid : static_cast<uid_t>(-1), gid ? *gid : static_cast<gid_t>(-1)) == 0;
   }
   ok = ok && write_all(fd, text.data(), text.size()) && ::fsync(fd) == 0;
   const int err = errno;
@@ -191,11 +193,13 @@ tl::expected<WrittenKeys, std::string> write_key_files(const std::string& dir,
     return tl::unexpected(w.public_path + ": exists already (not replaced)");
   }
   const std::string header = "# trading-heal CURVE key of " + name + "\n";
-  if (auto r = write_new(w.secret_path, header + keys.secret_z85 + "\n", 0600, owner_uid, owner_gid);
+  if (auto r =
+          write_new(w.secret_path, header + keys.secret_z85 + "\n", 0600, owner_uid, owner_gid);
       !r) {
     return tl::unexpected(r.error());
   }
-  if (auto r = write_new(w.public_path, header + keys.public_z85 + "\n", 0644, owner_uid, owner_gid);
+  if (auto r =
+          write_new(w.public_path, header + keys.public_z85 + "\n", 0644, owner_uid, owner_gid);
       !r) {
     ::unlink(w.secret_path.c_str());
     return tl::unexpected(r.error());

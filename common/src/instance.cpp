@@ -81,7 +81,8 @@ std::map<std::string, std::string> parse_env_file(std::string_view text) {
   std::size_t pos = 0;
   while (pos <= text.size()) {
     const std::size_t nl = text.find('\n', pos);
-    std::string_view line = trim(text.substr(pos, nl == std::string_view::npos ? text.npos : nl - pos));
+    std::string_view line =
+        trim(text.substr(pos, nl == std::string_view::npos ? text.npos : nl - pos));
     pos = nl == std::string_view::npos ? text.size() + 1 : nl + 1;
     if (line.empty() || line.front() == '#' || line.front() == ';') continue;
     const std::size_t eq = line.find('=');
@@ -110,8 +111,8 @@ std::string Instance::describe() const {
          env("TRADING_HEAL_RUNTIME_DIR").value_or(runtime_dir) + ")";
 }
 
-tl::expected<Instance, std::string> find_instance(const std::optional<std::string>& name,
-                                                  bool user, const EnvLookup& process,
+tl::expected<Instance, std::string> find_instance(const std::optional<std::string>& name, bool user,
+                                                  const EnvLookup& process,
                                                   const InstanceDirs& dirs) {
   std::vector<Where> order;
   if (!user) order.push_back({SystemdScope::kSystem, dirs.system_env_dir, dirs.system_runtime_dir});
@@ -136,8 +137,7 @@ tl::expected<Instance, std::string> find_instance(const std::optional<std::strin
         found = true;
         break;
       }
-    } else if (names.size() == 1 ||
-               std::find(names.begin(), names.end(), "main") != names.end()) {
+    } else if (names.size() == 1 || std::find(names.begin(), names.end(), "main") != names.end()) {
       inst.name = names.size() == 1 ? names.front() : "main";
       where = &w;
       found = true;

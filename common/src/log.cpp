@@ -26,8 +26,8 @@ class SyslogPriorityFlag final : public spdlog::custom_flag_formatter {
 
 std::shared_ptr<spdlog::logger> init_logging(const std::string& component,
                                              const std::string& level) {
-  auto logger = std::make_shared<spdlog::logger>(
-      component, std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  auto logger = std::make_shared<spdlog::logger>(component,
+                                                 std::make_shared<spdlog::sinks::stderr_sink_mt>());
   auto formatter = std::make_unique<spdlog::pattern_formatter>();
   if (std::getenv("JOURNAL_STREAM") != nullptr) {
     formatter->add_flag<SyslogPriorityFlag>('*').set_pattern("%*%v");

@@ -124,12 +124,16 @@ tl::expected<Identities, ConfigError> resolve_identities(const Config& cfg) {
       continue;
     }
     auto u = uid_of(it->second);
-    if (!u) return tl::unexpected(ConfigError{"TRADING_HEAL_PEERS", it->first + "=" + it->second, u.error()});
+    if (!u)
+      return tl::unexpected(
+          ConfigError{"TRADING_HEAL_PEERS", it->first + "=" + it->second, u.error()});
     ids.uid[role] = *u;
   }
   if (!cfg.operators_group.empty()) {
     auto g = gid_of(cfg.operators_group);
-    if (!g) return tl::unexpected(ConfigError{"TRADING_HEAL_OPERATORS_GROUP", cfg.operators_group, g.error()});
+    if (!g)
+      return tl::unexpected(
+          ConfigError{"TRADING_HEAL_OPERATORS_GROUP", cfg.operators_group, g.error()});
     ids.operators = *g;
   }
   return ids;
@@ -164,7 +168,8 @@ PeerGuard::PeerGuard(zmq::context_t& ctx, std::string component, GroupsOf groups
   zap_.set(zmq::sockopt::linger, 0);
   zap_.bind("inproc://zeromq.zap.01");
   timer_fd_ = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-  if (timer_fd_ < 0) throw std::runtime_error(std::string("timerfd_create: ") + std::strerror(errno));
+  if (timer_fd_ < 0)
+    throw std::runtime_error(std::string("timerfd_create: ") + std::strerror(errno));
 }
 
 PeerGuard::~PeerGuard() {
@@ -213,9 +218,10 @@ void PeerGuard::on_timer() {
     try {
       o.socket->connect(o.endpoint);
       ++reconnects_;
-      spdlog::debug("peer guard: connecting again after a refused peer component={} socket={} "
-                    "endpoint={}",
-                    component_, o.domain, o.endpoint);
+      spdlog::debug(
+          "peer guard: connecting again after a refused peer component={} socket={} "
+          "endpoint={}",
+          component_, o.domain, o.endpoint);
     } catch (const zmq::error_t& e) {
       spdlog::warn("peer guard: cannot connect again component={} socket={} endpoint={}: {}",
                    component_, o.domain, o.endpoint, e.what());
@@ -284,11 +290,12 @@ void PeerGuard::attach(Loop& loop) {
 void PeerGuard::monitor(zmq::socket_t& socket, const std::string& domain) {
   static std::atomic<unsigned> next{0};
   const std::string ep = "inproc://trading-heal.guard-monitor." + std::to_string(next++);
-  constexpr int kEvents = ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
-                          ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-                          ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+  constexpr int kEvents = ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED |
+                          ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                          ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
   if (zmq_socket_monitor(socket.handle(), ep.c_str(), kEvents) != 0) {
-    throw std::runtime_error("cannot monitor the " + domain + " socket: " + zmq_strerror(zmq_errno()));
+    throw std::runtime_error("cannot monitor the " + domain +
+                             " socket: " + zmq_strerror(zmq_errno()));
   }
   auto m = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::pair);
   m->set(zmq::sockopt::linger, 0);
@@ -302,7 +309,8 @@ void PeerGuard::on_monitor() {
     for (int i = 0; i < 256; ++i) {
       std::vector<zmq::message_t> ev;
       try {
-        if (!zmq::recv_multipart(*m.socket, std::back_inserter(ev), zmq::recv_flags::dontwait)) break;
+        if (!zmq::recv_multipart(*m.socket, std::back_inserter(ev), zmq::recv_flags::dontwait))
+          break;
       } catch (const zmq::error_t&) {
         break;
       }
@@ -340,9 +348,10 @@ void PeerGuard::on_monitor() {
       ++refused_;
       if (!logged_handshake_) {
         logged_handshake_ = true;
-        spdlog::warn("peer refused component={} endpoint={} reason=\"{}\" refused={} (further "
-                     "ones only counted)",
-                     component_, ev.size() > 1 ? ev[1].to_string() : std::string("?"), why, refused_);
+        spdlog::warn(
+            "peer refused component={} endpoint={} reason=\"{}\" refused={} (further "
+            "ones only counted)",
+            component_, ev.size() > 1 ? ev[1].to_string() : std::string("?"), why, refused_);
       }
     }
     while (m.unresolved.size() > 4096) m.unresolved.pop_front();  // bounded, whatever happens
@@ -362,7 +371,6 @@ bool PeerGuard::curve_allowed(const std::vector<zmq::message_t>& req, std::strin
   return false;
 }
 
-
 void PeerGuard::on_request() {
   for (int i = 0; i < 256; ++i) {
     std::vector<zmq::message_t> req;
@@ -378,9 +386,9 @@ void PeerGuard::on_request() {
     last_request_[domain] = std::chrono::steady_clock::now();
     const bool curve = curve_domains_.count(domain) != 0;
     std::string user;
-    const bool ok = req.size() >= 6 && req[0].to_string() == "1.0" &&
-                    (curve ? judge_key(req, domain, address, user)
-                           : judge_credentials(domain, address, user));
+    const bool ok =
+        req.size() >= 6 && req[0].to_string() == "1.0" &&
+        (curve ? judge_key(req, domain, address, user) : judge_credentials(domain, address, user));
     if (ok) {
       ++allowed_;
     } else {
@@ -389,11 +397,13 @@ void PeerGuard::on_request() {
     }
     // The user id becomes every message's "User-Id": the peer's uid, or the host bound to its key.
     std::vector<zmq::const_buffer> reply = {
-        zmq::str_buffer("1.0"), zmq::buffer(request_id),
+        zmq::str_buffer("1.0"),
+        zmq::buffer(request_id),
         ok ? zmq::str_buffer("200") : zmq::str_buffer("400"),
         ok ? zmq::str_buffer("OK")
            : (curve ? zmq::str_buffer("key not allowed") : zmq::str_buffer("peer not allowed")),
-        zmq::buffer(user), zmq::str_buffer("")};
+        zmq::buffer(user),
+        zmq::str_buffer("")};
     try {
       (void)zmq::send_multipart(zap_, reply, zmq::send_flags::dontwait);
     } catch (const zmq::error_t&) {
@@ -406,10 +416,11 @@ bool PeerGuard::judge_key(const std::vector<zmq::message_t>& req, const std::str
   if (curve_allowed(req, host)) return true;
   const std::string key = host.empty() ? std::string("none") : host;
   if (logged_keys_.size() < 1024 && logged_keys_.insert(domain + "/" + key).second) {
-    spdlog::warn("peer refused component={} socket={} address={} key={} reason=\"key not in the "
-                 "allow-list {}\" refused={}",
-                 component_, domain, address.substr(0, 64), key,
-                 curve_ ? curve_->hosts_dir : std::string(), refused_ + 1);
+    spdlog::warn(
+        "peer refused component={} socket={} address={} key={} reason=\"key not in the "
+        "allow-list {}\" refused={}",
+        component_, domain, address.substr(0, 64), key, curve_ ? curve_->hosts_dir : std::string(),
+        refused_ + 1);
   }
   return false;
 }
@@ -425,13 +436,13 @@ bool PeerGuard::judge_credentials(const std::string& domain, const std::string& 
   schedule_reconnect(domain);
   const uid_t uid = creds ? creds->uid : static_cast<uid_t>(-1);
   if (logged_.size() < 1024 && logged_.emplace(domain, uid).second) {
-    spdlog::warn("peer refused component={} socket={} uid={} gid={} pid={} allowed=\"{}\" "
-                 "refused={}",
-                 component_, domain, creds ? std::to_string(creds->uid) : "?",
-                 creds ? std::to_string(creds->gid) : "?",
-                 creds ? std::to_string(creds->pid) : address.substr(0, 64),
-                 policy != policies_.end() ? policy->second.describe() : "unknown socket",
-                 refused_ + 1);
+    spdlog::warn(
+        "peer refused component={} socket={} uid={} gid={} pid={} allowed=\"{}\" "
+        "refused={}",
+        component_, domain, creds ? std::to_string(creds->uid) : "?",
+        creds ? std::to_string(creds->gid) : "?",
+        creds ? std::to_string(creds->pid) : address.substr(0, 64),
+        policy != policies_.end() ? policy->second.describe() : "unknown socket", refused_ + 1);
   }
   return false;
 }

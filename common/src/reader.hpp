@@ -50,8 +50,8 @@ class Reader {
     errno = 0;
     long n = std::strtol(v->c_str(), &end, 10);
     if (errno != 0 || end == v->c_str() || *end != '\0' || n < min || n > max) {
-      error(name, *v, "must be an integer from " + std::to_string(min) + " to " +
-                          std::to_string(max));
+      error(name, *v,
+            "must be an integer from " + std::to_string(min) + " to " + std::to_string(max));
       return;
     }
     out = static_cast<int>(n);
@@ -80,8 +80,7 @@ class Reader {
     if (errno != 0 || end == v->c_str() || *end != '\0' || !std::isfinite(s) || s < min_s ||
         s > max_s || (min_s == 0 && s < 0)) {
       std::ostringstream msg;
-      msg << "must be a number of seconds " << (min_s > 0 ? "> 0" : ">= 0") << " and <= "
-          << max_s;
+      msg << "must be a number of seconds " << (min_s > 0 ? "> 0" : ">= 0") << " and <= " << max_s;
       error(name, *v, msg.str());
       return;
     }

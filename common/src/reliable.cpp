@@ -18,15 +18,14 @@ namespace {
 
 std::string errno_text(const std::string& what) { return what + ": " + std::strerror(errno); }
 
-
 std::string frame_record(const proto::Message& msg) {
   const std::string bytes = proto::encode(msg);
   const auto n = static_cast<std::uint32_t>(bytes.size());
   std::string rec(4, '\0');
-  for (int i = 0; i < 4; ++i) rec[static_cast<std::size_t>(i)] = static_cast<char>((n >> (8 * i)) & 0xFF);
+  for (int i = 0; i < 4; ++i)
+    rec[static_cast<std::size_t>(i)] = static_cast<char>((n >> (8 * i)) & 0xFF);
   return rec + bytes;
 }
-
 
 }  // namespace
 
@@ -59,7 +58,9 @@ tl::expected<std::unique_ptr<Outbox>, std::string> Outbox::open(const std::strin
   while (off + 4 <= data.size()) {
     std::uint32_t len = 0;
     for (int i = 0; i < 4; ++i) {
-      len |= static_cast<std::uint32_t>(static_cast<unsigned char>(data[off + static_cast<std::size_t>(i)])) << (8 * i);
+      len |= static_cast<std::uint32_t>(
+                 static_cast<unsigned char>(data[off + static_cast<std::size_t>(i)]))
+             << (8 * i);
     }
     if (off + 4 + len > data.size()) break;
     auto msg = proto::decode(std::string_view(data).substr(off + 4, len));
@@ -248,8 +249,7 @@ SeqTracker::Verdict SeqTracker::classify(const std::string& source, const std::s
   return Verdict::kOutOfOrder;
 }
 
-void SeqTracker::record(const std::string& source, const std::string& boot_id,
-                        std::uint64_t seq) {
+void SeqTracker::record(const std::string& source, const std::string& boot_id, std::uint64_t seq) {
   const std::string key = source + '|' + boot_id;
   auto it = last_.find(key);
   if (it == last_.end()) {
@@ -309,8 +309,9 @@ tl::expected<SeqTracker, std::string> SeqTracker::from_json(const std::string& t
 ReliableReceiver::ReliableReceiver(zmq::context_t& ctx, const std::string& endpoint,
                                    SeqTracker& tracker, proto::Limits limits, mode_t ipc_mode,
                                    const std::function<void(zmq::socket_t&)>& prepare)
-    : socket_(make_socket(ctx, zmq::socket_type::router,
-                          SocketOptions{.max_msg_size = static_cast<std::int64_t>(limits.max_bytes)})),
+    : socket_(
+          make_socket(ctx, zmq::socket_type::router,
+                      SocketOptions{.max_msg_size = static_cast<std::int64_t>(limits.max_bytes)})),
       tracker_(tracker),
       limits_(limits),
       acks_("ack", clock_) {
@@ -333,7 +334,8 @@ std::optional<ReliableReceiver::Delivery> ReliableReceiver::receive() {
     Delivery d{id.to_string(), std::move(*msg)};
     switch (tracker_.classify(d.msg.env.source, d.msg.env.boot_id, d.msg.env.seq,
                               d.msg.env.first_held)) {
-      case SeqTracker::Verdict::kNew: return d;
+      case SeqTracker::Verdict::kNew:
+        return d;
       case SeqTracker::Verdict::kDuplicate:
         ++duplicates_;
         reply(d.peer, d.msg, true, "duplicate");

@@ -19,7 +19,7 @@ struct Row {
   const char* name;
   unsigned readers;
   void (*read)(Reader& r, Config& c, const Row& row);  // nullptr: read by load_config itself
-  std::string (*show)(const Config& c);                 // the value, for the default column
+  std::string (*show)(const Config& c);                // the value, for the default column
   double min;
   double max;
   const char* help;
@@ -67,8 +67,8 @@ void read_peers(Reader& r, Config& c, const Row& row) {
 void read_log_level(Reader& r, Config& c, const Row& row) {
   auto v = r.raw(row.name);
   if (!v) return;
-  static const std::vector<std::string> levels{"trace", "debug", "info", "warning", "warn",
-                                               "error", "critical", "off"};
+  static const std::vector<std::string> levels{"trace", "debug", "info",     "warning",
+                                               "warn",  "error", "critical", "off"};
   if (std::find(levels.begin(), levels.end(), *v) == levels.end()) {
     r.error(row.name, *v, "must be trace, debug, info, warning, error, critical or off");
   } else {
@@ -108,7 +108,8 @@ void read_hook(Reader& r, std::string& hook, const Row& row) {
   r.str(row.name, hook);
   const auto start = hook.find_first_not_of(" \t");
   if (start != std::string::npos && hook[start] != '/') {
-    r.error(row.name, hook, "must start with the program's absolute path (e.g. /usr/local/bin/notify)");
+    r.error(row.name, hook,
+            "must start with the program's absolute path (e.g. /usr/local/bin/notify)");
   }
 }
 
@@ -163,20 +164,26 @@ void read_endpoint(Reader& r, std::string& ep, const char* fallback, const Confi
 }
 
 // Rows of the common kinds: a field of Config (or of one of its parts).
-#define TH_TEXT(f) [](Reader& r, Config& c, const Row& w) { r.str(w.name, c.f); }, \
-                   [](const Config& c) { return std::string(c.f); }
-#define TH_SECONDS(f) [](Reader& r, Config& c, const Row& w) { r.seconds(w.name, c.f, w.min, w.max); }, \
-                      [](const Config& c) { return secs(c.f); }
-#define TH_INT(f) [](Reader& r, Config& c, const Row& w) { \
-                    r.integer(w.name, c.f, static_cast<int>(w.min), static_cast<int>(w.max)); }, \
-                  [](const Config& c) { return std::to_string(c.f); }
-#define TH_FLAG(f) [](Reader& r, Config& c, const Row& w) { r.boolean(w.name, c.f); }, \
-                   [](const Config& c) { return flag(c.f); }
-#define TH_LISTEN(f) [](Reader& r, Config& c, const Row& w) { r.listen(w.name, c.f); }, \
-                     [](const Config& c) { return std::string(c.f); }
-#define TH_ENDPOINT(f, path) \
+#define TH_TEXT(f)                                                \
+  [](Reader& r, Config& c, const Row& w) { r.str(w.name, c.f); }, \
+      [](const Config& c) { return std::string(c.f); }
+#define TH_SECONDS(f)                                                               \
+  [](Reader& r, Config& c, const Row& w) { r.seconds(w.name, c.f, w.min, w.max); }, \
+      [](const Config& c) { return secs(c.f); }
+#define TH_INT(f)                                                             \
+  [](Reader& r, Config& c, const Row& w) {                                    \
+    r.integer(w.name, c.f, static_cast<int>(w.min), static_cast<int>(w.max)); \
+  },                                                                          \
+      [](const Config& c) { return std::to_string(c.f); }
+#define TH_FLAG(f)                                                    \
+  [](Reader& r, Config& c, const Row& w) { r.boolean(w.name, c.f); }, \
+      [](const Config& c) { return flag(c.f); }
+#define TH_LISTEN(f)                                                 \
+  [](Reader& r, Config& c, const Row& w) { r.listen(w.name, c.f); }, \
+      [](const Config& c) { return std::string(c.f); }
+#define TH_ENDPOINT(f, path)                                                               \
   [](Reader& r, Config& c, const Row& w) { read_endpoint(r, c.endpoints.f, path, c, w); }, \
-  [](const Config& c) { return c.endpoints.f; }
+      [](const Config& c) { return c.endpoints.f; }
 
 constexpr unsigned kAll = kDaemons;
 constexpr double kDay = 86400;
@@ -361,7 +368,8 @@ void read_settings(Reader& r, Config& c) {
 
 std::vector<SettingDoc> setting_docs() {
   // The defaults as a configuration with nothing set has them.
-  const auto defaults = load_config([](const std::string&) { return std::optional<std::string>(); });
+  const auto defaults =
+      load_config([](const std::string&) { return std::optional<std::string>(); });
   std::vector<SettingDoc> docs;
   for (const Row& row : kRows) {
     if (row.readers == 0) continue;
@@ -376,25 +384,29 @@ std::string settings_markdown() {
   std::string out = "| Setting | Default | Read by | Meaning |\n|---|---|---|---|\n";
   for (const auto& d : setting_docs()) {
     const std::string shown = d.default_text.empty() ? "(unset)"
-                              : d.derived           ? d.default_text
-                                                    : "`" + d.default_text + "`";
-    out += "| `" + d.name + "` | " + shown +
-           " | " + readers_text(d.readers) + " | " + d.help + " |\n";
+                              : d.derived            ? d.default_text
+                                                     : "`" + d.default_text + "`";
+    out +=
+        "| `" + d.name + "` | " + shown + " | " + readers_text(d.readers) + " | " + d.help + " |\n";
   }
   return out;
 }
 
 std::string readers_text(unsigned readers) {
   std::string out;
-  for (const auto& [bit, name] : {std::pair{kProbe, "probe"}, {kDiagnoser, "diagnoser"},
-                                  {kActuator, "actuator"}, {kExporter, "exporter"}, {kCtl, "ctl"}}) {
+  for (const auto& [bit, name] : {std::pair{kProbe, "probe"},
+                                  {kDiagnoser, "diagnoser"},
+                                  {kActuator, "actuator"},
+                                  {kExporter, "exporter"},
+                                  {kCtl, "ctl"}}) {
     if ((readers & bit) != 0) out += (out.empty() ? "" : ", ") + std::string(name);
   }
   return out;
 }
 
 std::string settings_help(unsigned readers) {
-  std::string out = "\nEnvironment (default in brackets; a bad value stops the start, naming it):\n";
+  std::string out =
+      "\nEnvironment (default in brackets; a bad value stops the start, naming it):\n";
   for (const auto& d : setting_docs()) {
     if ((d.readers & readers) == 0) continue;
     out += "  " + d.name + (d.default_text.empty() ? "" : " [" + d.default_text + "]") + "\n";

@@ -22,8 +22,8 @@ namespace {
 // Nothing on tcp without CURVE (the peer guard sets it up): a last check at the socket itself.
 tl::expected<void, std::string> tcp_needs_curve(zmq::socket_t& s, const std::string& endpoint) {
   if (endpoint.rfind("tcp://", 0) == 0 && s.get(zmq::sockopt::mechanism) != ZMQ_CURVE) {
-    return tl::unexpected(endpoint +
-                          ": refused: a tcp:// endpoint needs CURVE (TRADING_HEAL_CURVE_SECRET_KEY_FILE)");
+    return tl::unexpected(
+        endpoint + ": refused: a tcp:// endpoint needs CURVE (TRADING_HEAL_CURVE_SECRET_KEY_FILE)");
   }
   return {};
 }
@@ -132,8 +132,9 @@ void reply_routed(zmq::socket_t& router, Routed& to, const std::string& bytes) {
   }
 }
 
-void serve_commands(zmq::socket_t& router, proto::RejectCounter& rejects, const proto::Limits& limits,
-                    Stamper& stamper, const CommandHandler& handle, int max) {
+void serve_commands(zmq::socket_t& router, proto::RejectCounter& rejects,
+                    const proto::Limits& limits, Stamper& stamper, const CommandHandler& handle,
+                    int max) {
   for (int i = 0; i < max; ++i) {
     auto in = recv_routed(router);
     if (!in) return;

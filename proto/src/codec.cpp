@@ -42,7 +42,7 @@ void pack_value(Packer& p, const std::optional<T>& o) {
   }
 }
 template <class E>
-  requires std::is_enum_v<E>
+requires std::is_enum_v<E>
 void pack_value(Packer& p, E e) {
   auto s = detail::EnumName<E>::str(e);
   p.pack_str(static_cast<std::uint32_t>(s.size()));
@@ -81,8 +81,8 @@ Err read_value(const msgpack::object& o, bool& out) {
 }
 
 template <class U>
-  requires std::is_unsigned_v<U> && (!std::is_same_v<U, bool>)
-Err read_value(const msgpack::object& o, U& out) {
+requires std::is_unsigned_v<U> &&(!std::is_same_v<U, bool>)Err
+    read_value(const msgpack::object& o, U& out) {
   if (o.type == msgpack::type::NEGATIVE_INTEGER) {
     return fail(Reject::kBadValue, "negative value for an unsigned field");
   }
@@ -112,10 +112,17 @@ Err read_value(const msgpack::object& o, std::int64_t& out) {
 Err read_value(const msgpack::object& o, double& out) {
   switch (o.type) {
     case msgpack::type::FLOAT32:
-    case msgpack::type::FLOAT64: out = o.via.f64; break;
-    case msgpack::type::POSITIVE_INTEGER: out = static_cast<double>(o.via.u64); break;
-    case msgpack::type::NEGATIVE_INTEGER: out = static_cast<double>(o.via.i64); break;
-    default: return fail(Reject::kWrongType, "expected a number");
+    case msgpack::type::FLOAT64:
+      out = o.via.f64;
+      break;
+    case msgpack::type::POSITIVE_INTEGER:
+      out = static_cast<double>(o.via.u64);
+      break;
+    case msgpack::type::NEGATIVE_INTEGER:
+      out = static_cast<double>(o.via.i64);
+      break;
+    default:
+      return fail(Reject::kWrongType, "expected a number");
   }
   if (!std::isfinite(out)) return fail(Reject::kBadValue, "not a finite number");
   return std::nullopt;
@@ -123,7 +130,9 @@ Err read_value(const msgpack::object& o, double& out) {
 
 Err read_value(const msgpack::object& o, Value& out) {
   switch (o.type) {
-    case msgpack::type::BOOLEAN: out = o.via.boolean; return std::nullopt;
+    case msgpack::type::BOOLEAN:
+      out = o.via.boolean;
+      return std::nullopt;
     case msgpack::type::POSITIVE_INTEGER:
     case msgpack::type::NEGATIVE_INTEGER: {
       std::int64_t i = 0;
@@ -144,7 +153,8 @@ Err read_value(const msgpack::object& o, Value& out) {
       out = std::move(s);
       return std::nullopt;
     }
-    default: return fail(Reject::kWrongType, "expected a scalar");
+    default:
+      return fail(Reject::kWrongType, "expected a scalar");
   }
 }
 
@@ -178,14 +188,12 @@ Err read_value(const msgpack::object& o, std::optional<T>& out) {
 }
 
 template <class E>
-  requires std::is_enum_v<E>
-Err read_value(const msgpack::object& o, E& out) {
+requires std::is_enum_v<E> Err read_value(const msgpack::object& o, E& out) {
   if (o.type != msgpack::type::STR) return fail(Reject::kWrongType, "expected a string");
   std::string_view s(o.via.str.ptr, o.via.str.size);
   auto e = detail::EnumName<E>::parse(s);
   if (!e) {
-    return fail(Reject::kBadValue,
-                "unknown value \"" + sanitize_utf8(s.substr(0, 64)) + "\"");
+    return fail(Reject::kBadValue, "unknown value \"" + sanitize_utf8(s.substr(0, 64)) + "\"");
   }
   out = *e;
   return std::nullopt;
@@ -239,8 +247,7 @@ Err read_message(const msgpack::object& root, Message& msg) {
   if (auto e = read_envelope_field(root, "v", env.version)) return e;
   if (env.version != kProtocolVersion) {
     return fail(Reject::kBadVersion, "version " + std::to_string(env.version) +
-                                         ", this build speaks " +
-                                         std::to_string(kProtocolVersion));
+                                         ", this build speaks " + std::to_string(kProtocolVersion));
   }
   std::string kind;
   if (auto e = read_envelope_field(root, "kind", kind)) return e;
@@ -257,12 +264,24 @@ Err read_message(const msgpack::object& root, Message& msg) {
   const msgpack::object* body = find(root, "body");
   if (body == nullptr) return fail(Reject::kMissingField, "body");
   switch (env.kind) {
-    case Kind::kHealth: msg.body = HealthReport{}; break;
-    case Kind::kHeartbeat: msg.body = Heartbeat{}; break;
-    case Kind::kDiagnosis: msg.body = Diagnosis{}; break;
-    case Kind::kEvent: msg.body = Event{}; break;
-    case Kind::kCommand: msg.body = Command{}; break;
-    case Kind::kAck: msg.body = Ack{}; break;
+    case Kind::kHealth:
+      msg.body = HealthReport{};
+      break;
+    case Kind::kHeartbeat:
+      msg.body = Heartbeat{};
+      break;
+    case Kind::kDiagnosis:
+      msg.body = Diagnosis{};
+      break;
+    case Kind::kEvent:
+      msg.body = Event{};
+      break;
+    case Kind::kCommand:
+      msg.body = Command{};
+      break;
+    case Kind::kAck:
+      msg.body = Ack{};
+      break;
   }
   return std::visit([&](auto& b) { return read_body(*body, b); }, msg.body);
 }
@@ -296,9 +315,9 @@ std::string encode(const Message& msg) {
 
 tl::expected<Message, DecodeError> decode(std::string_view bytes, const Limits& limits) {
   if (bytes.size() > limits.max_bytes) {
-    return tl::unexpected(DecodeError{Reject::kOversized, std::to_string(bytes.size()) +
-                                                              " bytes, limit " +
-                                                              std::to_string(limits.max_bytes)});
+    return tl::unexpected(DecodeError{
+        Reject::kOversized,
+        std::to_string(bytes.size()) + " bytes, limit " + std::to_string(limits.max_bytes)});
   }
   if (bytes.empty()) return tl::unexpected(DecodeError{Reject::kMalformed, "empty message"});
   const msgpack::unpack_limit unpack_limits(limits.max_array, limits.max_map, limits.max_str,
@@ -317,8 +336,8 @@ tl::expected<Message, DecodeError> decode(std::string_view bytes, const Limits& 
     return tl::unexpected(DecodeError{Reject::kMalformed, e.what()});
   }
   if (offset != bytes.size()) {
-    return tl::unexpected(DecodeError{
-        Reject::kMalformed, std::to_string(bytes.size() - offset) + " trailing bytes"});
+    return tl::unexpected(
+        DecodeError{Reject::kMalformed, std::to_string(bytes.size() - offset) + " trailing bytes"});
   }
   Message msg;
   if (auto e = read_message(handle.get(), msg)) return tl::unexpected(std::move(*e));

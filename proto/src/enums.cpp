@@ -75,28 +75,23 @@ std::optional<Verdict> verdict_from_string(std::string_view s) { return parse(kV
 std::optional<AgeSource> age_source_from_string(std::string_view s) {
   return parse(kAgeSources, s);
 }
-std::optional<Severity> severity_from_string(std::string_view s) {
-  return parse(kSeverities, s);
-}
+std::optional<Severity> severity_from_string(std::string_view s) { return parse(kSeverities, s); }
 std::optional<DiagnosisAction> diagnosis_action_from_string(std::string_view s) {
   return parse(kActions, s);
 }
-std::optional<CommandVerb> command_verb_from_string(std::string_view s) {
-  return parse(kVerbs, s);
-}
+std::optional<CommandVerb> command_verb_from_string(std::string_view s) { return parse(kVerbs, s); }
 
 Kind kind_of(const Body& body) {
-  static constexpr std::array<Kind, 6> kByIndex{Kind::kHealth,   Kind::kHeartbeat,
-                                                Kind::kDiagnosis, Kind::kEvent,
-                                                Kind::kCommand,  Kind::kAck};
+  static constexpr std::array<Kind, 6> kByIndex{Kind::kHealth, Kind::kHeartbeat, Kind::kDiagnosis,
+                                                Kind::kEvent,  Kind::kCommand,   Kind::kAck};
   return kByIndex.at(body.index());
 }
 
 Message make_message(std::string source, std::string boot_id, std::uint64_t seq, double ts,
                      Body body) {
-  Message m{Envelope{kProtocolVersion, kind_of(body), std::move(source), std::move(boot_id), seq,
-                     ts},
-            std::move(body)};
+  Message m{
+      Envelope{kProtocolVersion, kind_of(body), std::move(source), std::move(boot_id), seq, ts},
+      std::move(body)};
   return m;
 }
 

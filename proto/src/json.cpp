@@ -22,8 +22,7 @@ nlohmann::json value_json(const std::optional<T>& o) {
   return o ? value_json(*o) : nlohmann::json(nullptr);
 }
 template <class E>
-  requires std::is_enum_v<E>
-nlohmann::json value_json(E e) {
+requires std::is_enum_v<E> nlohmann::json value_json(E e) {
   return std::string(detail::EnumName<E>::str(e));
 }
 

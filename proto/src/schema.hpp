@@ -16,7 +16,7 @@ template <class M, class T>
 concept Is = std::is_same_v<std::remove_const_t<M>, T>;
 
 template <class M, class V>
-  requires Is<M, HealthReport>
+requires Is<M, HealthReport>
 void visit_fields(M& m, V&& v) {
   v("agent", m.agent, kReq);
   v("unit", m.unit, kOpt);
@@ -44,7 +44,7 @@ void visit_fields(M& m, V&& v) {
 }
 
 template <class M, class V>
-  requires Is<M, Heartbeat>
+requires Is<M, Heartbeat>
 void visit_fields(M& m, V&& v) {
   v("component", m.component, kReq);
   v("pid", m.pid, kOpt);
@@ -53,7 +53,7 @@ void visit_fields(M& m, V&& v) {
 }
 
 template <class M, class V>
-  requires Is<M, Diagnosis>
+requires Is<M, Diagnosis>
 void visit_fields(M& m, V&& v) {
   v("agent", m.agent, kReq);
   v("incident", m.incident, kOpt);
@@ -69,7 +69,7 @@ void visit_fields(M& m, V&& v) {
 }
 
 template <class M, class V>
-  requires Is<M, Event>
+requires Is<M, Event>
 void visit_fields(M& m, V&& v) {
   v("action", m.action, kReq);
   v("agent", m.agent, kOpt);
@@ -83,7 +83,7 @@ void visit_fields(M& m, V&& v) {
 }
 
 template <class M, class V>
-  requires Is<M, Command>
+requires Is<M, Command>
 void visit_fields(M& m, V&& v) {
   v("verb", m.verb, kReq);
   v("agent", m.agent, kOpt);
@@ -93,7 +93,7 @@ void visit_fields(M& m, V&& v) {
 }
 
 template <class M, class V>
-  requires Is<M, Ack>
+requires Is<M, Ack>
 void visit_fields(M& m, V&& v) {
   v("of_source", m.of_source, kReq);
   v("of_boot_id", m.of_boot_id, kReq);
@@ -105,11 +105,11 @@ void visit_fields(M& m, V&& v) {
 // Enum <-> wire string, for the field walkers.
 template <class E>
 struct EnumName;
-#define TH_PROTO_ENUM(E, from)                                               \
-  template <>                                                                \
-  struct EnumName<E> {                                                       \
-    static std::string_view str(E e) { return to_string(e); }                \
-    static std::optional<E> parse(std::string_view s) { return from(s); }   \
+#define TH_PROTO_ENUM(E, from)                                            \
+  template <>                                                             \
+  struct EnumName<E> {                                                    \
+    static std::string_view str(E e) { return to_string(e); }             \
+    static std::optional<E> parse(std::string_view s) { return from(s); } \
   };
 TH_PROTO_ENUM(Verdict, verdict_from_string)
 TH_PROTO_ENUM(AgeSource, age_source_from_string)

@@ -47,8 +47,8 @@ class ActuatorIt : public ::testing::Test {
     rt_ = (dir_ / "run").string();
     health_ = common::make_socket(ctx_, zmq::socket_type::pub);
     ASSERT_TRUE(common::bind_endpoint(health_, "ipc://" + rt_ + "/probe/health.sock"));
-    events_ = std::make_unique<common::ReliableReceiver>(ctx_, "ipc://" + rt_ + "/exporter/events.sock",
-                                                         seqs_);
+    events_ = std::make_unique<common::ReliableReceiver>(
+        ctx_, "ipc://" + rt_ + "/exporter/events.sock", seqs_);
     for (const char* a : {"BTC_USDT", "ETH_USDT", "XRP_USDT", "SOL_USDT"}) {
       ASSERT_GT(main_pid(a), 0) << a << " is not running on the testbed";
     }
@@ -81,9 +81,8 @@ class ActuatorIt : public ::testing::Test {
     };
     for (auto& [k, v] : env) e[k] = v;
     log_.clear();
-    actuator_ = std::make_unique<Child>(
-        Child::spawn({"/bin/sh", "-c", "exec \"$0\" 2>&1", Bed::bin("trading-heal-actuator")}, e,
-                     true));
+    actuator_ = std::make_unique<Child>(Child::spawn(
+        {"/bin/sh", "-c", "exec \"$0\" 2>&1", Bed::bin("trading-heal-actuator")}, e, true));
     ASSERT_TRUE(wait_until([&] { return logged("actuator ready"); }, 10s)) << log_;
     // The SUB connects to our PUB late (slow joiner): the first cycle may be lost, which the
     // helpers below tolerate by publishing every cycle, as the probe does.
@@ -180,7 +179,9 @@ class ActuatorIt : public ::testing::Test {
 TEST_F(ActuatorIt, StalledAgentIsRestartedAndRecoversWithoutADiagnoser) {
   start();
   const long before = main_pid("BTC_USDT");
-  ASSERT_TRUE(fail_until({"BTC_USDT"}, [&] { return !seen("restart").empty(); }, 20s)) << log_;
+  ASSERT_TRUE(fail_until(
+      {"BTC_USDT"}, [&] { return !seen("restart").empty(); }, 20s))
+      << log_;
   const long after = main_pid("BTC_USDT");
   EXPECT_NE(after, before);
   EXPECT_GT(after, 0);
@@ -190,10 +191,11 @@ TEST_F(ActuatorIt, StalledAgentIsRestartedAndRecoversWithoutADiagnoser) {
   EXPECT_EQ(r.reason, "stalled (age=1500s)");
   EXPECT_FALSE(r.diagnosis);
   EXPECT_EQ(std::get<std::int64_t>(r.fields.at("new_pid")), after);
-  EXPECT_TRUE(logged(
-      "SELF-HEAL: restarting BTC-USDT | reason: stalled (age=1500s) | Ollama: unavailable"))
+  EXPECT_TRUE(
+      logged("SELF-HEAL: restarting BTC-USDT | reason: stalled (age=1500s) | Ollama: unavailable"))
       << log_;
-  ASSERT_TRUE(healthy_until({"BTC_USDT"}, [&] { return !seen("recovered").empty(); }, 10s));
+  ASSERT_TRUE(healthy_until(
+      {"BTC_USDT"}, [&] { return !seen("recovered").empty(); }, 10s));
   EXPECT_GT(std::get<double>(seen("recovered").at(0).fields.at("seconds_to_healthy")), 0.0);
   // The control socket is in the actuator's own directory (only it can replace it); anyone may
   // connect, the peer guard decides who may speak (PROTOCOL.md "Who may speak").
@@ -226,18 +228,20 @@ TEST_F(ActuatorIt, ReasonCarriesTheDiagnosisWhenOneComes) {
   d.source = "rules";
   const auto t0 = std::chrono::steady_clock::now();
   ASSERT_TRUE(sender.send(d, clock.mono()));
-  ASSERT_TRUE(fail_until({"ETH_USDT"},
-                         [&] {
-                           sender.on_readable(clock.mono());
-                           return !seen("restart").empty();
-                         },
-                         20s))
+  ASSERT_TRUE(fail_until(
+      {"ETH_USDT"},
+      [&] {
+        sender.on_readable(clock.mono());
+        return !seen("restart").empty();
+      },
+      20s))
       << log_;
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 20s);  // well before the 30 s deadline
   EXPECT_EQ(seen("restart").at(0).diagnosis, "DB lock on decisions table");
   EXPECT_NE(main_pid("ETH_USDT"), before);
-  EXPECT_TRUE(logged("SELF-HEAL: restarting ETH-USDT | reason: stalled (age=1500s) | Ollama: DB "
-                     "lock on decisions table"))
+  EXPECT_TRUE(
+      logged("SELF-HEAL: restarting ETH-USDT | reason: stalled (age=1500s) | Ollama: DB "
+             "lock on decisions table"))
       << log_;
   EXPECT_TRUE(wait_until(
       [&] {
@@ -251,22 +255,28 @@ TEST_F(ActuatorIt, HourlyBudgetHoldsAcrossKill9) {
   std::map<std::string, std::string> env = {{"TRADING_HEAL_MAX_RESTARTS", "1"},
                                             {"TRADING_HEAL_COOLDOWN", "0.1"}};
   start(env);
-  ASSERT_TRUE(fail_until({"XRP_USDT"}, [&] { return !seen("restart").empty(); }, 20s)) << log_;
-  ASSERT_TRUE(healthy_until({"XRP_USDT"}, [&] { return !seen("recovered").empty(); }, 10s));
+  ASSERT_TRUE(fail_until(
+      {"XRP_USDT"}, [&] { return !seen("restart").empty(); }, 20s))
+      << log_;
+  ASSERT_TRUE(healthy_until(
+      {"XRP_USDT"}, [&] { return !seen("recovered").empty(); }, 10s));
   actuator_->signal(SIGKILL);
   ASSERT_TRUE(actuator_->wait(5s));
   actuator_.reset();
   start(env);
   n_ = 0;  // a new incident: the probe's count starts again
   const long pid = main_pid("XRP_USDT");
-  ASSERT_TRUE(fail_until({"XRP_USDT"}, [&] { return !seen("rate_limited").empty(); }, 15s))
+  ASSERT_TRUE(fail_until(
+      {"XRP_USDT"}, [&] { return !seen("rate_limited").empty(); }, 15s))
       << log_;
   EXPECT_EQ(std::get<std::string>(seen("rate_limited").at(0).fields.at("limit")), "max_restarts");
-  fail_until({"XRP_USDT"}, [] { return false; }, 2s);  // more failing cycles: still nothing
+  fail_until(
+      {"XRP_USDT"}, [] { return false; }, 2s);  // more failing cycles: still nothing
   EXPECT_EQ(main_pid("XRP_USDT"), pid);
   EXPECT_EQ(seen("restart").size(), 1U);
   EXPECT_EQ(seen("rate_limited").size(), 1U);  // one per blocked incident
-  healthy_until({"XRP_USDT"}, [&] { return !seen("recovered").empty(); }, 2s);
+  healthy_until(
+      {"XRP_USDT"}, [&] { return !seen("recovered").empty(); }, 2s);
 }
 
 TEST_F(ActuatorIt, FourAgentsStalledTogetherAreOneGlobalIncidentWithOneCanary) {
@@ -274,8 +284,11 @@ TEST_F(ActuatorIt, FourAgentsStalledTogetherAreOneGlobalIncidentWithOneCanary) {
   const std::vector<std::string> four = {"BTC_USDT", "ETH_USDT", "XRP_USDT", "SOL_USDT"};
   std::map<std::string, long> before;
   for (const auto& a : four) before[a] = main_pid(a);
-  ASSERT_TRUE(fail_until(four, [&] { return !seen("restart").empty(); }, 20s)) << log_;
-  fail_until(four, [] { return false; }, 3s);  // six more cycles, still failing
+  ASSERT_TRUE(fail_until(
+      four, [&] { return !seen("restart").empty(); }, 20s))
+      << log_;
+  fail_until(
+      four, [] { return false; }, 3s);  // six more cycles, still failing
   EXPECT_EQ(seen("global_incident").size(), 1U);
   EXPECT_EQ(seen("restart").size(), 1U);
   const std::string canary = seen("restart").at(0).agent;
@@ -297,7 +310,8 @@ TEST_F(ActuatorIt, FourAgentsStalledTogetherAreOneGlobalIncidentWithOneCanary) {
   }
   ASSERT_EQ(seen("restart").size(), 2U) << log_;
   EXPECT_NE(seen("restart").at(1).agent, canary);
-  healthy_until(four, [] { return false; }, 1s);
+  healthy_until(
+      four, [] { return false; }, 1s);
 }
 
 TEST_F(ActuatorIt, HostileMessagesRestartNothingAndCrashNothing) {
@@ -309,11 +323,11 @@ TEST_F(ActuatorIt, HostileMessagesRestartNothingAndCrashNothing) {
   auto sub = common::make_socket(ctx_, zmq::socket_type::sub);
   sub.set(zmq::sockopt::subscribe, "");
   ASSERT_TRUE(common::connect_endpoint(sub, "ipc://" + rt_ + "/actuator/pub.sock"));
-  auto diag = common::make_socket(ctx_, zmq::socket_type::dealer,
-                                  {.max_msg_size = 64LL * 1024 * 1024});
+  auto diag =
+      common::make_socket(ctx_, zmq::socket_type::dealer, {.max_msg_size = 64LL * 1024 * 1024});
   ASSERT_TRUE(common::connect_endpoint(diag, "ipc://" + rt_ + "/actuator/diagnosis.sock"));
-  auto ctl = common::make_socket(ctx_, zmq::socket_type::dealer,
-                                 {.max_msg_size = 64LL * 1024 * 1024});
+  auto ctl =
+      common::make_socket(ctx_, zmq::socket_type::dealer, {.max_msg_size = 64LL * 1024 * 1024});
   ASSERT_TRUE(common::connect_endpoint(ctl, "ipc://" + rt_ + "/actuator/control.sock"));
   std::mt19937 rng(7);
   std::string junk(4096, '\0');

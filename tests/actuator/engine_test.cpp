@@ -213,8 +213,10 @@ TEST_F(EngineTest, BootstrappingIsNotRecoveredUntilTheAgentDecidesAgain) {
 }
 
 TEST_F(EngineTest, RestartedAgentThatNeverDecidesIsIneffectiveAfterTheRecoveryGrace) {
-  make({{"TRADING_HEAL_INTERVAL", "1"}, {"TRADING_HEAL_STALL_THRESHOLD", "5"},
-        {"TRADING_HEAL_STARTUP_GRACE", "20"}, {"TRADING_HEAL_DIAGNOSIS_WAIT", "0"},
+  make({{"TRADING_HEAL_INTERVAL", "1"},
+        {"TRADING_HEAL_STALL_THRESHOLD", "5"},
+        {"TRADING_HEAL_STARTUP_GRACE", "20"},
+        {"TRADING_HEAL_DIAGNOSIS_WAIT", "0"},
         {"TRADING_HEAL_RECOVERY_GRACE", "0"}});
   // Derived: two intervals plus the longer of threshold and startup grace.
   EXPECT_EQ(Policy::from_config(cfg_).recovery_grace, 22s);
@@ -397,8 +399,8 @@ TEST_F(EngineTest, StoppedIsNeverRestarted) {
 TEST_F(EngineTest, UnknownNeverTriggers) {
   Decisions all;
   for (std::uint32_t n = 1; n <= 10; ++n) {
-    append(all, engine_->on_health(report("BTC_USDT", Verdict::kUnknown, n, std::nullopt),
-                                   at(n * 30s)));
+    append(all,
+           engine_->on_health(report("BTC_USDT", Verdict::kUnknown, n, std::nullopt), at(n * 30s)));
     append(all, engine_->on_tick(at(n * 30s + 1s)));
   }
   EXPECT_TRUE(restarts(all).empty());
@@ -472,7 +474,8 @@ TEST_F(EngineTest, FailedRestartIsRetriedAfterTheCooldownWithinTheBudget) {
 }
 
 TEST_F(EngineTest, FleetBudgetIsACircuitBreaker) {
-  make({{"TRADING_HEAL_DIAGNOSIS_WAIT", "0"}, {"TRADING_HEAL_FLEET_MAX_RESTARTS", "2"},
+  make({{"TRADING_HEAL_DIAGNOSIS_WAIT", "0"},
+        {"TRADING_HEAL_FLEET_MAX_RESTARTS", "2"},
         {"TRADING_HEAL_GLOBAL_MIN_AGENTS", "10"}});
   EXPECT_EQ(restarts(fail("BTC_USDT", 2, 0s)).size(), 1U);
   EXPECT_EQ(restarts(fail("ETH_USDT", 2, 1s)).size(), 1U);
@@ -670,9 +673,10 @@ TEST_F(EngineTest, PersistedRestartThatHappenedIsRecoveredNormally) {
 
 TEST_F(EngineTest, CorruptStateIsRefusedAndChangesNothing) {
   restart_cycle("BTC_USDT", 0min);
-  for (const char* bad : {R"({"version":1})", R"({"version":2,"agents":{},"global":null})",
-                          R"({"version":1,"agents":{"BTC_USDT":{"phase":"NAPPING"}},"global":null})",
-                          R"([1,2,3])", R"("x")"}) {
+  for (const char* bad :
+       {R"({"version":1})", R"({"version":2,"agents":{},"global":null})",
+        R"({"version":1,"agents":{"BTC_USDT":{"phase":"NAPPING"}},"global":null})", R"([1,2,3])",
+        R"("x")"}) {
     EXPECT_FALSE(engine_->load_json(nlohmann::json::parse(bad), at(5min))) << bad;
   }
   EXPECT_EQ(engine_->restarts_in_window(*engine_->agent("BTC_USDT"), at(5min).mono), 1);

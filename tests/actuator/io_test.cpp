@@ -53,9 +53,9 @@ TEST(Systemctl, ArgvIsExactAndNeverAShell) {
   using common::SystemdScope;
   EXPECT_EQ(systemctl_argv(SystemdScope::kSystem, "restart", "crypto-agent@BTC_USDT.service"),
             (std::vector<std::string>{"systemctl", "restart", "crypto-agent@BTC_USDT.service"}));
-  EXPECT_EQ(systemctl_argv(SystemdScope::kUser, "reset-failed", "crypto-agent@A.service"),
-            (std::vector<std::string>{"systemctl", "--user", "reset-failed",
-                                      "crypto-agent@A.service"}));
+  EXPECT_EQ(
+      systemctl_argv(SystemdScope::kUser, "reset-failed", "crypto-agent@A.service"),
+      (std::vector<std::string>{"systemctl", "--user", "reset-failed", "crypto-agent@A.service"}));
   auto s = parse_show("ActiveState=active\nSubState=running\nResult=success\nMainPID=42\n");
   EXPECT_EQ(s.active_state, "active");
   EXPECT_EQ(s.main_pid, 42U);
@@ -64,7 +64,8 @@ TEST(Systemctl, ArgvIsExactAndNeverAShell) {
 }
 
 TEST(StateFile, AtomicWriteReadAndQuarantine) {
-  auto dir = std::filesystem::temp_directory_path() / ("th-act-state-" + std::to_string(::getpid()));
+  auto dir =
+      std::filesystem::temp_directory_path() / ("th-act-state-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const std::string path = (dir / "actuator-state.json").string();
   auto none = read_state_file(path);
@@ -210,7 +211,8 @@ TEST(Restarter, HooksSeeTheAgentAndReasonAndNoSecret) {
   EXPECT_EQ(r.run(decision()).outcome, Outcome::kRestarted);
   std::ifstream in(dir / "out");
   std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  EXPECT_EQ(all, "pre BTC_USDT stalled (age=1500s) [] path\npost BTC_USDT stalled (age=1500s) [] path\n");
+  EXPECT_EQ(
+      all, "pre BTC_USDT stalled (age=1500s) [] path\npost BTC_USDT stalled (age=1500s) [] path\n");
   ::unsetenv("POSTGRES_PASSWORD");
   ::unsetenv("TRADING_HEAL_INTERVAL");
   std::filesystem::remove_all(dir);

@@ -50,7 +50,8 @@ TEST(Config, DefaultsMatchTheSpec) {
 }
 
 TEST(Config, DerivedDefaultsFollowTheirBase) {
-  auto c = load_config(env_of({{"TRADING_HEAL_INTERVAL", "1.5"}, {"OLLAMA_TIMEOUT", "2"},
+  auto c = load_config(env_of({{"TRADING_HEAL_INTERVAL", "1.5"},
+                               {"OLLAMA_TIMEOUT", "2"},
                                {"TRADING_HEAL_RUNTIME_DIR", "/tmp/x"}}));
   ASSERT_TRUE(c);
   EXPECT_EQ(c->interval, std::chrono::milliseconds(1500));

@@ -43,7 +43,8 @@ TEST(Curve, KeyFilesAreMadeOnceAndTheSecretOneIsCheckedWhenRead) {
   TempDir d;
   auto w = write_key_files(d.str(), "host-a");
   ASSERT_TRUE(w) << w.error();
-  EXPECT_EQ(fs::status(w->secret_path).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+  EXPECT_EQ(fs::status(w->secret_path).permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
   auto pair = read_secret_key_file(w->secret_path);
   ASSERT_TRUE(pair) << pair.error();
   EXPECT_EQ(pair->public_z85, w->public_z85);

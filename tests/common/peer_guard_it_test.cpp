@@ -20,7 +20,8 @@ using namespace std::chrono_literals;
 
 // A fresh directory for a test's socket, with `mode` (the peers run as other users).
 std::filesystem::path socket_dir(const std::string& name, mode_t mode) {
-  const auto dir = std::filesystem::temp_directory_path() / (name + "-" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / (name + "-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   ::chmod(dir.c_str(), mode);
   return dir;
@@ -38,8 +39,8 @@ TEST(PeerGuard, ARefusedPeerIsNeverHeard) {
   guard.protect(router, "intake", PeerPolicy{{65533}, {}});
   ASSERT_TRUE(bind_endpoint(router, ep, 0666));
   auto run = [&](uid_t uid) {
-    auto c = test::Child::spawn({test::Bed::bin("peer_sender"), ep, std::to_string(uid),
-                                 std::to_string(uid)});
+    auto c = test::Child::spawn(
+        {test::Bed::bin("peer_sender"), ep, std::to_string(uid), std::to_string(uid)});
     std::vector<std::string> got;
     const auto until = std::chrono::steady_clock::now() + 3s;
     while (std::chrono::steady_clock::now() < until && c.running()) {

@@ -25,7 +25,8 @@ int main(int argc, char** argv) {
     zmq::socket_t p(ctx, zmq::socket_type::pub);
     p.set(zmq::sockopt::linger, 0);
     p.bind(argv[1]);
-    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::atoi(argv[5]));
+    const auto until =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(std::atoi(argv[5]));
     while (std::chrono::steady_clock::now() < until) {
       p.send(zmq::str_buffer("hello"), zmq::send_flags::dontwait);
       std::this_thread::sleep_for(std::chrono::milliseconds(20));

@@ -1,7 +1,7 @@
 // The reliable channel: outbox durability, acknowledged delivery, resend after the receiver
 // restarts, duplicates dropped, out-of-order records refused, exactly-once in effect.
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -231,7 +231,8 @@ TEST_F(Reliable, ReceiverThatLostItsStateResumesAtTheOldestHeldRecord) {
   {
     SeqTracker first;
     ReliableReceiver receiver(ctx, endpoint(), first);
-    for (int i = 1; i <= 4; ++i) ASSERT_TRUE(sender.send(event(i), std::chrono::steady_clock::now()));
+    for (int i = 1; i <= 4; ++i)
+      ASSERT_TRUE(sender.send(event(i), std::chrono::steady_clock::now()));
     pump(sender, receiver, got, [&] { return sender.pending() == 0; });
   }
   for (int i = 5; i <= 7; ++i) ASSERT_TRUE(sender.send(event(i), std::chrono::steady_clock::now()));

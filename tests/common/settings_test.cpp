@@ -62,7 +62,8 @@ TEST(Settings, EachBinarysHelpListsWhatItReads) {
   EXPECT_EQ(probe.find("OLLAMA_MODEL"), std::string::npos) << "the diagnoser's, not the probe's";
   EXPECT_NE(actuator.find("TRADING_HEAL_DIAGNOSIS_WAIT [min(OLLAMA_TIMEOUT, 15) + 2]"),
             std::string::npos);
-  EXPECT_EQ(actuator.find("TRADING_HEAL_RESTART_SUDO"), std::string::npos) << "removed: refused only";
+  EXPECT_EQ(actuator.find("TRADING_HEAL_RESTART_SUDO"), std::string::npos)
+      << "removed: refused only";
   EXPECT_NE(settings_help(kCtl).find("TRADING_HEAL_CONTROL_ENDPOINT"), std::string::npos);
 }
 

@@ -22,8 +22,8 @@ using namespace std::string_literals;
     const auto c = static_cast<unsigned char>(s[i]);
     const bool c1 = c == 0xc2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) <= 0x9f;
     if (c < 0x20 || c == 0x7f || c1) {
-      return ::testing::AssertionFailure() << "control byte 0x" << std::hex << int{c} << " at "
-                                           << std::dec << i << " in " << s;
+      return ::testing::AssertionFailure()
+             << "control byte 0x" << std::hex << int{c} << " at " << std::dec << i << " in " << s;
     }
   }
   return ::testing::AssertionSuccess();
@@ -52,8 +52,12 @@ TEST(Inert, TerminalAttacksAreShownNotInterpreted) {
   EXPECT_EQ(inert("one\ntwo\r\n"), "one\\x0atwo\\x0d\\x0a");
   EXPECT_EQ(inert("beep\x07"), "beep\\x07");
   EXPECT_EQ(inert("del\x7f\x7f"), "del\\x7f\\x7f");
-  EXPECT_EQ(inert("\xc2\x9b" "2J"), "\\u009b2J");  // 8-bit CSI, U+009B
-  EXPECT_EQ(inert("\xc2\x9d" "52;c;x\xc2\x9c"), "\\u009d52;c;x\\u009c");  // 8-bit OSC ... ST
+  EXPECT_EQ(inert("\xc2\x9b"
+                  "2J"),
+            "\\u009b2J");  // 8-bit CSI, U+009B
+  EXPECT_EQ(inert("\xc2\x9d"
+                  "52;c;x\xc2\x9c"),
+            "\\u009d52;c;x\\u009c");  // 8-bit OSC ... ST
   EXPECT_EQ(inert("a\tb"), "a b");
   EXPECT_EQ(inert("nul\0byte"s), "nul\\x00byte");
   EXPECT_EQ(inert("⚠️ \x1b[31mDB lock\x1b[0m ❌"), "⚠️ \\x1b[31mDB lock\\x1b[0m ❌");
@@ -76,11 +80,17 @@ TEST(Inert, EveryControlIsEscaped) {
 }
 
 TEST(Inert, InvalidUtf8BecomesReplacementCharacter) {
-  EXPECT_EQ(inert("\x9b" "2J"), "\xef\xbf\xbd" "2J");  // a bare 8-bit CSI byte is not UTF-8
-  EXPECT_EQ(inert("a\xff" "b"), "a\xef\xbf\xbd" "b");
-  EXPECT_EQ(inert("\xc0\x9b"), "\xef\xbf\xbd\xef\xbf\xbd");  // overlong ESC-like form
+  EXPECT_EQ(inert("\x9b"
+                  "2J"),
+            "\xef\xbf\xbd"
+            "2J");  // a bare 8-bit CSI byte is not UTF-8
+  EXPECT_EQ(inert("a\xff"
+                  "b"),
+            "a\xef\xbf\xbd"
+            "b");
+  EXPECT_EQ(inert("\xc0\x9b"), "\xef\xbf\xbd\xef\xbf\xbd");        // overlong ESC-like form
   EXPECT_EQ(inert("pre\xe2\x9a"), "pre\xef\xbf\xbd\xef\xbf\xbd");  // ⚠ cut in two
-  EXPECT_TRUE(is_inert(inert("\xed\xa0\x80\x1b")));  // a surrogate, then ESC
+  EXPECT_TRUE(is_inert(inert("\xed\xa0\x80\x1b")));                // a surrogate, then ESC
 }
 
 TEST(Inert, AnyBytesComeOutInertAndStable) {

@@ -46,8 +46,7 @@ INSTANTIATE_TEST_SUITE_P(
         Row{"whitespace", "\n\n   " + kGood + "   \n", ""},
         Row{"truncated", R"({"cause":"DB lock on decisions table","severity":"hi)", "parse"},
         Row{"garbage", "The agent seems unhappy. Try turning it off and on again.", "parse"},
-        Row{"empty", "", "parse"},
-        Row{"array", R"([{"cause":"x"}])", "schema"},
+        Row{"empty", "", "parse"}, Row{"array", R"([{"cause":"x"}])", "schema"},
         Row{"wrong_severity",
             R"({"cause":"x","severity":"urgent","action":"auto-restart","explanation":"e"})",
             "schema"},
@@ -61,10 +60,10 @@ INSTANTIATE_TEST_SUITE_P(
         Row{"extra_unit_field",
             R"({"cause":"x","severity":"high","action":"wait","explanation":"e","unit":"sshd.service"})",
             "schema"},
-        Row{"number_field",
-            R"({"cause":5,"severity":"high","action":"wait","explanation":"e"})", "schema"},
-        Row{"empty_cause",
-            R"({"cause":"  ","severity":"high","action":"wait","explanation":"e"})", "schema"},
+        Row{"number_field", R"({"cause":5,"severity":"high","action":"wait","explanation":"e"})",
+            "schema"},
+        Row{"empty_cause", R"({"cause":"  ","severity":"high","action":"wait","explanation":"e"})",
+            "schema"},
         Row{"long_cause",
             R"({"cause":")" + std::string(400, 'x') +
                 R"(","severity":"high","action":"wait","explanation":"e"})",
@@ -77,10 +76,10 @@ INSTANTIATE_TEST_SUITE_P(
     [](const auto& row) { return row.param.name; });
 
 TEST(Answer, LineBreaksAndTabsAreFlattened) {
-  const auto a = parse_answer(
-      R"({"cause":"line1\nline2\r\nline3\u0007","severity":"low","action":"manual",)"
-      R"("explanation":"\t e\n"})",
-      kCap);
+  const auto a =
+      parse_answer(R"({"cause":"line1\nline2\r\nline3\u0007","severity":"low","action":"manual",)"
+                   R"("explanation":"\t e\n"})",
+                   kCap);
   ASSERT_TRUE(a.has_value());
   EXPECT_EQ(a->cause, "line1 line2 line3\\x07");
   EXPECT_EQ(a->explanation, "e");
@@ -99,7 +98,8 @@ TEST(Answer, EscapeSequencesComeOutInert) {
       R"("explanation":"\u001b[31mLock timeouts\u001b[0m ❌ \u0000end"})";
   const auto a = parse_answer(answer, kCap);
   ASSERT_TRUE(a.has_value()) << a.error().detail;
-  EXPECT_EQ(a->cause, R"(\x1b[2J\x1b]52;c;ZXZpbA==\x07\x0dDB lock \u009b31m⚠️ preço\x7f\u009b)");
+  EXPECT_EQ(a->cause,
+            R"(\x1b[2J\x1b]52;c;ZXZpbA==\x07\x0dDB lock \u009b31m⚠️ preço\x7f\u009b)");
   EXPECT_EQ(a->explanation, R"(\x1b[31mLock timeouts\x1b[0m ❌ \x00end)");
   for (const std::string* field : {&a->cause, &a->explanation}) {
     for (std::size_t i = 0; i < field->size(); ++i) {
@@ -113,10 +113,10 @@ TEST(Answer, EscapeSequencesComeOutInert) {
 }
 
 TEST(Answer, RejectionDetailsQuoteTheAnswerInert) {
-  const auto bad_field = parse_answer(
-      R"({"cause":"x","severity":"high","action":"wait","explanation":"e",)"
-      R"("\u001b]52;c;eA==\u0007":"1"})",
-      kCap);
+  const auto bad_field =
+      parse_answer(R"({"cause":"x","severity":"high","action":"wait","explanation":"e",)"
+                   R"("\u001b]52;c;eA==\u0007":"1"})",
+                   kCap);
   ASSERT_FALSE(bad_field.has_value());
   EXPECT_EQ(bad_field.error().detail, R"(unexpected field \x1b]52;c;eA==\x07)");
   const auto bad_severity = parse_answer(

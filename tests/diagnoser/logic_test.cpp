@@ -23,7 +23,8 @@ TEST(Fingerprint, NumbersTimesAndIdsDoNotMatter) {
       "2026-07-16T16:03:01Z crypto-agent-BTC_USDT[5151]: ⚠️ Price unavailable (timeout)"};
   EXPECT_EQ(fingerprint("db_lock", a), fingerprint("db_lock", b));
   EXPECT_NE(fingerprint("db_lock", a), fingerprint("api_timeout", a));
-  EXPECT_NE(fingerprint("db_lock", a), fingerprint("db_lock", {"❌ Loop error: Connection refused"}));
+  EXPECT_NE(fingerprint("db_lock", a),
+            fingerprint("db_lock", {"❌ Loop error: Connection refused"}));
   EXPECT_EQ(fingerprint("x", a).size(), 16U);
   EXPECT_EQ(normalize_line("pid 4242 at 15:40:11 id 0123abcd ok"), "pid # at #:#:# id # ok");
 }
@@ -104,7 +105,7 @@ TEST(Scheduler, OnePerAgentBoundedQueueBoundedWorkers) {
   EXPECT_EQ(s.submit(job("D")), Scheduler::Admit::kQueueFull);
   EXPECT_EQ(s.next()->context.agent, "A");
   EXPECT_EQ(s.next()->context.agent, "B");
-  EXPECT_FALSE(s.next());  // both workers busy
+  EXPECT_FALSE(s.next());                                       // both workers busy
   EXPECT_EQ(s.submit(job("A")), Scheduler::Admit::kDuplicate);  // in flight
   EXPECT_EQ(s.in_flight(), 2U);
   s.done("A");

@@ -20,10 +20,13 @@ TEST(OllamaClient, OllamaRequest) {
   EXPECT_EQ(b["format"], answer_schema());
   EXPECT_EQ(b["messages"][0]["role"], "system");
   EXPECT_EQ(b["messages"][1]["content"], "user");
-  EXPECT_EQ(*c.content_of(R"({"message":{"role":"assistant","content":"{}"},"done":true,"done_reason":"stop"})"),
-            "{}");
-  EXPECT_EQ(c.content_of(R"({"message":{"content":"{\"ca"},"done_reason":"length"})").error().reason,
-            "parse");
+  EXPECT_EQ(
+      *c.content_of(
+          R"({"message":{"role":"assistant","content":"{}"},"done":true,"done_reason":"stop"})"),
+      "{}");
+  EXPECT_EQ(
+      c.content_of(R"({"message":{"content":"{\"ca"},"done_reason":"length"})").error().reason,
+      "parse");
   EXPECT_EQ(c.content_of("not json").error().reason, "parse");
   EXPECT_EQ(c.content_of(R"({"done":true})").error().reason, "parse");
 }

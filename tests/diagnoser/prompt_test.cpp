@@ -63,8 +63,7 @@ TEST(Prompt, ALineCannotCloseTheFence) {
 TEST(Prompt, SchemaAllowsOnlyTheEnums) {
   const auto s = answer_schema();
   EXPECT_EQ(s["additionalProperties"], false);
-  EXPECT_EQ(s["properties"]["action"]["enum"],
-            nlohmann::json({"auto-restart", "wait", "manual"}));
+  EXPECT_EQ(s["properties"]["action"]["enum"], nlohmann::json({"auto-restart", "wait", "manual"}));
   EXPECT_EQ(s["required"].size(), 4U);
   for (const auto& a : s["properties"]["action"]["enum"]) {
     EXPECT_TRUE(proto::diagnosis_action_from_string(a.get<std::string>()).has_value());

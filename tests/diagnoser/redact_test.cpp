@@ -72,13 +72,14 @@ INSTANTIATE_TEST_SUITE_P(
         Row{"redis://:p@ss/w0rd@cache:6379/0", "ss/w0rd", "redis://:[REDACTED]@cache:6379/0"},
         Row{"amqp://bot:s/e#c,r?t@[::1]:5672/vhost", "s/e#c,r?t",
             "amqp://bot:[REDACTED]@[::1]:5672/vhost"},
-        Row{R"(DATABASE_URL='mysql://app:"pa ss,wo/rd"@db.internal:3306/trading' loaded)",
-            "pa ss", "DATABASE_URL='mysql://app:[REDACTED]@db.internal:3306/trading' loaded"},
+        Row{R"(DATABASE_URL='mysql://app:"pa ss,wo/rd"@db.internal:3306/trading' loaded)", "pa ss",
+            "DATABASE_URL='mysql://app:[REDACTED]@db.internal:3306/trading' loaded"},
         Row{R"({"dsn":"postgresql://trader:S3cr#t/p?w@127.0.0.1:5432/x","to":"ops@example.com"})",
             "S3cr#t",
             R"({"dsn":"postgresql://trader:[REDACTED]@127.0.0.1:5432/x","to":"ops@example.com"})"},
         Row{"🔌 Reconnecting to postgresql://trader:a'b\"c@127.0.0.1:5432/trading (attempt 2/5)",
-            "a'b", "🔌 Reconnecting to postgresql://trader:[REDACTED]@127.0.0.1:5432/trading "
+            "a'b",
+            "🔌 Reconnecting to postgresql://trader:[REDACTED]@127.0.0.1:5432/trading "
             "(attempt 2/5)"},
         // Unquoted values with blanks: a password, passphrase or secret runs to the next field
         // (`key=`, `key: `), the " | " between log fields, or the end of the line.
@@ -117,7 +118,8 @@ TEST(Redact, LeavesOrdinaryLinesAlone) {
       "  File \"/opt/crypto-agent/trading_agent.py\", line 812, in <module>",
       "KeyError: 'close'",
       "Failed with result 'oom-kill'.",
-      "🤖 Agent initialized: BTC-USDT (dry_run=True, profile=default, config=config_BTC_USDT.json)",
+      "🤖 Agent initialized: BTC-USDT (dry_run=True, profile=default, "
+      "config=config_BTC_USDT.json)",
       "the token is invalid",
       "connecting to postgresql://trader@127.0.0.1:5432/trading",
       // URLs without a password, paths, and the agents' ordinary lines with slashes.

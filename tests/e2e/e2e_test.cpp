@@ -56,7 +56,8 @@ class Tap {
   }
   std::vector<json> lines() {
     const std::string& all = child_->output();
-    std::istringstream in(all.substr(0, all.rfind('\n') == std::string::npos ? 0 : all.rfind('\n')));
+    std::istringstream in(
+        all.substr(0, all.rfind('\n') == std::string::npos ? 0 : all.rfind('\n')));
     std::vector<json> out;
     std::string l;
     while (std::getline(in, l)) {
@@ -102,7 +103,6 @@ class E2e : public t::SystemTest {
     }
     return out;
   }
-
 };
 
 // ---- stall -> diagnosis -> restart with the reason -> recovered --------------------------------
@@ -128,9 +128,10 @@ TEST_F(E2e, StallIsDiagnosedRestartedAndRecoversVisibleEverywhere) {
            "    static_configs: [{targets: ['127.0.0.1:"
         << t::kMetricsPort << "']}]\n";
   }
-  auto prom = t::Child::spawn({"/usr/bin/prometheus", "--config.file=" + prom_dir + "/prometheus.yml",
-                               "--web.listen-address=127.0.0.1:" + std::to_string(t::kPromPort),
-                               "--storage.tsdb.path=" + prom_dir + "/data", "--log.level=warn"});
+  auto prom =
+      t::Child::spawn({"/usr/bin/prometheus", "--config.file=" + prom_dir + "/prometheus.yml",
+                       "--web.listen-address=127.0.0.1:" + std::to_string(t::kPromPort),
+                       "--storage.tsdb.path=" + prom_dir + "/data", "--log.level=warn"});
   auto prom_query = [&](const std::string& q) -> json {
     auto body = t::http_get(t::kPromPort, "/api/v1/query?query=" + q);
     if (!body) return nullptr;
@@ -179,10 +180,15 @@ TEST_F(E2e, StallIsDiagnosedRestartedAndRecoversVisibleEverywhere) {
   // /metrics
   const std::string m = sys_.metrics();
   EXPECT_EQ(t::sample(m, "trading_agent_restart_total", {{"symbol", sym}}), 1.0);
-  EXPECT_EQ(t::sample(m, "trading_selfheal_actions_total", {{"action", "restart"}, {"symbol", sym}}), 1.0);
-  EXPECT_EQ(t::sample(m, "trading_selfheal_actions_total", {{"action", "recovered"}, {"symbol", sym}}), 1.0);
+  EXPECT_EQ(
+      t::sample(m, "trading_selfheal_actions_total", {{"action", "restart"}, {"symbol", sym}}),
+      1.0);
+  EXPECT_EQ(
+      t::sample(m, "trading_selfheal_actions_total", {{"action", "recovered"}, {"symbol", sym}}),
+      1.0);
   EXPECT_GE(t::sample(m, "trading_ollama_analyze_total", {{"symbol", sym}}).value_or(0), 1.0);
-  EXPECT_GE(t::sample(m, "trading_ollama_analysis_latency_seconds", {{"symbol", sym}}).value_or(0), 2.5)
+  EXPECT_GE(t::sample(m, "trading_ollama_analysis_latency_seconds", {{"symbol", sym}}).value_or(0),
+            2.5)
       << "the fake model answers in 3 s";
   EXPECT_EQ(t::sample(m, "trading_agent_up", {{"symbol", sym}}), 1.0);
   EXPECT_EQ(t::sample(m, "trading_agent_stalled", {{"symbol", sym}}), 0.0);
@@ -212,7 +218,8 @@ TEST_F(E2e, StallIsDiagnosedRestartedAndRecoversVisibleEverywhere) {
   // Prometheus: the rule TradingAgentStalled went pending for the victim during the stall.
   const std::string pending =
       "max_over_time(ALERTS%7Balertname%3D%22TradingAgentStalled%22%2Calertstate%3D%22pending%22"
-      "%2Csymbol%3D%22" + sym + "%22%7D%5B10m%5D)";
+      "%2Csymbol%3D%22" +
+      sym + "%22%7D%5B10m%5D)";
   EXPECT_TRUE(wait_until(
       [&] {
         auto res = prom_query(pending);
@@ -230,7 +237,8 @@ TEST_F(E2e, StallIsDiagnosedRestartedAndRecoversVisibleEverywhere) {
                               " s (threshold 5 s, model 3 s) |");
 }
 
-// ---- crash with Restart=no; a unit past its StartLimitBurst --------------------------------------
+// ---- crash with Restart=no; a unit past its StartLimitBurst
+// --------------------------------------
 
 TEST_F(E2e, CrashIsSeenWithinASecondAndRestarted) {
   const std::string victim = "ETH_USDT";
@@ -279,8 +287,8 @@ TEST_F(E2e, CrashIsSeenWithinASecondAndRestarted) {
 TEST_F(E2e, UnitFailedPastItsStartLimitIsBroughtBack) {
   const std::string victim = "XRP_USDT";
   // The operators' policy for this unit: systemd restarts it itself, at most 3 times in 60 s.
-  const std::string dropin = Bed::get("XDG_CONFIG_HOME") + "/systemd/user/" +
-                             t::agent_unit(victim) + ".d";
+  const std::string dropin =
+      Bed::get("XDG_CONFIG_HOME") + "/systemd/user/" + t::agent_unit(victim) + ".d";
   std::filesystem::create_directories(dropin);
   {
     std::ofstream f(dropin + "/startlimit.conf");
@@ -303,17 +311,17 @@ TEST_F(E2e, UnitFailedPastItsStartLimitIsBroughtBack) {
       30s, 50ms))
       << "the unit did not fail past its start limit: "
       << t::unit_property(t::agent_unit(victim), "ActiveState") << "/"
-      << t::unit_property(t::agent_unit(victim), "Result") << " NRestarts="
-      << t::unit_property(t::agent_unit(victim), "NRestarts");
+      << t::unit_property(t::agent_unit(victim), "Result")
+      << " NRestarts=" << t::unit_property(t::agent_unit(victim), "NRestarts");
   const double t_failed = t::now_epoch();
   EXPECT_TRUE(events(victim, "restart").empty()) << "restarted while paused";
   t::fault(victim, "ok");
 
   ASSERT_EQ(sys_.ctl("resume " + victim, &out), 0) << out;
   const double t_resume = t::now_epoch();
-  ASSERT_TRUE(wait_until(
-      [&] { return t::unit_property(t::agent_unit(victim), "ActiveState") == "active"; }, 30s,
-      50ms))
+  ASSERT_TRUE(
+      wait_until([&] { return t::unit_property(t::agent_unit(victim), "ActiveState") == "active"; },
+                 30s, 50ms))
       << "the failed unit was not brought back";
   const double t_active = t::now_epoch();
   // Between the crashes systemd's own restarts may have looked healthy for a moment ("recovered
@@ -331,9 +339,13 @@ TEST_F(E2e, UnitFailedPastItsStartLimitIsBroughtBack) {
   auto restarts = events(victim, "restart");
   ASSERT_EQ(restarts.size(), 1U);
   EXPECT_EQ(restarts[0].value("reset_failed", false), true) << restarts[0].dump();
-  t::Report::add(kReport, "| unit `failed` past StartLimitBurst=3 (crash loop, held by `ctl pause`) | "
-                          "failed " + fmt(t_failed - t0) + " s after the sticky crash; after `ctl resume` "
-                          "active again in " + fmt(t_active - t_resume) + " s (reset-failed + restart) |");
+  t::Report::add(kReport,
+                 "| unit `failed` past StartLimitBurst=3 (crash loop, held by `ctl pause`) | "
+                 "failed " +
+                     fmt(t_failed - t0) +
+                     " s after the sticky crash; after `ctl resume` "
+                     "active again in " +
+                     fmt(t_active - t_resume) + " s (reset-failed + restart) |");
 }
 
 // ---- rate limit and exhaustion ---------------------------------------------------------------
@@ -364,12 +376,13 @@ TEST_F(E2e, PermanentlyBrokenAgentGetsThreeRestartsThenRateLimitedThenExhausted)
   // Exhausted is final until healthy or resumed: no fourth restart while it stays broken.
   const auto failures = t::integer(st, "consecutive_failures", 0);
   ASSERT_TRUE(wait_until(
-      [&] { return t::integer(sys_.status_of(victim), "consecutive_failures", 0) >= failures + 3; }, 20s,
-      250ms));
+      [&] { return t::integer(sys_.status_of(victim), "consecutive_failures", 0) >= failures + 3; },
+      20s, 250ms));
   EXPECT_EQ(events(victim, "restart").size(), 3U);
   t::fault(victim, "ok");
-  t::Report::add(kReport, "| permanently stalled agent | restarts at +" + fmt(event_ts(restarts[0]) - t0, 1) +
-                              ", +" + fmt(event_ts(restarts[1]) - t0, 1) + ", +" +
+  t::Report::add(kReport, "| permanently stalled agent | restarts at +" +
+                              fmt(event_ts(restarts[0]) - t0, 1) + ", +" +
+                              fmt(event_ts(restarts[1]) - t0, 1) + ", +" +
                               fmt(event_ts(restarts[2]) - t0, 1) + " s; rate_limited at +" +
                               fmt(event_ts(limited[0]) - t0, 1) + " s; exhausted at +" +
                               fmt(event_ts(exhausted[0]) - t0, 1) + " s; no 4th restart |");
@@ -472,7 +485,8 @@ TEST_F(E2e, DatabaseDownRestartsNothingAndOpensOneGlobalIncident) {
       << "the probe did not return to the database";
   EXPECT_TRUE(all_restarts().empty());
   t::Report::add(kReport, "| PostgreSQL stopped | global incident (database unreachable) after " +
-                              fmt(t_global, 1) + " s; 6 agents HEALTHY from heartbeats for 15 s; "
+                              fmt(t_global, 1) +
+                              " s; 6 agents HEALTHY from heartbeats for 15 s; "
                               "0 restarts; back to database ages after pg-start |");
 }
 
@@ -500,7 +514,8 @@ TEST_F(E2e, FourStalledAtOnceGiveOneGlobalIncidentAndACanaryFirst) {
   // else the first restart, flagged as such.
   const std::string canary_agent = global[0].value("canary", restarts[0].value("agent", ""));
   EXPECT_EQ(restarts[0].value("agent", ""), canary_agent) << "the canary is not restarted first";
-  EXPECT_TRUE(global[0].contains("canary") || restarts[0].value("canary", false)) << restarts[0].dump();
+  EXPECT_TRUE(global[0].contains("canary") || restarts[0].value("canary", false))
+      << restarts[0].dump();
   auto recovered_at = [&](const std::string& agent) {
     auto r = events(agent, "recovered");
     return r.empty() ? 1e18 : event_ts(r[0]);
@@ -560,7 +575,8 @@ TEST_F(E2e, OperatorStopIsNeverRestartedAndPauseHoldsUntilResume) {
 
   // The rest of the operator's tool, on the same running system.
   ASSERT_EQ(sys_.ctl("status", &out), 0) << out;
-  std::map<std::string, std::vector<std::string>> rows;  // AGENT SYMBOL VERDICT AGE FAILS RESTARTS/H ...
+  std::map<std::string, std::vector<std::string>>
+      rows;  // AGENT SYMBOL VERDICT AGE FAILS RESTARTS/H ...
   std::string line;
   for (std::istringstream lines(out); std::getline(lines, line);) {
     std::istringstream cols(line);
@@ -593,13 +609,15 @@ TEST_F(E2e, OperatorStopIsNeverRestartedAndPauseHoldsUntilResume) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - asked).count();
   EXPECT_NE(out.find("diagnosis"), std::string::npos) << out;
   EXPECT_FALSE(events(stopped, "diagnosis").empty());
-  t::Report::add(kReport, "| `ctl` | status lists the six agents (ADA STOPPED, XRP 1 restart "
-                          "this hour); audit filters and `--json`; `audit verify` on the live "
-                          "file; an unknown agent refused with exit 1; `diagnose` answered in " +
-                              fmt(diagnose_s) + " s |");
-  t::Report::add(kReport, "| operator stop; `ctl pause` | stopped agent STOPPED, never restarted; "
-                          "paused agent STALLED with >= 5 failures and not restarted; restarted " +
-                              fmt(event_ts(restarts[0]) - t_resume) + " s after `ctl resume` |");
+  t::Report::add(kReport,
+                 "| `ctl` | status lists the six agents (ADA STOPPED, XRP 1 restart "
+                 "this hour); audit filters and `--json`; `audit verify` on the live "
+                 "file; an unknown agent refused with exit 1; `diagnose` answered in " +
+                     fmt(diagnose_s) + " s |");
+  t::Report::add(kReport,
+                 "| operator stop; `ctl pause` | stopped agent STOPPED, never restarted; "
+                 "paused agent STALLED with >= 5 failures and not restarted; restarted " +
+                     fmt(event_ts(restarts[0]) - t_resume) + " s after `ctl resume` |");
 }
 
 // An agent whose process exits by itself with status 0 (Restart=no, as a unit left `inactive`
@@ -614,8 +632,8 @@ TEST_F(E2e, AnAgentExitingByItselfIsHealedAnOperatorsStopIsNot) {
               0);
   }
   ASSERT_TRUE(deploy());
-  ASSERT_TRUE(wait_until([&] { return t::str(sys_.status_of(exits), "verdict") == "HEALTHY"; },
-                         30s, 200ms));
+  ASSERT_TRUE(wait_until([&] { return t::str(sys_.status_of(exits), "verdict") == "HEALTHY"; }, 30s,
+                         200ms));
   const long old_pid = t::unit_main_pid(t::agent_unit(exits));
   ASSERT_EQ(Bed::sh("systemctl --user stop " + t::agent_unit(stopped)), 0);
   t::fault(exits, "clean-exit");
@@ -631,10 +649,13 @@ TEST_F(E2e, AnAgentExitingByItselfIsHealedAnOperatorsStopIsNot) {
   EXPECT_EQ(t::str(st, "verdict"), "STOPPED") << st.dump();
   EXPECT_TRUE(events(stopped, "restart").empty());
   EXPECT_EQ(t::unit_property(t::agent_unit(stopped), "ActiveState"), "inactive");
-  EXPECT_EQ(sys_.metric("trading_agent_stopped", {{"symbol", t::symbol_of(stopped)}}).value_or(-1), 1);
-  EXPECT_EQ(sys_.metric("trading_agent_stopped", {{"symbol", t::symbol_of(exits)}}).value_or(-1), 0);
-  t::Report::add(kReport, "| exit 0 by itself vs `systemctl stop` | the first DOWN (\"exited on its "
-                          "own\") and restarted; the second STOPPED, trading_agent_stopped 1 |");
+  EXPECT_EQ(sys_.metric("trading_agent_stopped", {{"symbol", t::symbol_of(stopped)}}).value_or(-1),
+            1);
+  EXPECT_EQ(sys_.metric("trading_agent_stopped", {{"symbol", t::symbol_of(exits)}}).value_or(-1),
+            0);
+  t::Report::add(kReport,
+                 "| exit 0 by itself vs `systemctl stop` | the first DOWN (\"exited on its "
+                 "own\") and restarted; the second STOPPED, trading_agent_stopped 1 |");
 }
 
 // Dry run: a sticky stall is told as would_restart again and again; nothing is restarted and
@@ -647,18 +668,23 @@ TEST_F(E2e, DryRunRecordsWouldRestartAndRestartsNothing) {
   ASSERT_TRUE(wait_until([&] { return events(victim, "would_restart").size() >= 4; }, 60s, 500ms))
       << sys_.status_of(victim).dump();
   // Well past the point where a real run would be rate limited (3 an hour) and exhausted (6).
-  ASSERT_TRUE(wait_until([&] {
-    return t::integer(sys_.status_of(victim), "consecutive_failures", 0) >= 8;
-  }, 30s, 500ms));
+  ASSERT_TRUE(
+      wait_until([&] { return t::integer(sys_.status_of(victim), "consecutive_failures", 0) >= 8; },
+                 30s, 500ms));
   EXPECT_EQ(t::unit_main_pid(t::agent_unit(victim)), pid) << "a dry run restarted the agent";
   EXPECT_TRUE(events(victim, "restart").empty());
   EXPECT_TRUE(events(victim, "rate_limited").empty());
   EXPECT_TRUE(events(victim, "exhausted").empty());
-  EXPECT_EQ(sys_.metric("trading_agent_restart_total", {{"symbol", t::symbol_of(victim)}}).value_or(-1), 0);
+  EXPECT_EQ(
+      sys_.metric("trading_agent_restart_total", {{"symbol", t::symbol_of(victim)}}).value_or(-1),
+      0);
   EXPECT_GE(sys_.metric("trading_selfheal_actions_total",
-                        {{"action", "would_restart"}, {"symbol", t::symbol_of(victim)}}).value_or(0), 4);
-  EXPECT_NE(events(victim, "would_restart")[0].value("detail", "").find("SELF-HEAL: restarting ETH-USDT"),
-            std::string::npos);
+                        {{"action", "would_restart"}, {"symbol", t::symbol_of(victim)}})
+                .value_or(0),
+            4);
+  EXPECT_NE(
+      events(victim, "would_restart")[0].value("detail", "").find("SELF-HEAL: restarting ETH-USDT"),
+      std::string::npos);
   EXPECT_NE(t::str(sys_.status_of(victim), "incident_state"), "EXHAUSTED");
   t::Report::add(kReport, "| dry run, sticky stall | " +
                               std::to_string(events(victim, "would_restart").size()) +

@@ -6,8 +6,8 @@
 // The matrix (fault -> outcome, with the measured times) is written to reliability.md next to the
 // build's bin directory, and to docs/reliability.md when TH_UPDATE_DOCS=1.
 #include <gtest/gtest.h>
-#include <signal.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -54,9 +54,9 @@ struct AuditCheck {
   std::size_t senders = 0;  // (source, boot) pairs
   bool chain_ok = false;
   std::string summary() const {
-    return std::to_string(events) + " events from " + std::to_string(senders) +
-           " sender boots, " + std::to_string(duplicates) + " duplicates, " +
-           std::to_string(gaps) + " gaps, chain " + (chain_ok ? "intact" : "BROKEN");
+    return std::to_string(events) + " events from " + std::to_string(senders) + " sender boots, " +
+           std::to_string(duplicates) + " duplicates, " + std::to_string(gaps) + " gaps, chain " +
+           (chain_ok ? "intact" : "BROKEN");
   }
 };
 
@@ -117,8 +117,7 @@ class FaultMatrix : public t::SystemTest {
     const bool back = wait_until(
         [&] {
           now_pid = t::unit_main_pid(unit);
-          return now_pid > 0 && now_pid != pid &&
-                 t::unit_property(unit, "ActiveState") == "active";
+          return now_pid > 0 && now_pid != pid && t::unit_property(unit, "ActiveState") == "active";
         },
         30s, 50ms);
     EXPECT_TRUE(back) << unit << " was not brought back within 30 s";
@@ -155,10 +154,9 @@ class FaultMatrix : public t::SystemTest {
     int status = 0;
     EXPECT_TRUE(t::http_get(t::kApiPort, "/health", &status).has_value());
     EXPECT_EQ(status, 200);
-    return c.summary() + "; " + agent + " restarts this hour: " +
-           std::to_string(t::integer(st, "restarts_hour", -1));
+    return c.summary() + "; " + agent +
+           " restarts this hour: " + std::to_string(t::integer(st, "restarts_hour", -1));
   }
-
 };
 
 // ---- each daemon killed mid-incident ---------------------------------------------------------
@@ -201,8 +199,7 @@ TEST_F(FaultMatrix, ActuatorKilledBetweenTheDecisionAndTheRestart) {
   const double t0 = t::now_epoch();
   t::fault(victim, "stall");
   ASSERT_TRUE(wait_until(
-      [&] { return t::str(sys_.status_of(victim), "incident_state") == "RESTARTING"; }, 40s,
-      50ms))
+      [&] { return t::str(sys_.status_of(victim), "incident_state") == "RESTARTING"; }, 40s, 50ms))
       << sys_.status_of(victim).dump();
   const double at = t::now_epoch() - t0;
   EXPECT_EQ(t::unit_main_pid(t::agent_unit(victim)), agent_pid) << "restarted before the kill";
@@ -218,14 +215,16 @@ TEST_F(FaultMatrix, ActuatorKilledBetweenTheDecisionAndTheRestart) {
   // The interrupted restart was paid for: it counts in the hour's budget.
   EXPECT_EQ(t::integer(sys_.status_of(victim), "restarts_hour", -1),
             static_cast<int>(restarts.size()) + 1);
-  t::Report::add(kReport, "| actuator SIGKILL | between the decision and the restart (pre-restart "
-                          "hook running, +" + fmt(at) + " s) | " + fmt(back) +
-                              " s | the persisted in-flight restart is checked: MainPID unchanged "
-                              "-> `restart_interrupted` (" + std::to_string(interrupted.size()) +
-                              "), restarted at +" +
-                              fmt(event_ts(restarts.back()) - t0) +
-                              " s, recovered; the interrupted attempt counts in the budget | " +
-                              audit + " |");
+  t::Report::add(kReport,
+                 "| actuator SIGKILL | between the decision and the restart (pre-restart "
+                 "hook running, +" +
+                     fmt(at) + " s) | " + fmt(back) +
+                     " s | the persisted in-flight restart is checked: MainPID unchanged "
+                     "-> `restart_interrupted` (" +
+                     std::to_string(interrupted.size()) + "), restarted at +" +
+                     fmt(event_ts(restarts.back()) - t0) +
+                     " s, recovered; the interrupted attempt counts in the budget | " + audit +
+                     " |");
 }
 
 TEST_F(FaultMatrix, ExporterKilledWhileEventsFlow) {
@@ -243,11 +242,13 @@ TEST_F(FaultMatrix, ExporterKilledWhileEventsFlow) {
   ASSERT_EQ(events(victim, "restart").size(), 1U);
   const auto audit = verify(victim);
   const auto dup = sys_.metric("trading_selfheal_events_duplicate_total").value_or(0);
-  t::Report::add(kReport, "| exporter SIGKILL | while the incident's events flow (after the "
-                          "diagnosis, +" + fmt(at) + " s) | " + fmt(back) +
-                              " s | restart and recovered delivered from the outboxes after its "
-                              "return; resent events recognised as duplicates: " +
-                              fmt(dup, 0) + " | " + audit + " |");
+  t::Report::add(kReport,
+                 "| exporter SIGKILL | while the incident's events flow (after the "
+                 "diagnosis, +" +
+                     fmt(at) + " s) | " + fmt(back) +
+                     " s | restart and recovered delivered from the outboxes after its "
+                     "return; resent events recognised as duplicates: " +
+                     fmt(dup, 0) + " | " + audit + " |");
 }
 
 TEST_F(FaultMatrix, ProbeKilledMidIncident) {
@@ -270,8 +271,7 @@ TEST_F(FaultMatrix, ProbeKilledMidIncident) {
   const auto audit = verify(victim);
   t::Report::add(kReport, "| probe SIGKILL | mid-incident (agent " +
                               std::string("FAILING/DIAGNOSING, +") + fmt(at) + " s) | " +
-                              fmt(back) + " s | restarted at +" +
-                              fmt(event_ts(restarts[0]) - t0) +
+                              fmt(back) + " s | restarted at +" + fmt(event_ts(restarts[0]) - t0) +
                               " s, recovered; no health report -> no decision meanwhile | " +
                               audit + " |");
 }
@@ -311,8 +311,8 @@ bool raw_tcp(int port, const std::string& bytes) {
 
 // The sum of a component's `rejected*` heartbeat stats, read through the tap.
 std::int64_t rejected_stat(const t::System& sys, const std::string& component) {
-  auto tap = t::Child::spawn({Bed::bin("trading-heal-tap"), "--kind", "heartbeat"}, sys.settings(),
-                             true);
+  auto tap =
+      t::Child::spawn({Bed::bin("trading-heal-tap"), "--kind", "heartbeat"}, sys.settings(), true);
   std::int64_t total = -1;
   const auto end = std::chrono::steady_clock::now() + 10s;
   while (std::chrono::steady_clock::now() < end && total < 0) {
@@ -350,13 +350,14 @@ TEST_F(FaultMatrix, RandomBytesAndOversizedMessagesOnEverySocket) {
 
   std::mt19937 rng(20261128);
   const std::string rt = sys_.runtime_dir();
-  const std::vector<std::string> socks{"probe/health.sock",      "diagnoser/pub.sock",
-                                       "actuator/pub.sock",      "actuator/diagnosis.sock",
-                                       "exporter/events.sock",   "actuator/control.sock",
+  const std::vector<std::string> socks{"probe/health.sock",     "diagnoser/pub.sock",
+                                       "actuator/pub.sock",     "actuator/diagnosis.sock",
+                                       "exporter/events.sock",  "actuator/control.sock",
                                        "diagnoser/control.sock"};
   int raw_sent = 0;
   for (const auto& s : socks) {
-    for (int i = 0; i < 20; ++i) raw_sent += raw_unix(rt + "/" + s, random_bytes(rng, 1 + rng() % 4096)) ? 1 : 0;
+    for (int i = 0; i < 20; ++i)
+      raw_sent += raw_unix(rt + "/" + s, random_bytes(rng, 1 + rng() % 4096)) ? 1 : 0;
   }
   // Well-formed ZeroMQ messages with hostile payloads at the sockets that take messages in.
   zmq::context_t ctx;
@@ -367,7 +368,8 @@ TEST_F(FaultMatrix, RandomBytesAndOversizedMessagesOnEverySocket) {
     d.set(zmq::sockopt::linger, 500);
     d.connect("ipc://" + rt + "/" + s);
     for (int i = 0; i < 200; ++i) {
-      const auto r = d.send(zmq::buffer(random_bytes(rng, 1 + rng() % 2048)), zmq::send_flags::dontwait);
+      const auto r =
+          d.send(zmq::buffer(random_bytes(rng, 1 + rng() % 2048)), zmq::send_flags::dontwait);
       zmq_sent += r ? 1 : 0;
     }
     // msgpack claiming a huge array, then a 4 MiB message (above ZMQ_MAXMSGSIZE).
@@ -379,7 +381,8 @@ TEST_F(FaultMatrix, RandomBytesAndOversizedMessagesOnEverySocket) {
   // And the HTTP ports.
   int http_sent = 0;
   for (int port : {t::kMetricsPort, t::kApiPort}) {
-    for (int i = 0; i < 20; ++i) http_sent += raw_tcp(port, random_bytes(rng, 1 + rng() % 8192)) ? 1 : 0;
+    for (int i = 0; i < 20; ++i)
+      http_sent += raw_tcp(port, random_bytes(rng, 1 + rng() % 8192)) ? 1 : 0;
   }
   ctx.close();
 
@@ -393,8 +396,12 @@ TEST_F(FaultMatrix, RandomBytesAndOversizedMessagesOnEverySocket) {
       10s, 200ms))
       << "the exporter counted no rejected message";
   std::int64_t actuator_after = actuator_before, diagnoser_after = diagnoser_before;
-  EXPECT_TRUE(wait_until([&] { return (actuator_after = rejected_stat(sys_, "actuator")) > actuator_before; }, 15s, 100ms));
-  EXPECT_TRUE(wait_until([&] { return (diagnoser_after = rejected_stat(sys_, "diagnoser")) > diagnoser_before; }, 15s, 100ms));
+  EXPECT_TRUE(wait_until(
+      [&] { return (actuator_after = rejected_stat(sys_, "actuator")) > actuator_before; }, 15s,
+      100ms));
+  EXPECT_TRUE(wait_until(
+      [&] { return (diagnoser_after = rejected_stat(sys_, "diagnoser")) > diagnoser_before; }, 15s,
+      100ms));
   // ... nothing crashed, nothing restarted, everything still answers.
   for (const auto& [c, pid] : pids) {
     EXPECT_EQ(t::unit_main_pid(sys_.unit(c)), pid) << c << " was restarted (crashed?)";
@@ -410,18 +417,20 @@ TEST_F(FaultMatrix, RandomBytesAndOversizedMessagesOnEverySocket) {
   t::fault("DOGE_USDT", "stall");
   EXPECT_TRUE(completes("DOGE_USDT", 60s)) << "no healing after the barrage";
   const auto audit = verify("DOGE_USDT");
-  t::Report::add(kReport,
-                 "| random bytes + oversized messages | " + std::to_string(raw_sent) +
-                     " raw writes of 1-4096 random bytes to the 7 ipc sockets, " +
-                     std::to_string(zmq_sent) + " ZeroMQ messages (random, a msgpack 4-G-element "
-                     "array, 4 MiB) to the 4 receiving sockets, " + std::to_string(http_sent) +
-                     " random writes to :" + std::to_string(t::kMetricsPort) + " and :" +
-                     std::to_string(t::kApiPort) + " | not killed | rejected: exporter +" +
-                     fmt(exporter_after - exporter_before, 0) + ", actuator +" +
-                     std::to_string(actuator_after - actuator_before) + ", diagnoser +" +
-                     std::to_string(diagnoser_after - diagnoser_before) +
-                     "; no daemon restarted, no agent restarted, /health 200; a stall afterwards "
-                     "healed as usual | " + audit + " |");
+  t::Report::add(
+      kReport,
+      "| random bytes + oversized messages | " + std::to_string(raw_sent) +
+          " raw writes of 1-4096 random bytes to the 7 ipc sockets, " + std::to_string(zmq_sent) +
+          " ZeroMQ messages (random, a msgpack 4-G-element "
+          "array, 4 MiB) to the 4 receiving sockets, " +
+          std::to_string(http_sent) + " random writes to :" + std::to_string(t::kMetricsPort) +
+          " and :" + std::to_string(t::kApiPort) + " | not killed | rejected: exporter +" +
+          fmt(exporter_after - exporter_before, 0) + ", actuator +" +
+          std::to_string(actuator_after - actuator_before) + ", diagnoser +" +
+          std::to_string(diagnoser_after - diagnoser_before) +
+          "; no daemon restarted, no agent restarted, /health 200; a stall afterwards "
+          "healed as usual | " +
+          audit + " |");
 }
 
 }  // namespace

@@ -40,9 +40,7 @@ class LongRun : public t::SystemTest {
                      "| scenario | figure |\n|---|---|\n");
   }
 
-  long daemon_pid(const std::string& component) {
-    return t::unit_main_pid(sys_.unit(component));
-  }
+  long daemon_pid(const std::string& component) { return t::unit_main_pid(sys_.unit(component)); }
   bool all_healthy() {
     auto s = sys_.api("/status");
     if (!s || !s->contains("agents") || (*s)["agents"].empty()) return false;
@@ -52,8 +50,8 @@ class LongRun : public t::SystemTest {
     return true;
   }
   std::string daemon_log(const std::string& component) {
-    return Bed::sh_out("journalctl --no-pager -o cat -u " + sys_.unit(component) +
-                       " --since @" + std::to_string(static_cast<long long>(since_)) + " 2>&1");
+    return Bed::sh_out("journalctl --no-pager -o cat -u " + sys_.unit(component) + " --since @" +
+                       std::to_string(static_cast<long long>(since_)) + " 2>&1");
   }
   // Stalls `victim` and waits for its restart and recovery; returns the restart's audit event.
   json heal_stall(const std::string& victim, std::chrono::seconds within) {
@@ -101,10 +99,11 @@ TEST_F(LongRun, StallAfterMinutesOfQuietIsHealed) {
   const std::string log = daemon_log("actuator");
   EXPECT_EQ(log.find("restart failed"), std::string::npos) << log;
   EXPECT_EQ(log.find("Transport endpoint is not connected"), std::string::npos) << log;
-  t::Report::add(kReport, "| stall after " + std::to_string(quiet.count()) +
-                              " s idle at interval 30 s | restarted " +
-                              std::to_string(static_cast<int>(t::parse_ts(r.value("ts", "")).value_or(t0) - t0)) +
-                              " s after the stall began (threshold 20 s) |");
+  t::Report::add(
+      kReport,
+      "| stall after " + std::to_string(quiet.count()) + " s idle at interval 30 s | restarted " +
+          std::to_string(static_cast<int>(t::parse_ts(r.value("ts", "")).value_or(t0) - t0)) +
+          " s after the stall began (threshold 20 s) |");
 }
 
 // The user bus's dbus-daemon restarted under the running daemons: both notice the loss, open a
@@ -128,26 +127,30 @@ TEST_F(LongRun, BusRestartedUnderTheDaemonsIsSurvived) {
   const auto t_bus = std::chrono::steady_clock::now();
   ASSERT_EQ(Bed::sh("systemctl --user restart dbus.service"), 0);
   ASSERT_TRUE(wait_until(
-      [&] { return reconnects("probe").value_or(0) >= 1 && reconnects("actuator").value_or(0) >= 1; },
+      [&] {
+        return reconnects("probe").value_or(0) >= 1 && reconnects("actuator").value_or(0) >= 1;
+      },
       20s, 100ms))
       << "losses not counted: probe " << reconnects("probe").value_or(-1) << ", actuator "
       << reconnects("actuator").value_or(-1);
-  const double seen_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_bus).count();
+  const double seen_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t_bus).count();
   EXPECT_EQ(reconnects("probe").value_or(0), 1);
   EXPECT_EQ(reconnects("actuator").value_or(0), 1);
-  ASSERT_TRUE(wait_until([&] { return daemon_log("probe").find("systemd bus reconnected") !=
-                                      std::string::npos; },
-                         20s, 200ms))
+  ASSERT_TRUE(wait_until(
+      [&] { return daemon_log("probe").find("systemd bus reconnected") != std::string::npos; }, 20s,
+      200ms))
       << daemon_log("probe");
   EXPECT_NE(daemon_log("probe").find("resubscribed_units=6"), std::string::npos);
-  ASSERT_TRUE(wait_until([&] { return daemon_log("actuator").find("systemd bus reconnected") !=
-                                      std::string::npos; },
-                         20s, 200ms))
+  ASSERT_TRUE(wait_until(
+      [&] { return daemon_log("actuator").find("systemd bus reconnected") != std::string::npos; },
+      20s, 200ms))
       << daemon_log("actuator");
   // One line per loss, not one per attempt or per cycle.
   const std::string plog = daemon_log("probe");
   EXPECT_EQ(plog.find("connection lost"), plog.rfind("connection lost")) << plog;
-  EXPECT_EQ(daemon_pid("actuator"), actuator_pid) << "the actuator restarted instead of reconnecting";
+  EXPECT_EQ(daemon_pid("actuator"), actuator_pid)
+      << "the actuator restarted instead of reconnecting";
   EXPECT_EQ(daemon_pid("probe"), probe_pid) << "the probe restarted instead of reconnecting";
   ASSERT_TRUE(wait_until([&] { return all_healthy(); }, 20s, 200ms));
 
@@ -189,44 +192,52 @@ TEST_F(LongRun, StallIsHealedAtItsDeadlineNotAtTheNextCycles) {
   ASSERT_TRUE(deploy({{"TRADING_HEAL_INTERVAL", ""},
                       {"TRADING_HEAL_STALL_THRESHOLD", "10"},
                       {"TRADING_HEAL_STARTUP_GRACE", "3"}}));
-  t::Child tap = t::Child::spawn({Bed::bin("trading-heal-tap"), "--kind", "health", "--kind",
-                                  "heartbeat"},
-                                 sys_.settings(), true);
+  t::Child tap =
+      t::Child::spawn({Bed::bin("trading-heal-tap"), "--kind", "health", "--kind", "heartbeat"},
+                      sys_.settings(), true);
   ASSERT_TRUE(wait_until([&] { return all_healthy(); }, 60s, 500ms));
   ASSERT_TRUE(wait_until([&] { return tap.output().find("\"heartbeat\"") != std::string::npos; },
                          60s, 200ms))
       << "no probe heartbeat in the tap";
   const long old_pid = t::unit_main_pid(t::agent_unit(victim));
   t::fault(victim, "stall");
-  ASSERT_TRUE(wait_until([&] {
-    const long p = t::unit_main_pid(t::agent_unit(victim));
-    return p > 0 && p != old_pid;
-  }, 60s, 200ms)) << "not restarted within 60 s";
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const long p = t::unit_main_pid(t::agent_unit(victim));
+        return p > 0 && p != old_pid;
+      },
+      60s, 200ms))
+      << "not restarted within 60 s";
   // The new process's first report has arrived too.
   std::vector<json> lines;
   std::optional<std::size_t> stalled, restarted;
-  ASSERT_TRUE(wait_until([&] {
-    lines.clear();
-    std::istringstream in(tap.output());
-    for (std::string l; std::getline(in, l);) {
-      auto j = json::parse(l, nullptr, false);
-      if (j.is_object()) lines.push_back(j);
-    }
-    stalled.reset();
-    restarted.reset();
-    for (std::size_t i = 0; i < lines.size(); ++i) {
-      const auto& j = lines[i];
-      if (j.value("kind", "") != "health" || j.value("agent", "") != victim) continue;
-      if (!stalled && j.value("verdict", "") == "STALLED") stalled = i;
-      if (stalled && !restarted && j.value("main_pid", 0L) != old_pid && j.value("main_pid", 0L) > 0) {
-        restarted = i;
-      }
-    }
-    return stalled && restarted;
-  }, 20s, 200ms)) << tap.output();
+  ASSERT_TRUE(wait_until(
+      [&] {
+        lines.clear();
+        std::istringstream in(tap.output());
+        for (std::string l; std::getline(in, l);) {
+          auto j = json::parse(l, nullptr, false);
+          if (j.is_object()) lines.push_back(j);
+        }
+        stalled.reset();
+        restarted.reset();
+        for (std::size_t i = 0; i < lines.size(); ++i) {
+          const auto& j = lines[i];
+          if (j.value("kind", "") != "health" || j.value("agent", "") != victim) continue;
+          if (!stalled && j.value("verdict", "") == "STALLED") stalled = i;
+          if (stalled && !restarted && j.value("main_pid", 0L) != old_pid &&
+              j.value("main_pid", 0L) > 0) {
+            restarted = i;
+          }
+        }
+        return stalled && restarted;
+      },
+      20s, 200ms))
+      << tap.output();
   int cycles = 0;
   for (std::size_t i = *stalled; i < *restarted; ++i) {
-    cycles += lines[i].value("kind", "") == "heartbeat" && lines[i].value("component", "") == "probe";
+    cycles +=
+        lines[i].value("kind", "") == "heartbeat" && lines[i].value("component", "") == "probe";
   }
   EXPECT_LT(cycles, 2) << "the restart waited for the cycles";
   const auto restart = events(victim, "restart");
@@ -234,7 +245,8 @@ TEST_F(LongRun, StallIsHealedAtItsDeadlineNotAtTheNextCycles) {
   EXPECT_TRUE(restart[0].value("success", false));
   EXPECT_EQ(restart[0].value("diagnosis", ""), "DB lock on decisions table") << restart[0].dump();
   t::Report::add(kReport, "| stall at interval 30 s, threshold 10 s | restarted after " +
-                              std::to_string(cycles) + " probe cycle(s) from the first STALLED "
+                              std::to_string(cycles) +
+                              " probe cycle(s) from the first STALLED "
                               "report; diagnosis in the restart line |");
 }
 

@@ -215,7 +215,8 @@ bool System::deploy(const std::string& name, const std::map<std::string, std::st
   if (!ok) {
     ADD_FAILURE() << "GET /health did not answer 200 within 30 s of the deploy:\n"
                   << Bed::sh_out("journalctl --no-pager -n 40 --user-unit 'trading-heal-*@" +
-                                 name_ + ".service' 2>&1; systemctl --user status 'trading-heal-*@" +
+                                 name_ +
+                                 ".service' 2>&1; systemctl --user status 'trading-heal-*@" +
                                  name_ + ".service' 2>&1 | head -40");
   }
   return ok;
@@ -258,8 +259,8 @@ std::vector<json> System::events(const std::string& instance, const std::string&
                                  double since) const {
   std::vector<json> out;
   const std::string q = "symbol=" + url_encode(symbol_of(instance)) +
-                        "&action=" + url_encode(action) + "&since=" +
-                        std::to_string(static_cast<long long>(since));
+                        "&action=" + url_encode(action) +
+                        "&since=" + std::to_string(static_cast<long long>(since));
   for (auto& e : audit(q)) {
     auto ts = parse_ts(e.value("ts", ""));
     if (ts && *ts >= since) out.push_back(e);

@@ -50,7 +50,8 @@ class System {
 
   // Deploys the four daemons as instance `name`: the e2e settings (1 s interval, stall after
   // 5 s, the bed's database, heartbeats and fake Ollama, ports 29120/29121) overridden by
-  // `settings` (an empty value unsets a setting: the default applies); waits until GET /health answers ok. Returns false (with a test failure) if not.
+  // `settings` (an empty value unsets a setting: the default applies); waits until GET /health
+  // answers ok. Returns false (with a test failure) if not.
   bool deploy(const std::string& name, const std::map<std::string, std::string>& settings = {});
   // deploy.sh --uninstall --purge (idempotent).
   void uninstall();

@@ -36,8 +36,9 @@ TEST(Iso8601, FormatsAndParsesUtcWithMilliseconds) {
   EXPECT_NEAR(*parse_iso8601_utc("2026-07-16T15:20:11.022Z"), 1784215211.022, 1e-6);
   EXPECT_NEAR(*parse_iso8601_utc("2026-07-16T15:20:11Z"), 1784215211.0, 1e-9);
   EXPECT_NEAR(*parse_iso8601_utc("2026-07-16T15:20:11+00:00"), 1784215211.0, 1e-9);
-  for (const char* bad : {"", "2026-07-16", "2026-07-16T15:20:11", "2026-13-16T15:20:11Z",
-                          "2026-07-16T15:20:11.Z", "2026-07-16T15:20:11+02:00", "x026-07-16T15:20:11Z"}) {
+  for (const char* bad :
+       {"", "2026-07-16", "2026-07-16T15:20:11", "2026-13-16T15:20:11Z", "2026-07-16T15:20:11.Z",
+        "2026-07-16T15:20:11+02:00", "x026-07-16T15:20:11Z"}) {
     EXPECT_FALSE(parse_iso8601_utc(bad)) << bad;
   }
 }
@@ -49,8 +50,7 @@ TEST(AuditLine, HasTheDocumentedKeysInOrder) {
   for (auto& [k, v] : j.items()) keys.push_back(k);
   EXPECT_EQ(keys, (std::vector<std::string>{"ts", "action", "symbol", "agent", "success", "detail",
                                             "reason", "diagnosis", "dry_run", "latency_seconds",
-                                            "field_seq", "source", "boot_id", "seq",
-                                            "prev_hash"}));
+                                            "field_seq", "source", "boot_id", "seq", "prev_hash"}));
   EXPECT_EQ(j["ts"], "2026-07-16T15:20:11.022Z");
   EXPECT_EQ(j["symbol"], "BTC-USDT");
   EXPECT_EQ(j["seq"], 12);

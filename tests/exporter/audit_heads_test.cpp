@@ -9,7 +9,8 @@
 namespace trading_heal::exporter {
 namespace {
 
-RecordedHead head(const std::string& hash, const std::string& unit = "trading-heal-exporter@main.service") {
+RecordedHead head(const std::string& hash,
+                  const std::string& unit = "trading-heal-exporter@main.service") {
   return RecordedHead{hash, "hourly", "2026-12-03T10:00:00Z", unit};
 }
 
@@ -35,7 +36,8 @@ TEST(AuditHeads, HeadsOfRotatedAwayFilesAreNotAskedFor) {
   // The oldest file given starts after r9 (its first line's prev_hash): r9 was recorded at the
   // rotation; what was recorded before it is in files not given.
   const std::unordered_set<std::string> lines{"h1", "h2"};
-  const auto c = check_recorded_heads({head("h2"), head("r9"), head("r5"), head("r1")}, lines, "r9");
+  const auto c =
+      check_recorded_heads({head("h2"), head("r9"), head("r5"), head("r1")}, lines, "r9");
   EXPECT_TRUE(c.ok());
   EXPECT_TRUE(c.reached_rotated);
   EXPECT_EQ(c.checked, 1);
@@ -43,10 +45,10 @@ TEST(AuditHeads, HeadsOfRotatedAwayFilesAreNotAskedFor) {
 
 TEST(AuditHeads, EntriesNotFromAnExporterUnitAreIgnored) {
   const std::unordered_set<std::string> lines{"h1"};
-  const auto c = check_recorded_heads(
-      {head("forged", ""), head("forged2", "trading-heal-probe@main.service"), head("h1"),
-       head("r0", "sshd.service")},
-      lines, kGenesisHash);
+  const auto c =
+      check_recorded_heads({head("forged", ""), head("forged2", "trading-heal-probe@main.service"),
+                            head("h1"), head("r0", "sshd.service")},
+                           lines, kGenesisHash);
   EXPECT_TRUE(c.ok());
   EXPECT_EQ(c.ignored, 3);
   EXPECT_EQ(c.checked, 1);

@@ -1,7 +1,7 @@
 // The audit file: torn-line recovery, group commit, rotation across files, reopen (logrotate),
 // a full disk (simulated with RLIMIT_FSIZE), queries across rotated files and chain checks.
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/resource.h>
 
 #include <csignal>
@@ -113,7 +113,9 @@ TEST_F(AuditLogTest, RotatesKeepsNFilesAndQueriesReadAcrossThem) {
     std::size_t n = 0;
     for (const auto& p : {path_, path_ + ".1", path_ + ".2"}) {
       const std::string t = read(p);
-      for (std::size_t pos = 0; (pos = t.find(R"("symbol":"ETH-USDT")", pos)) != std::string::npos; ++pos) ++n;
+      for (std::size_t pos = 0; (pos = t.find(R"("symbol":"ETH-USDT")", pos)) != std::string::npos;
+           ++pos)
+        ++n;
     }
     return n;
   }();
@@ -133,10 +135,12 @@ TEST_F(AuditLogTest, RotatesKeepsNFilesAndQueriesReadAcrossThem) {
   // A filter that matches nothing stops after the scan bound and says so (here 20 lines).
   q = parse_audit_query({{"symbol", "NOPE-USDT"}});
   std::uint64_t stopped = 0;
-  EXPECT_EQ(nlohmann::json::parse(query_audit((*log)->open_for_read(), *q, &stopped, 20)).size(), 0u);
+  EXPECT_EQ(nlohmann::json::parse(query_audit((*log)->open_for_read(), *q, &stopped, 20)).size(),
+            0u);
   EXPECT_EQ(stopped, 20u);
   q = parse_audit_query({{"symbol", "ETH-USDT"}, {"limit", "3"}});
-  EXPECT_EQ(nlohmann::json::parse(query_audit((*log)->open_for_read(), *q, &stopped, 20)).size(), 3u);
+  EXPECT_EQ(nlohmann::json::parse(query_audit((*log)->open_for_read(), *q, &stopped, 20)).size(),
+            3u);
   EXPECT_EQ(stopped, 0u) << "found enough before the bound: complete";
 }
 
@@ -151,8 +155,9 @@ TEST_F(AuditLogTest, ReopenAfterLogrotateMovedTheFile) {
   ASSERT_TRUE((*log)->reopen());
   (*log)->stage(event(3));
   ASSERT_TRUE((*log)->commit());
-  EXPECT_EQ(std::count_if(std::istreambuf_iterator<char>(*std::make_unique<std::ifstream>(path_)), {},
-                          [](char c) { return c == '\n'; }), 1);
+  EXPECT_EQ(std::count_if(std::istreambuf_iterator<char>(*std::make_unique<std::ifstream>(path_)),
+                          {}, [](char c) { return c == '\n'; }),
+            1);
   std::string out;
   EXPECT_EQ(verify({path_ + "-20260716", path_}, &out), 0) << out;
 }
@@ -213,8 +218,14 @@ TEST(ReadLines, BackwardsAndForwardsAcrossChunkBoundaries) {
   }
   Fd fd(::open(p.c_str(), O_RDONLY));
   std::vector<std::string> back, fwd;
-  read_lines_backwards(fd.get(), [&](std::string_view l) { back.emplace_back(l); return true; });
-  read_lines_forwards(fd.get(), [&](std::string_view l) { fwd.emplace_back(l); return true; });
+  read_lines_backwards(fd.get(), [&](std::string_view l) {
+    back.emplace_back(l);
+    return true;
+  });
+  read_lines_forwards(fd.get(), [&](std::string_view l) {
+    fwd.emplace_back(l);
+    return true;
+  });
   std::reverse(back.begin(), back.end());
   EXPECT_EQ(back, lines);
   EXPECT_EQ(fwd, lines);

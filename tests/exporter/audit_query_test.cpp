@@ -23,8 +23,11 @@ TEST(AuditQuery, DefaultsAndValidValues) {
   auto q = parse_audit_query({});
   ASSERT_TRUE(q);
   EXPECT_EQ(q->limit, kDefaultAuditLimit);
-  q = parse_audit_query({{"symbol", "BTC-USDT"}, {"action", "rate_limited"}, {"limit", "10"},
-                         {"since", "2026-07-16T15:00:00Z"}, {"until", "1784300000"}});
+  q = parse_audit_query({{"symbol", "BTC-USDT"},
+                         {"action", "rate_limited"},
+                         {"limit", "10"},
+                         {"since", "2026-07-16T15:00:00Z"},
+                         {"until", "1784300000"}});
   ASSERT_TRUE(q);
   EXPECT_EQ(*q->symbol, "BTC-USDT");
   EXPECT_EQ(q->limit, 10u);

@@ -71,7 +71,9 @@ class ExporterTest : public ::testing::Test {
     EXPECT_GT(r.api_port, 0);
     return r;
   }
-  std::string events_endpoint() const { return "ipc://" + (dir_ / "rt" / "exporter" / "events.sock").string(); }
+  std::string events_endpoint() const {
+    return "ipc://" + (dir_ / "rt" / "exporter" / "events.sock").string();
+  }
   std::string audit_path() const { return (dir_ / "data" / kAuditFileName).string(); }
   std::vector<std::string> audit_lines(const std::string& path = {}) const {
     std::ifstream in(path.empty() ? audit_path() : path);
@@ -185,8 +187,7 @@ TEST_F(ExporterTest, LossTestTenThousandEventsThroughThreeKills) {
   EXPECT_TRUE(wait_until([&] { return senders[0]->done && senders[1]->done; }, 180s, 20ms));
   for (auto& s : senders) s->stop = true;
   for (auto& t : threads) t.join();
-  const double secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::map<std::string, std::multiset<std::uint64_t>> seen;
   const auto lines = audit_lines();
   for (const auto& l : lines) {
@@ -215,11 +216,14 @@ TEST_F(ExporterTest, HealthStatusAuditAndMetrics) {
   auto ex = start();
   int status = 0;
   // No component speaks: /health turns 503 naming them after 3 intervals (1.5 s).
-  EXPECT_TRUE(wait_until([&] {
-    auto b = get(ex.api_port, "/health", &status);
-    return b && status == 503 && b->find("probe") != std::string::npos &&
-           b->find("diagnoser") != std::string::npos && b->find("actuator") != std::string::npos;
-  }, 10s));
+  EXPECT_TRUE(wait_until(
+      [&] {
+        auto b = get(ex.api_port, "/health", &status);
+        return b && status == 503 && b->find("probe") != std::string::npos &&
+               b->find("diagnoser") != std::string::npos &&
+               b->find("actuator") != std::string::npos;
+      },
+      10s));
   zmq::context_t ctx;
   common::SystemClock clock;
   std::map<std::string, zmq::socket_t> pubs;
@@ -258,18 +262,23 @@ TEST_F(ExporterTest, HealthStatusAuditAndMetrics) {
     st.fields["restarts_hour"] = std::int64_t{1};
     common::send_message(pubs.at("actuator"), stampers["actuator"]->stamp(st));
   };
-  EXPECT_TRUE(wait_until([&] {
-    speak();
-    auto b = get(ex.api_port, "/health", &status);
-    return b && status == 200 && *b == "{\"status\":\"ok\"}\n";
-  }, 10s, 100ms));
-  EXPECT_TRUE(wait_until([&] {
-    speak();
-    auto b = get(ex.api_port, "/status", &status);
-    if (!b || status != 200) return false;
-    auto j = nlohmann::json::parse(*b);
-    return j["agents"][0]["verdict"] == "STALLED" && j["agents"][0]["incident_state"] == "DIAGNOSING";
-  }, 10s, 100ms));
+  EXPECT_TRUE(wait_until(
+      [&] {
+        speak();
+        auto b = get(ex.api_port, "/health", &status);
+        return b && status == 200 && *b == "{\"status\":\"ok\"}\n";
+      },
+      10s, 100ms));
+  EXPECT_TRUE(wait_until(
+      [&] {
+        speak();
+        auto b = get(ex.api_port, "/status", &status);
+        if (!b || status != 200) return false;
+        auto j = nlohmann::json::parse(*b);
+        return j["agents"][0]["verdict"] == "STALLED" &&
+               j["agents"][0]["incident_state"] == "DIAGNOSING";
+      },
+      10s, 100ms));
 
   // Audit events through the reliable path, then the filters.
   Sender s;
@@ -302,7 +311,8 @@ TEST_F(ExporterTest, HealthStatusAuditAndMetrics) {
   auto last3 = nlohmann::json::parse(*get(ex.api_port, "/audit?limit=3", &status));
   ASSERT_EQ(last3.size(), 3u);
   EXPECT_EQ(last3[2]["seq"], 40);
-  auto none = nlohmann::json::parse(*get(ex.api_port, "/audit?since=2100-01-01T00:00:00Z", &status));
+  auto none =
+      nlohmann::json::parse(*get(ex.api_port, "/audit?since=2100-01-01T00:00:00Z", &status));
   EXPECT_TRUE(none.empty());
   auto bad = get(ex.api_port, "/audit?limit=abc", &status);
   EXPECT_EQ(status, 400);
@@ -312,26 +322,32 @@ TEST_F(ExporterTest, HealthStatusAuditAndMetrics) {
 
   // Metrics: the lines fed above, then promtool on the real exposition.
   std::string metrics;
-  EXPECT_TRUE(wait_until([&] {
-    speak();
-    auto m = get(ex.metrics_port, "/metrics", &status);
-    if (!m) return false;
-    metrics = *m;
-    return metrics.find("trading_selfheal_component_up{component=\"diagnoser\"} 1") != std::string::npos &&
-           metrics.find("trading_selfheal_actions_total{action=\"rate_limited\",symbol=\"ETH-USDT\"} 10") != std::string::npos;
-  }, 10s, 100ms)) << metrics;
-  for (const char* l : {"trading_agent_up{symbol=\"BTC-USDT\"} 1",
-                        "trading_agent_stalled{symbol=\"BTC-USDT\"} 1",
-                        "trading_agent_last_decision_age_seconds{symbol=\"BTC-USDT\"} 1500",
-                        "trading_agent_consecutive_failures{symbol=\"BTC-USDT\"} 2",
-                        "trading_agent_restart_total{symbol=\"BTC-USDT\"} 10",
-                        "trading_selfheal_probe_cycle_seconds 0.125",
-                        "trading_selfheal_audit_events_total 40"}) {
+  EXPECT_TRUE(wait_until(
+      [&] {
+        speak();
+        auto m = get(ex.metrics_port, "/metrics", &status);
+        if (!m) return false;
+        metrics = *m;
+        return metrics.find("trading_selfheal_component_up{component=\"diagnoser\"} 1") !=
+                   std::string::npos &&
+               metrics.find(
+                   "trading_selfheal_actions_total{action=\"rate_limited\",symbol=\"ETH-USDT\"} "
+                   "10") != std::string::npos;
+      },
+      10s, 100ms))
+      << metrics;
+  for (const char* l :
+       {"trading_agent_up{symbol=\"BTC-USDT\"} 1", "trading_agent_stalled{symbol=\"BTC-USDT\"} 1",
+        "trading_agent_last_decision_age_seconds{symbol=\"BTC-USDT\"} 1500",
+        "trading_agent_consecutive_failures{symbol=\"BTC-USDT\"} 2",
+        "trading_agent_restart_total{symbol=\"BTC-USDT\"} 10",
+        "trading_selfheal_probe_cycle_seconds 0.125", "trading_selfheal_audit_events_total 40"}) {
     EXPECT_NE(metrics.find(std::string(l) + "\n"), std::string::npos) << l;
   }
   const std::string prom = (dir_ / "scrape.prom").string();
   std::ofstream(prom) << metrics;
-  EXPECT_EQ(std::system(("promtool check metrics < " + prom + " > " + prom + ".out 2>&1").c_str()), 0);
+  EXPECT_EQ(std::system(("promtool check metrics < " + prom + " > " + prom + ".out 2>&1").c_str()),
+            0);
   std::ifstream pout(prom + ".out");
   std::stringstream promtool_says;
   promtool_says << pout.rdbuf();
@@ -343,10 +359,12 @@ TEST_F(ExporterTest, HealthStatusAuditAndMetrics) {
   EXPECT_EQ(status, 404);
 
   // Silence again: the exporter notices within 3 intervals.
-  EXPECT_TRUE(wait_until([&] {
-    auto b = get(ex.api_port, "/health", &status);
-    return b && status == 503;
-  }, 10s));
+  EXPECT_TRUE(wait_until(
+      [&] {
+        auto b = get(ex.api_port, "/health", &status);
+        return b && status == 503;
+      },
+      10s));
   ex.child.signal(SIGTERM);
   EXPECT_EQ(ex.child.wait(5s), 0);
 }
@@ -358,15 +376,30 @@ TEST_F(ExporterTest, HostileHttpGetsFourHundredsOrClosedAndServiceContinues) {
     return resp.size() >= 12 ? std::atoi(resp.substr(9, 3).c_str()) : 0;
   };
   const long rss0 = rss_kb(ex.child.pid());
-  EXPECT_EQ(code(raw_request(port, "GET /" + std::string(100000, 'a') + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")), 414);
-  EXPECT_EQ(code(raw_request(port, "POST /status HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 3\r\n\r\nabc")), 405);
+  EXPECT_EQ(code(raw_request(
+                port, "GET /" + std::string(100000, 'a') + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")),
+            414);
+  EXPECT_EQ(code(raw_request(
+                port, "POST /status HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 3\r\n\r\nabc")),
+            405);
   EXPECT_EQ(code(raw_request(port, "DELETE /audit HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")), 405);
-  EXPECT_EQ(code(raw_request(port, "GET /audit/../../etc/passwd HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")), 404);
-  EXPECT_EQ(code(raw_request(port, "GET /audit?limit=99999999999999999999 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")), 400);
-  EXPECT_EQ(code(raw_request(port, "GET /nope HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")), 404);
-  const std::string garbage = raw_request(port, std::string("\x16\x03\x01\x02\x00garbage\r\n\r\n", 16));
+  EXPECT_EQ(
+      code(raw_request(
+          port,
+          "GET /audit/../../etc/passwd HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")),
+      404);
+  EXPECT_EQ(code(raw_request(port,
+                             "GET /audit?limit=99999999999999999999 HTTP/1.1\r\nHost: "
+                             "127.0.0.1\r\nConnection: close\r\n\r\n")),
+            400);
+  EXPECT_EQ(
+      code(raw_request(port, "GET /nope HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")),
+      404);
+  const std::string garbage =
+      raw_request(port, std::string("\x16\x03\x01\x02\x00garbage\r\n\r\n", 16));
   EXPECT_TRUE(garbage.empty() || code(garbage) == 400) << garbage.substr(0, 80);
-  const auto big = raw_request(port, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + std::string(20000, 'b') + "\r\n\r\n");
+  const auto big = raw_request(port, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " +
+                                         std::string(20000, 'b') + "\r\n\r\n");
   EXPECT_TRUE(big.empty() || code(big) >= 400) << big.substr(0, 80);
 
   // Slowloris: half requests; a normal request is still served promptly and the half
@@ -403,7 +436,8 @@ TEST_F(ExporterTest, HostileHttpGetsFourHundredsOrClosedAndServiceContinues) {
   for (int fd : fds) {
     char buf[512];
     const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n >= 12 && (std::string(buf, 12) == "HTTP/1.1 200" || std::string(buf, 12) == "HTTP/1.1 503")) {
+    if (n >= 12 &&
+        (std::string(buf, 12) == "HTTP/1.1 200" || std::string(buf, 12) == "HTTP/1.1 503")) {
       ++answered;
     } else {
       ++closed;
@@ -492,7 +526,8 @@ std::optional<std::chrono::milliseconds> timed_get(int port, const std::string& 
   auto b = get(port, path, &status);
   if (!b || (status != 200 && status != 503)) return std::nullopt;
   if (body != nullptr) *body = *b;
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                               t0);
 }
 
 // Issue 6: "slowloris-style half requests -> 4xx or closed, memory bounded, service continues",
@@ -569,7 +604,8 @@ TEST_F(ExporterTest, TricklingClientsAreCutAndHealthAndMetricsStillAnswer) {
       const auto t = timed_get(ex.metrics_port, "/metrics", &m);
       ASSERT_TRUE(t) << "/metrics failed";
       EXPECT_LT(*t, 1000ms) << "/metrics";
-      EXPECT_NE(m.find("trading_selfheal_component_up{component=\"exporter\"} 1\n"), std::string::npos);
+      EXPECT_NE(m.find("trading_selfheal_component_up{component=\"exporter\"} 1\n"),
+                std::string::npos);
     }
     const long rss_busy = rss_kb(ex.child.pid());
     // Over the metrics server's limit of 256, the connections that waited longest were closed
@@ -583,12 +619,15 @@ TEST_F(ExporterTest, TricklingClientsAreCutAndHealthAndMetricsStillAnswer) {
     }
     // Every trickling connection is closed: after the 5 s head deadline, or earlier at the
     // limit.
-    EXPECT_TRUE(wait_until([&] {
-      const bool a = api.closed() == api.conns.size();
-      const bool m = metrics.closed() == metrics.conns.size();
-      return a && m;
-    }, 12s)) << api.closed() << " of " << api.conns.size() << " API and " << metrics.closed()
-             << " of " << metrics.conns.size() << " metrics connections closed";
+    EXPECT_TRUE(wait_until(
+        [&] {
+          const bool a = api.closed() == api.conns.size();
+          const bool m = metrics.closed() == metrics.conns.size();
+          return a && m;
+        },
+        12s))
+        << api.closed() << " of " << api.conns.size() << " API and " << metrics.closed() << " of "
+        << metrics.conns.size() << " metrics connections closed";
     std::size_t got408 = 0;
     for (auto* set : {&api, &metrics}) {
       for (const auto& c : set->conns) {
@@ -600,8 +639,10 @@ TEST_F(ExporterTest, TricklingClientsAreCutAndHealthAndMetricsStillAnswer) {
       EXPECT_GE(c.closed_at - c.opened, 4s) << "closed before the head deadline";
       if (c.got.rfind("HTTP/1.1 408", 0) == 0) ++got408;
     }
-    std::printf("%d tricklers per port: API 408 answers=%zu, metrics closed early (limit)=%zu, "
-                "rss before=%ld kB busy=%ld kB\n", n, got408, early, rss0, rss_busy);
+    std::printf(
+        "%d tricklers per port: API 408 answers=%zu, metrics closed early (limit)=%zu, "
+        "rss before=%ld kB busy=%ld kB\n",
+        n, got408, early, rss0, rss_busy);
     EXPECT_LT(rss_busy - rss0, 32 * 1024) << "memory bounded";
   }
   // The stream, open for longer than the head deadline, still delivers.
@@ -650,7 +691,8 @@ TEST_F(ExporterTest, BearerTokenGuardsStatusAndAudit) {
 TEST_F(ExporterTest, HostHeaderAndAnonymousNetworkApiAreRefused) {
   auto ex = start({{"TRADING_HEAL_API_HOSTS", "ops.example.internal"}});
   int status = 0;
-  for (const char* ok : {"127.0.0.1:9121", "localhost", "[::1]:9121", "OPS.example.internal:9121"}) {
+  for (const char* ok :
+       {"127.0.0.1:9121", "localhost", "[::1]:9121", "OPS.example.internal:9121"}) {
     get(ex.api_port, "/status", &status, {{"Host", ok}});
     EXPECT_EQ(status, 200) << ok;
   }
@@ -692,10 +734,12 @@ TEST_F(ExporterTest, SighupReopensAfterLogrotateAndStreamSeesEvents) {
       return !got.load();
     });
   });
-  EXPECT_TRUE(wait_until([&] {
-    std::lock_guard lock(mu);
-    return stream_data.find("stream open") != std::string::npos;
-  }, 10s));
+  EXPECT_TRUE(wait_until(
+      [&] {
+        std::lock_guard lock(mu);
+        return stream_data.find("stream open") != std::string::npos;
+      },
+      10s));
   Sender s1;
   s1.source = "actuator";
   s1.n = 2;
@@ -741,7 +785,8 @@ TEST_F(ExporterTest, VerifyAuditCommandReportsTheBrokenLine) {
     ex.child.signal(SIGTERM);
     ex.child.wait(5s);
   }
-  auto ok = Child::spawn({Bed::bin("trading-heal-exporter"), "--verify-audit", audit_path()}, {}, true);
+  auto ok =
+      Child::spawn({Bed::bin("trading-heal-exporter"), "--verify-audit", audit_path()}, {}, true);
   EXPECT_EQ(ok.wait(5s), 0);
   auto lines = audit_lines();
   ASSERT_EQ(lines.size(), 5u);
@@ -750,7 +795,8 @@ TEST_F(ExporterTest, VerifyAuditCommandReportsTheBrokenLine) {
     std::ofstream out(audit_path(), std::ios::trunc);
     for (const auto& l : lines) out << l << "\n";
   }
-  auto broken = Child::spawn({Bed::bin("trading-heal-exporter"), "--verify-audit", audit_path()}, {}, true);
+  auto broken =
+      Child::spawn({Bed::bin("trading-heal-exporter"), "--verify-audit", audit_path()}, {}, true);
   EXPECT_EQ(broken.wait(5s), 1);
   EXPECT_NE(broken.output().find(":4:"), std::string::npos) << broken.output();
 }

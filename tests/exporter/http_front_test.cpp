@@ -1,7 +1,7 @@
 // The HTTP front through the metrics server on loopback (threads and sockets of this process,
 // no other process): clients that do not read their answers hold no worker.
-#include <gtest/gtest.h>
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -47,7 +47,8 @@ long read_answer(int fd) {
 
 TEST(HttpFrontTest, ClientsThatDoNotReadHoldNoWorker) {
   const std::string filler(8u << 20, 'x');  // far more than loopback socket buffers take
-  MetricsHttp http("127.0.0.1:0", [&](std::string& out) { out += filler; }, 2);
+  MetricsHttp http(
+      "127.0.0.1:0", [&](std::string& out) { out += filler; }, 2);
   auto port = http.bind();
   ASSERT_TRUE(port) << port.error();
   http.start();
@@ -61,8 +62,8 @@ TEST(HttpFrontTest, ClientsThatDoNotReadHoldNoWorker) {
   }
   for (int fd : slow) {
     char c = 0;
-    EXPECT_TRUE(test::wait_until(
-        [&] { return ::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 1; }, 3s, 5ms))
+    EXPECT_TRUE(
+        test::wait_until([&] { return ::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 1; }, 3s, 5ms))
         << "a non-reading client waits for a worker";
   }
   // A scraper that reads is answered at once, in full, on a kept-alive connection twice.

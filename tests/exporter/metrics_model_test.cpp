@@ -194,8 +194,8 @@ TEST(MetricsModel, TheReferenceNamesEveryFamilyWithItsType) {
   const std::string table = text.substr(begin, end - begin);
   std::map<std::string, std::string> documented;
   const std::regex row(R"(\| `([a-z_]+)` \| ([a-z]+) \|)");
-  for (auto it = std::sregex_iterator(table.begin(), table.end(), row); it != std::sregex_iterator();
-       ++it) {
+  for (auto it = std::sregex_iterator(table.begin(), table.end(), row);
+       it != std::sregex_iterator(); ++it) {
     documented[(*it)[1]] = (*it)[2];
   }
   prometheus::Registry reg;
@@ -203,7 +203,8 @@ TEST(MetricsModel, TheReferenceNamesEveryFamilyWithItsType) {
   std::map<std::string, std::string> exported;
   for (const auto& f : reg.Collect()) {
     static const std::map<prometheus::MetricType, std::string> kTypes = {
-        {prometheus::MetricType::Counter, "counter"}, {prometheus::MetricType::Gauge, "gauge"},
+        {prometheus::MetricType::Counter, "counter"},
+        {prometheus::MetricType::Gauge, "gauge"},
         {prometheus::MetricType::Histogram, "histogram"}};
     exported[f.name] = kTypes.count(f.type) != 0 ? kTypes.at(f.type) : "other";
   }
@@ -218,10 +219,12 @@ TEST(MetricsModel, LabelValuesAreBounded) {
   bad.symbol = "BTC\"USDT\n";
   m.on_event(bad);
   EXPECT_EQ(m.dropped_labels(), 1u);
-  for (int i = 0; i < 200; ++i) m.on_event(event("action_" + std::string(1, char('a' + i % 26)) +
-                                                      std::string(i / 26 + 1, 'x'), "BTC_USDT"));
+  for (int i = 0; i < 200; ++i)
+    m.on_event(event("action_" + std::string(1, char('a' + i % 26)) + std::string(i / 26 + 1, 'x'),
+                     "BTC_USDT"));
   const std::string text = exposition(reg);
-  EXPECT_TRUE(has_line(text, R"(trading_selfheal_actions_total{action="other",symbol="BTC-USDT"} 136)"))
+  EXPECT_TRUE(
+      has_line(text, R"(trading_selfheal_actions_total{action="other",symbol="BTC-USDT"} 136)"))
       << text.substr(0, 2000);
 }
 
@@ -244,7 +247,6 @@ TEST(MetricsModel, ThousandAgentsScrapeIsFast) {
   std::printf("collect+serialize 1000 agents: %.2f ms, %zu bytes\n", ms.count(), text.size());
   EXPECT_LT(ms.count(), 200.0);  // generous bound for sanitizer builds; the bench measures
 }
-
 
 // The model's own rendering must be TextSerializer's exposition: the same HELP/TYPE lines in the
 // same order and the same series lines (the order of series within a family is free).
@@ -309,8 +311,10 @@ TEST(MetricsModel, RenderIsTheTextSerializerExposition) {
   const std::string rendered = m.render();
   expect_same_exposition(rendered, exposition(reg));
   EXPECT_TRUE(has_line(rendered, R"(trading_selfheal_probe_cycle_seconds 1.234567890123457e+16)"));
-  EXPECT_TRUE(has_line(rendered, R"(trading_agent_last_decision_age_seconds{symbol="ETH-USDT"} 0.3)"));
-  EXPECT_TRUE(has_line(rendered, R"(trading_ollama_analysis_duration_seconds_bucket{le="+Inf"} 2)"));
+  EXPECT_TRUE(
+      has_line(rendered, R"(trading_agent_last_decision_age_seconds{symbol="ETH-USDT"} 0.3)"));
+  EXPECT_TRUE(
+      has_line(rendered, R"(trading_ollama_analysis_duration_seconds_bucket{le="+Inf"} 2)"));
 }
 
 TEST(MetricsModel, ThousandAgentsRenderIsFastAndExact) {
@@ -359,7 +363,8 @@ TEST(MetricsModel, RenderWhileUpdating) {
   done = true;
   scraper.join();
   EXPECT_GT(renders, 0u);
-  EXPECT_TRUE(has_line(m.render(), R"(trading_selfheal_actions_total{action="restart",symbol="S299-USDT"} 1)"));
+  EXPECT_TRUE(has_line(m.render(),
+                       R"(trading_selfheal_actions_total{action="restart",symbol="S299-USDT"} 1)"));
 }
 
 // Bus reconnects come as per-process cumulative counts in heartbeats: lost heartbeats lose
@@ -415,8 +420,8 @@ TEST(MetricsModel, RefusedPeersAreCountedPerComponent) {
   hb("actuator", 5, "a1");
   hb("actuator", 1, "a2");  // restarted
   hb("diagnoser", 3, "d1");
-  hb("exporter", 9, "e1");   // the exporter's own count is not taken from the bus
-  hb("intruder", 4, "x1");   // no such component: no series
+  hb("exporter", 9, "e1");  // the exporter's own count is not taken from the bus
+  hb("intruder", 4, "x1");  // no such component: no series
   m.set_own_peers_refused(2);
   m.set_own_peers_refused(2);
   m.set_own_peers_refused(4);
@@ -441,9 +446,8 @@ TEST(MetricsModel, TheFirstScrapeHasEverySeriesOfEveryConfiguredAgent) {
        {"trading_agent_up", "trading_agent_stalled", "trading_agent_last_decision_age_seconds",
         "trading_ollama_analyze_total", "trading_ollama_analysis_latency_seconds",
         "trading_agent_restart_total", "trading_agent_consecutive_failures",
-        "trading_agent_rss_bytes", "trading_agent_cpu_ratio",
-        "trading_agent_heartbeat_age_seconds", "trading_agent_stopped",
-        "trading_agent_unit_restarts_total"}) {
+        "trading_agent_rss_bytes", "trading_agent_cpu_ratio", "trading_agent_heartbeat_age_seconds",
+        "trading_agent_stopped", "trading_agent_unit_restarts_total"}) {
     for (const auto& l : labels) {
       const std::string prefix = std::string(family) + "{" + l + "} ";
       EXPECT_NE(text.find("\n" + prefix), std::string::npos) << "missing " << prefix;
@@ -459,7 +463,8 @@ TEST(MetricsModel, TheFirstScrapeHasEverySeriesOfEveryConfiguredAgent) {
   expect_same_exposition(text, exposition(reg));
   const std::string file = ::testing::TempDir() + "first-scrape.prom";
   std::ofstream(file) << text;
-  EXPECT_EQ(std::system(("promtool check metrics < " + file + " >" + file + ".out 2>&1").c_str()), 0)
+  EXPECT_EQ(std::system(("promtool check metrics < " + file + " >" + file + ".out 2>&1").c_str()),
+            0)
       << std::ifstream(file + ".out").rdbuf();
 }
 

@@ -13,8 +13,8 @@
 
 #include "trading_heal/probe/fleet_query.hpp"
 #include "trading_heal/probe/heartbeat.hpp"
-#include "trading_heal/probe/proc.hpp"
 #include "trading_heal/probe/prober.hpp"
+#include "trading_heal/probe/proc.hpp"
 #include "trading_heal/probe/schedule.hpp"
 
 namespace {
@@ -37,8 +37,8 @@ TEST(Proc, ParsesStat) {
 }
 
 TEST(Proc, CommWithParenthesesAndZombie) {
-  const auto st = probe::parse_proc_stat(
-      "7 (a) b) c) Z 1 7 7 0 -1 0 0 0 0 0 3 4 0 0 20 0 1 0 55 0 0 0");
+  const auto st =
+      probe::parse_proc_stat("7 (a) b) c) Z 1 7 7 0 -1 0 0 0 0 0 3 4 0 0 20 0 1 0 55 0 0 0");
   ASSERT_TRUE(st);
   EXPECT_EQ(st->state, 'Z');
   EXPECT_EQ(st->cpu_ticks, 7u);
@@ -63,7 +63,7 @@ TEST(Proc, CpuRatioFromDeltas) {
   probe::CpuTracker t;
   probe::ProcSample s{true, false, 0, 100, 55, ""};
   EXPECT_EQ(t.update("A", s, 10.0, 100), 0.0);  // first sample
-  s.cpu_ticks = 150;                               // 0.5 CPU s in 2 s
+  s.cpu_ticks = 150;                            // 0.5 CPU s in 2 s
   EXPECT_NEAR(t.update("A", s, 12.0, 100), 0.25, 1e-9);
   s.cpu_ticks = 151;  // too soon after (an instant re-check): the last ratio stays
   EXPECT_NEAR(t.update("A", s, 12.1, 100), 0.25, 1e-9);
@@ -212,8 +212,8 @@ TEST(FleetPlanner, CatchUpWalksSlicesNewestFirstUntilARow) {
   EXPECT_EQ(planner.catching_up(), 1u);
   p = planner.plan(10005);
   ASSERT_TRUE(p.slice);
-  EXPECT_DOUBLE_EQ(p.slice->second, 9950);       // just below the first range
-  EXPECT_DOUBLE_EQ(p.slice->first, 9950 - 50);   // first_slice wide
+  EXPECT_DOUBLE_EQ(p.slice->second, 9950);      // just below the first range
+  EXPECT_DOUBLE_EQ(p.slice->first, 9950 - 50);  // first_slice wide
   const auto params = probe::fleet_params(p);
   EXPECT_EQ(params.slice_lo, std::optional<std::string>("9900.000000"));
   EXPECT_EQ(params.slice_hi, std::optional<std::string>("9950.000000"));
@@ -366,7 +366,8 @@ TEST(FleetQuery, IsOneStatementWithASharedRangeScan) {
 TEST(FleetQuery, BenchCopyMatches) {
   // bench/probe/fleet_query.sql is the same statement for EXPLAIN; keep them together.
   std::ifstream in(trading_heal::test::Bed::source_dir() + "/bench/probe/fleet_query.sql");
-  ASSERT_TRUE(in) << "no bench/probe/fleet_query.sql under " << trading_heal::test::Bed::source_dir();
+  ASSERT_TRUE(in) << "no bench/probe/fleet_query.sql under "
+                  << trading_heal::test::Bed::source_dir();
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   while (!text.empty() && text.back() == '\n') text.pop_back();
   EXPECT_EQ(text, probe::kFleetQuerySql);

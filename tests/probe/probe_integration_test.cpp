@@ -7,11 +7,11 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <iostream>
-#include <optional>
-#include <fstream>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,7 +33,7 @@ using trading_heal::test::Child;
 using trading_heal::test::wait_until;
 using Clock = std::chrono::steady_clock;
 
-const std::vector<std::string> kFleet = {"BTC_USDT", "ETH_USDT", "XRP_USDT",
+const std::vector<std::string> kFleet = {"BTC_USDT", "ETH_USDT",  "XRP_USDT",
                                          "SOL_USDT", "DOGE_USDT", "ADA_USDT"};
 
 std::string bed_sh(const std::string& args) {
@@ -116,7 +116,8 @@ class Probe {
         timeout, 1ms);
   }
   bool wait_verdict(const std::string& agent, Verdict v, std::chrono::milliseconds timeout) {
-    return wait_for(agent, [v](const HealthReport& r) { return r.verdict == v; }, timeout);
+    return wait_for(
+        agent, [v](const HealthReport& r) { return r.verdict == v; }, timeout);
   }
   const HealthReport& latest(const std::string& agent) { return latest_.at(agent).report; }
   std::vector<Seen>& history() { return history_; }
@@ -180,7 +181,8 @@ TEST_F(ProbeOnBed, StallGoesStalledAfterTheThreshold) {
   EXPECT_GT(*r.decision_age_seconds, 10.0);
   EXPECT_TRUE(r.unit_ok && r.process_ok && !r.age_ok);
   EXPECT_GE(r.consecutive_failures, 1u);
-  ASSERT_TRUE(p.wait_for("BTC_USDT", [](auto& x) { return x.consecutive_failures >= 2; }, 5s));
+  ASSERT_TRUE(p.wait_for(
+      "BTC_USDT", [](auto& x) { return x.consecutive_failures >= 2; }, 5s));
   EXPECT_EQ(p.latest("ETH_USDT").verdict, Verdict::kHealthy);  // the others are fine
   ASSERT_EQ(Bed::sh(bed_sh("fault BTC_USDT ok")), 0);
   ASSERT_TRUE(p.wait_verdict("BTC_USDT", Verdict::kHealthy, 10s));
@@ -251,18 +253,22 @@ TEST_F(ProbeOnBed, RestartedAgentIsNotStalledDuringItsBootstrap) {
   EXPECT_GT(max_age, 15.0);  // the raw age is old: only the grace keeps it healthy
   std::filesystem::remove(boot);
   ASSERT_EQ(Bed::sh("systemctl --user restart " + unit("SOL_USDT")), 0);
-  ASSERT_TRUE(p.wait_for("SOL_USDT", [](auto& r) {
-    return r.verdict == Verdict::kHealthy && r.decision_age_seconds && *r.decision_age_seconds < 3;
-  }, 15s));
+  ASSERT_TRUE(p.wait_for(
+      "SOL_USDT",
+      [](auto& r) {
+        return r.verdict == Verdict::kHealthy && r.decision_age_seconds &&
+               *r.decision_age_seconds < 3;
+      },
+      15s));
 }
 
 TEST_F(ProbeOnBed, PostgresDownFallsBackToHeartbeatsAndReconnects) {
   Probe p;
   ASSERT_TRUE(p.wait_verdict("ADA_USDT", Verdict::kHealthy, 10s));
   ASSERT_EQ(Bed::sh(bed_sh("pg-stop")), 0);
-  ASSERT_TRUE(p.wait_for("DOGE_USDT", [](auto& r) {
-    return r.age_source == trading_heal::proto::AgeSource::kHeartbeat;
-  }, 5s));
+  ASSERT_TRUE(p.wait_for(
+      "DOGE_USDT",
+      [](auto& r) { return r.age_source == trading_heal::proto::AgeSource::kHeartbeat; }, 5s));
   EXPECT_EQ(p.latest("DOGE_USDT").verdict, Verdict::kHealthy);
   ASSERT_EQ(Bed::sh(bed_sh("fault ADA_USDT hang")), 0);  // no rows, no heartbeat
   ASSERT_TRUE(p.wait_verdict("ADA_USDT", Verdict::kStalled, 20s));
@@ -273,9 +279,13 @@ TEST_F(ProbeOnBed, PostgresDownFallsBackToHeartbeatsAndReconnects) {
     EXPECT_EQ(p.latest(a).verdict, Verdict::kHealthy) << a << ": " << p.latest(a).detail;
   }
   ASSERT_EQ(Bed::sh(bed_sh("pg-start")), 0);
-  ASSERT_TRUE(p.wait_for("DOGE_USDT", [](auto& r) {
-    return r.age_source == trading_heal::proto::AgeSource::kDb && r.verdict == Verdict::kHealthy;
-  }, 40s));
+  ASSERT_TRUE(p.wait_for(
+      "DOGE_USDT",
+      [](auto& r) {
+        return r.age_source == trading_heal::proto::AgeSource::kDb &&
+               r.verdict == Verdict::kHealthy;
+      },
+      40s));
   p.pump(1500ms);
   EXPECT_EQ(std::get<bool>(p.stats().at("db_reachable")), true);
   ASSERT_EQ(Bed::sh(bed_sh("fault ADA_USDT ok")), 0);
@@ -285,17 +295,18 @@ TEST_F(ProbeOnBed, PostgresDownFallsBackToHeartbeatsAndReconnects) {
 TEST_F(ProbeOnBed, HungPostgresNeverStallsTheCycle) {
   using trading_heal::proto::AgeSource;
   Probe p;
-  ASSERT_TRUE(p.wait_for("DOGE_USDT", [](auto& r) {
-    return r.age_source == AgeSource::kDb && r.verdict == Verdict::kHealthy;
-  }, 15s));
+  ASSERT_TRUE(p.wait_for(
+      "DOGE_USDT",
+      [](auto& r) { return r.age_source == AgeSource::kDb && r.verdict == Verdict::kHealthy; },
+      15s));
   // Hung, not down: the server accepts nothing and answers nothing (SIGSTOP).
   struct Thaw {
     ~Thaw() { Bed::sh(bed_sh("pg-thaw")); }
   } thaw;
   ASSERT_EQ(Bed::sh(bed_sh("pg-freeze")), 0);
   const auto frozen = Clock::now();
-  ASSERT_TRUE(p.wait_for("DOGE_USDT", [](auto& r) { return r.age_source == AgeSource::kHeartbeat; },
-                         15s))
+  ASSERT_TRUE(p.wait_for(
+      "DOGE_USDT", [](auto& r) { return r.age_source == AgeSource::kHeartbeat; }, 15s))
       << "the probe never fell back to the heartbeats";
   const double fallback_s = std::chrono::duration<double>(Clock::now() - frozen).count();
   // The cycle goes on at its interval: ten more reports of DOGE_USDT, none late.
@@ -307,7 +318,12 @@ TEST_F(ProbeOnBed, HungPostgresNeverStallsTheCycle) {
     }
     return at;
   };
-  ASSERT_TRUE(wait_until([&] { p.pump(50ms); return doge_reports().size() >= 10; }, 20s, 1ms));
+  ASSERT_TRUE(wait_until(
+      [&] {
+        p.pump(50ms);
+        return doge_reports().size() >= 10;
+      },
+      20s, 1ms));
   const auto at = doge_reports();
   double max_gap = 0;
   for (std::size_t i = 1; i < at.size(); ++i) {
@@ -323,14 +339,17 @@ TEST_F(ProbeOnBed, HungPostgresNeverStallsTheCycle) {
   std::cout << "hung PostgreSQL: heartbeat ages after " << fallback_s
             << " s; largest gap between two reports " << max_gap << " s\n";
   ASSERT_EQ(Bed::sh(bed_sh("pg-thaw")), 0);
-  ASSERT_TRUE(p.wait_for("DOGE_USDT", [](auto& r) {
-    return r.age_source == AgeSource::kDb && r.verdict == Verdict::kHealthy;
-  }, 40s)) << "no reconnect after the thaw";
+  ASSERT_TRUE(p.wait_for(
+      "DOGE_USDT",
+      [](auto& r) { return r.age_source == AgeSource::kDb && r.verdict == Verdict::kHealthy; },
+      40s))
+      << "no reconnect after the thaw";
 }
 
 TEST_F(ProbeOnBed, NeverSeenSymbolIsAProbableMismatch) {
   Probe p(Probe::Env{{"TRADING_HEAL_AGENTS", "BTC_USDT,BTC_USDT_ghost"}});
-  ASSERT_TRUE(p.wait_for("BTC_USDT_ghost", [](auto& r) { return r.never_seen; }, 10s));
+  ASSERT_TRUE(p.wait_for(
+      "BTC_USDT_ghost", [](auto& r) { return r.never_seen; }, 10s));
   EXPECT_FALSE(p.latest("BTC_USDT_ghost").unit_ok);  // no such unit either
   ASSERT_TRUE(p.wait_verdict("BTC_USDT", Verdict::kHealthy, 5s));
   EXPECT_FALSE(p.latest("BTC_USDT").never_seen);
@@ -338,8 +357,9 @@ TEST_F(ProbeOnBed, NeverSeenSymbolIsAProbableMismatch) {
   EXPECT_EQ(std::get<std::int64_t>(p.stats().at("config_mismatch")), 1);
   // The config_mismatch audit event waits in the outbox for the exporter.
   const auto outbox = p.dir() / "data" / "probe-outbox";
-  ASSERT_TRUE(wait_until([&] { return std::filesystem::exists(outbox) &&
-                                      std::filesystem::file_size(outbox) > 0; }, 5s));
+  ASSERT_TRUE(wait_until(
+      [&] { return std::filesystem::exists(outbox) && std::filesystem::file_size(outbox) > 0; },
+      5s));
   std::ifstream in(outbox, std::ios::binary);
   const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_NE(bytes.find("config_mismatch"), std::string::npos);
@@ -347,16 +367,16 @@ TEST_F(ProbeOnBed, NeverSeenSymbolIsAProbableMismatch) {
 
 TEST_F(ProbeOnBed, BadConfigurationExits78AndOpensNoSocket) {
   const std::string rt = "/tmp/probe-it-badcfg-" + std::to_string(::getpid());
-  for (const auto& [var, value] : std::vector<std::pair<std::string, std::string>>{
-           {"TRADING_HEAL_AGENTS", "BTC USDT"},
-           {"TRADING_HEAL_INTERVAL", "0"},
-           {"TRADING_HEAL_SYSTEMD_SCOPE", "galaxy"},
-           {"TRADING_HEAL_STARTUP_GRACE", "soon"}}) {
+  for (const auto& [var, value] :
+       std::vector<std::pair<std::string, std::string>>{{"TRADING_HEAL_AGENTS", "BTC USDT"},
+                                                        {"TRADING_HEAL_INTERVAL", "0"},
+                                                        {"TRADING_HEAL_SYSTEMD_SCOPE", "galaxy"},
+                                                        {"TRADING_HEAL_STARTUP_GRACE", "soon"}}) {
     int rc = -1;
-    const std::string out = Bed::sh_out("env TRADING_HEAL_RUNTIME_DIR=" + rt + " " + var + "='" +
-                                            value + "' '" + Bed::bin("trading-heal-probe") +
-                                            "' 2>&1",
-                                        &rc);
+    const std::string out =
+        Bed::sh_out("env TRADING_HEAL_RUNTIME_DIR=" + rt + " " + var + "='" + value + "' '" +
+                        Bed::bin("trading-heal-probe") + "' 2>&1",
+                    &rc);
     EXPECT_EQ(rc, 78) << out;
     EXPECT_NE(out.find("configuration error: " + var + "=" + value), std::string::npos) << out;
     EXPECT_FALSE(std::filesystem::exists(rt)) << "a socket directory was created";
@@ -366,17 +386,20 @@ TEST_F(ProbeOnBed, BadConfigurationExits78AndOpensNoSocket) {
 
 TEST_F(ProbeOnBed, OnceExitsZeroWhenAllHealthy) {
   int rc = -1;
-  const std::string out = Bed::sh_out("TRADING_HEAL_LOG_LEVEL=warning '" +
-                                          Bed::bin("trading-heal-probe") + "' --once", &rc);
+  const std::string out = Bed::sh_out(
+      "TRADING_HEAL_LOG_LEVEL=warning '" + Bed::bin("trading-heal-probe") + "' --once", &rc);
   EXPECT_EQ(rc, 0) << out;
   EXPECT_EQ(std::count(out.begin(), out.end(), '\n') + 1, 6) << out;
   EXPECT_NE(out.find(R"("verdict":"HEALTHY")"), std::string::npos);
   ASSERT_EQ(Bed::sh(bed_sh("fault DOGE_USDT stall")), 0);
-  ASSERT_TRUE(wait_until([&] {
-    Bed::sh_out("TRADING_HEAL_STALL_THRESHOLD=2 TRADING_HEAL_LOG_LEVEL=off '" +
-                    Bed::bin("trading-heal-probe") + "' --once >/dev/null", &rc);
-    return rc == 1;
-  }, 10s, 500ms));
+  ASSERT_TRUE(wait_until(
+      [&] {
+        Bed::sh_out("TRADING_HEAL_STALL_THRESHOLD=2 TRADING_HEAL_LOG_LEVEL=off '" +
+                        Bed::bin("trading-heal-probe") + "' --once >/dev/null",
+                    &rc);
+        return rc == 1;
+      },
+      10s, 500ms));
   ASSERT_EQ(Bed::sh(bed_sh("fault DOGE_USDT ok")), 0);
 }
 

@@ -94,8 +94,9 @@ std::vector<Case> cases() {
        AgeSource::kHeartbeat, 700},
       {"db down, no heartbeat, old start: unknown", running(), alive(), no_db(), Verdict::kUnknown,
        AgeSource::kNone, std::nullopt},
-      {"db down, no heartbeat, recent start: grace", unit("active", "running", "success", 7, kNow - 20),
-       alive(), no_db(), Verdict::kHealthy, AgeSource::kNone, std::nullopt},
+      {"db down, no heartbeat, recent start: grace",
+       unit("active", "running", "success", 7, kNow - 20), alive(), no_db(), Verdict::kHealthy,
+       AgeSource::kNone, std::nullopt},
       {"older than the cap, no memory", running(), alive(), old, Verdict::kStalled, AgeSource::kDb,
        1800},
       {"never seen falls back to heartbeat", running(), alive(), never, Verdict::kHealthy,
@@ -106,18 +107,21 @@ std::vector<Case> cases() {
        AgeSource::kDb, 0},
       {"startup grace caps the age", unit("active", "running", "success", 7, kNow - 30), alive(),
        db_age(5000), Verdict::kHealthy, AgeSource::kDb, 5000},
-      {"30 s bootstrap past the threshold: grace", unit("active", "running", "success", 7, kNow - 130),
-       alive(), db_age(5000), Verdict::kHealthy, AgeSource::kDb, 5000},
+      {"30 s bootstrap past the threshold: grace",
+       unit("active", "running", "success", 7, kNow - 130), alive(), db_age(5000),
+       Verdict::kHealthy, AgeSource::kDb, 5000},
       {"grace + threshold over: stalled", unit("active", "running", "success", 7, kNow - 721),
        alive(), db_age(5000), Verdict::kStalled, AgeSource::kDb, 5000},
-      {"decided since start: plain age, no grace", unit("active", "running", "success", 7, kNow - 700),
-       alive(), db_age(650), Verdict::kStalled, AgeSource::kDb, 650},
-      {"no age source, long since start: unknown", unit("active", "running", "success", 7, kNow - 9000),
-       alive(), no_db(), Verdict::kUnknown, AgeSource::kNone, std::nullopt},
+      {"decided since start: plain age, no grace",
+       unit("active", "running", "success", 7, kNow - 700), alive(), db_age(650), Verdict::kStalled,
+       AgeSource::kDb, 650},
+      {"no age source, long since start: unknown",
+       unit("active", "running", "success", 7, kNow - 9000), alive(), no_db(), Verdict::kUnknown,
+       AgeSource::kNone, std::nullopt},
       {"no ActiveEnterTimestamp: no grace", unit("active", "running", "success", 7, std::nullopt),
        alive(), db_age(5000), Verdict::kStalled, AgeSource::kDb, 5000},
-      {"reloading counts as active", unit("reloading", "reload", "success", 7), alive(),
-       db_age(1), Verdict::kHealthy, AgeSource::kDb, 1},
+      {"reloading counts as active", unit("reloading", "reload", "success", 7), alive(), db_age(1),
+       Verdict::kHealthy, AgeSource::kDb, 1},
       {"process gone", running(), gone, db_age(1), Verdict::kDown, AgeSource::kDb, 1},
       {"zombie", running(), zombie, db_age(1), Verdict::kDown, AgeSource::kDb, 1},
       {"cmdline mismatch", running(), wrong_cmdline, db_age(1), Verdict::kDown, AgeSource::kDb, 1},
@@ -128,14 +132,14 @@ std::vector<Case> cases() {
        AgeSource::kDb, 1},
       {"failed unit", unit("failed", "failed", "signal", 0), std::nullopt, db_age(1),
        Verdict::kDown, AgeSource::kDb, 1},
-      {"inactive after failure", unit("inactive", "dead", "exit-code", 0), std::nullopt,
-       db_age(1), Verdict::kDown, AgeSource::kDb, 1},
+      {"inactive after failure", unit("inactive", "dead", "exit-code", 0), std::nullopt, db_age(1),
+       Verdict::kDown, AgeSource::kDb, 1},
       {"stopped cleanly", unit("inactive", "dead", "success", 0), std::nullopt, db_age(1),
        Verdict::kStopped, AgeSource::kDb, 1},
       {"stopped cleanly, stale age: still stopped", unit("inactive", "dead", "success", 0),
        std::nullopt, db_age(9000), Verdict::kStopped, AgeSource::kDb, 9000},
-      {"exited by itself with status 0 (no job): down", exited_unbidden(), std::nullopt,
-       db_age(1), Verdict::kDown, AgeSource::kDb, 1},
+      {"exited by itself with status 0 (no job): down", exited_unbidden(), std::nullopt, db_age(1),
+       Verdict::kDown, AgeSource::kDb, 1},
       {"systemd restarting it", unit("activating", "auto-restart", "signal", 0), std::nullopt,
        db_age(1), Verdict::kDown, AgeSource::kDb, 1},
       {"starting", unit("activating", "start", "success", 0), std::nullopt, db_age(1),
@@ -161,8 +165,9 @@ TEST(Verdict, Table) {
     if (c.reported_age) {
       EXPECT_NEAR(*r.decision_age_seconds, *c.reported_age, 1e-6);
     }
-    EXPECT_EQ(r.unit_ok, c.unit && c.unit->load_state == "loaded" &&
-                             (c.unit->active_state == "active" || c.unit->active_state == "reloading"));
+    EXPECT_EQ(r.unit_ok,
+              c.unit && c.unit->load_state == "loaded" &&
+                  (c.unit->active_state == "active" || c.unit->active_state == "reloading"));
     if (c.verdict == Verdict::kHealthy) {
       EXPECT_TRUE(r.unit_ok && r.process_ok && r.age_ok);
     }
@@ -193,8 +198,9 @@ TEST(Verdict, ReportsUnitFactsAndResources) {
 
 TEST(Verdict, NeverSeenIsFlagged) {
   probe::AgeMemory memory;
-  const auto r = probe::evaluate(spec(), AgentFacts{running(), alive(), AgeFacts{DbAnswer::kNeverSeen, 0, kNow - 2}},
-                                 policy(), kNow, memory);
+  const auto r = probe::evaluate(
+      spec(), AgentFacts{running(), alive(), AgeFacts{DbAnswer::kNeverSeen, 0, kNow - 2}}, policy(),
+      kNow, memory);
   EXPECT_TRUE(r.never_seen);
   EXPECT_NE(r.detail.find("no decision ever"), std::string::npos);
 }
@@ -215,10 +221,12 @@ TEST(Verdict, FutureTimestampIsNotFreshForever) {
 
 TEST(Verdict, MemoryKeepsExactAgeBeyondTheWindow) {
   probe::AgeMemory memory;
-  (void)probe::evaluate(spec(), AgentFacts{running(), alive(), db_age(100)}, policy(), kNow, memory);
+  (void)probe::evaluate(spec(), AgentFacts{running(), alive(), db_age(100)}, policy(), kNow,
+                        memory);
   // Later the row is outside the window: the memory still knows its timestamp.
   const AgeFacts old{DbAnswer::kOlderThanCap, 0, std::nullopt};
-  const auto r = probe::evaluate(spec(), AgentFacts{running(), alive(), old}, policy(), kNow + 4000, memory);
+  const auto r =
+      probe::evaluate(spec(), AgentFacts{running(), alive(), old}, policy(), kNow + 4000, memory);
   ASSERT_TRUE(r.decision_age_seconds);
   EXPECT_NEAR(*r.decision_age_seconds, 4100, 1e-6);
   EXPECT_EQ(r.verdict, Verdict::kStalled);
@@ -234,9 +242,11 @@ TEST(Verdict, ProfilesAreSeparateKeys) {
   auto b = spec();
   b.instance = "BTC_USDT_conservative";
   b.profile = "conservative";
-  EXPECT_EQ(probe::evaluate(a, AgentFacts{running(), alive(), db_age(5)}, policy(), kNow, memory).verdict,
-            Verdict::kHealthy);
-  EXPECT_EQ(probe::evaluate(b, AgentFacts{running(), alive(), db_age(900)}, policy(), kNow, memory).verdict,
+  EXPECT_EQ(
+      probe::evaluate(a, AgentFacts{running(), alive(), db_age(5)}, policy(), kNow, memory).verdict,
+      Verdict::kHealthy);
+  EXPECT_EQ(probe::evaluate(b, AgentFacts{running(), alive(), db_age(900)}, policy(), kNow, memory)
+                .verdict,
             Verdict::kStalled);
 }
 

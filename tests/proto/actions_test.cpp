@@ -23,7 +23,8 @@ std::string read(const std::string& path) {
 }
 
 // The backticked words of `text` from `start` to the first "." that ends a sentence after it.
-std::set<std::string> listed(const std::string& text, const std::string& start, const std::string& end) {
+std::set<std::string> listed(const std::string& text, const std::string& start,
+                             const std::string& end) {
   const auto b = text.find(start);
   EXPECT_NE(b, std::string::npos) << start;
   const auto e = text.find(end, b + start.size());
@@ -55,7 +56,8 @@ TEST(Actions, NamesAreUniqueLabelValuesAndRoundTrip) {
 }
 
 TEST(Actions, ProtocolListsExactlyTheAuditActions) {
-  const auto doc = listed(read(TH_SOURCE_DIR "/proto/PROTOCOL.md"), "`action` R\n(", "; the code's list");
+  const auto doc =
+      listed(read(TH_SOURCE_DIR "/proto/PROTOCOL.md"), "`action` R\n(", "; the code's list");
   EXPECT_EQ(doc, audit_actions());
 }
 

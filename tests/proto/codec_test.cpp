@@ -191,30 +191,29 @@ std::vector<BadCase> bad_cases() {
   // array32 declaring 4 billion elements in 5 bytes
   v.push_back({"huge declared array", std::string("\xdd\xff\xff\xff\xff", 5),
                Reject::kLimitExceeded, "array"});
-  v.push_back({"huge declared map", std::string("\xdf\xff\xff\xff\xff", 5),
-               Reject::kLimitExceeded, "map"});
+  v.push_back(
+      {"huge declared map", std::string("\xdf\xff\xff\xff\xff", 5), Reject::kLimitExceeded, "map"});
   // A declared length past the data is only truncated (nothing is allocated for it); a real
   // string past the str limit is refused even though the message fits max_bytes.
   v.push_back({"huge declared str", std::string("\xdb\x7f\xff\xff\xff", 5), Reject::kMalformed,
                "truncated"});
-  v.push_back({"str over the limit", std::string("\xdb\x00\x01\x11\x70", 5) +
-                                         std::string(70000, 'a'),
+  v.push_back({"str over the limit",
+               std::string("\xdb\x00\x01\x11\x70", 5) + std::string(70000, 'a'),
                Reject::kLimitExceeded, "str"});
   v.push_back({"bin field", std::string("\xc4\x05hello", 7), Reject::kLimitExceeded, "bin"});
   v.push_back({"deep nesting", nested(50), Reject::kLimitExceeded, "depth"});
   v.push_back({"not a map", nested(1), Reject::kNotAMap, "envelope"});
-  v.push_back({"version 2", envelope(health_body(), "health", 2), Reject::kBadVersion,
-               "version 2"});
-  v.push_back({"unknown kind", envelope(health_body(), "teleport"), Reject::kUnknownKind,
-               "teleport"});
-  v.push_back({"missing seq", envelope(health_body(), "health", 1, "seq"),
-               Reject::kMissingField, "seq"});
-  v.push_back({"missing body", envelope(health_body(), "health", 1, "body"),
-               Reject::kMissingField, "body"});
-  v.push_back({"missing verdict", envelope(health_body("verdikt")), Reject::kMissingField,
-               "body.verdict"});
-  v.push_back({"body not a map", envelope([](Packer& p) { p.pack(7); }), Reject::kNotAMap,
+  v.push_back(
+      {"version 2", envelope(health_body(), "health", 2), Reject::kBadVersion, "version 2"});
+  v.push_back(
+      {"unknown kind", envelope(health_body(), "teleport"), Reject::kUnknownKind, "teleport"});
+  v.push_back(
+      {"missing seq", envelope(health_body(), "health", 1, "seq"), Reject::kMissingField, "seq"});
+  v.push_back({"missing body", envelope(health_body(), "health", 1, "body"), Reject::kMissingField,
                "body"});
+  v.push_back(
+      {"missing verdict", envelope(health_body("verdikt")), Reject::kMissingField, "body.verdict"});
+  v.push_back({"body not a map", envelope([](Packer& p) { p.pack(7); }), Reject::kNotAMap, "body"});
   v.push_back({"wrong type", envelope([](Packer& p) {
                  p.pack_map(2);
                  p.pack("agent");
@@ -269,19 +268,21 @@ std::vector<BadCase> bad_cases() {
                  p.pack("DOWN");
                }),
                Reject::kBadValue, "UTF-8"});
-  v.push_back({"nested value in fields", envelope(
-                                             [](Packer& p) {
-                                               p.pack_map(2);
-                                               p.pack("action");
-                                               p.pack("restart");
-                                               p.pack("fields");
-                                               p.pack_map(1);
-                                               p.pack("x");
-                                               p.pack_array(0);
-                                             },
-                                             "event"),
+  v.push_back({"nested value in fields",
+               envelope(
+                   [](Packer& p) {
+                     p.pack_map(2);
+                     p.pack("action");
+                     p.pack("restart");
+                     p.pack("fields");
+                     p.pack_map(1);
+                     p.pack("x");
+                     p.pack_array(0);
+                   },
+                   "event"),
                Reject::kWrongType, "fields"});
-  v.push_back({"ts is a string", [] {
+  v.push_back({"ts is a string",
+               [] {
                  msgpack::sbuffer buf;
                  Packer p(buf);
                  p.pack_map(7);
@@ -299,8 +300,8 @@ TEST(Codec, RejectsMalformedInputWithReason) {
   for (const auto& c : bad_cases()) {
     auto r = decode(c.bytes);
     ASSERT_FALSE(r) << c.name << " was accepted";
-    EXPECT_EQ(to_string(r.error().reason), to_string(c.reason)) << c.name << ": "
-                                                                  << r.error().detail;
+    EXPECT_EQ(to_string(r.error().reason), to_string(c.reason))
+        << c.name << ": " << r.error().detail;
     EXPECT_NE(r.error().detail.find(c.detail_contains), std::string::npos)
         << c.name << ": detail was \"" << r.error().detail << "\"";
     counter.add(r.error().reason);

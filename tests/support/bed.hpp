@@ -10,11 +10,11 @@ namespace trading_heal::test {
 // DBUS_SESSION_BUS_ADDRESS, DATABASE_URL, ...). Not thread-safe; tests use it from one thread.
 class Bed {
  public:
-  static std::string dir();                        // $TRADING_HEAL_BED_DIR
+  static std::string dir();                         // $TRADING_HEAL_BED_DIR
   static std::string bin(const std::string& name);  // $TRADING_HEAL_BIN_DIR/name
   static std::string source_dir();                  // $TRADING_HEAL_SOURCE_DIR
   static const std::map<std::string, std::string>& env();
-  static std::string get(const std::string& key);   // env().at(key), fails the test if absent
+  static std::string get(const std::string& key);  // env().at(key), fails the test if absent
   // Exports the bed's variables into this process (for sd-bus user scope, libpq, ...).
   static void export_env();
   // Runs `cmd` under bash with the bed's environment; returns the exit status.

@@ -36,7 +36,7 @@ using t::Output;
 using t::shq;
 using t::wait_until;
 
-const std::vector<std::string> kAgents = {"BTC_USDT", "ETH_USDT", "XRP_USDT",
+const std::vector<std::string> kAgents = {"BTC_USDT", "ETH_USDT",  "XRP_USDT",
                                           "SOL_USDT", "DOGE_USDT", "ADA_USDT"};
 const std::vector<std::string> kDaemons = {"probe", "diagnoser", "actuator", "exporter"};
 constexpr const char* kReport = "system-report.md";
@@ -63,7 +63,8 @@ class SystemMode : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     // sysbed.sh keeps its rootfs and containers in the build directory's sysbed/.
-    ::setenv("TRADING_HEAL_SYSBED_DIR", env_or("TRADING_HEAL_SYSBED_DIR", TH_DEFAULT_SYSBED_DIR).c_str(), 1);
+    ::setenv("TRADING_HEAL_SYSBED_DIR",
+             env_or("TRADING_HEAL_SYSBED_DIR", TH_DEFAULT_SYSBED_DIR).c_str(), 1);
     ASSERT_FALSE(deb_path().empty())
         << "no .deb in " << package_dir()
         << ": build it first (cmake --build BUILD --target sysbed_package)";
@@ -95,8 +96,7 @@ class SystemMode : public ::testing::Test {
     // The agents: the simulator (built without sanitizers) and its libpqxx, like a venv.
     ASSERT_TRUE(c_->put(package_dir() + "/bin/trading-heal-agent-sim",
                         "/opt/crypto-agent/bin/trading-heal-agent-sim", "0755"));
-    const std::string pqxx =
-        host_sh("ldconfig -p | awk '/libpqxx-6.4.so / {print $NF; exit}'").out;
+    const std::string pqxx = host_sh("ldconfig -p | awk '/libpqxx-6.4.so / {print $NF; exit}'").out;
     ASSERT_FALSE(pqxx.empty()) << "no libpqxx-6.4 on the host";
     ASSERT_TRUE(c_->put(pqxx, "/opt/crypto-agent/lib/libpqxx-6.4.so", "0644"));
     std::string units;
@@ -111,8 +111,9 @@ class SystemMode : public ::testing::Test {
   void TearDown() override {
     if (HasFailure() && c_) {
       std::cerr << "--- journal of " << name_ << "\n"
-                << c_->sh("journalctl --no-pager -n 60 -o short-precise -u 'trading-heal-*' "
-                          "-u polkit")
+                << c_->sh(
+                         "journalctl --no-pager -n 60 -o short-precise -u 'trading-heal-*' "
+                         "-u polkit")
                        .out
                 << "\n--- trading-heal-ctl status\n"
                 << c_->sh("trading-heal-ctl status 2>&1").out << "\n";
@@ -125,8 +126,9 @@ class SystemMode : public ::testing::Test {
   }
 
   bool rows_from_every_agent() {
-    Output r = c_->sh("runuser -u postgres -- psql -p 5433 -Atc "
-                   "\"SELECT count(DISTINCT symbol) FROM btc.decisions\"");
+    Output r = c_->sh(
+        "runuser -u postgres -- psql -p 5433 -Atc "
+        "\"SELECT count(DISTINCT symbol) FROM btc.decisions\"");
     return r.ok() && r.out == std::to_string(kAgents.size());
   }
 
@@ -136,17 +138,20 @@ class SystemMode : public ::testing::Test {
         .ok();
   }
   static json fake_requests() {
-    return json::parse(host_sh("curl -fsS http://" + ollama_addr_ + "/_fake/requests").out,
-                       nullptr, false);
+    return json::parse(host_sh("curl -fsS http://" + ollama_addr_ + "/_fake/requests").out, nullptr,
+                       false);
   }
 
   // The settings an operator writes: where the database and the model are, and how eager to be.
   std::vector<std::string> operator_settings() {
     const std::string pw = c_->sh("sed -n 's/^RO_PASSWORD=//p' /root/sysbed-secrets").out;
     return {"DATABASE_URL=postgresql://trading_heal_ro:" + pw + "@127.0.0.1:5433/postgres",
-            "OLLAMA_HOST=http://" + ollama_addr_, "OLLAMA_TIMEOUT=5",
-            "TRADING_HEAL_INTERVAL=1", "TRADING_HEAL_STALL_THRESHOLD=5",
-            "TRADING_HEAL_STARTUP_GRACE=3", "TRADING_HEAL_COOLDOWN=2"};
+            "OLLAMA_HOST=http://" + ollama_addr_,
+            "OLLAMA_TIMEOUT=5",
+            "TRADING_HEAL_INTERVAL=1",
+            "TRADING_HEAL_STALL_THRESHOLD=5",
+            "TRADING_HEAL_STARTUP_GRACE=3",
+            "TRADING_HEAL_COOLDOWN=2"};
   }
 
   // apt-get install ./trading-heal_*.deb, as an operator does; returns the seconds it took.
@@ -155,8 +160,10 @@ class SystemMode : public ::testing::Test {
     const std::string base = std::filesystem::path(deb).filename().string();
     EXPECT_TRUE(c_->put(deb, "/root/" + base, "0644"));
     const auto t0 = std::chrono::steady_clock::now();
-    Output r = c_->sh("cd /root && apt-get update -qq && DEBIAN_FRONTEND=noninteractive "
-                   "apt-get install -y -q ./" + base);
+    Output r = c_->sh(
+        "cd /root && apt-get update -qq && DEBIAN_FRONTEND=noninteractive "
+        "apt-get install -y -q ./" +
+        base);
     EXPECT_TRUE(r.ok()) << r.out;
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
@@ -181,17 +188,21 @@ class SystemMode : public ::testing::Test {
                        shq("http://127.0.0.1:9121" + path));
     return r.ok() ? json::parse(r.out, nullptr, false) : json();
   }
-  std::string metrics() { return host_sh("curl -fsS --max-time 5 http://127.0.0.1:9120/metrics").out; }
+  std::string metrics() {
+    return host_sh("curl -fsS --max-time 5 http://127.0.0.1:9120/metrics").out;
+  }
   bool fleet_healthy() {
     json s = api("/status");
-    if (!s.is_object() || !s.contains("agents") || s["agents"].size() != kAgents.size()) return false;
+    if (!s.is_object() || !s.contains("agents") || s["agents"].size() != kAgents.size())
+      return false;
     for (const auto& a : s["agents"]) {
       if (!a["verdict"].is_string() || a["verdict"] != "HEALTHY") return false;
     }
     return true;
   }
   std::vector<json> audit(const std::string& action, const std::string& symbol = "") {
-    json a = api("/audit?limit=1000&action=" + action + (symbol.empty() ? "" : "&symbol=" + symbol));
+    json a =
+        api("/audit?limit=1000&action=" + action + (symbol.empty() ? "" : "&symbol=" + symbol));
     std::vector<json> out;
     if (a.is_array()) out.assign(a.begin(), a.end());
     return out;
@@ -232,12 +243,14 @@ TEST_F(SystemMode, PackageDeployIsIdempotentAndPurgeLeavesNothing) {
   ASSERT_TRUE(first.ok()) << first.out;
   ASSERT_TRUE(wait_until([&] { return fleet_healthy(); }, 30s, 250ms));
   // The env file holds the operator's settings and nothing a test would add.
-  Output env = c_->sh("stat -c '%a %U:%G' /etc/trading-heal/main.env && "
-                   "grep -v '^#' /etc/trading-heal/main.env | grep .");
+  Output env = c_->sh(
+      "stat -c '%a %U:%G' /etc/trading-heal/main.env && "
+      "grep -v '^#' /etc/trading-heal/main.env | grep .");
   ASSERT_TRUE(env.ok()) << env.out;
   EXPECT_EQ(env.out.substr(0, env.out.find('\n')), "640 root:trading-heal-operators");
-  for (const char* test_only : {"TRADING_HEAL_RUNTIME_DIR", "TRADING_HEAL_DATA_DIR", "ASAN_",
-                                "TRADING_HEAL_SYSTEMD_SCOPE=user", "XDG_", "TRADING_HEAL_HEARTBEAT_DIR"}) {
+  for (const char* test_only :
+       {"TRADING_HEAL_RUNTIME_DIR", "TRADING_HEAL_DATA_DIR", "ASAN_",
+        "TRADING_HEAL_SYSTEMD_SCOPE=user", "XDG_", "TRADING_HEAL_HEARTBEAT_DIR"}) {
     EXPECT_EQ(env.out.find(test_only), std::string::npos) << test_only << " in the env file";
   }
   // The database's and the model's settings went to their daemon's own file (root's only).
@@ -246,7 +259,8 @@ TEST_F(SystemMode, PackageDeployIsIdempotentAndPurgeLeavesNothing) {
   }
   EXPECT_EQ(c_->sh("stat -c '%a %U:%G' /etc/trading-heal/main.probe.env").out, "600 root:root");
   EXPECT_EQ(c_->sh("stat -c '%a %U:%G' /etc/trading-heal/main.diagnoser.env").out, "600 root:root");
-  EXPECT_TRUE(c_->sh("grep -q '^DATABASE_URL=postgresql://' /etc/trading-heal/main.probe.env").ok());
+  EXPECT_TRUE(
+      c_->sh("grep -q '^DATABASE_URL=postgresql://' /etc/trading-heal/main.probe.env").ok());
   EXPECT_TRUE(c_->sh("grep -q '^OLLAMA_HOST=http://' /etc/trading-heal/main.diagnoser.env").ok());
   // The API token: made by deploy, readable by the operators (ctl) only, handed to the exporter
   // as a credential, never printed; the API wants it.
@@ -255,7 +269,8 @@ TEST_F(SystemMode, PackageDeployIsIdempotentAndPurgeLeavesNothing) {
   const std::string token = c_->sh("cat /etc/trading-heal/main.token").out;
   EXPECT_EQ(token.size(), 64U);
   EXPECT_EQ(first.out.find(token), std::string::npos) << "deploy printed the token";
-  EXPECT_EQ(host_sh("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:9121/status").out, "401");
+  EXPECT_EQ(host_sh("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:9121/status").out,
+            "401");
   EXPECT_TRUE(api("/status").is_object());
   // Each daemon as its user, in its sandbox.
   const std::map<std::string, std::string> users = {{"probe", "trading-heal-probe"},
@@ -284,8 +299,10 @@ TEST_F(SystemMode, PackageDeployIsIdempotentAndPurgeLeavesNothing) {
   EXPECT_NE(second.out.find("nothing to change"), std::string::npos) << second.out;
 
   // Uninstall and purge, then the package: nothing of trading-heal is left.
-  const std::string uids = c_->sh("echo $(id -u trading-heal-probe) $(id -u trading-heal-diagnoser) "
-                                 "$(id -u trading-heal-actuator) $(id -u trading-heal-exporter)").out;
+  const std::string uids = c_->sh(
+                                 "echo $(id -u trading-heal-probe) $(id -u trading-heal-diagnoser) "
+                                 "$(id -u trading-heal-actuator) $(id -u trading-heal-exporter)")
+                               .out;
   Output un = c_->sh("/usr/share/trading-heal/deploy/deploy.sh --from-package --uninstall --purge");
   ASSERT_TRUE(un.ok()) << un.out;
   Output purge = c_->sh("DEBIAN_FRONTEND=noninteractive apt-get purge -y -q trading-heal");
@@ -298,8 +315,9 @@ TEST_F(SystemMode, PackageDeployIsIdempotentAndPurgeLeavesNothing) {
       {"/run/trading-heal", "test -e /run/trading-heal"},
       {"the polkit rule", "test -e /etc/polkit-1/rules.d/60-trading-heal-actuator.rules"},
       {"binaries", "ls /usr/bin/trading-heal-* /usr/local/bin/trading-heal-* 2>/dev/null | grep ."},
-      {"unit files", "ls /lib/systemd/system/trading-heal* /etc/systemd/system/trading-heal* "
-                     "/etc/systemd/system/*/trading-heal* 2>/dev/null | grep ."},
+      {"unit files",
+       "ls /lib/systemd/system/trading-heal* /etc/systemd/system/trading-heal* "
+       "/etc/systemd/system/*/trading-heal* 2>/dev/null | grep ."},
       {"loaded units", "systemctl list-units --all --no-legend 'trading-heal*' | grep ."},
       {"/usr/share/trading-heal", "test -e /usr/share/trading-heal"},
       {"the package", "dpkg -s trading-heal 2>/dev/null | grep -q '^Status: install'"},
@@ -315,7 +333,8 @@ TEST_F(SystemMode, PackageDeployIsIdempotentAndPurgeLeavesNothing) {
   add("Install and deploy",
       "\n`apt-get install ./trading-heal_*.deb` " + std::to_string(install_s).substr(0, 4) +
           " s (its dependencies from Debian); the second deploy.sh: nothing to change; after "
-          "`deploy.sh --uninstall --purge` and `apt-get purge`, none of: " + checked + ".");
+          "`deploy.sh --uninstall --purge` and `apt-get purge`, none of: " +
+          checked + ".");
 }
 
 // ---- the privilege boundaries ----------------------------------------------------------------
@@ -348,20 +367,24 @@ TEST_F(SystemMode, StallIsHealedThroughPolkitAndDiagnosedFromTheSystemJournal) {
   json st = api("/status");
   ASSERT_TRUE(st.is_object());
   const std::string line =
-      c_->sh("journalctl -o cat --no-pager -u trading-heal-actuator@main | grep 'restart done'").out;
+      c_->sh("journalctl -o cat --no-pager -u trading-heal-actuator@main | grep 'restart done'")
+          .out;
   add("A stall healed", "`" + line + "`");
-  add("A stall healed", "\nThe model's prompt held the agent's journal line "
-                        "`canceling statement due to lock timeout` (read by the diagnoser as "
-                        "`trading-heal-diagnoser` with `SupplementaryGroups=systemd-journal`).");
+  add("A stall healed",
+      "\nThe model's prompt held the agent's journal line "
+      "`canceling statement due to lock timeout` (read by the diagnoser as "
+      "`trading-heal-diagnoser` with `SupplementaryGroups=systemd-journal`).");
 }
 
 TEST_F(SystemMode, ThePolkitRuleRefusesWhatItMust) {
   install_and_deploy();
   ASSERT_TRUE(c_->sh("useradd -m -G trading-heal-operators alice").ok());
   auto call = [&](const std::string& user, const std::string& method, const std::string& u) {
-    return c_->sh("busctl call org.freedesktop.systemd1 /org/freedesktop/systemd1 "
-                  "org.freedesktop.systemd1.Manager " + method + " ss " + shq(u) + " replace",
-                  user);
+    return c_->sh(
+        "busctl call org.freedesktop.systemd1 /org/freedesktop/systemd1 "
+        "org.freedesktop.systemd1.Manager " +
+            method + " ss " + shq(u) + " replace",
+        user);
   };
   const long pid0 = c_->main_pid("crypto-agent@BTC_USDT.service");
   struct Case {
@@ -393,11 +416,14 @@ TEST_F(SystemMode, ThePolkitRuleRefusesWhatItMust) {
   // What the rule allows, to that user only: a restart of a configured agent.
   Output ok = call("trading-heal-actuator", "RestartUnit", "crypto-agent@BTC_USDT.service");
   EXPECT_TRUE(ok.ok()) << ok.out;
-  ASSERT_TRUE(wait_until([&] {
-    const long p = c_->main_pid("crypto-agent@BTC_USDT.service");
-    return p != 0 && p != pid0;
-  }, 15s, 100ms));
-  table += "\n| trading-heal-actuator | RestartUnit | crypto-agent@BTC_USDT.service | " + ok.out + " |";
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const long p = c_->main_pid("crypto-agent@BTC_USDT.service");
+        return p != 0 && p != pid0;
+      },
+      15s, 100ms));
+  table +=
+      "\n| trading-heal-actuator | RestartUnit | crypto-agent@BTC_USDT.service | " + ok.out + " |";
   add("The polkit rule", table);
 }
 
@@ -426,9 +452,11 @@ TEST_F(SystemMode, OperatorToolsWorkWithNoEnvironment) {
   Output denied = c_->sh("trading-heal-ctl pause BTC_USDT", "mallory");
   EXPECT_FALSE(denied.ok());
   EXPECT_NE(denied.out.find("cannot read /etc/trading-heal"), std::string::npos) << denied.out;
-  add("Operator tools", "As `alice` (group `trading-heal-operators`, no variables set): `trading-heal-ctl "
-                        "status`, `pause`, `resume`, `audit` and `trading-heal-tap --count 3` "
-                        "work; as `mallory`: `" + denied.out + "`");
+  add("Operator tools",
+      "As `alice` (group `trading-heal-operators`, no variables set): `trading-heal-ctl "
+      "status`, `pause`, `resume`, `audit` and `trading-heal-tap --count 3` "
+      "work; as `mallory`: `" +
+          denied.out + "`");
 }
 
 TEST_F(SystemMode, KilledDaemonsComeBackAndNothingIsLost) {
@@ -438,10 +466,13 @@ TEST_F(SystemMode, KilledDaemonsComeBackAndNothingIsLost) {
     const long pid = c_->main_pid(unit(d));
     ASSERT_GT(pid, 0);
     ASSERT_TRUE(c_->sh("kill -9 " + std::to_string(pid)).ok());
-    ASSERT_TRUE(wait_until([&] {
-      const long p = c_->main_pid(unit(d));
-      return p != 0 && p != pid && c_->sh("systemctl is-active -q " + unit(d)).ok();
-    }, 20s, 100ms)) << d << " not back";
+    ASSERT_TRUE(wait_until(
+        [&] {
+          const long p = c_->main_pid(unit(d));
+          return p != 0 && p != pid && c_->sh("systemctl is-active -q " + unit(d)).ok();
+        },
+        20s, 100ms))
+        << d << " not back";
     const std::string restarts = c_->sh("systemctl show -p NRestarts --value " + unit(d)).out;
     row += (row.empty() ? "" : ", ") + d + " (NRestarts=" + restarts + ")";
   }
@@ -458,14 +489,18 @@ TEST_F(SystemMode, KilledDaemonsComeBackAndNothingIsLost) {
   // The exporter recorded its chain's head in the journal (at each start, rotation, hour, stop):
   // a file cut back afterwards is found.
   ASSERT_TRUE(c_->sh("systemctl stop trading-heal-exporter@main && head -n -2 " + file +
-                     " >/root/cut && cat /root/cut >" + file).ok());
+                     " >/root/cut && cat /root/cut >" + file)
+                  .ok());
   Output cut = c_->sh("trading-heal-ctl audit verify --against-journal " + file);
   EXPECT_FALSE(cut.ok()) << cut.out;
   EXPECT_NE(cut.out.find("CUT BACK"), std::string::npos) << cut.out;
   EXPECT_TRUE(c_->sh("trading-heal-ctl audit verify " + file).ok()) << "the chain alone is intact";
-  add("kill -9", "Back by `Restart=`: " + row + "; then a stall healed, no sequence gap, `audit "
-                 "verify --against-journal`: " + verify.out + "; after cutting the last two lines: `" +
-                 cut.out.substr(std::min(cut.out.find("CUT BACK"), cut.out.size()), 160) + "...`");
+  add("kill -9", "Back by `Restart=`: " + row +
+                     "; then a stall healed, no sequence gap, `audit "
+                     "verify --against-journal`: " +
+                     verify.out + "; after cutting the last two lines: `" +
+                     cut.out.substr(std::min(cut.out.find("CUT BACK"), cut.out.size()), 160) +
+                     "...`");
 }
 
 // ---- least privilege between the daemons -----------------------------------------------------
@@ -511,50 +546,59 @@ TEST_F(SystemMode, EachSocketAcceptsOnlyItsSenders) {
   }
   tries.push_back({"trading-heal-exporter", "diagnosis", "actuator/diagnosis.sock", "no answer"});
   tries.push_back({"mallory", "diagnosis", "actuator/diagnosis.sock", "no answer"});
-  tries.push_back({"trading-heal-diagnoser", "diagnosis", "actuator/diagnosis.sock", "answered ok=true"});
+  tries.push_back(
+      {"trading-heal-diagnoser", "diagnosis", "actuator/diagnosis.sock", "answered ok=true"});
   tries.push_back({"mallory", "event", "exporter/events.sock", "no answer"});
   tries.push_back({"trading-heal-exporter", "pause", "diagnoser/control.sock", "no answer"});
   std::string table = "| as | sends | to | answer |\n|---|---|---|---|";
   int refused_at_actuator = 0;
   for (const auto& k : tries) {
-    Output r = c_->sh("trading-heal-intruder send " + shq(rt + k.socket) + " " + k.kind + " BTC_USDT",
-                      k.user);
+    Output r = c_->sh(
+        "trading-heal-intruder send " + shq(rt + k.socket) + " " + k.kind + " BTC_USDT", k.user);
     EXPECT_EQ(r.out.substr(0, k.want.size()), k.want) << k.user << " " << k.kind << " " << k.socket;
     if (k.want == "no answer" && k.socket.rfind("actuator/", 0) == 0) ++refused_at_actuator;
     table += "\n| " + k.user + " | " + k.kind + " | " + k.socket + " | " + r.out + " |";
   }
   // Nobody but the probe's user can put a socket where the probe's is.
   for (const std::string u : {"trading-heal-exporter", "trading-heal-diagnoser", "mallory"}) {
-    Output r = c_->sh("trading-heal-intruder publish " + shq(rt + "probe/health.sock.x") +
-                          " BTC_USDT 1", u);
+    Output r = c_->sh(
+        "trading-heal-intruder publish " + shq(rt + "probe/health.sock.x") + " BTC_USDT 1", u);
     EXPECT_NE(r.out.find("cannot bind"), std::string::npos) << u << ": " << r.out;
   }
   // Counted: every refused try at least once (a refused DEALER retries its handshake).
-  ASSERT_TRUE(wait_until([&] {
-    const std::string m = metrics();
-    return sample(m, refused_series("actuator")) >= act0 + refused_at_actuator &&
-           sample(m, refused_series("exporter")) >= exp0 + 1;
-  }, 15s, 250ms)) << metrics();
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const std::string m = metrics();
+        return sample(m, refused_series("actuator")) >= act0 + refused_at_actuator &&
+               sample(m, refused_series("exporter")) >= exp0 + 1;
+      },
+      15s, 250ms))
+      << metrics();
   EXPECT_NE(c_->sh("journalctl -o cat --no-pager -u trading-heal-actuator@main | "
-                   "grep 'peer refused component=actuator socket=control uid='").out,
+                   "grep 'peer refused component=actuator socket=control uid='")
+                .out,
             "");
 
   // A takeover of the probe's socket: root stops the probe and hands its directory to the
   // exporter's user, whose process publishes "BTC_USDT is DOWN" there. The actuator and the
   // diagnoser, reconnecting, refuse that publisher: BTC_USDT is not restarted.
   const double act1 = sample(metrics(), refused_series("actuator"));
-  ASSERT_TRUE(c_->sh("systemctl stop trading-heal-probe@main && rm -f /run/trading-heal/main/probe/health.sock && "
-                     "chown trading-heal-exporter /run/trading-heal/main/probe").ok());
-  Output pub = c_->sh("trading-heal-intruder publish " + shq(rt + "probe/health.sock") + " BTC_USDT 6",
-                      "trading-heal-exporter");
+  ASSERT_TRUE(c_->sh("systemctl stop trading-heal-probe@main && rm -f "
+                     "/run/trading-heal/main/probe/health.sock && "
+                     "chown trading-heal-exporter /run/trading-heal/main/probe")
+                  .ok());
+  Output pub =
+      c_->sh("trading-heal-intruder publish " + shq(rt + "probe/health.sock") + " BTC_USDT 6",
+             "trading-heal-exporter");
   EXPECT_EQ(pub.out, "bound") << pub.out;
   ASSERT_TRUE(c_->sh("rm -f /run/trading-heal/main/probe/health.sock && "
                      "chown trading-heal-probe /run/trading-heal/main/probe && "
-                     "systemctl start trading-heal-probe@main").ok());
+                     "systemctl start trading-heal-probe@main")
+                  .ok());
   EXPECT_EQ(c_->main_pid("crypto-agent@BTC_USDT.service"), btc0) << "restarted on forged reports";
   EXPECT_TRUE(audit("restart", "BTC-USDT").empty());
-  ASSERT_TRUE(wait_until([&] { return sample(metrics(), refused_series("actuator")) > act1; }, 10s,
-                         250ms));
+  ASSERT_TRUE(
+      wait_until([&] { return sample(metrics(), refused_series("actuator")) > act1; }, 10s, 250ms));
   // The diagnoser's user's diagnosis was taken (its channel) and restarted nothing.
   EXPECT_EQ(c_->main_pid("crypto-agent@BTC_USDT.service"), btc0);
 
@@ -567,13 +611,14 @@ TEST_F(SystemMode, EachSocketAcceptsOnlyItsSenders) {
   fault("ETH_USDT", "stall");
   ASSERT_TRUE(wait_until([&] { return !audit("recovered", "ETH-USDT").empty(); }, 60s, 250ms));
   const std::string m = metrics();
-  table += "\n\n`trading_selfheal_peers_refused_total`: actuator " +
-           std::to_string(static_cast<long>(sample(m, refused_series("actuator")))) +
-           ", exporter " + std::to_string(static_cast<long>(sample(m, refused_series("exporter")))) +
-           ", diagnoser " + std::to_string(static_cast<long>(sample(m, refused_series("diagnoser")))) +
-           ". Binding at the probe's socket: `cannot bind` for all three users; a takeover of its "
-           "directory (made by root) is refused by the readers, BTC_USDT not restarted. "
-           "`trading-heal-ctl pause` as an operator: ok; a stall then healed.";
+  table +=
+      "\n\n`trading_selfheal_peers_refused_total`: actuator " +
+      std::to_string(static_cast<long>(sample(m, refused_series("actuator")))) + ", exporter " +
+      std::to_string(static_cast<long>(sample(m, refused_series("exporter")))) + ", diagnoser " +
+      std::to_string(static_cast<long>(sample(m, refused_series("diagnoser")))) +
+      ". Binding at the probe's socket: `cannot bind` for all three users; a takeover of its "
+      "directory (made by root) is refused by the readers, BTC_USDT not restarted. "
+      "`trading-heal-ctl pause` as an operator: ok; a stall then healed.";
   add("Who may speak", table);
 }
 
@@ -594,23 +639,35 @@ TEST_F(SystemMode, SecretsReachOnlyTheirDaemonAndNoOutput) {
   }
   EXPECT_EQ(c_->sh("ps -eo args | grep -F -- " + shq(pw) + " | grep -v grep").out, "");
   // A wrong password: the probe says it cannot connect, naming the database, not the password.
-  ASSERT_TRUE(c_->sh("sed -i 's/" + pw + "/planted-wrong-secret/' /etc/trading-heal/main.probe.env && "
-                     "systemctl restart trading-heal-probe@main").ok());
-  ASSERT_TRUE(wait_until([&] {
-    return c_->sh("journalctl -o cat --no-pager -u trading-heal-probe@main | "
-                  "grep -qF 'trading_heal_ro:***@127.0.0.1:5433'").ok();
-  }, 20s, 250ms)) << c_->sh("journalctl -o cat --no-pager -n 20 -u trading-heal-probe@main").out;
+  ASSERT_TRUE(c_->sh("sed -i 's/" + pw +
+                     "/planted-wrong-secret/' /etc/trading-heal/main.probe.env && "
+                     "systemctl restart trading-heal-probe@main")
+                  .ok());
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return c_
+            ->sh(
+                "journalctl -o cat --no-pager -u trading-heal-probe@main | "
+                "grep -qF 'trading_heal_ro:***@127.0.0.1:5433'")
+            .ok();
+      },
+      20s, 250ms))
+      << c_->sh("journalctl -o cat --no-pager -n 20 -u trading-heal-probe@main").out;
   // Each daemon started by hand with both DSNs in its environment, and what it prints.
   std::string by_hand;
   for (const auto& d : kDaemons) {
     for (const std::string& secret : {pw, std::string("planted-wrong-secret")}) {
       Output r = c_->sh(
           "d=$(mktemp -d) && timeout -s TERM 4 env -i PATH=/usr/bin:/bin "
-          "DATABASE_URL=postgresql://trading_heal_ro:" + secret + "@127.0.0.1:5433/postgres "
-          "POSTGRES_PASSWORD=" + secret + " TRADING_HEAL_RUNTIME_DIR=$d/run TRADING_HEAL_DATA_DIR=$d/data "
+          "DATABASE_URL=postgresql://trading_heal_ro:" +
+          secret +
+          "@127.0.0.1:5433/postgres "
+          "POSTGRES_PASSWORD=" +
+          secret +
+          " TRADING_HEAL_RUNTIME_DIR=$d/run TRADING_HEAL_DATA_DIR=$d/data "
           "TRADING_HEAL_METRICS_LISTEN=127.0.0.1:0 TRADING_HEAL_API_LISTEN=127.0.0.1:0 "
-          "TRADING_HEAL_SYSTEMD_SCOPE=system TRADING_HEAL_INTERVAL=1 /usr/bin/trading-heal-" + d +
-          " 2>&1; rm -rf $d");
+          "TRADING_HEAL_SYSTEMD_SCOPE=system TRADING_HEAL_INTERVAL=1 /usr/bin/trading-heal-" +
+          d + " 2>&1; rm -rf $d");
       EXPECT_FALSE(r.out.empty()) << d;
       EXPECT_EQ(r.out.find(secret), std::string::npos) << d << " printed the password:\n" << r.out;
       by_hand += r.out + "\n";
@@ -621,11 +678,12 @@ TEST_F(SystemMode, SecretsReachOnlyTheirDaemonAndNoOutput) {
     EXPECT_EQ(c_->sh("journalctl --no-pager -o cat | grep -F -- " + shq(secret)).out, "")
         << "the password in the journal";
   }
-  add("Secrets", "The database password only in the probe's environment (not the diagnoser's, "
-                 "the actuator's or the exporter's, nor `ps`); the model's address only in the "
-                 "diagnoser's; the API token as the exporter's credential. Each daemon started "
-                 "by hand with a good and a wrong password in `DATABASE_URL` and "
-                 "`POSTGRES_PASSWORD`: neither in its output; neither in the journal.");
+  add("Secrets",
+      "The database password only in the probe's environment (not the diagnoser's, "
+      "the actuator's or the exporter's, nor `ps`); the model's address only in the "
+      "diagnoser's; the API token as the exporter's credential. Each daemon started "
+      "by hand with a good and a wrong password in `DATABASE_URL` and "
+      "`POSTGRES_PASSWORD`: neither in its output; neither in the journal.");
 }
 
 // ---- deploy over ssh ---------------------------------------------------------------------------
@@ -653,10 +711,12 @@ TEST_F(SystemMode, DeployOverSshInstallsThePackageWithItsDependencies) {
   EXPECT_TRUE(c_->sh("systemctl is-active -q trading-heal@main.target").ok());
   ASSERT_TRUE(wait_until([&] { return fleet_healthy(); }, 30s, 250ms));
   EXPECT_NE(r.out.find("verify: GET http://127.0.0.1:9121/health -> {\"status\":\"ok\"}"),
-            std::string::npos) << r.out;
-  add("Deploy over ssh", "`deploy.sh --deb trading-heal_*.deb root@127.0.0.1` (sshd in the "
-                         "container on port 2222): the package and its dependencies installed, "
-                         "the target running, /status healthy.");
+            std::string::npos)
+      << r.out;
+  add("Deploy over ssh",
+      "`deploy.sh --deb trading-heal_*.deb root@127.0.0.1` (sshd in the "
+      "container on port 2222): the package and its dependencies installed, "
+      "the target running, /status healthy.");
 }
 
 }  // namespace

@@ -48,7 +48,9 @@ TEST(CtlFormat, AuditLineCarriesReasonDetailAndDiagnosis) {
 // Agents' log lines and the LLM's answers reach /status and /audit: an attacker who can make
 // an agent log a line must not be able to clear the operator's screen, write the clipboard
 // (OSC 52), ring the bell, overwrite the line (CR) or send an 8-bit CSI (U+009B).
-const std::string kHostile = "\x1b[2J\x1b]52;c;ZXZpbA==\x07\r\xc2\x9b" "31m";
+const std::string kHostile =
+    "\x1b[2J\x1b]52;c;ZXZpbA==\x07\r\xc2\x9b"
+    "31m";
 const std::string kShown = "\\x1b[2J\\x1b]52;c;ZXZpbA==\\x07\\x0d\\u009b31m";
 
 ::testing::AssertionResult no_control_bytes(const std::string& s, bool colour = false) {
@@ -83,30 +85,32 @@ TEST(CtlFormat, AuditLineShowsControlCharactersInsteadOfSendingThem) {
   const std::string line = format_audit_line(e);
   EXPECT_TRUE(no_control_bytes(line));
   EXPECT_EQ(line.find('\n'), std::string::npos) << line;
-  EXPECT_NE(line.find("Matched log line: ⚠️ " + kShown + " ❌ preço"), std::string::npos) << line;
+  EXPECT_NE(line.find("Matched log line: ⚠️ " + kShown + " ❌ preço"), std::string::npos)
+      << line;
   EXPECT_NE(line.find("diagnosis: DB lock " + kShown), std::string::npos) << line;
   EXPECT_NE(line.find("diagnosis\\x07"), std::string::npos) << line;
   EXPECT_NE(line.find("BTC-USDT\\x0d"), std::string::npos) << line;
   EXPECT_NE(line.find("db_lock\\x7f"), std::string::npos) << line;
 
   // A field that is not a string is printed as JSON: its strings are made inert too.
-  e["detail"] = {{"note", "\xc2\x9b" "2J\x7f"}};
+  e["detail"] = {{"note",
+                  "\xc2\x9b"
+                  "2J\x7f"}};
   const std::string nested = format_audit_line(e);
   EXPECT_TRUE(no_control_bytes(nested));
   EXPECT_NE(nested.find("\\u009b2J\\x7f"), std::string::npos) << nested;
 }
 
 TEST(CtlFormat, StatusTableShowsControlCharactersInsteadOfSendingThem) {
-  nlohmann::json status = {
-      {"global_incident", true},
-      {"components", {{"probe\x1b[8m", {{"up", true}}}}},
-      {"agents",
-       {{{"agent", "BTC_USDT"},
-         {"symbol", "BTC-USDT\x1b[1A"},
-         {"verdict", "STALLED"},
-         {"incident_state", "DIAGNOSING\r"},
-         {"last_diagnosis", "Python crash: " + kHostile}},
-        {{"agent", "ETH_USDT"}, {"verdict", "HEALTHY\x1b[0m"}}}}};
+  nlohmann::json status = {{"global_incident", true},
+                           {"components", {{"probe\x1b[8m", {{"up", true}}}}},
+                           {"agents",
+                            {{{"agent", "BTC_USDT"},
+                              {"symbol", "BTC-USDT\x1b[1A"},
+                              {"verdict", "STALLED"},
+                              {"incident_state", "DIAGNOSING\r"},
+                              {"last_diagnosis", "Python crash: " + kHostile}},
+                             {{"agent", "ETH_USDT"}, {"verdict", "HEALTHY\x1b[0m"}}}}};
   for (bool colour : {false, true}) {
     const std::string table = format_status(status, colour);
     EXPECT_TRUE(no_control_bytes(table, colour));

@@ -26,8 +26,8 @@ TEST(CtlKeygen, MakesAKeyPairTheDaemonsAcceptAndNeverReplacesIt) {
   // No deployment around: the instance lookup must not be needed.
   const std::map<std::string, std::string> env = {{"TRADING_HEAL_INSTANCE", "no-such-instance"}};
 
-  auto gen = test::Child::spawn({ctl, "--json", "keygen", "host-a", "--dir", dir, "--owner", "nobody"},
-                                env, true);
+  auto gen = test::Child::spawn(
+      {ctl, "--json", "keygen", "host-a", "--dir", dir, "--owner", "nobody"}, env, true);
   ASSERT_EQ(gen.wait(10s), 0);
   const auto out = nlohmann::json::parse(gen.output());
   const std::string secret = out.at("secret_key_file");

@@ -31,9 +31,8 @@ TEST_F(Tap, PrintsAPublishedMessageAsJsonAndStopsAfterCount) {
   zmq::context_t ctx;
   auto pub = common::make_socket(ctx, zmq::socket_type::pub);
   ASSERT_TRUE(common::bind_endpoint(pub, "ipc://" + (dir_ / "probe" / "health.sock").string()));
-  auto tap = test::Child::spawn({test::Bed::bin("trading-heal-tap"), "--count", "1", "--agent",
-                                 "ETH_USDT"},
-                                env(), true);
+  auto tap = test::Child::spawn(
+      {test::Bed::bin("trading-heal-tap"), "--count", "1", "--agent", "ETH_USDT"}, env(), true);
   common::SystemClock clock;
   common::Stamper st("probe", clock);
   proto::HealthReport btc;

@@ -63,8 +63,8 @@ const char* verdict_colour(const std::string& v) {
 std::string format_status(const nlohmann::json& status, bool colour) {
   std::ostringstream out;
   const std::vector<std::pair<const char*, std::size_t>> cols{
-      {"AGENT", 24}, {"SYMBOL", 12}, {"VERDICT", 9}, {"AGE", 7},       {"FAILS", 6},
-      {"RESTARTS/H", 11}, {"INCIDENT", 12}, {"PAUSED", 7}, {"LAST DIAGNOSIS", 0}};
+      {"AGENT", 24},      {"SYMBOL", 12},   {"VERDICT", 9}, {"AGE", 7},           {"FAILS", 6},
+      {"RESTARTS/H", 11}, {"INCIDENT", 12}, {"PAUSED", 7},  {"LAST DIAGNOSIS", 0}};
   for (const auto& [name, w] : cols) out << (w ? pad(name, w) : std::string(name));
   out << "\n";
   if (status.contains("agents") && status["agents"].is_array()) {
@@ -83,8 +83,8 @@ std::string format_status(const nlohmann::json& status, bool colour) {
     }
   }
   if (status.value("global_incident", false)) {
-    out << (colour ? "\033[31m" : "") << "GLOBAL INCIDENT in progress"
-        << (colour ? "\033[0m" : "") << "\n";
+    out << (colour ? "\033[31m" : "") << "GLOBAL INCIDENT in progress" << (colour ? "\033[0m" : "")
+        << "\n";
   }
   if (status.contains("components") && status["components"].is_object()) {
     out << "components:";

@@ -110,9 +110,9 @@ std::optional<json> api_get(const Ctx& c, const std::string& path, int* exit_cod
   }
   auto res = cli.Get(path, headers);
   if (!res) {
-    std::cerr << "trading-heal-ctl: the exporter does not answer on " << host << ":" << port
-              << " (" << httplib::to_string(res.error())
-              << "): is trading-heal-exporter running? (" << c.where << ")\n";
+    std::cerr << "trading-heal-ctl: the exporter does not answer on " << host << ":" << port << " ("
+              << httplib::to_string(res.error()) << "): is trading-heal-exporter running? ("
+              << c.where << ")\n";
     *exit_code = kExitUnavailable;
     return std::nullopt;
   }
@@ -251,15 +251,17 @@ int cmd_diagnose(const Ctx& c, const std::vector<std::string>& args) {
   if (!wait || !ack->ok) return print_ack(c, *ack, "diagnose " + cmd.agent);
   if (!c.as_json) std::cerr << "diagnosis of " << cmd.agent << " queued; waiting for it...\n";
   // The result reaches the audit as a diagnosis (or ollama_error) event.
-  const auto deadline = std::chrono::steady_clock::now() + c.cfg.ollama.timeout +
-                        std::chrono::seconds(15);
+  const auto deadline =
+      std::chrono::steady_clock::now() + c.cfg.ollama.timeout + std::chrono::seconds(15);
   char since[32];
   std::snprintf(since, sizeof since, "%.3f", asked - 1);
   while (std::chrono::steady_clock::now() < deadline) {
-    auto events = api_get(c, "/audit?symbol=" + spec->symbol + "&since=" + since + "&limit=50", &rc);
+    auto events =
+        api_get(c, "/audit?symbol=" + spec->symbol + "&since=" + since + "&limit=50", &rc);
     if (!events) return rc;
     for (const auto& e : *events) {
-      if (e.value("action", "") == "diagnosis" && e.value("agent", spec->instance) == spec->instance) {
+      if (e.value("action", "") == "diagnosis" &&
+          e.value("agent", spec->instance) == spec->instance) {
         std::cout << (c.as_json ? e.dump() : th::ctl::format_audit_line(e)) << "\n";
         return 0;
       }
@@ -361,7 +363,9 @@ tl::expected<KeygenArgs, std::string> parse_keygen(const std::vector<std::string
       return tl::unexpected("unknown argument " + args[i]);
     }
   }
-  if (k.name.empty()) return tl::unexpected(std::string("keygen needs a NAME (the host or component the key is for)"));
+  if (k.name.empty())
+    return tl::unexpected(
+        std::string("keygen needs a NAME (the host or component the key is for)"));
   return k;
 }
 
@@ -376,8 +380,11 @@ int cmd_settings(const Ctx& c, const std::vector<std::string>& args) {
   json out = json::array();
   for (const auto& d : th::common::setting_docs()) {
     if (c.as_json) {
-      out.push_back({{"name", d.name}, {"default", d.default_text}, {"derived", d.derived},
-                     {"read_by", th::common::readers_text(d.readers)}, {"help", d.help}});
+      out.push_back({{"name", d.name},
+                     {"default", d.default_text},
+                     {"derived", d.derived},
+                     {"read_by", th::common::readers_text(d.readers)},
+                     {"help", d.help}});
       continue;
     }
     std::cout << d.name << "=" << d.default_text << "  (" << th::common::readers_text(d.readers)
@@ -403,8 +410,10 @@ int cmd_keygen(const Ctx& c, const std::vector<std::string>& args) {
     return 1;
   }
   if (c.as_json) {
-    std::cout << json{{"name", k->name}, {"secret_key_file", w->secret_path},
-                      {"public_key_file", w->public_path}, {"public_key", w->public_z85}}
+    std::cout << json{{"name", k->name},
+                      {"secret_key_file", w->secret_path},
+                      {"public_key_file", w->public_path},
+                      {"public_key", w->public_z85}}
                      .dump()
               << "\n";
   } else {
@@ -448,8 +457,8 @@ int main(int argc, char** argv) {
   if (args[0] == "keygen") return cmd_keygen(c, {args.begin() + 1, args.end()});
   if (args[0] == "settings") return cmd_settings(c, {args.begin() + 1, args.end()});
   const auto process = th::common::process_env();
-  auto inst = th::common::find_instance(instance, user, process,
-                                        th::common::InstanceDirs::from(process));
+  auto inst =
+      th::common::find_instance(instance, user, process, th::common::InstanceDirs::from(process));
   if (!inst) {
     std::cerr << "trading-heal-ctl: " << inst.error() << "\n";
     return th::common::kExitConfig;

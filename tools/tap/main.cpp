@@ -109,14 +109,15 @@ int main(int argc, char** argv) {
     } else if (a == "--count" && value(v)) {
       char* end = nullptr;
       opt.count = std::strtol(v.c_str(), &end, 10);
-      if (*end != '\0' || opt.count <= 0) return usage_error("--count needs a positive number, got " + v);
+      if (*end != '\0' || opt.count <= 0)
+        return usage_error("--count needs a positive number, got " + v);
     } else {
       return usage_error("unknown or incomplete argument " + a);
     }
   }
   const auto process = th::common::process_env();
-  auto inst = th::common::find_instance(instance, user, process,
-                                        th::common::InstanceDirs::from(process));
+  auto inst =
+      th::common::find_instance(instance, user, process, th::common::InstanceDirs::from(process));
   if (!inst) {
     std::cerr << "trading-heal-tap: " << inst.error() << "\n";
     return th::common::kExitConfig;

@@ -51,10 +51,14 @@ std::optional<Phase> phase_from_string(std::string_view s) {
 
 std::string_view to_string(GlobalIncident::Stage s) {
   switch (s) {
-    case GlobalIncident::Stage::kCanaryPending: return "canary_pending";
-    case GlobalIncident::Stage::kCanaryTesting: return "canary_testing";
-    case GlobalIncident::Stage::kReleasing: return "releasing";
-    case GlobalIncident::Stage::kHeld: return "held";
+    case GlobalIncident::Stage::kCanaryPending:
+      return "canary_pending";
+    case GlobalIncident::Stage::kCanaryTesting:
+      return "canary_testing";
+    case GlobalIncident::Stage::kReleasing:
+      return "releasing";
+    case GlobalIncident::Stage::kHeld:
+      return "held";
   }
   return "?";
 }
@@ -189,7 +193,9 @@ Decisions Engine::on_health(const proto::HealthReport& r, Now now) {
     }
   }
   switch (r.verdict) {
-    case proto::Verdict::kHealthy: on_healthy(*a, r, now, out); break;
+    case proto::Verdict::kHealthy:
+      on_healthy(*a, r, now, out);
+      break;
     case proto::Verdict::kDown:
     case proto::Verdict::kStalled:
       a->reason = reason_for(r);
@@ -225,8 +231,9 @@ void Engine::interrupted(AgentState& a, Now now, Decisions& out) {
   a.ready_at = now.mono;
   a.retry_at.reset();
   a.last_restart = a.prev_last_restart;
-  a.exhaust_base = a.consecutive - std::min<std::uint32_t>(
-                                       a.consecutive, static_cast<std::uint32_t>(policy_.consecutive_threshold));
+  a.exhaust_base =
+      a.consecutive - std::min<std::uint32_t>(
+                          a.consecutive, static_cast<std::uint32_t>(policy_.consecutive_threshold));
   dirty_ = true;
 }
 
@@ -243,8 +250,8 @@ void Engine::on_healthy(AgentState& a, const proto::HealthReport& r, Now now, De
   }
   if (!a.healthy_since || a.phase != Phase::kHealthy) a.healthy_since = now.mono;
   if (a.phase != Phase::kHealthy && a.phase != Phase::kStopped && a.phase != Phase::kFailing) {
-    auto e = event(a, proto::Action::kRecovered, true, a.restarted_in_incident ? "healthy after restart"
-                                                                 : "healthy without restart");
+    auto e = event(a, proto::Action::kRecovered, true,
+                   a.restarted_in_incident ? "healthy after restart" : "healthy without restart");
     if (a.incident_start) {
       e.fields["seconds_to_healthy"] =
           std::chrono::duration<double>(now.mono - *a.incident_start).count();
@@ -278,7 +285,8 @@ void Engine::on_failing(AgentState& a, Now now, Decisions& out) {
     a.unhealthy_since = now.mono;
     a.incident = a.spec.instance + "-" + std::to_string(std::llround(epoch(now.wall)));
     // A diagnosis that came shortly before belongs to this incident; an old one does not.
-    if (a.diagnosis_at && now.mono - *a.diagnosis_at > policy_.diagnosis_wait + 2 * policy_.interval) {
+    if (a.diagnosis_at &&
+        now.mono - *a.diagnosis_at > policy_.diagnosis_wait + 2 * policy_.interval) {
       a.diagnosis.reset();
       a.diagnosis_at.reset();
     }
@@ -290,13 +298,15 @@ void Engine::on_failing(AgentState& a, Now now, Decisions& out) {
       a.phase == Phase::kExhausted) {
     return;  // waiting for the restart's result, its grace period, or an operator
   }
-  if (a.phase == Phase::kFailing && static_cast<int>(a.consecutive) >= policy_.consecutive_threshold) {
+  if (a.phase == Phase::kFailing &&
+      static_cast<int>(a.consecutive) >= policy_.consecutive_threshold) {
     a.phase = Phase::kDiagnosing;
     // The diagnosis was asked at the incident's first failed check: the restart waits for it
     // until diagnosis_wait after that, not after the confirmation.
-    a.ready_at = a.diagnosis ? now.mono
-                             : std::max(now.mono, a.incident_start.value_or(now.mono) +
-                                                      policy_.diagnosis_wait);
+    a.ready_at =
+        a.diagnosis
+            ? now.mono
+            : std::max(now.mono, a.incident_start.value_or(now.mono) + policy_.diagnosis_wait);
     dirty_ = true;
   }
   if (a.phase == Phase::kDiagnosing && now.mono >= *a.ready_at &&
@@ -332,9 +342,10 @@ Decisions Engine::on_diagnosis(const proto::Diagnosis& d, Now now, bool* accepte
   // The diagnosis annotates; it never picks the target or widens the action (policy decides).
   // Its cause is kept, logged, persisted and published with every state: bounded here, whatever
   // the sender sent.
-  std::string cause = d.cause.size() > kMaxCauseBytes
-                          ? proto::sanitize_utf8(std::string_view(d.cause).substr(0, kMaxCauseBytes)) + "…"
-                          : d.cause;
+  std::string cause =
+      d.cause.size() > kMaxCauseBytes
+          ? proto::sanitize_utf8(std::string_view(d.cause).substr(0, kMaxCauseBytes)) + "…"
+          : d.cause;
   a->diagnosis = cause.empty() ? std::optional<std::string>() : cause;
   a->diagnosis_at = now.mono;
   if (!cause.empty()) a->last_diagnosis = cause;
@@ -388,8 +399,8 @@ CommandResult Engine::on_command(const proto::Command& c, Now now) {
       return res;
     }
     a->paused = true;
-    a->pause_until = c.until ? std::optional<WallTime>(common::from_epoch_seconds(*c.until))
-                             : std::nullopt;
+    a->pause_until =
+        c.until ? std::optional<WallTime>(common::from_epoch_seconds(*c.until)) : std::nullopt;
     a->pause_reason = c.reason;
     auto e = event(*a, proto::Action::kPaused, true, "healing paused by operator");
     e.reason = c.reason;
@@ -416,8 +427,8 @@ CommandResult Engine::on_command(const proto::Command& c, Now now) {
   }
   dirty_ = true;
   res.ok = true;
-  res.detail = std::string(c.verb == proto::CommandVerb::kPause ? "paused " : "resumed ") +
-               a->spec.instance;
+  res.detail =
+      std::string(c.verb == proto::CommandVerb::kPause ? "paused " : "resumed ") + a->spec.instance;
   return res;
 }
 
@@ -498,10 +509,11 @@ Decisions Engine::on_tick(Now now) {
       a.phase = Phase::kDiagnosing;
       a.ready_at = now.mono;
       dirty_ = true;
-      auto e = event(a, proto::Action::kRestartIneffective, false,
-                     "not healthy within " +
-                         std::to_string(duration_cast<std::chrono::seconds>(policy_.recovery_grace).count()) +
-                         "s of the restart");
+      auto e = event(
+          a, proto::Action::kRestartIneffective, false,
+          "not healthy within " +
+              std::to_string(duration_cast<std::chrono::seconds>(policy_.recovery_grace).count()) +
+              "s of the restart");
       e.fields["backoff_level"] = static_cast<std::int64_t>(a.backoff_level);
       e.fields["backoff_seconds"] = std::chrono::duration<double>(a.backoff_wait).count();
       const bool canary = global_.active && global_.canary == a.spec.instance &&
@@ -602,7 +614,8 @@ void Engine::attempt(AgentState& a, Now now, Decisions& out) {
   if (until || never) {
     // Looked at again every interval, not only when the limit lifts: an agent that stays broken
     // meanwhile must still be declared exhausted (the event is emitted once either way).
-    a.retry_at = until ? std::min(*until, now.mono + policy_.interval) : now.mono + policy_.interval;
+    a.retry_at =
+        until ? std::min(*until, now.mono + policy_.interval) : now.mono + policy_.interval;
     if (!a.rate_limited_emitted) {
       a.rate_limited_emitted = true;
       ++counters_.rate_limited;
@@ -686,8 +699,11 @@ void Engine::check_global_open(Now now, const std::string& cause, Decisions& out
   proto::Event e;
   e.action = proto::name(proto::Action::kGlobalIncident);
   e.success = false;
-  e.reason = db ? "database unreachable" : std::to_string(recent.size()) + " agents unhealthy within " +
-                                               std::to_string(duration_cast<std::chrono::seconds>(policy_.global_window).count()) + "s";
+  e.reason =
+      db ? "database unreachable"
+         : std::to_string(recent.size()) + " agents unhealthy within " +
+               std::to_string(duration_cast<std::chrono::seconds>(policy_.global_window).count()) +
+               "s";
   e.detail = "one global incident: at most one canary restart, the rest held";
   std::string names;
   for (const auto& m : global_.members) names += (names.empty() ? "" : ",") + m;
@@ -730,12 +746,15 @@ bool Engine::global_allows(AgentState& a, Now now, Decisions& out) {
       if (a.held) {
         // Failures counted while we held it back are ours, not failed restarts: they do not
         // count towards exhaustion.
-        a.exhaust_base = a.consecutive - std::min<std::uint32_t>(
-                                             a.consecutive, static_cast<std::uint32_t>(policy_.consecutive_threshold));
+        a.exhaust_base =
+            a.consecutive -
+            std::min<std::uint32_t>(a.consecutive,
+                                    static_cast<std::uint32_t>(policy_.consecutive_threshold));
         a.held = false;
       }
       return true;
-    case GlobalIncident::Stage::kHeld: return hold();
+    case GlobalIncident::Stage::kHeld:
+      return hold();
   }
   return false;
 }
@@ -846,14 +865,16 @@ nlohmann::json Engine::status_json(Now now) const {
         {"verdict", std::string(proto::to_string(a.last_verdict))},
         {"consecutive_failures", a.consecutive},
         {"paused", a.paused},
-        {"pause_until", a.pause_until ? nlohmann::json(epoch(*a.pause_until)) : nlohmann::json(nullptr)},
+        {"pause_until",
+         a.pause_until ? nlohmann::json(epoch(*a.pause_until)) : nlohmann::json(nullptr)},
         {"pause_reason", a.pause_reason},
         {"restarts_hour", restarts_in_window(a, now.mono)},
         {"last_restart_ts", opt(a.last_restart)},
         {"incident", a.incident},
         {"incident_start_ts", opt(a.incident_start)},
         {"reason", a.reason},
-        {"last_diagnosis", a.last_diagnosis.empty() ? nlohmann::json(nullptr) : nlohmann::json(a.last_diagnosis)},
+        {"last_diagnosis",
+         a.last_diagnosis.empty() ? nlohmann::json(nullptr) : nlohmann::json(a.last_diagnosis)},
         {"backoff_level", a.backoff_level},
         {"held", a.held}};
   }
@@ -897,7 +918,8 @@ nlohmann::json Engine::to_json(Now now) const {
         {"backoff_wait_ms", a.backoff_wait.count()},
         {"healthy_since", opt(a.healthy_since)},
         {"paused", a.paused},
-        {"pause_until", a.pause_until ? nlohmann::json(epoch(*a.pause_until)) : nlohmann::json(nullptr)},
+        {"pause_until",
+         a.pause_until ? nlohmann::json(epoch(*a.pause_until)) : nlohmann::json(nullptr)},
         {"pause_reason", a.pause_reason}};
   }
   nlohmann::json g = nullptr;
@@ -916,7 +938,8 @@ tl::expected<void, std::string> Engine::load_json(const nlohmann::json& j, Now n
   std::vector<AgentState> next = agents_;
   GlobalIncident g;
   try {
-    if (!j.is_object() || j.at("version").get<int>() != 1) return tl::unexpected(std::string("unknown version"));
+    if (!j.is_object() || j.at("version").get<int>() != 1)
+      return tl::unexpected(std::string("unknown version"));
     auto opt = [&](const nlohmann::json& v) -> std::optional<MonoTime> {
       if (v.is_null()) return std::nullopt;
       return mono_of(v.get<double>(), now);
@@ -938,7 +961,8 @@ tl::expected<void, std::string> Engine::load_json(const nlohmann::json& j, Now n
       a->exhausted_emitted = s.at("exhausted_emitted").get<bool>();
       a->restarted_in_incident = s.at("restarted_in_incident").get<bool>();
       if (!s.at("diagnosis").is_null()) a->diagnosis = s.at("diagnosis").get<std::string>();
-      a->last_diagnosis = s.value("last_diagnosis", a->diagnosis.value_or(""));  // older files lack it
+      a->last_diagnosis =
+          s.value("last_diagnosis", a->diagnosis.value_or(""));  // older files lack it
       a->restart_old_pid = s.value("restart_old_pid", 0U);
       a->restarts.clear();
       for (const auto& t : s.at("restarts")) {
@@ -967,7 +991,8 @@ tl::expected<void, std::string> Engine::load_json(const nlohmann::json& j, Now n
         case Phase::kDiagnosing:
           a->phase = Phase::kFailing;  // the next report decides again, with its fresh count
           break;
-        default: a->phase = *phase;
+        default:
+          a->phase = *phase;
       }
     }
     if (!j.at("global").is_null()) {

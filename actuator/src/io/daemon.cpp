@@ -19,8 +19,8 @@
 #include "trading_heal/common/peer_guard.hpp"
 #include "trading_heal/common/reliable.hpp"
 #include "trading_heal/common/zmq.hpp"
-#include "trading_heal/proto/json.hpp"
 #include "trading_heal/proto/actions.hpp"
+#include "trading_heal/proto/json.hpp"
 
 namespace trading_heal::actuator {
 namespace {
@@ -40,11 +40,13 @@ class Daemon {
         limits_{.max_bytes = cfg.max_message_bytes},
         ids_(std::move(ids)),
         guard_(ctx, "actuator"),
-        sub_(common::make_socket(ctx, zmq::socket_type::sub,
-                                 {.max_msg_size = static_cast<std::int64_t>(cfg.max_message_bytes)})),
+        sub_(common::make_socket(
+            ctx, zmq::socket_type::sub,
+            {.max_msg_size = static_cast<std::int64_t>(cfg.max_message_bytes)})),
         pub_(common::make_socket(ctx, zmq::socket_type::pub)),
-        control_(common::make_socket(ctx, zmq::socket_type::router,
-                                     {.max_msg_size = static_cast<std::int64_t>(cfg.max_message_bytes)})),
+        control_(common::make_socket(
+            ctx, zmq::socket_type::router,
+            {.max_msg_size = static_cast<std::int64_t>(cfg.max_message_bytes)})),
         // Diagnoses from the diagnoser's user only; commands from the operators (and root).
         diagnoses_(ctx, cfg.endpoints.diagnosis, seqs_, limits_, 0666,
                    [this](zmq::socket_t& s) {
@@ -75,7 +77,8 @@ class Daemon {
     guard_.protect(control_, "control", ids_.allow({}, true), cfg.endpoints.actuator_control);
     bind(pub_, cfg.endpoints.actuator_pub);
     bind(control_, cfg.endpoints.actuator_control);
-    if (auto r = common::connect_endpoint(sub_, cfg.endpoints.health); !r) throw std::runtime_error(r.error());
+    if (auto r = common::connect_endpoint(sub_, cfg.endpoints.health); !r)
+      throw std::runtime_error(r.error());
     guard_.watch_connection(sub_, cfg.endpoints.health);
     guard_.watch_connection(sender_->socket(), cfg.endpoints.events);
     load_state();
@@ -152,9 +155,10 @@ class Daemon {
       return;
     }
     const auto aside = quarantine_state_file(
-        state_path_, std::to_string(static_cast<long long>(common::to_epoch_seconds(clock_.wall()))));
-    spdlog::error("state file corrupt, starting empty path={} moved_to={} error=\"{}\"", state_path_,
-                  aside, problem);
+        state_path_,
+        std::to_string(static_cast<long long>(common::to_epoch_seconds(clock_.wall()))));
+    spdlog::error("state file corrupt, starting empty path={} moved_to={} error=\"{}\"",
+                  state_path_, aside, problem);
     proto::Event e;
     e.action = proto::name(proto::Action::kStateCorrupt);
     e.success = false;
@@ -196,7 +200,8 @@ class Daemon {
         worker_->submit(std::move(*r));
       } else {
         auto& e = std::get<proto::Event>(d);
-        if (e.action == "would_restart") spdlog::warn("{}", e.detail);  // the dry run's SELF-HEAL line
+        if (e.action == "would_restart")
+          spdlog::warn("{}", e.detail);  // the dry run's SELF-HEAL line
         if (!e.agent.empty()) touched.push_back(e.agent);
         send_event(std::move(e), t.mono);
       }
@@ -213,13 +218,15 @@ class Daemon {
     std::string sig;
     for (const char* k : {"state", "restarts_hour", "last_diagnosis", "global_incident", "held"}) {
       if (auto it = e.fields.find(k); it != e.fields.end()) {
-        std::visit([&](const auto& v) {
-          if constexpr (std::is_same_v<std::decay_t<decltype(v)>, std::string>) {
-            sig += v;
-          } else {
-            sig += std::to_string(v);
-          }
-        }, it->second);
+        std::visit(
+            [&](const auto& v) {
+              if constexpr (std::is_same_v<std::decay_t<decltype(v)>, std::string>) {
+                sig += v;
+              } else {
+                sig += std::to_string(v);
+              }
+            },
+            it->second);
       }
       sig += '|';
     }
@@ -296,16 +303,17 @@ class Daemon {
   }
 
   void on_control() {
-    common::serve_commands(control_, rejects_, limits_, pub_stamp_,
-                           [this](const proto::Message& msg, const proto::Command& c, proto::Ack& ack) {
-                             const Now t = now();
-                             auto res = engine_.on_command(c, t);
-                             ack.ok = res.ok;
-                             ack.detail = res.detail;
-                             spdlog::info("command verb={} agent={} ok={} source={}",
-                                          proto::to_string(c.verb), c.agent, res.ok, msg.env.source);
-                             apply(std::move(res.decisions), t, res.ok ? c.agent : std::string());
-                           });
+    common::serve_commands(
+        control_, rejects_, limits_, pub_stamp_,
+        [this](const proto::Message& msg, const proto::Command& c, proto::Ack& ack) {
+          const Now t = now();
+          auto res = engine_.on_command(c, t);
+          ack.ok = res.ok;
+          ack.detail = res.detail;
+          spdlog::info("command verb={} agent={} ok={} source={}", proto::to_string(c.verb),
+                       c.agent, res.ok, msg.env.source);
+          apply(std::move(res.decisions), t, res.ok ? c.agent : std::string());
+        });
   }
 
   void on_results() {
@@ -313,8 +321,10 @@ class Daemon {
       const Now t = now();
       switch (r.outcome) {
         case Outcome::kRestarted:
-          spdlog::info("restart done agent={} old_pid={} new_pid={} elapsed_s={:.3f} dry_run={} detail=\"{}\"",
-                       r.agent, r.old_pid, r.new_pid, r.elapsed_seconds, r.dry_run, r.detail);
+          spdlog::info(
+              "restart done agent={} old_pid={} new_pid={} elapsed_s={:.3f} dry_run={} "
+              "detail=\"{}\"",
+              r.agent, r.old_pid, r.new_pid, r.elapsed_seconds, r.dry_run, r.detail);
           break;
         case Outcome::kFailed:
           spdlog::error("restart failed agent={} elapsed_s={:.3f} detail=\"{}\"", r.agent,
@@ -337,7 +347,8 @@ class Daemon {
       next_publish_ = mono + cfg_.interval;
     }
     next = std::min(next, next_publish_);
-    if (auto d = engine_.next_deadline(t)) next = std::min(next, std::max(*d, mono + std::chrono::milliseconds(1)));
+    if (auto d = engine_.next_deadline(t))
+      next = std::min(next, std::max(*d, mono + std::chrono::milliseconds(1)));
     return next;
   }
 

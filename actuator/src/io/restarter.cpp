@@ -8,10 +8,10 @@ namespace trading_heal::actuator {
 namespace {
 
 std::vector<std::string> hook_env(const RestartDecision& d, const std::string& phase) {
-  return {"TRADING_HEAL_AGENT=" + d.agent, "TRADING_HEAL_UNIT=" + d.unit,
-          "TRADING_HEAL_REASON=" + d.reason,
-          "TRADING_HEAL_DIAGNOSIS=" + d.diagnosis.value_or(""),
-          "TRADING_HEAL_INCIDENT=" + d.incident, "TRADING_HEAL_HOOK=" + phase};
+  return {
+      "TRADING_HEAL_AGENT=" + d.agent,       "TRADING_HEAL_UNIT=" + d.unit,
+      "TRADING_HEAL_REASON=" + d.reason,     "TRADING_HEAL_DIAGNOSIS=" + d.diagnosis.value_or(""),
+      "TRADING_HEAL_INCIDENT=" + d.incident, "TRADING_HEAL_HOOK=" + phase};
 }
 
 }  // namespace
@@ -81,8 +81,8 @@ RestartResult Restarter::run(const RestartDecision& d) {
     }
     std::this_thread::sleep_for(opts_.verify_step);
   }
-  std::string detail = "active with new MainPID " + std::to_string(res.new_pid) + " via " +
-                       units_->name();
+  std::string detail =
+      "active with new MainPID " + std::to_string(res.new_pid) + " via " + units_->name();
   if (!opts_.post_hook.empty()) {
     auto h = run_program(split_argv(opts_.post_hook), hook_env(d, "post"), opts_.hook_timeout,
                          EnvFrom::kMinimal);

@@ -9,8 +9,8 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <iterator>
 #include <cstring>
+#include <iterator>
 #include <map>
 #include <sstream>
 #include <thread>
@@ -131,7 +131,8 @@ SpawnResult run_program(const std::vector<std::string>& argv,
     if (got <= 0) {
       eof = true;
     } else if (res.out.size() < kMaxOut) {
-      res.out.append(buf, std::min<std::size_t>(static_cast<std::size_t>(got), kMaxOut - res.out.size()));
+      res.out.append(
+          buf, std::min<std::size_t>(static_cast<std::size_t>(got), kMaxOut - res.out.size()));
     }
   }
   ::close(pipefd[0]);

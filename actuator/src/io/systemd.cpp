@@ -44,9 +44,10 @@ class DbusManager final : public UnitManager {
  public:
   explicit DbusManager(common::SystemdScope scope) : scope_(scope), reconnect_("actuator", scope) {
     if (auto c = connect(); !c) {
-      spdlog::warn("systemd bus not reachable at start scope={} error=\"{}\": each restart tries "
-                   "again",
-                   common::to_string(scope), c.error());
+      spdlog::warn(
+          "systemd bus not reachable at start scope={} error=\"{}\": each restart tries "
+          "again",
+          common::to_string(scope), c.error());
     }
   }
   ~DbusManager() override { close(); }
@@ -65,8 +66,8 @@ class DbusManager final : public UnitManager {
     return with_bus<UnitStatus>([&](sd_bus* bus) -> BusResult<UnitStatus> {
       UnitStatus s;
       for (auto [iface, prop, out] :
-           {std::tuple<const char*, const char*, std::string*>{
-                "org.freedesktop.systemd1.Unit", "ActiveState", &s.active_state},
+           {std::tuple<const char*, const char*, std::string*>{"org.freedesktop.systemd1.Unit",
+                                                               "ActiveState", &s.active_state},
             {"org.freedesktop.systemd1.Unit", "SubState", &s.sub_state},
             {"org.freedesktop.systemd1.Service", "Result", &s.result}}) {
         sd_bus_error err = SD_BUS_ERROR_NULL;
@@ -78,9 +79,8 @@ class DbusManager final : public UnitManager {
       }
       sd_bus_error err = SD_BUS_ERROR_NULL;
       std::uint32_t pid = 0;
-      const int r = sd_bus_get_property_trivial(bus, kDest, path.c_str(),
-                                                "org.freedesktop.systemd1.Service", "MainPID",
-                                                &err, 'u', &pid);
+      const int r = sd_bus_get_property_trivial(
+          bus, kDest, path.c_str(), "org.freedesktop.systemd1.Service", "MainPID", &err, 'u', &pid);
       if (r < 0) return tl::unexpected(bus_error("get MainPID", err, r));
       s.main_pid = pid;
       return s;
@@ -191,7 +191,8 @@ class DbusManager final : public UnitManager {
       if (r > 0) continue;
       const auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline - now);
       r = sd_bus_wait(bus_.get(), static_cast<std::uint64_t>(left.count()));
-      if (r < 0 && r != -EINTR) lose("waiting for the restart job: " + std::string(std::strerror(-r)));
+      if (r < 0 && r != -EINTR)
+        lose("waiting for the restart job: " + std::string(std::strerror(-r)));
     }
   }
 
@@ -263,10 +264,10 @@ class SystemctlManager final : public UnitManager {
   std::string name() const override { return "systemctl"; }
 
   tl::expected<UnitStatus, std::string> status(const std::string& unit) override {
-    auto r = run_program(
-        {"systemctl", scope_ == common::SystemdScope::kUser ? "--user" : "--system", "show", "-p",
-         "ActiveState,SubState,Result,MainPID", "--", unit},
-        {}, std::chrono::seconds(10));
+    auto r =
+        run_program({"systemctl", scope_ == common::SystemdScope::kUser ? "--user" : "--system",
+                     "show", "-p", "ActiveState,SubState,Result,MainPID", "--", unit},
+                    {}, std::chrono::seconds(10));
     if (!r.ok()) return tl::unexpected("systemctl show: " + r.describe());
     return parse_show(r.out);
   }
@@ -310,7 +311,8 @@ UnitStatus parse_show(const std::string& text) {
     if (k == "ActiveState") s.active_state = v;
     if (k == "SubState") s.sub_state = v;
     if (k == "Result") s.result = v;
-    if (k == "MainPID") s.main_pid = static_cast<std::uint32_t>(std::strtoul(v.c_str(), nullptr, 10));
+    if (k == "MainPID")
+      s.main_pid = static_cast<std::uint32_t>(std::strtoul(v.c_str(), nullptr, 10));
   }
   return s;
 }

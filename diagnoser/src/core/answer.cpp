@@ -39,8 +39,8 @@ std::string_view extract_json_object(std::string_view text) {
     std::size_t start = text.find('\n', fence);
     start = start == std::string_view::npos ? fence + 3 : start + 1;
     const auto close = text.find("```", start);
-    text = text.substr(start, close == std::string_view::npos ? std::string_view::npos
-                                                               : close - start);
+    text = text.substr(start,
+                       close == std::string_view::npos ? std::string_view::npos : close - start);
   }
   const auto open = text.find('{');
   const auto last = text.rfind('}');

@@ -26,9 +26,10 @@ proto::Diagnosis rules_diagnosis(const Prepared& p, const std::string& incident)
   d.cause = common::inert(p.rule.cause);
   d.severity = p.rule.severity;
   d.action = p.rule.action;
-  d.explanation = p.rule.matched() ? "Matched log line: " + common::inert(p.rule.evidence.substr(0, 300))
-                                   : "No rule matched the last " +
-                                         std::to_string(p.lines.size()) + " journal lines";
+  d.explanation =
+      p.rule.matched()
+          ? "Matched log line: " + common::inert(p.rule.evidence.substr(0, 300))
+          : "No rule matched the last " + std::to_string(p.lines.size()) + " journal lines";
   d.category = p.rule.category;
   d.source = "rules";
   return d;

@@ -76,8 +76,7 @@ std::string redact_url_passwords(std::string_view in) {
   out.reserve(in.size());
   std::size_t copied = 0;
   std::size_t pos = 0;
-  for (std::size_t sep = in.find("://"); sep != std::string_view::npos;
-       sep = in.find("://", pos)) {
+  for (std::size_t sep = in.find("://"); sep != std::string_view::npos; sep = in.find("://", pos)) {
     pos = sep + 3;
     std::size_t colon = pos;  // the end of the user name
     while (colon < in.size() && !is_space(in[colon]) && !is_quote(in[colon]) &&
@@ -355,7 +354,7 @@ bool sensitive_key(std::string_view key) {
   k.reserve(key.size());
   for (char c : key) k.push_back(c == '-' ? '_' : lower(c));
   static constexpr std::array<std::string_view, 12> kContains = {
-      "password", "passwd",  "secret",     "passphrase",    "token",      "apikey",
+      "password", "passwd",     "secret",      "passphrase", "token",         "apikey",
       "api_key",  "access_key", "private_key", "credential", "authorization", "signature"};
   for (auto w : kContains) {
     if (k.find(w) != std::string::npos) return true;

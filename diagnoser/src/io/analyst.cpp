@@ -21,8 +21,7 @@ Result Analyst::run(const Job& job) {
   } else {
     r.journal_error = lines.error();
   }
-  r.journal_seconds =
-      std::chrono::duration<double>(clock_.mono() - t0).count();
+  r.journal_seconds = std::chrono::duration<double>(clock_.mono() - t0).count();
   r.lines = raw.size();
   const Prepared p = prepare(job.context, raw, rules_);
   // An operator asking now wants a fresh look: only health-triggered jobs reuse the cache.

@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -11,21 +12,20 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 #include "trading_heal/common/loop.hpp"
 #include "trading_heal/common/notify.hpp"
 #include "trading_heal/common/peer_guard.hpp"
-#include "trading_heal/common/text.hpp"
 #include "trading_heal/common/reliable.hpp"
+#include "trading_heal/common/text.hpp"
 #include "trading_heal/common/zmq.hpp"
 #include "trading_heal/diagnoser/analyst.hpp"
 #include "trading_heal/diagnoser/journal.hpp"
 #include "trading_heal/diagnoser/ollama_client.hpp"
 #include "trading_heal/diagnoser/rule_table.hpp"
 #include "trading_heal/diagnoser/trigger.hpp"
-#include "trading_heal/proto/json.hpp"
 #include "trading_heal/proto/actions.hpp"
+#include "trading_heal/proto/json.hpp"
 
 namespace trading_heal::diagnoser {
 namespace {
@@ -35,13 +35,10 @@ constexpr std::size_t kJournalLines = 50;
 constexpr const char* kResultsEndpoint = "inproc://diagnoser-results";
 
 JournalFn journal_for(common::SystemdScope scope) {
-  return [scope](const std::string& unit) {
-    return read_unit_journal(unit, scope, kJournalLines);
-  };
+  return [scope](const std::string& unit) { return read_unit_journal(unit, scope, kJournalLines); };
 }
 
-std::unique_ptr<OllamaClient> make_llm(const common::Config& cfg,
-                                       const std::atomic<bool>& cancel) {
+std::unique_ptr<OllamaClient> make_llm(const common::Config& cfg, const std::atomic<bool>& cancel) {
   if (!cfg.ollama.enabled) return nullptr;
   return std::make_unique<OllamaClient>(cfg.ollama, cancel);
 }
@@ -60,8 +57,8 @@ void log_result(const common::AgentSpec& spec, const Result& r) {
   spdlog::info(
       "diagnosis agent={} source={} category={} severity={} action={} latency_ms={} lines={} "
       "cause=\"{}\"",
-      spec.instance, d.source, d.category, proto::to_string(d.severity),
-      proto::to_string(d.action), static_cast<long>(d.latency_seconds * 1000), r.lines, d.cause);
+      spec.instance, d.source, d.category, proto::to_string(d.severity), proto::to_string(d.action),
+      static_cast<long>(d.latency_seconds * 1000), r.lines, d.cause);
 }
 
 proto::Event make_event(const common::AgentSpec& spec, const Result& r, bool error) {
@@ -131,17 +128,18 @@ class Daemon {
     common::notify_ready("diagnosing");
     spdlog::info("ready agents={} workers={} llm={} model={} api={} timeout_ms={}",
                  cfg_.agents.size(), cfg_.diagnose_workers, cfg_.ollama.enabled ? "on" : "off",
-                 cfg_.ollama.model, cfg_.ollama.api == common::LlmApi::kOpenAi ? "openai" : "ollama",
+                 cfg_.ollama.model,
+                 cfg_.ollama.api == common::LlmApi::kOpenAi ? "openai" : "ollama",
                  cfg_.ollama.timeout.count());
     const int sig = loop_.run();
     common::notify_stopping();
     const auto t0 = std::chrono::steady_clock::now();
     cancel_ = true;  // aborts requests in flight
     pool_->stop();
-    spdlog::info("stopped signal={} in_flight={} cancel_ms={}", sig, sched_.in_flight(),
-                 std::chrono::duration_cast<std::chrono::milliseconds>(
-                     std::chrono::steady_clock::now() - t0)
-                     .count());
+    spdlog::info(
+        "stopped signal={} in_flight={} cancel_ms={}", sig, sched_.in_flight(),
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+            .count());
     return common::kExitOk;
   }
 
@@ -270,11 +268,12 @@ class Daemon {
   }
 
   void on_control() {
-    common::serve_commands(control_, rejects_, proto::Limits{}, pub_stamp_,
-                           [this](const proto::Message& msg, const proto::Command& c, proto::Ack& ack) {
-                             ++commands_;
-                             ack.detail = command_detail(msg, c, ack.ok).dump();
-                           });
+    common::serve_commands(
+        control_, rejects_, proto::Limits{}, pub_stamp_,
+        [this](const proto::Message& msg, const proto::Command& c, proto::Ack& ack) {
+          ++commands_;
+          ack.detail = command_detail(msg, c, ack.ok).dump();
+        });
   }
 
   // diagnose AGENT (queued) or status; `ok` false for anything else.
@@ -390,7 +389,7 @@ class Daemon {
   common::Loop loop_;
   Trigger trigger_;
   Scheduler sched_;
-  common::Stamper diag_stamp_;   // one stamper per reliable channel: each is a strict sequence
+  common::Stamper diag_stamp_;  // one stamper per reliable channel: each is a strict sequence
   common::Stamper event_stamp_;
   common::Stamper pub_stamp_;
   zmq::context_t ctx_;
@@ -428,7 +427,8 @@ int run_daemon(const common::Config& cfg, common::SignalFd& signals) {
 int run_once(const common::Config& cfg, const std::string& agent, common::SignalFd& signals) {
   const auto* spec = cfg.find_agent(agent);
   if (spec == nullptr) {
-    std::fprintf(stderr, "trading-heal-diagnoser: %s is not a configured agent (TRADING_HEAL_AGENTS)\n",
+    std::fprintf(stderr,
+                 "trading-heal-diagnoser: %s is not a configured agent (TRADING_HEAL_AGENTS)\n",
                  agent.c_str());
     return common::kExitUsage;
   }
@@ -439,8 +439,8 @@ int run_once(const common::Config& cfg, const std::string& agent, common::Signal
   Analyst analyst(journal_for(cfg.scope), llm.get(), std::chrono::milliseconds(0),
                   cfg.ollama.max_answer_bytes, clock, rules.table);
   Job job{make_context(*spec, nullptr),
-          spec->instance + "@" + std::to_string(static_cast<long long>(
-                                     common::to_epoch_seconds(clock.wall()))),
+          spec->instance + "@" +
+              std::to_string(static_cast<long long>(common::to_epoch_seconds(clock.wall()))),
           "once",
           {}};
   auto fut = std::async(std::launch::async, [&] { return analyst.run(job); });

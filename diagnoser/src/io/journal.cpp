@@ -53,8 +53,9 @@ std::string format_entry(std::uint64_t realtime_usec, const std::string& ident, 
   return proto::sanitize_utf8(line);
 }
 
-tl::expected<std::vector<std::string>, std::string> read_unit_journal(
-    const std::string& unit, common::SystemdScope scope, std::size_t n) {
+tl::expected<std::vector<std::string>, std::string> read_unit_journal(const std::string& unit,
+                                                                      common::SystemdScope scope,
+                                                                      std::size_t n) {
   sd_journal* raw = nullptr;
   if (int r = sd_journal_open(&raw, SD_JOURNAL_LOCAL_ONLY); r < 0) {
     return tl::unexpected(errno_text("sd_journal_open", r));

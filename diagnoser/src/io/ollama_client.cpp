@@ -1,5 +1,5 @@
-#include "trading_heal/common/text.hpp"
 #include "trading_heal/diagnoser/ollama_client.hpp"
+#include "trading_heal/common/text.hpp"
 
 #include <curl/curl.h>
 
@@ -80,8 +80,8 @@ std::string OllamaClient::url() const {
 }
 
 nlohmann::json OllamaClient::request_body(const Prompt& prompt) const {
-  nlohmann::json messages = nlohmann::json::array(
-      {{{"role", "system"}, {"content", prompt.system}}, {{"role", "user"}, {"content", prompt.user}}});
+  nlohmann::json messages = nlohmann::json::array({{{"role", "system"}, {"content", prompt.system}},
+                                                   {{"role", "user"}, {"content", prompt.user}}});
   if (cfg_.api == common::LlmApi::kOpenAi) {
     return {{"model", cfg_.model},
             {"messages", std::move(messages)},
@@ -145,8 +145,8 @@ LlmCall OllamaClient::complete(const Prompt& prompt) {
   if (!h) return {tl::unexpected(LlmError{"error", "curl_easy_init failed"}), 0};
   std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> headers(
       curl_slist_append(nullptr, "Content-Type: application/json"), &curl_slist_free_all);
-  const std::string body = request_body(prompt).dump(-1, ' ', false,
-                                                     nlohmann::json::error_handler_t::replace);
+  const std::string body =
+      request_body(prompt).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   const std::string target = url();
   Transfer t;
   // The envelope escapes the content: allow room for it around the answer's own cap.

@@ -15,8 +15,8 @@ namespace {
 using ojson = nlohmann::ordered_json;
 
 const std::set<std::string, std::less<>> kFixedKeys = {
-    "ts",     "action", "symbol",    "agent",  "profile", "success",  "detail",
-    "reason", "diagnosis", "source", "boot_id", "seq",    "prev_hash"};
+    "ts",     "action",    "symbol", "agent",   "profile", "success",  "detail",
+    "reason", "diagnosis", "source", "boot_id", "seq",     "prev_hash"};
 
 bool digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
   if (pos + n > s.size()) return false;
@@ -54,10 +54,9 @@ std::string iso8601_utc(double epoch_seconds) {
 
 std::optional<double> parse_iso8601_utc(std::string_view s) {
   int y = 0, mo = 0, d = 0, h = 0, mi = 0, se = 0;
-  if (s.size() < 20 || !digits(s, 0, 4, y) || s[4] != '-' || !digits(s, 5, 2, mo) ||
-      s[7] != '-' || !digits(s, 8, 2, d) || (s[10] != 'T' && s[10] != ' ') ||
-      !digits(s, 11, 2, h) || s[13] != ':' || !digits(s, 14, 2, mi) || s[16] != ':' ||
-      !digits(s, 17, 2, se)) {
+  if (s.size() < 20 || !digits(s, 0, 4, y) || s[4] != '-' || !digits(s, 5, 2, mo) || s[7] != '-' ||
+      !digits(s, 8, 2, d) || (s[10] != 'T' && s[10] != ' ') || !digits(s, 11, 2, h) ||
+      s[13] != ':' || !digits(s, 14, 2, mi) || s[16] != ':' || !digits(s, 17, 2, se)) {
     return std::nullopt;
   }
   if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60) return std::nullopt;
@@ -155,8 +154,7 @@ std::optional<LineIdentity> line_identity(std::string_view line) {
       !boot->is_string() || !seq->is_number_unsigned()) {
     return std::nullopt;
   }
-  return LineIdentity{src->get<std::string>(), boot->get<std::string>(),
-                      seq->get<std::uint64_t>()};
+  return LineIdentity{src->get<std::string>(), boot->get<std::string>(), seq->get<std::uint64_t>()};
 }
 
 bool ChainVerifier::feed(std::string_view line) {
@@ -171,8 +169,8 @@ bool ChainVerifier::feed(std::string_view line) {
   } else {
     prev = it->get<std::string>();
     const std::string& want = lines_ == 1 ? expected_.value_or(prev) : last_hash_;
-    if (prev != want) error_ = "prev_hash " + prev + " does not match the previous line (" +
-                               want + ")";
+    if (prev != want)
+      error_ = "prev_hash " + prev + " does not match the previous line (" + want + ")";
   }
   if (!error_.empty()) {
     broken_line_ = lines_;

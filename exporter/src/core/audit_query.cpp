@@ -56,8 +56,8 @@ tl::expected<AuditQuery, ParamError> parse_audit_query(const QueryParams& params
     } else if (name == "since" || name == "until") {
       auto t = parse_time(value);
       if (!t) {
-        return tl::unexpected(
-            ParamError{name, name + " must be ISO 8601 UTC (2026-07-16T15:40:11Z) or epoch seconds"});
+        return tl::unexpected(ParamError{
+            name, name + " must be ISO 8601 UTC (2026-07-16T15:40:11Z) or epoch seconds"});
       }
       (name == "since" ? q.since : q.until) = t;
     } else if (name == "limit") {
@@ -70,9 +70,9 @@ tl::expected<AuditQuery, ParamError> parse_audit_query(const QueryParams& params
       }
       q.limit = static_cast<std::size_t>(n);
     } else {
-      return tl::unexpected(ParamError{
-          name.size() > 64 ? name.substr(0, 64) : name,
-          "unknown parameter (known: symbol, action, agent, since, until, limit)"});
+      return tl::unexpected(
+          ParamError{name.size() > 64 ? name.substr(0, 64) : name,
+                     "unknown parameter (known: symbol, action, agent, since, until, limit)"});
     }
   }
   if (q.since && q.until && *q.until <= *q.since) {

@@ -54,8 +54,8 @@ std::string string_field(const proto::Fields& f, const std::string& name) {
   return {};
 }
 
-const prometheus::Histogram::BucketBoundaries kDurationBuckets = {
-    0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 45, 60};
+const prometheus::Histogram::BucketBoundaries kDurationBuckets = {0.25, 0.5, 1,  2,  3,  5, 7.5,
+                                                                  10,   15,  20, 30, 45, 60};
 
 // Value formatting of prometheus-cpp 1.0's TextSerializer: "%.*g" with max_digits10 - 1 = 16
 // significant digits (to_chars with chars_format::general and precision 16 prints the same),
@@ -235,64 +235,100 @@ std::string MetricsModel::render() const {
 void MetricsModel::render(std::string& out) const { index_.render(out); }
 
 MetricsModel::MetricsModel(prometheus::Registry& reg, const std::vector<common::AgentSpec>& agents)
-    : up_(index_.family<prometheus::Gauge>(reg, "trading_agent_up",
+    : up_(index_.family<prometheus::Gauge>(
+          reg, "trading_agent_up",
           "1 when the agent's unit is active and its process runs, 0 when down")),
-      stalled_(index_.family<prometheus::Gauge>(reg, "trading_agent_stalled",
+      stalled_(index_.family<prometheus::Gauge>(
+          reg, "trading_agent_stalled",
           "1 when the agent wrote no decision within the stall threshold, else 0")),
-      age_(index_.family<prometheus::Gauge>(reg, "trading_agent_last_decision_age_seconds",
+      age_(index_.family<prometheus::Gauge>(
+          reg, "trading_agent_last_decision_age_seconds",
           "Seconds since the agent's newest decision (NaN when unknown)")),
-      analyze_(index_.family<prometheus::Counter>(reg, "trading_ollama_analyze_total",
+      analyze_(index_.family<prometheus::Counter>(
+          reg, "trading_ollama_analyze_total",
           "Root-cause analyses answered by Ollama for the agent")),
-      latency_(index_.family<prometheus::Gauge>(reg, "trading_ollama_analysis_latency_seconds",
+      latency_(index_.family<prometheus::Gauge>(
+          reg, "trading_ollama_analysis_latency_seconds",
           "Latency of the agent's last Ollama analysis in seconds")),
-      restarts_(index_.family<prometheus::Counter>(reg, "trading_agent_restart_total",
-          "Successful restarts of the agent by trading-heal")),
-      consecutive_(index_.family<prometheus::Gauge>(reg, "trading_agent_consecutive_failures",
-          "Consecutive failed health checks of the agent")),
-      actions_(index_.family<prometheus::Counter>(reg, "trading_selfheal_actions_total",
-          "Self-healing audit events by action (restart, recovered, rate_limited, " "ollama_error, ...)")),
-      duration_family_(index_.family<prometheus::Histogram>(reg, "trading_ollama_analysis_duration_seconds",
+      restarts_(index_.family<prometheus::Counter>(
+          reg, "trading_agent_restart_total", "Successful restarts of the agent by trading-heal")),
+      consecutive_(
+          index_.family<prometheus::Gauge>(reg, "trading_agent_consecutive_failures",
+                                           "Consecutive failed health checks of the agent")),
+      actions_(index_.family<prometheus::Counter>(
+          reg, "trading_selfheal_actions_total",
+          "Self-healing audit events by action (restart, recovered, rate_limited, "
+          "ollama_error, ...)")),
+      duration_family_(index_.family<prometheus::Histogram>(
+          reg, "trading_ollama_analysis_duration_seconds",
           "Duration of Ollama analyses (answered or failed) in seconds")),
       duration_(index_.add(duration_family_, {}, kDurationBuckets)),
-      rss_(index_.family<prometheus::Gauge>(reg, "trading_agent_rss_bytes",
-          "Resident memory of the agent's main process in bytes")),
-      cpu_(index_.family<prometheus::Gauge>(reg, "trading_agent_cpu_ratio",
+      rss_(index_.family<prometheus::Gauge>(
+          reg, "trading_agent_rss_bytes", "Resident memory of the agent's main process in bytes")),
+      cpu_(index_.family<prometheus::Gauge>(
+          reg, "trading_agent_cpu_ratio",
           "CPU seconds per wall-clock second of the agent's main process")),
-      heartbeat_age_(index_.family<prometheus::Gauge>(reg, "trading_agent_heartbeat_age_seconds",
-          "Seconds since the agent last wrote its heartbeat file (NaN when " "unknown)")),
-      stopped_(index_.family<prometheus::Gauge>(reg, "trading_agent_stopped",
+      heartbeat_age_(index_.family<prometheus::Gauge>(
+          reg, "trading_agent_heartbeat_age_seconds",
+          "Seconds since the agent last wrote its heartbeat file (NaN when "
+          "unknown)")),
+      stopped_(index_.family<prometheus::Gauge>(
+          reg, "trading_agent_stopped",
           "1 when the agent's unit was stopped on purpose (a stop job), else 0")),
-      unit_restarts_(index_.family<prometheus::Counter>(reg, "trading_agent_unit_restarts_total",
+      unit_restarts_(index_.family<prometheus::Counter>(
+          reg, "trading_agent_unit_restarts_total",
           "Restarts of the agent's unit by systemd itself (its Restart= setting, NRestarts)")),
-      global_incident_(index_.add(index_.family<prometheus::Gauge>(reg, "trading_selfheal_global_incident",
-          "1 while several agents fail together (one global incident)"), {})),
-      component_up_(index_.family<prometheus::Gauge>(reg, "trading_selfheal_component_up",
+      global_incident_(index_.add(index_.family<prometheus::Gauge>(
+                                      reg, "trading_selfheal_global_incident",
+                                      "1 while several agents fail together (one global incident)"),
+                                  {})),
+      component_up_(index_.family<prometheus::Gauge>(
+          reg, "trading_selfheal_component_up",
           "1 when the component was heard from within 3 intervals")),
-      probe_cycle_(index_.add(index_.family<prometheus::Gauge>(reg, "trading_selfheal_probe_cycle_seconds",
-          "Duration of the probe's last health-check cycle in seconds"), {})),
-      rejected_(index_.family<prometheus::Counter>(reg, "trading_selfheal_messages_rejected_total",
+      probe_cycle_(index_.add(index_.family<prometheus::Gauge>(
+                                  reg, "trading_selfheal_probe_cycle_seconds",
+                                  "Duration of the probe's last health-check cycle in seconds"),
+                              {})),
+      rejected_(index_.family<prometheus::Counter>(
+          reg, "trading_selfheal_messages_rejected_total",
           "Messages the exporter dropped as invalid, by reason")),
-      gaps_(index_.add(index_.family<prometheus::Counter>(reg, "trading_selfheal_events_gap_total",
-          "Sequence numbers skipped in the reliable event streams"), {})),
-      audit_written_(index_.add(index_.family<prometheus::Counter>(reg, "trading_selfheal_audit_events_total",
-          "Audit events written durably to the audit file"), {})),
-      audit_errors_(index_.add(index_.family<prometheus::Counter>(reg, "trading_selfheal_audit_write_errors_total",
-          "Failed writes or fsyncs of the audit file (events kept by senders)"), {})),
-      duplicates_(index_.add(index_.family<prometheus::Counter>(reg, "trading_selfheal_events_duplicate_total",
-          "Resent audit events recognised as already written"), {})),
-      deferred_(index_.add(index_.family<prometheus::Gauge>(reg, "trading_selfheal_audit_blocked_senders",
-          "Senders whose events wait because an earlier one is not yet written"), {})),
-      bus_reconnects_(index_.family<prometheus::Counter>(reg, "trading_selfheal_bus_reconnects_total",
+      gaps_(index_.add(index_.family<prometheus::Counter>(
+                           reg, "trading_selfheal_events_gap_total",
+                           "Sequence numbers skipped in the reliable event streams"),
+                       {})),
+      audit_written_(index_.add(
+          index_.family<prometheus::Counter>(reg, "trading_selfheal_audit_events_total",
+                                             "Audit events written durably to the audit file"),
+          {})),
+      audit_errors_(
+          index_.add(index_.family<prometheus::Counter>(
+                         reg, "trading_selfheal_audit_write_errors_total",
+                         "Failed writes or fsyncs of the audit file (events kept by senders)"),
+                     {})),
+      duplicates_(index_.add(
+          index_.family<prometheus::Counter>(reg, "trading_selfheal_events_duplicate_total",
+                                             "Resent audit events recognised as already written"),
+          {})),
+      deferred_(
+          index_.add(index_.family<prometheus::Gauge>(
+                         reg, "trading_selfheal_audit_blocked_senders",
+                         "Senders whose events wait because an earlier one is not yet written"),
+                     {})),
+      bus_reconnects_(index_.family<prometheus::Counter>(
+          reg, "trading_selfheal_bus_reconnects_total",
           "systemd bus connections found lost and replaced by a new one, by component")),
-      peers_refused_(index_.family<prometheus::Counter>(reg, "trading_selfheal_peers_refused_total",
+      peers_refused_(index_.family<prometheus::Counter>(
+          reg, "trading_selfheal_peers_refused_total",
           "Connections to a component's sockets refused because the peer's user may not speak "
           "there, by component")) {
   no_symbol_.labels = {{"symbol", ""}};
-  for (const auto& c : kComponents) index_.add(component_up_, {{"component", c}}).Set(c == "exporter");
+  for (const auto& c : kComponents)
+    index_.add(component_up_, {{"component", c}}).Set(c == "exporter");
   for (const char* c : {"probe", "actuator"}) index_.add(bus_reconnects_, {{"component", c}});
   for (const auto& c : kComponents) index_.add(peers_refused_, {{"component", c}});
   for (std::size_t i = 0; i < proto::kRejectCount; ++i) {
-    index_.add(rejected_, {{"reason", std::string(proto::to_string(static_cast<proto::Reject>(i)))}});
+    index_.add(rejected_,
+               {{"reason", std::string(proto::to_string(static_cast<proto::Reject>(i)))}});
   }
   rejected_last_.assign(proto::kRejectCount, 0);
   // Every per-agent series of a configured agent exists from the first scrape (Prometheus'
@@ -346,7 +382,8 @@ void MetricsModel::ensure_gauges(Agent& a) {
 
 prometheus::Counter* MetricsModel::action_counter(const std::string& action, const Agent* a) {
   std::string act = action;
-  if (!valid_action(act) || (actions_seen_.count(act) == 0 && actions_seen_.size() >= kMaxActions)) {
+  if (!valid_action(act) ||
+      (actions_seen_.count(act) == 0 && actions_seen_.size() >= kMaxActions)) {
     act = "other";
   }
   actions_seen_.insert(act);
@@ -434,7 +471,8 @@ void MetricsModel::on_event(const proto::Event& e) {
     }
     if (llm && e.action == "diagnosis" && a != nullptr) a->analyze->Increment();
   }
-  if (e.action == "global_incident") set_global_incident(bool_field(e.fields, "active").value_or(true));
+  if (e.action == "global_incident")
+    set_global_incident(bool_field(e.fields, "active").value_or(true));
 }
 
 void MetricsModel::set_component_up(const std::string& component, bool up) {

@@ -87,8 +87,8 @@ std::vector<std::string> StatusModel::silent_components(common::MonoTime now) co
   std::vector<std::string> out;
   for (const auto& [name, c] : components_) {
     const auto interval = c.interval.count() > 0 ? c.interval : interval_;
-    const auto limit = std::chrono::duration_cast<common::MonoTime::duration>(
-        interval * kSilentAfterIntervals);
+    const auto limit =
+        std::chrono::duration_cast<common::MonoTime::duration>(interval * kSilentAfterIntervals);
     const common::MonoTime since = c.last.value_or(start_);
     if (now - since > limit) out.push_back(name);
   }
@@ -125,8 +125,9 @@ json StatusModel::status_json(common::MonoTime now, double wall_now) const {
       a["detail"] = r.detail;
       a["report_ts"] = iso8601_utc(s.report_ts);
       a["report_age_seconds"] = wall_now - s.report_ts;
-      const auto recent = std::count_if(s.unit_restarts.begin(), s.unit_restarts.end(),
-                                        [&](double t) { return t >= wall_now - kCrashLoopWindowSeconds; });
+      const auto recent =
+          std::count_if(s.unit_restarts.begin(), s.unit_restarts.end(),
+                        [&](double t) { return t >= wall_now - kCrashLoopWindowSeconds; });
       a["crash_loop"] = recent > kCrashLoopRestarts
                             ? json{{"restarts_30m", recent}, {"last_result", r.result}}
                             : json(nullptr);
@@ -147,8 +148,9 @@ json StatusModel::status_json(common::MonoTime now, double wall_now) const {
       a["last_diagnosis"] = state_value(f, "last_diagnosis");
       a["state_ts"] = iso8601_utc(s.state_ts);
     } else {
-      for (const char* k : {"incident_state", "paused", "pause_until", "restarts_hour",
-                            "last_restart", "last_restart_ts", "incident_start", "last_diagnosis"}) {
+      for (const char* k :
+           {"incident_state", "paused", "pause_until", "restarts_hour", "last_restart",
+            "last_restart_ts", "incident_start", "last_diagnosis"}) {
         a[k] = nullptr;
       }
     }

@@ -120,14 +120,16 @@ int verify_audit_against_journal(const std::vector<std::string>& paths, std::ost
   if (!c.ok()) return 1;
   if (c.checked == 0 && !c.reached_rotated) {
     out << "no audit head recorded in the journal for " << canonical(paths.back())
-        << (c.ignored > 0 ? " by an exporter unit (" + std::to_string(c.ignored) + " other entries ignored)"
-                          : std::string())
+        << (c.ignored > 0
+                ? " by an exporter unit (" + std::to_string(c.ignored) + " other entries ignored)"
+                : std::string())
         << ": nothing to compare with\n";
     return 1;
   }
   out << "journal: " << c.checked << " recorded head(s) found in the files"
-      << (c.ignored > 0 ? ", " + std::to_string(c.ignored) + " entries not from an exporter unit ignored"
-                        : std::string())
+      << (c.ignored > 0
+              ? ", " + std::to_string(c.ignored) + " entries not from an exporter unit ignored"
+              : std::string())
       << "\n";
   return 0;
 }

@@ -54,7 +54,6 @@ off_t complete_end(int fd) {
   return 0;
 }
 
-
 std::string last_line_of(int fd) {
   std::string out;
   read_lines_backwards(fd, [&](std::string_view l) {
@@ -97,8 +96,9 @@ void read_lines_backwards(int fd, const std::function<bool(std::string_view)>& f
       // memrchr (vectorised) rather than std::string::rfind (a byte loop): this scan is most
       // of the cost of an /audit query over a large file.
       const void* nl = e == 0 ? nullptr : ::memrchr(data.data(), '\n', e);
-      const std::size_t s = nl == nullptr ? std::string::npos
-                                          : static_cast<std::size_t>(static_cast<const char*>(nl) - data.data());
+      const std::size_t s =
+          nl == nullptr ? std::string::npos
+                        : static_cast<std::size_t>(static_cast<const char*>(nl) - data.data());
       if (s == std::string::npos) {
         if (pos == 0) {
           fn(std::string_view(data).substr(0, e));

@@ -15,9 +15,8 @@ std::string query_audit(std::vector<Fd> files_newest_first, const AuditQuery& q,
                         std::uint64_t* stopped_after, std::uint64_t max_scan) {
   AuditCollector collector(q, max_scan);
   for (const Fd& f : files_newest_first) {
-    read_lines_backwards(f.get(), [&](std::string_view line) {
-      return collector.feed_newest_first(line);
-    });
+    read_lines_backwards(f.get(),
+                         [&](std::string_view line) { return collector.feed_newest_first(line); });
     if (collector.full()) break;
   }
   if (stopped_after != nullptr) *stopped_after = collector.scan_stopped() ? collector.scanned() : 0;

@@ -98,8 +98,8 @@ tl::expected<void, std::string> Daemon::start() {
   });
   gaps_reported_ = tracker_.gaps();
   persist_seq();
-  spdlog::info("audit log open path={} bytes={} lines_scanned={} senders={}", path,
-               audit_->size(), scanned, tracker_.size());
+  spdlog::info("audit log open path={} bytes={} lines_scanned={} senders={}", path, audit_->size(),
+               scanned, tracker_.size());
   record_head("start");
   next_head_record_ = clock_.mono() + std::chrono::hours(1);
 
@@ -161,7 +161,8 @@ void Daemon::on_sub() {
     } catch (const zmq::error_t&) {
       break;
     }
-    auto msg = common::decode_frame(frame, sub_rejects_, proto::Limits{.max_bytes = cfg_.max_message_bytes});
+    auto msg = common::decode_frame(frame, sub_rejects_,
+                                    proto::Limits{.max_bytes = cfg_.max_message_bytes});
     if (!msg) continue;
     const auto& env = msg->env;
     if (const auto* r = std::get_if<proto::HealthReport>(&msg->body)) {
@@ -169,8 +170,8 @@ void Daemon::on_sub() {
       status_.on_health(*r, env.ts, now);
     } else if (const auto* hb = std::get_if<proto::Heartbeat>(&msg->body)) {
       metrics_.on_heartbeat(*hb, env.boot_id);
-      status_.on_component(hb->component.empty() ? env.source : hb->component,
-                           hb->interval_seconds, now);
+      status_.on_component(hb->component.empty() ? env.source : hb->component, hb->interval_seconds,
+                           now);
       if (hb->component == "actuator") {
         if (auto it = hb->stats.find("global_incident"); it != hb->stats.end()) {
           if (const auto* b = std::get_if<bool>(&it->second)) status_.set_global_incident(*b);
@@ -178,7 +179,8 @@ void Daemon::on_sub() {
       }
     } else if (const auto* e = std::get_if<proto::Event>(&msg->body)) {
       status_.on_component(env.source, 0, now);
-      if (e->action == proto::to_string(proto::Action::kAgentState)) status_.on_agent_state(*e, env.ts);
+      if (e->action == proto::to_string(proto::Action::kAgentState))
+        status_.on_agent_state(*e, env.ts);
     } else {
       status_.on_component(env.source, 0, now);
     }

@@ -45,7 +45,8 @@ bool host_allowed(std::string_view host, const std::vector<std::string>& names) 
     const auto close = host.find(']');
     if (close == std::string_view::npos) return false;
     const auto inner = host.substr(1, close - 1);
-    return !inner.empty() && inner.find_first_not_of("0123456789abcdefABCDEF:.") == std::string_view::npos;
+    return !inner.empty() &&
+           inner.find_first_not_of("0123456789abcdefABCDEF:.") == std::string_view::npos;
   }
   h = std::string(host.substr(0, host.find(':')));
   std::transform(h.begin(), h.end(), h.begin(), ::tolower);
@@ -92,7 +93,8 @@ HttpApi::~HttpApi() { stop(); }
 void HttpApi::routes() {
   auto& s = front_->routes();
   s.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (req.method == "GET" || req.method == "HEAD") return httplib::Server::HandlerResponse::Unhandled;
+    if (req.method == "GET" || req.method == "HEAD")
+      return httplib::Server::HandlerResponse::Unhandled;
     res.set_header("Allow", "GET, HEAD");
     res.set_header("Connection", "close");  // an unread body must not be taken for a request
     json_error(res, 405, "method not allowed");
@@ -101,10 +103,18 @@ void HttpApi::routes() {
   s.set_error_handler([](const httplib::Request&, httplib::Response& res) {
     if (!res.body.empty()) return;
     switch (res.status) {
-      case 404: json_error(res, 404, "not found"); break;
-      case 413: json_error(res, 413, "request too large"); break;
-      case 414: json_error(res, 414, "uri too long"); break;
-      default: json_error(res, res.status, "bad request"); break;
+      case 404:
+        json_error(res, 404, "not found");
+        break;
+      case 413:
+        json_error(res, 413, "request too large");
+        break;
+      case 414:
+        json_error(res, 414, "uri too long");
+        break;
+      default:
+        json_error(res, res.status, "bad request");
+        break;
     }
   });
   s.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
@@ -112,8 +122,9 @@ void HttpApi::routes() {
   });
   auto authorized = [this](const httplib::Request& req, httplib::Response& res) {
     if (!host_allowed(req.get_header_value("Host"), opts_.hosts)) {
-      json_error(res, 421, "misdirected request: Host " + req.get_header_value("Host") +
-                               " is not a name of this API (TRADING_HEAL_API_HOSTS)");
+      json_error(res, 421,
+                 "misdirected request: Host " + req.get_header_value("Host") +
+                     " is not a name of this API (TRADING_HEAL_API_HOSTS)");
       return false;
     }
     if (opts_.token.empty()) return true;
@@ -123,14 +134,16 @@ void HttpApi::routes() {
     return false;
   };
   s.Get("/health", [this](const httplib::Request& req, httplib::Response& res) {
-    if (!req.params.empty()) return json_error(res, 400, "unknown parameter", req.params.begin()->first);
+    if (!req.params.empty())
+      return json_error(res, 400, "unknown parameter", req.params.begin()->first);
     int status = 200;
     res.set_content(backend_.health(&status), kJson);
     res.status = status;
   });
   s.Get("/status", [this, authorized](const httplib::Request& req, httplib::Response& res) {
     if (!authorized(req, res)) return;
-    if (!req.params.empty()) return json_error(res, 400, "unknown parameter", req.params.begin()->first);
+    if (!req.params.empty())
+      return json_error(res, 400, "unknown parameter", req.params.begin()->first);
     res.set_content(backend_.status(), kJson);
   });
   s.Get("/audit", [this, authorized](const httplib::Request& req, httplib::Response& res) {
@@ -141,8 +154,9 @@ void HttpApi::routes() {
     res.set_content(backend_.audit(*q, &stopped_after), kJson);
     // The answer stays the array users' scripts expect; the header says it may not be all.
     if (stopped_after > 0) {
-      res.set_header("X-Audit-Scan", "stopped after " + std::to_string(stopped_after) +
-                                         " lines: older events were not searched; narrow with since=");
+      res.set_header("X-Audit-Scan",
+                     "stopped after " + std::to_string(stopped_after) +
+                         " lines: older events were not searched; narrow with since=");
     }
   });
   s.Get("/audit/stream", [this, authorized](const httplib::Request& req, httplib::Response& res) {

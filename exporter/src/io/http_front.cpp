@@ -55,16 +55,16 @@ thread_local bool t_close_after = false;
 
 struct Conn {
   int fd = -1;
-  std::string buf;             // received, not yet handed on
-  std::size_t scanned = 0;     // buf[0, scanned) holds no "\r\n\r\n"
-  std::size_t head = 0;        // length of the complete head at the start of buf, else 0
-  bool eof = false;            // the client shut its side down
-  bool draining = false;       // answered and shut down for writing: input is read and dropped
-                               // until the client closes or drain_deadline, so that closing with
-                               // unread input (a reset) cannot destroy the answer in flight
-  std::size_t served = 0;      // requests answered on this connection
-  std::size_t drained = 0;     // bytes dropped while draining
-  Clock::time_point since;     // accepted, or its previous answer written
+  std::string buf;          // received, not yet handed on
+  std::size_t scanned = 0;  // buf[0, scanned) holds no "\r\n\r\n"
+  std::size_t head = 0;     // length of the complete head at the start of buf, else 0
+  bool eof = false;         // the client shut its side down
+  bool draining = false;    // answered and shut down for writing: input is read and dropped
+                            // until the client closes or drain_deadline, so that closing with
+                            // unread input (a reset) cannot destroy the answer in flight
+  std::size_t served = 0;   // requests answered on this connection
+  std::size_t drained = 0;  // bytes dropped while draining
+  Clock::time_point since;  // accepted, or its previous answer written
   Clock::time_point head_deadline;
   Clock::time_point idle_deadline;
   // The deferred tail of the last answer (see kMaxDeferredPerConn), sent by the front; what
@@ -168,8 +168,7 @@ class HeadStream final : public httplib::Stream {
  private:
   // Sends [ptr, ptr + size) before `deadline`; when the socket is full and `may_defer`, keeps
   // the rest in the connection instead of waiting, if the budget allows.
-  bool send_within(const char* ptr, std::size_t size, Clock::time_point deadline,
-                   bool may_defer) {
+  bool send_within(const char* ptr, std::size_t size, Clock::time_point deadline, bool may_defer) {
     std::size_t done = 0;
     while (done < size) {
       const ssize_t w = ::send(fd_, ptr + done, size - done, MSG_NOSIGNAL);
@@ -231,9 +230,9 @@ struct HttpFront::Impl {
 
   std::mutex mu;
   std::condition_variable cv;
-  std::deque<std::unique_ptr<Conn>> jobs;         // guarded by mu: complete heads, for workers
-  std::vector<std::unique_ptr<Conn>> returned;    // guarded by mu: kept alive, for the front
-  bool pool_stop = false;                         // guarded by mu
+  std::deque<std::unique_ptr<Conn>> jobs;       // guarded by mu: complete heads, for workers
+  std::vector<std::unique_ptr<Conn>> returned;  // guarded by mu: kept alive, for the front
+  bool pool_stop = false;                       // guarded by mu
 
   std::atomic<std::uint64_t> accepted{0};
   std::atomic<std::uint64_t> requests{0};
@@ -244,8 +243,8 @@ struct HttpFront::Impl {
 
   explicit Impl(FrontOptions o) : opts(std::move(o)) {
     router.set_keep_alive_max_count(opts.keep_alive_max);
-    router.set_keep_alive_timeout(
-        std::max<time_t>(1, std::chrono::duration_cast<std::chrono::seconds>(opts.idle_timeout).count()));
+    router.set_keep_alive_timeout(std::max<time_t>(
+        1, std::chrono::duration_cast<std::chrono::seconds>(opts.idle_timeout).count()));
     router.set_post_routing_handler([](const httplib::Request&, httplib::Response& res) {
       t_close_after = res.status == 400 || res.status == 414 || res.status == 431 ||
                       res.get_header_value("Connection") == "close";
@@ -309,8 +308,10 @@ struct HttpFront::Impl {
     const auto n = ++evicted;
     const auto now = Clock::now();
     if (now - limit_logged >= 10s) {
-      spdlog::warn("http connection limit reached listen={} max_connections={} "
-                   "closed_waiting_total={}", opts.listen, opts.max_connections, n);
+      spdlog::warn(
+          "http connection limit reached listen={} max_connections={} "
+          "closed_waiting_total={}",
+          opts.listen, opts.max_connections, n);
       limit_logged = now;
     }
     return true;
@@ -425,14 +426,17 @@ struct HttpFront::Impl {
     const auto now = Clock::now();
     c->since = now;
     switch (c->after) {
-      case Conn::After::kClose: close_conn(c->fd); return;
+      case Conn::After::kClose:
+        close_conn(c->fd);
+        return;
       case Conn::After::kDrain:
         ::shutdown(c->fd, SHUT_WR);
         c->draining = true;
         c->head_deadline = now + kDrainTime;
         add_waiting(std::move(c));
         return;
-      case Conn::After::kKeep: break;
+      case Conn::After::kKeep:
+        break;
     }
     c->head_deadline = now + opts.header_timeout;
     c->idle_deadline = now + opts.idle_timeout;
@@ -611,14 +615,15 @@ tl::expected<int, std::string> HttpFront::bind() {
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_PASSIVE;
   addrinfo* res = nullptr;
-  if (const int rc = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &res);
+  if (const int rc =
+          ::getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &res);
       rc != 0) {
     return tl::unexpected("cannot listen on " + listen + ": " + ::gai_strerror(rc));
   }
   std::string err = "no address";
   for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
-    const int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                            ai->ai_protocol);
+    const int fd =
+        ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
     if (fd < 0) {
       err = std::strerror(errno);
       continue;

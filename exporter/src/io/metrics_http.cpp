@@ -36,16 +36,18 @@ MetricsHttp::MetricsHttp(std::string listen, Render render, std::size_t threads)
                   .Help("Number of times metrics were scraped")
                   .Register(*self_)
                   .Add({});
-  latencies_ = &prometheus::BuildSummary()
-                    .Name("exposer_request_latencies")
-                    .Help("Latencies of serving scrape requests, in microseconds")
-                    .Register(*self_)
-                    .Add({}, prometheus::Summary::Quantiles{{0.5, 0.05}, {0.9, 0.01}, {0.99, 0.001}});
+  latencies_ =
+      &prometheus::BuildSummary()
+           .Name("exposer_request_latencies")
+           .Help("Latencies of serving scrape requests, in microseconds")
+           .Register(*self_)
+           .Add({}, prometheus::Summary::Quantiles{{0.5, 0.05}, {0.9, 0.01}, {0.99, 0.001}});
 
   auto& server = front_->routes();
   server.set_payload_max_length(4096);
   server.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (req.method == "GET" || req.method == "HEAD") return httplib::Server::HandlerResponse::Unhandled;
+    if (req.method == "GET" || req.method == "HEAD")
+      return httplib::Server::HandlerResponse::Unhandled;
     res.status = 405;
     res.set_header("Allow", "GET, HEAD");
     res.set_header("Connection", "close");

@@ -74,16 +74,15 @@ FleetPlan FleetPlanner::plan(double now) const {
   return p;
 }
 
-void FleetPlanner::apply(const FleetPlan& plan, const std::vector<FleetRow>& rows,
-                         double seconds) {
+void FleetPlanner::apply(const FleetPlan& plan, const std::vector<FleetRow>& rows, double seconds) {
   last_now_ = std::max(last_now_.value_or(plan.now), plan.now);
   for (std::size_t k = 0; k < keys_.size() && k < rows.size(); ++k) {
     Key& key = keys_[k];
     const FleetRow& row = rows[k];
     if (row.newest_ts) {
       // Timestamps only grow: an older row found by a slice never replaces a newer one.
-      key.newest = key.state == State::kKnown ? std::max(key.newest, *row.newest_ts)
-                                              : *row.newest_ts;
+      key.newest =
+          key.state == State::kKnown ? std::max(key.newest, *row.newest_ts) : *row.newest_ts;
       key.state = State::kKnown;
       continue;
     }

@@ -16,7 +16,8 @@ namespace {
 // A valid index on btc.decisions whose leading columns are (symbol, profile, timestamp).
 constexpr const char* kCompositeIndexSql =
     "SELECT EXISTS (SELECT 1 FROM pg_index x WHERE x.indrelid = 'btc.decisions'::regclass"
-    " AND x.indisvalid AND x.indpred IS NULL AND x.indnatts >= 3 AND (SELECT array_agg(a.attname::text ORDER BY c.n)"
+    " AND x.indisvalid AND x.indpred IS NULL AND x.indnatts >= 3 AND (SELECT "
+    "array_agg(a.attname::text ORDER BY c.n)"
     " FROM unnest(x.indkey) WITH ORDINALITY AS c(attnum, n) JOIN pg_attribute a"
     " ON a.attrelid = x.indrelid AND a.attnum = c.attnum WHERE c.n <= 3)"
     " = ARRAY['symbol', 'profile', 'timestamp'])";
@@ -30,7 +31,8 @@ struct PgStore::Conn {
 std::string with_pg_option(const std::string& conninfo, const std::string& key,
                            const std::string& value) {
   const bool uri = conninfo.rfind("postgresql://", 0) == 0 || conninfo.rfind("postgres://", 0) == 0;
-  if (uri) return conninfo + (conninfo.find('?') == std::string::npos ? "?" : "&") + key + "=" + value;
+  if (uri)
+    return conninfo + (conninfo.find('?') == std::string::npos ? "?" : "&") + key + "=" + value;
   return conninfo + " " + key + "=" + value;
 }
 
@@ -184,9 +186,8 @@ FleetAnswer PgStore::execute(const FleetPlan& plan) {
   const auto t0 = Clock::now();
   try {
     pqxx::read_transaction t(conn_->c);
-    const pqxx::result r =
-        t.exec_prepared("fleet_ages", p.symbols, p.profiles, opt(p.since), opt(p.slice_lo),
-                        opt(p.slice_hi), p.check, p.lateral);
+    const pqxx::result r = t.exec_prepared("fleet_ages", p.symbols, p.profiles, opt(p.since),
+                                           opt(p.slice_lo), opt(p.slice_hi), p.check, p.lateral);
     a.rows.resize(n);
     for (const auto& row : r) {
       const auto i = row[0].as<long>() - 1;  // ORDINALITY is 1-based

@@ -19,8 +19,8 @@ ProbeOptions probe_options(const common::Config& cfg) {
   // TradingDecisionsGap alert sees real ages); beyond it the AgeMemory still knows the exact
   // age of any row it once saw, and otherwise "older than the cap" is all a verdict needs.
   o.policy.age_cap_s = std::max(3 * o.policy.stall_threshold_s, 1800.0);
-  o.bus_timeout = std::chrono::milliseconds(
-      static_cast<long>(std::clamp(interval * 0.5, 0.2, 5.0) * 1000));
+  o.bus_timeout =
+      std::chrono::milliseconds(static_cast<long>(std::clamp(interval * 0.5, 0.2, 5.0) * 1000));
   o.proc_root = cfg.proc_root;
   o.policy.startup_grace_s = std::chrono::duration<double>(cfg.startup_grace).count();
   o.deadlines.stall_threshold_s = o.policy.stall_threshold_s;
@@ -51,8 +51,8 @@ PgSettings pg_settings(const common::Config& cfg) {
   const int connect_s = std::clamp(static_cast<int>(interval) - 1, 2, 10);
   s.conninfo = cfg.pg.conninfo(connect_s);
   s.conninfo = with_pg_option(s.conninfo, "application_name", "trading-heal-probe");
-  s.statement_timeout = std::chrono::milliseconds(
-      static_cast<long>(std::clamp(interval * 0.5, 0.2, 10.0) * 1000));
+  s.statement_timeout =
+      std::chrono::milliseconds(static_cast<long>(std::clamp(interval * 0.5, 0.2, 10.0) * 1000));
   return s;
 }
 
@@ -184,8 +184,8 @@ std::vector<proto::HealthReport> Prober::evaluate_agents(const std::vector<std::
     // about one crash is one observation, not several. Failures count only when spaced by the
     // confirmation interval, whichever check saw them.
     if (count_every || last_verdict_[i] != r.verdict) {
-      r.consecutive_failures = failures_.apply(spec.instance, r.verdict, now,
-                                               deadlines_.failure_spacing(r.verdict));
+      r.consecutive_failures =
+          failures_.apply(spec.instance, r.verdict, now, deadlines_.failure_spacing(r.verdict));
     } else {
       r.consecutive_failures = failures_.get(spec.instance);
     }

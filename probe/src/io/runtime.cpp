@@ -187,9 +187,9 @@ common::MonoTime Runtime::on_db(const common::Clock& clock) {
   return next_deadline();
 }
 
-void Runtime::finish_cycle(const std::optional<FleetAnswer>& answer,
-                           const common::Clock& clock) {
-  auto reports = prober_->finish_cycle(answer, common::to_epoch_seconds(clock.wall()), clock.mono());
+void Runtime::finish_cycle(const std::optional<FleetAnswer>& answer, const common::Clock& clock) {
+  auto reports =
+      prober_->finish_cycle(answer, common::to_epoch_seconds(clock.wall()), clock.mono());
   schedule_.finish(clock.mono());
   // Every agent was checked: the checks that were waiting are done.
   pending_checks_.clear();
@@ -197,8 +197,8 @@ void Runtime::finish_cycle(const std::optional<FleetAnswer>& answer,
   note_db_state();
   publish(reports, "cycle");
   for (const auto& r : prober_->take_new_mismatches()) {
-    spdlog::warn("probable configuration mismatch agent={} symbol={} profile={}", r.agent,
-                 r.symbol, r.profile);
+    spdlog::warn("probable configuration mismatch agent={} symbol={} profile={}", r.agent, r.symbol,
+                 r.profile);
     proto::Event e;
     e.action = proto::name(proto::Action::kConfigMismatch);
     e.agent = r.agent;
@@ -248,9 +248,9 @@ void Runtime::publish(const std::vector<proto::HealthReport>& reports, const cha
     if (const auto* spec = cfg_.find_agent(r.agent)) {
       const auto i = static_cast<std::size_t>(spec - cfg_.agents.data());
       if (logged_verdict_[i] != r.verdict) {
-        spdlog::info("agent verdict changed agent={} verdict={} failures={} trigger={} detail=\"{}\"",
-                     r.agent, proto::to_string(r.verdict), r.consecutive_failures, trigger,
-                     r.detail);
+        spdlog::info(
+            "agent verdict changed agent={} verdict={} failures={} trigger={} detail=\"{}\"",
+            r.agent, proto::to_string(r.verdict), r.consecutive_failures, trigger, r.detail);
         logged_verdict_[i] = r.verdict;
       }
     }
@@ -262,7 +262,8 @@ std::vector<proto::HealthReport> Runtime::run_once(const common::Clock& clock) {
   const auto wall = common::to_epoch_seconds(clock.wall());
   std::optional<FleetAnswer> answer;
   if (prober_->begin_cycle(wall)) answer = pg_->wait(clock.mono() + db_budget(cfg_) * 4);
-  auto reports = prober_->finish_cycle(answer, common::to_epoch_seconds(clock.wall()), clock.mono());
+  auto reports =
+      prober_->finish_cycle(answer, common::to_epoch_seconds(clock.wall()), clock.mono());
   if (!prober_->db_reachable()) {
     spdlog::warn("database unavailable, ages from heartbeat files error=\"{}\"",
                  prober_->db_error());

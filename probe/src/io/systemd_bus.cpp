@@ -163,8 +163,8 @@ tl::expected<std::vector<std::optional<UnitFacts>>, std::string> SystemdBus::que
   while (r > 0) {
     const char *name, *desc, *load, *active, *sub, *following, *path, *job_type, *job_path;
     std::uint32_t job_id = 0;
-    r = sd_bus_message_read(reply, "(ssssssouso)", &name, &desc, &load, &active, &sub,
-                            &following, &path, &job_id, &job_type, &job_path);
+    r = sd_bus_message_read(reply, "(ssssssouso)", &name, &desc, &load, &active, &sub, &following,
+                            &path, &job_id, &job_type, &job_path);
     if (r <= 0) break;
     std::size_t i = cursor;
     while (i < units.size() && units[i] != name) ++i;
@@ -326,8 +326,8 @@ tl::expected<void, std::string> SystemdBus::watch(const std::vector<std::string>
   sd_bus_error err = SD_BUS_ERROR_NULL;
   int r = sd_bus_call_method(bus_, kDest, kManagerPath, kManager, "Subscribe", &err, nullptr, "");
   if (r < 0) {
-    std::string msg = "Subscribe failed: " +
-                      std::string(err.message != nullptr ? err.message : errno_text(r));
+    std::string msg =
+        "Subscribe failed: " + std::string(err.message != nullptr ? err.message : errno_text(r));
     sd_bus_error_free(&err);
     if (common::bus_connection_lost(bus_, r)) broken_ = true;
     return tl::unexpected(msg);
@@ -360,10 +360,10 @@ tl::expected<void, std::string> SystemdBus::watch(const std::vector<std::string>
         watches_.push_back(std::make_unique<Watch>(Watch{this, i}));
         sd_bus_slot* slot = nullptr;
         const std::string path = unit_object_path(units[i]);
-        const int rc = sd_bus_match_signal_async(
-            bus_, &slot, kDest, path.c_str(), kProps, "PropertiesChanged",
-            &SystemdBus::on_properties_changed, &SystemdBus::on_match_installed,
-            watches_.back().get());
+        const int rc =
+            sd_bus_match_signal_async(bus_, &slot, kDest, path.c_str(), kProps, "PropertiesChanged",
+                                      &SystemdBus::on_properties_changed,
+                                      &SystemdBus::on_match_installed, watches_.back().get());
         if (rc < 0) {
           failure = "cannot watch " + units[i] + ": " + errno_text(rc);
           return false;

@@ -41,7 +41,15 @@ struct Now {
   WallTime wall;
 };
 
-enum class Phase { kHealthy, kFailing, kDiagnosing, kRestarting, kRecovering, kExhausted, kStopped };
+enum class Phase {
+  kHealthy,
+  kFailing,
+  kDiagnosing,
+  kRestarting,
+  kRecovering,
+  kExhausted,
+  kStopped
+};
 std::string_view to_string(Phase p);
 std::optional<Phase> phase_from_string(std::string_view s);
 
@@ -52,7 +60,7 @@ struct RestartDecision {
   std::string unit;
   std::string reason;                    // "stalled (age=1500s)"
   std::optional<std::string> diagnosis;  // the diagnosis' cause, when one came in time
-  std::string log_line;                  // "SELF-HEAL: restarting BTC-USDT | reason: ... | Ollama: ..."
+  std::string log_line;       // "SELF-HEAL: restarting BTC-USDT | reason: ... | Ollama: ..."
   bool reset_failed = false;  // the unit is `failed` (e.g. start-limit-hit): reset it first
   std::uint32_t old_pid = 0;  // MainPID in the last report
   std::string incident;
@@ -213,7 +221,8 @@ class Engine {
   void prune(AgentState& a, MonoTime now) const;
   int fleet_restarts_in_window(MonoTime now) const;
   bool fresh(const AgentState& a, MonoTime now) const;
-  proto::Event event(const AgentState& a, proto::Action action, bool success, std::string detail) const;
+  proto::Event event(const AgentState& a, proto::Action action, bool success,
+                     std::string detail) const;
   proto::Event state_event(const AgentState& a, Now now) const;
 
   Policy policy_;

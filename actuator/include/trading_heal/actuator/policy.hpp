@@ -10,8 +10,8 @@ namespace trading_heal::actuator {
 struct Policy {
   int consecutive_threshold = 2;
   int exhausted_after = 6;
-  int max_restarts = 3;          // per agent per sliding window
-  int fleet_max_restarts = 10;   // all agents per sliding window (circuit breaker)
+  int max_restarts = 3;         // per agent per sliding window
+  int fleet_max_restarts = 10;  // all agents per sliding window (circuit breaker)
   std::chrono::milliseconds window{std::chrono::hours(1)};
   std::chrono::milliseconds cooldown{60000};
   // From the incident's first failed check (when the diagnosis is asked).

@@ -14,7 +14,7 @@ namespace trading_heal::actuator {
 
 struct RestartOptions {
   bool dry_run = false;
-  std::string pre_hook;   // argv as one blank-separated string; empty = none
+  std::string pre_hook;  // argv as one blank-separated string; empty = none
   std::string post_hook;
   std::chrono::milliseconds hook_timeout{10000};
   std::chrono::milliseconds job_timeout{30000};     // systemd's restart job

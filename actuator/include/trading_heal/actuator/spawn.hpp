@@ -10,10 +10,10 @@ namespace trading_heal::actuator {
 
 struct SpawnResult {
   bool started = false;
-  int exit_code = -1;   // 128+N when killed by signal N
+  int exit_code = -1;  // 128+N when killed by signal N
   bool timed_out = false;
-  std::string out;      // stdout, at most 64 KiB
-  std::string error;    // why it could not be started
+  std::string out;    // stdout, at most 64 KiB
+  std::string error;  // why it could not be started
   bool ok() const { return started && !timed_out && exit_code == 0; }
   std::string describe() const;  // "exit 1", "timed out after ...", "cannot start: ..."
 };
@@ -22,8 +22,8 @@ struct SpawnResult {
 // manager's XDG_RUNTIME_DIR and bus address), or only kMinimalEnv's variables (hooks: nothing of
 // the daemon's settings, no secret a misplaced env line could hold).
 enum class EnvFrom { kInherit, kMinimal };
-inline constexpr const char* kMinimalEnv[] = {"PATH", "LANG", "LC_ALL", "TZ", "HOME", "USER",
-                                              "LOGNAME"};
+inline constexpr const char* kMinimalEnv[] = {"PATH", "LANG", "LC_ALL", "TZ",
+                                              "HOME", "USER", "LOGNAME"};
 
 // argv[0] is searched in PATH. `extra_env` (KEY=VALUE) is added to the environment `from` gives.
 // The child gets an empty signal mask, default dispositions, stdin from /dev/null; it is

@@ -1,5 +1,6 @@
-// Configuration of every component: the environment (the settings table, common/src/settings.cpp) plus an optional agents
-// file. Loading validates everything and names the variable and the bad value on error.
+// Configuration of every component: the environment (the settings table, common/src/settings.cpp)
+// plus an optional agents file. Loading validates everything and names the variable and the bad
+// value on error.
 #pragma once
 
 #include <chrono>
@@ -21,10 +22,10 @@ using std::chrono::milliseconds;
 // the only part that comes from configuration, and it is validated, because it ends up in the
 // name of a unit the actuator may restart.
 struct AgentSpec {
-  std::string instance;  // BTC_USDT or BTC_USDT_conservative
-  std::string unit;      // crypto-agent@BTC_USDT.service
-  std::string symbol;    // BTC-USDT
-  std::string profile;   // default
+  std::string instance;         // BTC_USDT or BTC_USDT_conservative
+  std::string unit;             // crypto-agent@BTC_USDT.service
+  std::string symbol;           // BTC-USDT
+  std::string profile;          // default
   std::string process_pattern;  // optional regex over /proc/PID/cmdline (args joined by ' ')
   std::string heartbeat_path;   // /tmp/crypto_agent_BTC_USDT_heartbeat
   bool enabled = true;

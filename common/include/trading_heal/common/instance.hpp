@@ -44,8 +44,8 @@ struct Instance {
 // installed, else `main`. `user`: only the user deployments ($XDG_CONFIG_HOME); otherwise the
 // system ones, then the user ones. Fails, naming the file, when its env file cannot be read or
 // several instances exist and none was named.
-tl::expected<Instance, std::string> find_instance(const std::optional<std::string>& name,
-                                                  bool user, const EnvLookup& process,
+tl::expected<Instance, std::string> find_instance(const std::optional<std::string>& name, bool user,
+                                                  const EnvLookup& process,
                                                   const InstanceDirs& dirs);
 
 }  // namespace trading_heal::common

@@ -32,7 +32,7 @@ namespace trading_heal::common {
 
 struct PeerPolicy {
   std::set<uid_t> users;
-  std::set<gid_t> groups;  // a member of one of these (primary or supplementary) is allowed
+  std::set<gid_t> groups;        // a member of one of these (primary or supplementary) is allowed
   std::string describe() const;  // "users 998,997 groups 1001"
 };
 

@@ -5,8 +5,8 @@
 // are resent after `resend_after`, and after a restart of the sender (they keep their original
 // envelope, so their identity (source, boot_id, seq) is unchanged).
 // Receiver: a ROUTER socket; it acknowledges a record only once it is durable (exporter) or
-// handled (actuator), drops duplicates and refuses records that overtook a lost one. Delivery is at least once on the
-// wire and exactly once in effect. See proto/PROTOCOL.md "Reliable channels".
+// handled (actuator), drops duplicates and refuses records that overtook a lost one. Delivery is at
+// least once on the wire and exactly once in effect. See proto/PROTOCOL.md "Reliable channels".
 //
 // None of these classes is thread-safe: each is owned by its daemon's loop thread.
 #pragma once
@@ -63,11 +63,9 @@ class Outbox {
 class ReliableSender {
  public:
   // `prepare` runs on the socket before it connects (a peer guard's ZAP domain).
-  ReliableSender(zmq::context_t& ctx, const std::string& endpoint, Outbox& outbox,
-                 Stamper& stamper,
+  ReliableSender(zmq::context_t& ctx, const std::string& endpoint, Outbox& outbox, Stamper& stamper,
                  std::chrono::milliseconds resend_after = std::chrono::seconds(2),
-                 std::size_t window = 256,
-                 const std::function<void(zmq::socket_t&)>& prepare = {});
+                 std::size_t window = 256, const std::function<void(zmq::socket_t&)>& prepare = {});
   // Stamps, persists and sends a record. Fails only if the outbox cannot be written; the seq
   // is then given back, so `stamper` must be this sender's own (one stamper per channel).
   tl::expected<proto::Message, std::string> send(proto::Body body, MonoTime now);
@@ -154,8 +152,7 @@ class ReliableReceiver {
   std::uint64_t out_of_order() const { return out_of_order_; }
 
  private:
-  void reply(const std::string& peer, const proto::Message& of, bool ok,
-             const std::string& detail);
+  void reply(const std::string& peer, const proto::Message& of, bool ok, const std::string& detail);
   zmq::socket_t socket_;
   SeqTracker& tracker_;
   proto::Limits limits_;

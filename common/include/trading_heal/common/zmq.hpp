@@ -86,7 +86,8 @@ void reply_routed(zmq::socket_t& router, Routed& to, const std::string& bytes);
 // and the stamped ack goes back to the sender.
 using CommandHandler =
     std::function<void(const proto::Message& msg, const proto::Command& command, proto::Ack& ack)>;
-void serve_commands(zmq::socket_t& router, proto::RejectCounter& rejects, const proto::Limits& limits,
-                    Stamper& stamper, const CommandHandler& handle, int max = 100);
+void serve_commands(zmq::socket_t& router, proto::RejectCounter& rejects,
+                    const proto::Limits& limits, Stamper& stamper, const CommandHandler& handle,
+                    int max = 100);
 
 }  // namespace trading_heal::common

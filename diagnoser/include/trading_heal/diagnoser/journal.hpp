@@ -28,7 +28,8 @@ std::string format_entry(std::uint64_t realtime_usec, const std::string& ident, 
                          const std::string& message);
 
 // Oldest first, at most `n`, each line at most 2000 bytes and valid UTF-8.
-tl::expected<std::vector<std::string>, std::string> read_unit_journal(
-    const std::string& unit, common::SystemdScope scope, std::size_t n);
+tl::expected<std::vector<std::string>, std::string> read_unit_journal(const std::string& unit,
+                                                                      common::SystemdScope scope,
+                                                                      std::size_t n);
 
 }  // namespace trading_heal::diagnoser

@@ -19,8 +19,8 @@ struct RecordedHead {
 };
 
 struct HeadCheck {
-  int checked = 0;             // heads found among the lines
-  int ignored = 0;             // entries not from an exporter unit (anyone may log these fields)
+  int checked = 0;               // heads found among the lines
+  int ignored = 0;               // entries not from an exporter unit (anyone may log these fields)
   bool reached_rotated = false;  // stopped at the head that ends the rotated-away history
   std::vector<RecordedHead> missing;  // recorded heads the files do not hold, newest first
   bool ok() const { return missing.empty(); }

@@ -95,10 +95,10 @@ class AuditLog {
 
   Options opts_;
   Fd fd_;
-  std::uint64_t size_ = 0;         // committed bytes of the current file
-  std::string last_hash_;          // hash of the last committed line
-  std::string staged_;             // lines (with newlines) not yet committed
-  std::string staged_hash_;        // hash of the last staged line
+  std::uint64_t size_ = 0;   // committed bytes of the current file
+  std::string last_hash_;    // hash of the last committed line
+  std::string staged_;       // lines (with newlines) not yet committed
+  std::string staged_hash_;  // hash of the last staged line
   std::string last_line_;
   std::size_t staged_count_ = 0;
   std::uint64_t rotations_ = 0;

@@ -23,8 +23,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <vector>
 #include <thread>
+#include <vector>
 
 #include <tl/expected.hpp>
 

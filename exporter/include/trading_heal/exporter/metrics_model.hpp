@@ -3,8 +3,8 @@
 // main. No I/O, no clock.
 //
 // Labels. Per-agent series carry `symbol` (BTC-USDT) and, only for agents whose profile is not
-// `default`, also `profile` — as docs/reference.md says ("Agents with a profile also carry a profile
-// label"), so the queries users already have (`trading_agent_up{symbol="BTC-USDT"}`) keep
+// `default`, also `profile` — as docs/reference.md says ("Agents with a profile also carry a
+// profile label"), so the queries users already have (`trading_agent_up{symbol="BTC-USDT"}`) keep
 // matching the default agents. Prometheus allows series of one family to have different label
 // names (an absent label equals the empty value) and promtool accepts it; within one family a
 // (symbol) series and a (symbol, profile) series never collide. The label name `instance` is
@@ -55,13 +55,12 @@ inline constexpr std::size_t kMaxAgents = 10000;
 // The actions whose trading_selfheal_actions_total series every configured agent has from the
 // start (others appear with their first event).
 inline constexpr proto::Action kAgentActions[] = {
-    proto::Action::kRestart,     proto::Action::kRecovered,     proto::Action::kRateLimited,
-    proto::Action::kOllamaError, proto::Action::kDiagnosis,     proto::Action::kExhausted,
+    proto::Action::kRestart,       proto::Action::kRecovered,   proto::Action::kRateLimited,
+    proto::Action::kOllamaError,   proto::Action::kDiagnosis,   proto::Action::kExhausted,
     proto::Action::kRestartFailed, proto::Action::kWouldRestart};
 inline constexpr std::size_t kMaxActions = 64;
 // Components whose liveness is exported (the exporter reports itself as up).
-inline const std::vector<std::string> kComponents = {"probe", "diagnoser", "actuator",
-                                                     "exporter"};
+inline const std::vector<std::string> kComponents = {"probe", "diagnoser", "actuator", "exporter"};
 
 // Event `fields` the model reads (the contract with the senders):
 //   diagnosis / ollama_error: latency_seconds (number) — duration of the LLM call;
@@ -148,7 +147,7 @@ class MetricsModel {
    private:
     mutable std::mutex mu_;
     mutable std::size_t last_size_ = 0;  // guarded by mu_: the previous render's size
-    std::vector<Entry> entries_;  // guarded by mu_ (the vector is filled in the constructor)
+    std::vector<Entry> entries_;         // guarded by mu_ (the vector is filled in the constructor)
     std::map<const void*, std::size_t> entry_of_;
   };
   Index index_;  // declared first: the families below are made through it
@@ -187,7 +186,8 @@ class MetricsModel {
   std::uint64_t dropped_labels_ = 0;
   std::vector<std::uint64_t> rejected_last_;
   // Per (component, counter name): the boot id and the total last seen from it.
-  std::map<std::pair<std::string, const prometheus::Counter*>, std::pair<std::string, std::uint64_t>>
+  std::map<std::pair<std::string, const prometheus::Counter*>,
+           std::pair<std::string, std::uint64_t>>
       cumulative_last_;
 };
 

@@ -34,16 +34,16 @@ struct FleetRow {
 
 // One cycle's query.
 struct FleetPlan {
-  double now = 0;                       // probe wall clock when planned
-  std::vector<std::string> symbols, profiles;  // one per key
-  double since = 0;                     // every key: rows with timestamp > since
+  double now = 0;                                  // probe wall clock when planned
+  std::vector<std::string> symbols, profiles;      // one per key
+  double since = 0;                                // every key: rows with timestamp > since
   std::optional<std::pair<double, double>> slice;  // catching-up keys: rows in (lo, hi]
-  std::vector<bool> check;              // per key: ask whether it ever had a row
-  std::vector<std::optional<double>> lateral;  // per key: newest row > bound (composite index)
+  std::vector<bool> check;                         // per key: ask whether it ever had a row
+  std::vector<std::optional<double>> lateral;      // per key: newest row > bound (composite index)
 };
 
 struct FleetParams {
-  std::string symbols, profiles, check, lateral;  // PostgreSQL array literals
+  std::string symbols, profiles, check, lateral;         // PostgreSQL array literals
   std::optional<std::string> since, slice_lo, slice_hi;  // float8 text; nullopt = NULL
 };
 FleetParams fleet_params(const FleetPlan& plan);
@@ -58,10 +58,10 @@ FleetParams fleet_params(const FleetPlan& plan);
 inline constexpr double kLateCommitMargin = 5;
 
 struct FleetPlannerSettings {
-  double cap = 1800;          // exact ages up to this; beyond it "older than the cap"
+  double cap = 1800;                  // exact ages up to this; beyond it "older than the cap"
   double margin = kLateCommitMargin;  // re-scan this far below the last answered cycle
-  double first_slice = 60;    // the first cycle's range below now
-  double min_slice = 10;      // catch-up slice width bounds (seconds of table time)
+  double first_slice = 60;            // the first cycle's range below now
+  double min_slice = 10;              // catch-up slice width bounds (seconds of table time)
   double target_seconds = 0.01;  // slice width adapts so that a catch-up query takes about this
 };
 

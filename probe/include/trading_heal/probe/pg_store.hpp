@@ -24,11 +24,11 @@ namespace trading_heal::probe {
 
 struct FleetAnswer {
   bool ok = false;
-  std::string error;            // when !ok (never holds the connection string)
-  std::vector<FleetRow> rows;   // one per key, in key order
-  double seconds = 0;           // wall time of the query (connect excluded)
-  bool composite_index = false; // btc.decisions has a valid (symbol, profile, timestamp) index
-  std::uint64_t generation = 0; // which submit() this answers
+  std::string error;             // when !ok (never holds the connection string)
+  std::vector<FleetRow> rows;    // one per key, in key order
+  double seconds = 0;            // wall time of the query (connect excluded)
+  bool composite_index = false;  // btc.decisions has a valid (symbol, profile, timestamp) index
+  std::uint64_t generation = 0;  // which submit() this answers
 };
 
 struct PgSettings {
@@ -74,7 +74,7 @@ class PgStore {
   std::uint64_t generation_ = 0;
   bool running_ = false;  // a request is being executed
   std::chrono::steady_clock::time_point started_{};
-  int socket_ = -1;       // the live connection's socket, for abort_if_stuck
+  int socket_ = -1;  // the live connection's socket, for abort_if_stuck
   bool connected_ = false;
   bool stop_ = false;
   // Worker-thread state.

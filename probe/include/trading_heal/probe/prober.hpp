@@ -28,7 +28,8 @@ struct ProbeOptions {
   std::chrono::milliseconds bus_timeout{2000};
 };
 
-// The probe's settings derived from the configuration (interval, threshold, startup grace, proc root).
+// The probe's settings derived from the configuration (interval, threshold, startup grace, proc
+// root).
 ProbeOptions probe_options(const common::Config& cfg);
 PgSettings pg_settings(const common::Config& cfg);
 // The fleet query planner's settings (cap, late-commit margin, first range, catch-up slices).
@@ -51,8 +52,8 @@ class Prober {
                                                 const std::optional<FleetAnswer>& answer,
                                                 double now_wall, common::MonoTime now);
   // Instant re-check of watched units (indices into watched_units()), reusing the last ages.
-  std::vector<proto::HealthReport> recheck(const std::set<std::size_t>& watched,
-                                           double now_wall, common::MonoTime now);
+  std::vector<proto::HealthReport> recheck(const std::set<std::size_t>& watched, double now_wall,
+                                           common::MonoTime now);
   // When each agent is to be checked next (set by every check of it).
   DeadlineSchedule& deadlines() { return deadlines_; }
   std::uint64_t deadline_checks() const { return deadline_checks_; }
@@ -77,24 +78,24 @@ class Prober {
                                                    bool count_every);
   // Takes a query's answer: reachability, the planner's ranges, every agent's DB facts.
   void apply_answer(const std::optional<FleetAnswer>& answer);
+
  public:
   // An answer that came after its checks went on without it: its rows still count.
   void absorb(const FleetAnswer& answer) { apply_answer(answer); }
 
  private:
-
   const common::Config& cfg_;
   ProbeOptions opts_;
   SystemdBus* bus_;
   PgStore* pg_;
   ProcReader proc_;
-  std::vector<std::size_t> enabled_;          // agent indices checked
-  std::vector<std::string> units_;            // their units (watch index = position)
-  std::vector<ProcessPattern> patterns_;      // per agent
-  FleetPlanner planner_;                      // the fleet query's ranges, across cycles
-  std::optional<FleetPlan> inflight_;         // the plan of the query in flight
+  std::vector<std::size_t> enabled_;      // agent indices checked
+  std::vector<std::string> units_;        // their units (watch index = position)
+  std::vector<ProcessPattern> patterns_;  // per agent
+  FleetPlanner planner_;                  // the fleet query's ranges, across cycles
+  std::optional<FleetPlan> inflight_;     // the plan of the query in flight
   std::uint64_t inflight_generation_ = 0;
-  std::vector<AgeFacts> last_age_;            // per agent, DB part of the last cycle
+  std::vector<AgeFacts> last_age_;  // per agent, DB part of the last cycle
   std::vector<std::optional<proto::Verdict>> last_verdict_;
   AgeMemory memory_;
   FailureCounter failures_;

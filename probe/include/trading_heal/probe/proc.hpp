@@ -15,9 +15,9 @@
 namespace trading_heal::probe {
 
 struct ProcStat {
-  char state = '?';                // R S D Z T ...
-  std::uint64_t cpu_ticks = 0;     // utime + stime, in clock ticks
-  std::uint64_t start_ticks = 0;   // starttime: tells a reused PID apart
+  char state = '?';               // R S D Z T ...
+  std::uint64_t cpu_ticks = 0;    // utime + stime, in clock ticks
+  std::uint64_t start_ticks = 0;  // starttime: tells a reused PID apart
   std::uint64_t rss_pages = 0;
 };
 

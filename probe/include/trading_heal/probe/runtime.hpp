@@ -76,8 +76,8 @@ class Runtime {
   std::optional<common::MonoTime> instant_due_;
   std::vector<std::optional<proto::Verdict>> logged_verdict_;
   common::BusReconnect reconnect_;
-  bool query_inflight_ = false;             // a fleet query (a cycle's or a check's) runs
-  std::set<std::size_t> pending_checks_;    // agents whose deadline passed, not checked yet
+  bool query_inflight_ = false;           // a fleet query (a cycle's or a check's) runs
+  std::set<std::size_t> pending_checks_;  // agents whose deadline passed, not checked yet
   std::optional<common::MonoTime> check_finish_by_;
   std::chrono::milliseconds check_budget_{2000};
   std::uint64_t check_queries_ = 0;

@@ -41,28 +41,28 @@ struct ProcessFacts {
 
 // What PostgreSQL said about the agent's (symbol, profile) this cycle.
 enum class DbAnswer {
-  kUnavailable,  // the query failed, timed out, or was not attempted (PostgreSQL down/slow)
-  kRow,          // newest decision timestamp inside the search window: `newest_ts`
-  kOlderThanCap, // no row inside the window, but rows exist (or we saw one before)
-  kNeverSeen,    // (symbol, profile) never had a row: probable configuration mismatch
+  kUnavailable,   // the query failed, timed out, or was not attempted (PostgreSQL down/slow)
+  kRow,           // newest decision timestamp inside the search window: `newest_ts`
+  kOlderThanCap,  // no row inside the window, but rows exist (or we saw one before)
+  kNeverSeen,     // (symbol, profile) never had a row: probable configuration mismatch
 };
 
 struct AgeFacts {
   DbAnswer db = DbAnswer::kUnavailable;
-  double newest_ts = 0;  // with kRow
+  double newest_ts = 0;                // with kRow
   std::optional<double> heartbeat_ts;  // epoch seconds from the heartbeat file
 };
 
 struct AgentFacts {
-  std::optional<UnitFacts> unit;  // nullopt: systemd did not answer
+  std::optional<UnitFacts> unit;        // nullopt: systemd did not answer
   std::optional<ProcessFacts> process;  // nullopt: not examined (no MainPID)
   AgeFacts age;
 };
 
 struct VerdictPolicy {
   double stall_threshold_s = 600;
-  double age_cap_s = 1800;          // the DB search window: beyond it "older than the cap"
-  double future_tolerance_s = 5;    // a newest timestamp further ahead is clock skew
+  double age_cap_s = 1800;        // the DB search window: beyond it "older than the cap"
+  double future_tolerance_s = 5;  // a newest timestamp further ahead is clock skew
   // A (re)started agent bootstraps (candles, training) before its first decision: until it has
   // decided since its start, its age counts from start + grace (TRADING_HEAL_STARTUP_GRACE).
   double startup_grace_s = 120;

@@ -25,7 +25,7 @@ enum class Reject {
   kUnknownKind,
   kMissingField,
   kWrongType,
-  kBadValue,       // right type, unacceptable value (enum, range, NaN, invalid UTF-8)
+  kBadValue,  // right type, unacceptable value (enum, range, NaN, invalid UTF-8)
 };
 inline constexpr std::size_t kRejectCount = 9;
 std::string_view to_string(Reject r);
@@ -40,8 +40,8 @@ struct Limits {
   std::size_t max_array = 64;
   std::size_t max_map = 64;
   std::size_t max_str = 64 * 1024;
-  std::size_t max_bin = 0;  // no binary fields exist
-  std::size_t max_ext = 0;  // no extension types exist
+  std::size_t max_bin = 0;    // no binary fields exist
+  std::size_t max_ext = 0;    // no extension types exist
   std::size_t max_depth = 4;  // envelope > body > fields > scalar
 };
 

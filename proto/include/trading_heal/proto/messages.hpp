@@ -37,7 +37,7 @@ struct Envelope {
   std::string source;   // component name: probe, diagnoser, actuator, exporter, ctl, tap, ...
   std::string boot_id;  // random per process start; (source, boot_id, seq) identifies a message
   std::uint64_t seq = 0;
-  double ts = 0;        // Unix epoch seconds, sender's wall clock
+  double ts = 0;  // Unix epoch seconds, sender's wall clock
   // Reliable channels only, set at send time (never stored): the sender holds no earlier record
   // of this (source, boot_id), so a receiver that has not seen the seqs before it may accept
   // it. Encoded as `first: true`, omitted when false.
@@ -60,15 +60,15 @@ struct HealthReport {
   std::string result;
   std::uint32_t main_pid = 0;
   std::uint64_t rss_bytes = 0;
-  double cpu_ratio = 0;  // CPU seconds per wall second since the previous sample
-  std::uint32_t n_restarts = 0;  // systemd's own NRestarts
+  double cpu_ratio = 0;                   // CPU seconds per wall second since the previous sample
+  std::uint32_t n_restarts = 0;           // systemd's own NRestarts
   std::optional<double> active_enter_ts;  // epoch seconds the unit last became active
   bool unit_ok = false;
   bool process_ok = false;
   bool age_ok = false;
-  bool clock_skew = false;   // the newest decision lies in the future
-  bool never_seen = false;   // (symbol, profile) never had a row: probable mapping mistake
-  std::string detail;        // human-readable summary of the failed checks
+  bool clock_skew = false;  // the newest decision lies in the future
+  bool never_seen = false;  // (symbol, profile) never had a row: probable mapping mistake
+  std::string detail;       // human-readable summary of the failed checks
 };
 
 // Liveness and counters of a component, sent every interval (also carries the probe status).
@@ -76,7 +76,7 @@ struct Heartbeat {
   std::string component;
   std::uint32_t pid = 0;
   double interval_seconds = 0;  // how often the component sends this
-  Fields stats;  // e.g. db_reachable, cycle_seconds, overruns, rejected.malformed
+  Fields stats;                 // e.g. db_reachable, cycle_seconds, overruns, rejected.malformed
 };
 
 struct Diagnosis {
