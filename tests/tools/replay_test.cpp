@@ -1,0 +1,110 @@
+// trading-heal-replay's core on histories with known stalls: a stall is restarted at its
+// deadline plus the confirmation, as the live daemons do (threshold + ~2 s with the diagnosis
+// at once); a short gap is not; a database outage holds; every planted stall of a generated month
+// is found; a higher threshold restarts less.
+#include "replay.hpp"
+
+#include <gtest/gtest.h>
+
+#include "generate.hpp"
+
+namespace trading_heal::replay {
+namespace {
+
+common::Config config(double threshold_s = 600) {
+  auto c = common::load_config([&](const std::string& n) -> std::optional<std::string> {
+    if (n == "TRADING_HEAL_STALL_THRESHOLD") return std::to_string(threshold_s);
+    return std::nullopt;
+  });
+  return *c;
+}
+
+constexpr double kStart = 1780000000;
+
+// One agent every 5 s for `hours`, silent in [gap_from, gap_to).
+History one_agent(double hours, double gap_from, double gap_to) {
+  History h;
+  Series s{"BTC-USDT", "default", {}};
+  for (double t = kStart; t < kStart + hours * 3600; t += 5) {
+    if (t >= gap_from && t < gap_to) continue;
+    s.ts.push_back(t);
+  }
+  h.series.push_back(s);
+  return h;
+}
+
+TEST(Replay, AStallIsRestartedAtItsDeadlineAndAShortGapIsNot) {
+  const double stall = kStart + 3600;
+  const auto r = run(one_agent(3, stall + 5, stall + 1800), config());
+  ASSERT_EQ(r.stalls.size(), 1U);
+  EXPECT_TRUE(r.stalls[0].caught);
+  EXPECT_GE(r.stalls[0].detection_s, 0.0);
+  EXPECT_LE(r.stalls[0].detection_s, 2.5) << "threshold + the 2 s confirmation, any interval";
+  ASSERT_FALSE(r.findings.empty());
+  EXPECT_EQ(r.findings[0].kind, Finding::Kind::kRestart);
+  EXPECT_EQ(r.findings[0].agent, "BTC_USDT");
+  EXPECT_NEAR(r.findings[0].since_decision, 602, 1);
+
+  const auto blip = run(one_agent(3, stall, stall + 590), config());
+  EXPECT_TRUE(blip.stalls.empty());
+  EXPECT_TRUE(blip.findings.empty()) << "a 10 min gap under a 600 s threshold... is no stall";
+}
+
+TEST(Replay, ADatabaseOutageHoldsEveryRestart) {
+  const double stall = kStart + 3600;
+  History h = one_agent(3, stall, stall + 1800);
+  h.db_outages.emplace_back(stall - 60, stall + 3000);
+  const auto r = run(h, config());
+  for (const auto& f : r.findings) {
+    EXPECT_NE(f.kind, Finding::Kind::kRestart) << "restarted during the outage at " << f.at;
+  }
+}
+
+TEST(Replay, EveryPlantedStallOfAGeneratedMonthIsFound) {
+  const auto g = six_agents(kStart, 30, 7);
+  const auto r = run(g.history, config(600));
+  const auto specs = agents_of(g.history);
+  std::size_t planted = 0;
+  for (const auto& p : g.planted) {
+    if (p.kind != "stall" || p.to - p.from <= 600) continue;
+    ++planted;
+    std::string agent;
+    for (const auto& s : specs) {
+      if (s.symbol == p.symbol && s.profile == p.profile) agent = s.instance;
+    }
+    const bool found = std::any_of(r.stalls.begin(), r.stalls.end(), [&](const Stall& s) {
+      return s.agent == agent && s.from <= p.from + 1 && s.to >= p.to - 1;
+    });
+    EXPECT_TRUE(found) << agent << " stall " << p.from << ".." << p.to;
+  }
+  EXPECT_GE(planted, 40U) << "a month of six agents, a stall about every two days each";
+  EXPECT_GT(r.checks, 6U * 30 * 2880);
+}
+
+TEST(Replay, AHigherThresholdRestartsLess) {
+  const auto g = six_agents(kStart, 10, 3);
+  std::size_t last = SIZE_MAX;
+  for (double threshold : {300.0, 600.0, 900.0}) {
+    const auto r = run(g.history, config(threshold));
+    std::size_t restarts = 0;
+    for (const auto& a : r.agents) restarts += a.restarts;
+    EXPECT_LE(restarts, last) << "threshold " << threshold;
+    last = restarts;
+  }
+}
+
+TEST(Replay, CsvIsReadAndItsErrorsNameTheLine) {
+  auto h =
+      parse_csv("timestamp,symbol,profile\n1780000000,BTC-USDT,default\n1780000005.5,ETH-USDT,\n");
+  ASSERT_TRUE(h) << h.error();
+  ASSERT_EQ(h->series.size(), 2U);
+  EXPECT_EQ(h->series[1].profile, "default");
+  EXPECT_DOUBLE_EQ(h->series[1].ts[0], 1780000005.5);
+  auto bad = parse_csv("1780000000,BTC-USDT,default\nnot-a-time,BTC-USDT,default\n");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().find("line 2"), std::string::npos) << bad.error();
+  EXPECT_FALSE(parse_csv(""));
+}
+
+}  // namespace
+}  // namespace trading_heal::replay

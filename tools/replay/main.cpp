@@ -1,0 +1,317 @@
+// trading-heal-replay: what trading-heal would have done with a fleet's real history.
+#include <time.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include "replay.hpp"
+#include "trading_heal/common/config.hpp"
+#include "trading_heal/common/settings.hpp"
+
+namespace {
+
+namespace common = trading_heal::common;
+namespace replay = trading_heal::replay;
+using nlohmann::json;
+
+constexpr const char* kUsage =
+    R"(usage: trading-heal-replay (--csv FILE | --database-url URL --from T --to T)
+                           [--set NAME=V1,V2,...] [--outage FROM,TO]... [--json] [--findings]
+
+Replays a fleet's decisions (btc.decisions: timestamp, symbol, profile) through the probe's
+verdict logic and the actuator's engine with simulated time, at many times real speed, with no
+D-Bus, no restarts and no model (the restart waits TRADING_HEAL_DIAGNOSIS_WAIT, as with the model
+down). Prints, per agent: the restarts it would have made (needless: decisions resumed on their
+own within 5 min), what it would have held (rate limit, exhausted, global incident), and the
+history's stalls (gaps longer than the threshold) it caught, with the detection delay, or missed.
+
+  --csv FILE            timestamp,symbol,profile lines (psql: \copy (SELECT timestamp, symbol,
+                        profile FROM btc.decisions WHERE ...) TO FILE WITH CSV)
+  --database-url URL    read btc.decisions from PostgreSQL (default: DATABASE_URL)
+  --from T, --to T      the range: epoch seconds or YYYY-MM-DDTHH:MM:SSZ
+  --set NAME=V1,V2,...  replay once per value of a policy setting and compare them side by side
+                        (e.g. TRADING_HEAL_STALL_THRESHOLD=300,600,900)
+  --outage FROM,TO      the database did not answer then (repeatable)
+  --findings            also every restart, hold and missed stall, one line each
+  --json                machine-readable output
+  -h, --help            this text
+
+The policy is the environment's (the settings below), as the daemons read it.
+Exit status: 0 done, 64 bad usage, 78 bad configuration, 1 the history could not be read.
+)";
+
+int usage(const std::string& msg) {
+  std::cerr << "trading-heal-replay: " << msg << "\n(try --help)\n";
+  return 64;
+}
+
+std::optional<double> parse_time(const std::string& s) {
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  if (end != s.c_str() && *end == '\0' && std::isfinite(v) && v > 0) return v;
+  std::tm tm{};
+  const char* rest = ::strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+  if (rest == nullptr || (*rest != '\0' && std::string(rest) != "Z")) return std::nullopt;
+  return static_cast<double>(::timegm(&tm));
+}
+
+std::string iso(double t) {
+  const std::time_t s = static_cast<std::time_t>(t);
+  std::tm tm{};
+  ::gmtime_r(&s, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+tl::expected<replay::History, std::string> read_database(const std::string& url, double from,
+                                                         double to) {
+  try {
+    pqxx::connection c(url);
+    pqxx::read_transaction t(c);
+    const pqxx::result rows = t.exec_params(
+        "SELECT timestamp, symbol, coalesce(profile, 'default') FROM btc.decisions "
+        "WHERE timestamp >= $1 AND timestamp < $2 ORDER BY timestamp",
+        from, to);
+    std::ostringstream csv;
+    for (const auto& row : rows) {
+      csv.precision(17);
+      csv << row[0].as<double>() << ',' << row[1].c_str() << ',' << row[2].c_str() << '\n';
+    }
+    auto h = replay::parse_csv(csv.str());
+    if (!h)
+      return tl::unexpected("btc.decisions from " + iso(from) + " to " + iso(to) + ": " +
+                            h.error());
+    return h;
+  } catch (const std::exception& e) {
+    return tl::unexpected(std::string("cannot read btc.decisions: ") + e.what());
+  }
+}
+
+struct Totals {
+  std::size_t restarts = 0, needless = 0, held = 0, stalls = 0, caught = 0;
+  double detection_sum = 0;
+};
+
+Totals totals(const replay::Result& r) {
+  Totals t;
+  for (const auto& a : r.agents) {
+    t.restarts += a.restarts;
+    t.needless += a.needless;
+    t.held += a.held;
+    t.stalls += a.stalls;
+    t.caught += a.caught;
+    t.detection_sum += a.detection_sum_s;
+  }
+  return t;
+}
+
+json to_json(const replay::Result& r, bool findings) {
+  json agents = json::array();
+  for (const auto& a : r.agents) {
+    agents.push_back(
+        {{"agent", a.agent},
+         {"decisions", a.decisions},
+         {"restarts", a.restarts},
+         {"needless_restarts", a.needless},
+         {"held", a.held},
+         {"stalls", a.stalls},
+         {"stalls_caught", a.caught},
+         {"mean_detection_seconds",
+          a.caught > 0 ? json(a.detection_sum_s / static_cast<double>(a.caught)) : json(nullptr)}});
+  }
+  json out = {{"from", iso(r.from)}, {"to", iso(r.to)}, {"checks", r.checks}, {"agents", agents}};
+  if (findings) {
+    json f = json::array();
+    for (const auto& x : r.findings) {
+      static const char* kinds[] = {"restart", "held", "missed_stall"};
+      f.push_back({{"kind", kinds[static_cast<int>(x.kind)]},
+                   {"agent", x.agent},
+                   {"at", iso(x.at)},
+                   {"what", x.what},
+                   {"since_decision_seconds", x.since_decision},
+                   {"needless", x.needless},
+                   {"stall_seconds", x.stall_seconds}});
+    }
+    out["findings"] = f;
+  }
+  return out;
+}
+
+void print_table(const replay::Result& r, bool findings) {
+  std::printf("replayed %s .. %s: %llu checks\n", iso(r.from).c_str(), iso(r.to).c_str(),
+              static_cast<unsigned long long>(r.checks));
+  std::printf("%-24s %9s %8s %8s %6s %13s %14s\n", "agent", "decisions", "restarts", "needless",
+              "held", "stalls caught", "mean detection");
+  for (const auto& a : r.agents) {
+    char det[32] = "-";
+    if (a.caught > 0) {
+      std::snprintf(det, sizeof det, "%.1f s", a.detection_sum_s / static_cast<double>(a.caught));
+    }
+    char caught[32];
+    std::snprintf(caught, sizeof caught, "%zu/%zu", a.caught, a.stalls);
+    std::printf("%-24s %9zu %8zu %8zu %6zu %13s %14s\n", a.agent.c_str(), a.decisions, a.restarts,
+                a.needless, a.held, caught, det);
+  }
+  if (!findings) return;
+  for (const auto& x : r.findings) {
+    static const char* kinds[] = {"RESTART", "HELD", "MISSED"};
+    std::printf("%s %-7s %-22s %s (%.0f s after its last decision)%s\n", iso(x.at).c_str(),
+                kinds[static_cast<int>(x.kind)], x.agent.c_str(), x.what.c_str(), x.since_decision,
+                x.needless ? " needless" : "");
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::string csv_path, url;
+  std::optional<double> from, to;
+  std::string set_name;
+  std::vector<std::string> set_values;
+  std::vector<std::pair<double, double>> outages;
+  bool as_json = false, findings = false;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    const bool has = i + 1 < args.size();
+    if (a == "-h" || a == "--help") {
+      std::cout << kUsage << common::settings_help(common::kProbe | common::kActuator);
+      return 0;
+    } else if (a == "--json") {
+      as_json = true;
+    } else if (a == "--findings") {
+      findings = true;
+    } else if (a == "--csv" && has) {
+      csv_path = args[++i];
+    } else if (a == "--database-url" && has) {
+      url = args[++i];
+    } else if ((a == "--from" || a == "--to") && has) {
+      auto t = parse_time(args[++i]);
+      if (!t) return usage(a + " " + args[i] + ": want epoch seconds or YYYY-MM-DDTHH:MM:SSZ");
+      (a == "--from" ? from : to) = t;
+    } else if (a == "--set" && has) {
+      const std::string kv = args[++i];
+      const auto eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0) return usage("--set wants NAME=V1,V2,...; got " + kv);
+      set_name = kv.substr(0, eq);
+      std::stringstream vs(kv.substr(eq + 1));
+      for (std::string v; std::getline(vs, v, ',');) {
+        if (!v.empty()) set_values.push_back(v);
+      }
+      if (set_values.empty()) return usage("--set " + set_name + " has no values");
+    } else if (a == "--outage" && has) {
+      const std::string span = args[++i];
+      const auto comma = span.find(',');
+      auto f = comma == std::string::npos ? std::nullopt : parse_time(span.substr(0, comma));
+      auto t = comma == std::string::npos ? std::nullopt : parse_time(span.substr(comma + 1));
+      if (!f || !t || *t <= *f)
+        return usage("--outage wants FROM,TO (FROM before TO); got " + span);
+      outages.emplace_back(*f, *t);
+    } else {
+      return usage("unknown argument " + a);
+    }
+  }
+  if (csv_path.empty() && url.empty()) {
+    if (const char* env = std::getenv("DATABASE_URL"); env != nullptr && *env) url = env;
+  }
+  if (csv_path.empty() && url.empty()) return usage("give --csv FILE or --database-url URL");
+  if (!csv_path.empty() && !url.empty())
+    return usage("--csv and --database-url exclude each other");
+  if (!url.empty() && (!from || !to)) return usage("--database-url needs --from and --to");
+
+  tl::expected<replay::History, std::string> history;
+  if (!csv_path.empty()) {
+    std::ifstream in(csv_path);
+    if (!in) {
+      std::cerr << "trading-heal-replay: cannot read " << csv_path << "\n";
+      return 1;
+    }
+    std::stringstream s;
+    s << in.rdbuf();
+    history = replay::parse_csv(s.str());
+    if (!history) history = tl::unexpected(csv_path + ": " + history.error());
+  } else {
+    history = read_database(url, *from, *to);
+  }
+  if (!history) {
+    std::cerr << "trading-heal-replay: " << history.error() << "\n";
+    return 1;
+  }
+  if (from) history->from = *from;
+  if (to) history->to = *to;
+  history->db_outages = outages;
+
+  // One run per value of the --set setting (or one run), each with the environment's policy.
+  if (set_values.empty()) set_values.push_back("");
+  json runs = json::array();
+  std::vector<std::pair<std::string, replay::Result>> results;
+  for (const auto& value : set_values) {
+    auto cfg = common::load_config([&](const std::string& name) -> std::optional<std::string> {
+      if (!set_name.empty() && name == set_name) return value;
+      if (const char* v = std::getenv(name.c_str())) return std::string(v);
+      return std::nullopt;
+    });
+    if (!cfg) {
+      std::cerr << "trading-heal-replay: configuration error: " << cfg.error().to_string() << "\n";
+      return 78;
+    }
+    replay::Options opts;
+    const auto t0 = std::chrono::steady_clock::now();
+    // A progress line on a terminal, at most once a second of wall time.
+    auto shown = t0;
+    opts.progress = [&](double at) {
+      const auto now = std::chrono::steady_clock::now();
+      if (::isatty(STDERR_FILENO) == 0 || now - shown < std::chrono::seconds(1)) return;
+      shown = now;
+      std::fprintf(stderr, "\rreplaying%s: at %s",
+                   set_name.empty() ? "" : (" " + set_name + "=" + value).c_str(), iso(at).c_str());
+    };
+    auto r = replay::run(*history, *cfg, opts);
+    const double wall =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::fprintf(stderr, "\r%sreplayed %.1f days in %.2f s (%llu checks)\n",
+                 set_name.empty() ? "" : (set_name + "=" + value + ": ").c_str(),
+                 (r.to - r.from) / 86400, wall, static_cast<unsigned long long>(r.checks));
+    results.emplace_back(value, std::move(r));
+  }
+  if (as_json) {
+    json out = json::array();
+    for (const auto& [value, r] : results) {
+      json j = to_json(r, findings);
+      if (!set_name.empty()) j["set"] = {{set_name, value}};
+      out.push_back(j);
+    }
+    std::cout << (results.size() == 1 ? out[0] : out).dump(2) << "\n";
+    return 0;
+  }
+  if (results.size() == 1) {
+    print_table(results[0].second, findings);
+    return 0;
+  }
+  // Side by side: the same history under each value.
+  std::printf("%-32s %12s %9s %6s %13s %14s %7s\n", (set_name).c_str(), "restarts/day", "needless",
+              "held", "stalls caught", "mean detection", "missed");
+  for (const auto& [value, r] : results) {
+    const Totals t = totals(r);
+    const double days = std::max((r.to - r.from) / 86400, 1e-9);
+    char caught[32], det[32] = "-";
+    std::snprintf(caught, sizeof caught, "%zu/%zu", t.caught, t.stalls);
+    if (t.caught > 0)
+      std::snprintf(det, sizeof det, "%.1f s", t.detection_sum / static_cast<double>(t.caught));
+    std::printf("%-32s %12.2f %9zu %6zu %13s %14s %7zu\n", value.c_str(),
+                static_cast<double>(t.restarts) / days, t.needless, t.held, caught, det,
+                t.stalls - t.caught);
+  }
+  return 0;
+}
