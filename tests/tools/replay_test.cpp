@@ -6,7 +6,10 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "generate.hpp"
+#include "rhythm.hpp"
 
 namespace trading_heal::replay {
 namespace {
@@ -91,6 +94,30 @@ TEST(Replay, AHigherThresholdRestartsLess) {
     EXPECT_LE(restarts, last) << "threshold " << threshold;
     last = restarts;
   }
+}
+
+TEST(Rhythm, EachAgentsGapsGiveItsThresholdAndANightlyPauseIsSeen) {
+  const auto g = six_agents(kStart, 30, 7);
+  const auto rs = rhythms(g.history);
+  ASSERT_EQ(rs.size(), 6U);
+  std::map<std::string, Rhythm> by;
+  for (const auto& r : rs) by[r.agent] = r;
+  const Rhythm& btc = by.at("BTC_USDT");
+  EXPECT_NEAR(btc.median_s, 5, 0.6);
+  EXPECT_LT(btc.p999_s, 6);
+  EXPECT_FALSE(btc.hour_dependent);
+  EXPECT_EQ(btc.recommended_s, 300) << "3 x 5.5 s is below the floor";
+  EXPECT_GE(btc.would_raise, 10U) << "its planted stalls";
+  const Rhythm& sol = by.at("SOL_USDT");
+  EXPECT_TRUE(sol.hour_dependent) << "it pauses every night";
+  EXPECT_FALSE(sol.quiet_hours.empty());
+  EXPECT_LT(sol.recommended_s, 3600) << "from its active hours, not its 8 h pause";
+  EXPECT_GT(sol.max_s, 7 * 3600);
+  const Rhythm& doge = by.at("DOGE_USDT");
+  EXPECT_GT(doge.recommended_s, 300) << "bursts every 1-3 min: 3 x its p99.9";
+  EXPECT_DOUBLE_EQ(doge.recommended_s, 3 * doge.p999_s);
+  History few = one_agent(0.5, 0, 0);  // 360 gaps: too few to recommend
+  EXPECT_EQ(rhythms(few)[0].recommended_s, 0);
 }
 
 TEST(Replay, CsvIsReadAndItsErrorsNameTheLine) {

@@ -15,6 +15,7 @@
 #include <pqxx/pqxx>
 
 #include "replay.hpp"
+#include "rhythm.hpp"
 #include "trading_heal/common/config.hpp"
 #include "trading_heal/common/settings.hpp"
 
@@ -27,6 +28,7 @@ using nlohmann::json;
 constexpr const char* kUsage =
     R"(usage: trading-heal-replay (--csv FILE | --database-url URL --from T --to T)
                            [--set NAME=V1,V2,...] [--outage FROM,TO]... [--json] [--findings]
+                           [--rhythm]
 
 Replays a fleet's decisions (btc.decisions: timestamp, symbol, profile) through the probe's
 verdict logic and the actuator's engine with simulated time, at many times real speed, with no
@@ -43,6 +45,10 @@ history's stalls (gaps longer than the threshold) it caught, with the detection 
                         (e.g. TRADING_HEAL_STALL_THRESHOLD=300,600,900)
   --outage FROM,TO      the database did not answer then (repeatable)
   --findings            also every restart, hold and missed stall, one line each
+  --rhythm              instead: each agent's gaps between decisions (median, p99, p99.9, max),
+                        whether they depend on the hour, and the stall threshold its history
+                        suggests (the larger of 300 s and 3 x its p99.9 gap; at least 1000 gaps)
+                        with the stalls that threshold and the configured one would raise
   --json                machine-readable output
   -h, --help            this text
 
@@ -172,6 +178,63 @@ void print_table(const replay::Result& r, bool findings) {
   }
 }
 
+int print_rhythm(const replay::History& h, bool as_json) {
+  auto cfg = common::load_config(common::process_env());
+  if (!cfg) {
+    std::cerr << "trading-heal-replay: configuration error: " << cfg.error().to_string() << "\n";
+    return 78;
+  }
+  const double fixed = std::chrono::duration<double>(cfg->stall_threshold).count();
+  const auto rs = replay::rhythms(h);
+  json out = json::array();
+  if (!as_json) {
+    std::printf("%-24s %9s %8s %8s %8s %9s %12s %11s %11s  %s\n", "agent", "gaps", "median", "p99",
+                "p99.9", "max", "recommended", "raises", "at fixed", "by hour (UTC)");
+  }
+  for (std::size_t i = 0; i < rs.size(); ++i) {
+    const auto& r = rs[i];
+    std::size_t at_fixed = 0;
+    std::vector<double> ts = h.series[i].ts;
+    std::sort(ts.begin(), ts.end());
+    for (std::size_t k = 1; k < ts.size(); ++k) at_fixed += ts[k] - ts[k - 1] > fixed ? 1 : 0;
+    if (as_json) {
+      out.push_back({{"agent", r.agent},
+                     {"gaps", r.gaps},
+                     {"median_s", r.median_s},
+                     {"p99_s", r.p99_s},
+                     {"p999_s", r.p999_s},
+                     {"max_s", r.max_s},
+                     {"hour_dependent", r.hour_dependent},
+                     {"quiet_hours_utc", r.quiet_hours},
+                     {"hourly_p99_s", r.hourly_p99_s},
+                     {"recommended_s", r.recommended_s > 0 ? json(r.recommended_s) : json(nullptr)},
+                     {"would_raise", r.would_raise},
+                     {"raised_at_configured", at_fixed}});
+      continue;
+    }
+    char rec[32] = "-";
+    if (r.recommended_s > 0) std::snprintf(rec, sizeof rec, "%.0f s", r.recommended_s);
+    std::string hours = "no";
+    if (r.hour_dependent) {
+      hours = "quiet";
+      for (int q : r.quiet_hours) hours += " " + std::to_string(q);
+    }
+    std::printf("%-24s %9zu %7.1fs %7.1fs %7.1fs %8.0fs %12s %11zu %11zu  %s\n", r.agent.c_str(),
+                r.gaps, r.median_s, r.p99_s, r.p999_s, r.max_s, rec, r.would_raise, at_fixed,
+                hours.c_str());
+  }
+  if (as_json) {
+    std::cout << out.dump(2) << "\n";
+  } else {
+    std::printf(
+        "(raises: gaps longer than the recommendation; at fixed: longer than the configured "
+        "%.0f s. quiet H: hours whose p99 gap is over 10x the busiest hour's; the recommendation "
+        "comes from the other hours, one threshold cannot fit every hour)\n",
+        fixed);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -181,7 +244,7 @@ int main(int argc, char** argv) {
   std::string set_name;
   std::vector<std::string> set_values;
   std::vector<std::pair<double, double>> outages;
-  bool as_json = false, findings = false;
+  bool as_json = false, findings = false, rhythm = false;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     const bool has = i + 1 < args.size();
@@ -192,6 +255,8 @@ int main(int argc, char** argv) {
       as_json = true;
     } else if (a == "--findings") {
       findings = true;
+    } else if (a == "--rhythm") {
+      rhythm = true;
     } else if (a == "--csv" && has) {
       csv_path = args[++i];
     } else if (a == "--database-url" && has) {
@@ -251,6 +316,8 @@ int main(int argc, char** argv) {
   if (from) history->from = *from;
   if (to) history->to = *to;
   history->db_outages = outages;
+
+  if (rhythm) return print_rhythm(*history, as_json);
 
   // One run per value of the --set setting (or one run), each with the environment's policy.
   if (set_values.empty()) set_values.push_back("");

@@ -1,0 +1,45 @@
+// Each agent's own rhythm, from its decision history: the gaps between its decisions (median,
+// p99, p99.9, max), whether they depend on the hour of the day, and the stall threshold its
+// history suggests, with the stalls that threshold would have raised.
+#pragma once
+
+#include <array>
+#include <string>
+#include <vector>
+
+#include "replay.hpp"
+
+namespace trading_heal::replay {
+
+struct RhythmOptions {
+  // The recommended threshold: the larger of `floor_s` and `k` x the agent's p99.9 gap. k = 3:
+  // a gap three times the longest one in a thousand is far outside the agent's normal rhythm,
+  // and the floor keeps a fast agent's threshold above a slow insert or a restart's bootstrap.
+  double floor_s = 300;
+  double k = 3;
+  // Fewer gaps than this and nothing is recommended (the fixed threshold stands).
+  std::size_t min_gaps = 1000;
+};
+
+struct Rhythm {
+  std::string agent;
+  std::size_t gaps = 0;
+  double median_s = 0;
+  double p99_s = 0;
+  double p999_s = 0;
+  double max_s = 0;
+  // p99 of the gaps that began in each UTC hour (0 when the hour had none).
+  std::array<double, 24> hourly_p99_s{};
+  // The hours' p99 differ by more than 10x (e.g. a nightly pause): one threshold cannot fit
+  // every hour. The quiet hours are those (UTC) whose p99 is over 10x the busiest hour's; the
+  // recommendation then comes from the other hours' gaps, and the quiet hours' long gaps are
+  // among the stalls it would raise.
+  bool hour_dependent = false;
+  std::vector<int> quiet_hours;
+  double recommended_s = 0;     // 0: too little history
+  std::size_t would_raise = 0;  // gaps longer than the recommendation (stalls it would raise)
+};
+
+std::vector<Rhythm> rhythms(const History& history, const RhythmOptions& options = {});
+
+}  // namespace trading_heal::replay
