@@ -265,6 +265,17 @@ const Row kRows[] = {
    "the public keys allowed to connect over tcp:// (HOST.pub; re-read on SIGHUP)"},
   {"TRADING_HEAL_RULES_DIR", kDiagnoser, TH_TEXT(rules_dir), 0, 0, "the operator's own *.rules, tried before the shipped table"},
   {"TRADING_HEAL_DRY_RUN", kActuator, TH_FLAG(dry_run), 0, 0, "decide and record would_restart, restart nothing"},
+  // Shadow: beside another healer for a while, then trading-heal-replay --compare-audit.
+  {"TRADING_HEAL_MODE", kActuator,
+   [](Reader& r, Config& c, const Row& w) {
+     bool shadow = false;
+     r.choice(w.name, shadow, {{"enforce", false}, {"shadow", true}});
+     if (shadow) c.dry_run = true;
+     c.shadow = shadow;
+   },
+   [](const Config& c) { return std::string(c.shadow ? "shadow" : "enforce"); }, 0, 0,
+   "enforce, or shadow: run live but only record would_restart (as TRADING_HEAL_DRY_RUN=true), "
+   "to compare with another healer (trading-heal-replay --compare-audit)"},
   {"TRADING_HEAL_LOG_LEVEL", kAll, read_log_level, [](const Config& c) { return c.log_level; }, 0, 0,
    "trace, debug, info, warning, error, critical or off"},
   {"TRADING_HEAL_METRICS_LISTEN", kExporter, TH_LISTEN(metrics_listen), 0, 0, "HOST:PORT of /metrics"},

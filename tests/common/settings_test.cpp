@@ -93,5 +93,26 @@ TEST(Settings, TheDefaultsShownAreTheConfigurationsDefaults) {
   EXPECT_EQ(set->global_window, std::chrono::milliseconds(10000)) << "derived after the interval";
 }
 
+TEST(Settings, ShadowModeRecordsInsteadOfRestarting) {
+  auto with = [](const char* mode) {
+    return load_config([mode](const std::string& n) -> std::optional<std::string> {
+      if (n == "TRADING_HEAL_MODE") return std::string(mode);
+      return std::nullopt;
+    });
+  };
+  auto shadow = with("shadow");
+  ASSERT_TRUE(shadow);
+  EXPECT_TRUE(shadow->shadow);
+  EXPECT_TRUE(shadow->dry_run) << "shadow restarts nothing";
+  auto enforce = with("enforce");
+  ASSERT_TRUE(enforce);
+  EXPECT_FALSE(enforce->dry_run);
+  auto bad = with("dry");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().variable, "TRADING_HEAL_MODE");
+  EXPECT_NE(bad.error().message.find("enforce or shadow"), std::string::npos)
+      << bad.error().message;
+}
+
 }  // namespace
 }  // namespace trading_heal::common

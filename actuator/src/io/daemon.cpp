@@ -117,10 +117,10 @@ class Daemon {
       spdlog::info("SIGHUP: the allow-list of host keys read again; other settings need a restart");
     });
     loop.on_tick(clock_.mono(), [this](MonoTime now) { return tick(now); });
-    spdlog::info("actuator ready agents={} scope={} backend={} dry_run={} state={}",
+    spdlog::info("actuator ready agents={} scope={} backend={} dry_run={} mode={} state={}",
                  cfg_.agents.size(), common::to_string(cfg_.scope),
                  cfg_.restart_backend == common::RestartBackend::kDbus ? "dbus" : "systemctl",
-                 cfg_.dry_run, state_path_);
+                 cfg_.dry_run, cfg_.shadow ? "shadow" : "enforce", state_path_);
     common::notify_ready("watching " + std::to_string(cfg_.agents.size()) + " agents");
     const int sig = loop.run();
     common::notify_stopping();

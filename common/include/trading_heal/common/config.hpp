@@ -114,6 +114,7 @@ struct Config {
   std::string curve_server_key_file;
   std::string hosts_dir = "/etc/trading-heal/hosts.d";
   bool dry_run = false;
+  bool shadow = false;  // TRADING_HEAL_MODE=shadow (implies dry_run)
   std::string log_level = "info";
   std::string metrics_listen = "0.0.0.0:9120";
   std::string api_listen = "127.0.0.1:9121";
