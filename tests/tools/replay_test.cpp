@@ -8,6 +8,7 @@
 
 #include <map>
 
+#include "compare.hpp"
 #include "generate.hpp"
 #include "rhythm.hpp"
 
@@ -118,6 +119,49 @@ TEST(Rhythm, EachAgentsGapsGiveItsThresholdAndANightlyPauseIsSeen) {
   EXPECT_DOUBLE_EQ(doge.recommended_s, 3 * doge.p999_s);
   History few = one_agent(0.5, 0, 0);  // 360 gaps: too few to recommend
   EXPECT_EQ(rhythms(few)[0].recommended_s, 0);
+}
+
+TEST(CompareAudit, ShadowRecordsAgainstTheJournalsRestartJobs) {
+  // A shadow audit: two would_restart records, a diagnosis, a failed would_restart.
+  const std::string audit =
+      R"({"ts":"2026-12-03T15:44:11.248Z","action":"would_restart","agent":"BTC_USDT","success":true})"
+      "\n"
+      R"({"ts":"2026-12-03T15:45:00Z","action":"diagnosis","agent":"BTC_USDT"})"
+      "\n"
+      R"({"ts":"2026-12-03T16:00:00.5Z","action":"would_restart","agent":"ETH_USDT","success":true})"
+      "\n"
+      R"({"ts":"2026-12-03T16:10:00Z","action":"would_restart","agent":"XRP_USDT","success":false})"
+      "\n";
+  auto ours = audit_actions(audit);
+  ASSERT_TRUE(ours) << ours.error();
+  ASSERT_EQ(ours->size(), 2U);
+  EXPECT_NEAR((*ours)[0].at, 1796312651.248, 1e-3);
+  // The journal: a restart job of BTC 40 s later (user manager), one of SOL (system manager),
+  // a start job, another unit's restart.
+  const std::string journal =
+      R"({"USER_UNIT":"crypto-agent@BTC_USDT.service","JOB_TYPE":"restart","JOB_RESULT":"done","__REALTIME_TIMESTAMP":"1796312691000000"})"
+      "\n"
+      R"({"UNIT":"crypto-agent@SOL_USDT.service","JOB_TYPE":"restart","JOB_RESULT":"done","__REALTIME_TIMESTAMP":"1796313000000000"})"
+      "\n"
+      R"({"UNIT":"crypto-agent@ETH_USDT.service","JOB_TYPE":"start","JOB_RESULT":"done","__REALTIME_TIMESTAMP":"1796313600000000"})"
+      "\n"
+      R"({"UNIT":"ssh.service","JOB_TYPE":"restart","JOB_RESULT":"done","__REALTIME_TIMESTAMP":"1796313600000000"})"
+      "\n";
+  auto theirs = journal_restarts(journal);
+  ASSERT_TRUE(theirs) << theirs.error();
+  ASSERT_EQ(theirs->size(), 2U);
+  EXPECT_EQ((*theirs)[0].agent, "BTC_USDT");
+  const auto c = compare(*ours, *theirs, 300);
+  ASSERT_EQ(c.agreed.size(), 1U);
+  EXPECT_EQ(c.agreed[0].first.agent, "BTC_USDT");
+  ASSERT_EQ(c.only_ours.size(), 1U);
+  EXPECT_EQ(c.only_ours[0].agent, "ETH_USDT");
+  ASSERT_EQ(c.only_theirs.size(), 1U);
+  EXPECT_EQ(c.only_theirs[0].agent, "SOL_USDT");
+  EXPECT_EQ(compare(*ours, *theirs, 10).agreed.size(), 0U) << "40 s apart, a 10 s window";
+  auto bad = audit_actions("{\"action\":\"would_restart\",\"ts\":\"yesterday\"}\n");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().find("line 1"), std::string::npos) << bad.error();
 }
 
 TEST(Replay, CsvIsReadAndItsErrorsNameTheLine) {

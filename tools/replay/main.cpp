@@ -2,6 +2,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -14,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
+#include "compare.hpp"
 #include "replay.hpp"
 #include "rhythm.hpp"
 #include "trading_heal/common/config.hpp"
@@ -29,6 +31,7 @@ constexpr const char* kUsage =
     R"(usage: trading-heal-replay (--csv FILE | --database-url URL --from T --to T)
                            [--set NAME=V1,V2,...] [--outage FROM,TO]... [--json] [--findings]
                            [--rhythm]
+       trading-heal-replay --compare-audit AUDIT --journal JOURNAL [--window S] [--restarts]
 
 Replays a fleet's decisions (btc.decisions: timestamp, symbol, profile) through the probe's
 verdict logic and the actuator's engine with simulated time, at many times real speed, with no
@@ -49,6 +52,11 @@ history's stalls (gaps longer than the threshold) it caught, with the detection 
                         whether they depend on the hour, and the stall threshold its history
                         suggests (the larger of 300 s and 3 x its p99.9 gap; at least 1000 gaps)
                         with the stalls that threshold and the configured one would raise
+  --compare-audit AUDIT  instead: trading-heal in shadow mode (TRADING_HEAL_MODE=shadow) beside
+                        the healer in charge: its audit's would_restart records against the
+                        restart jobs of crypto-agent@ units in JOURNAL (journalctl -o json
+                        [--user] --since ... > JOURNAL); agreed within --window S (default 300),
+                        or only one of the two; --restarts: its restart records too
   --json                machine-readable output
   -h, --help            this text
 
@@ -178,6 +186,69 @@ void print_table(const replay::Result& r, bool findings) {
   }
 }
 
+std::optional<std::string> slurp(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+int compare_audit(const std::string& audit_path, const std::string& journal_path, double window,
+                  bool with_restarts, bool as_json) {
+  const auto audit = slurp(audit_path);
+  const auto journal = slurp(journal_path);
+  if (!audit || !journal) {
+    std::cerr << "trading-heal-replay: cannot read " << (!audit ? audit_path : journal_path)
+              << "\n";
+    return 1;
+  }
+  auto ours = replay::audit_actions(*audit, with_restarts);
+  if (!ours) {
+    std::cerr << "trading-heal-replay: " << audit_path << ": " << ours.error() << "\n";
+    return 1;
+  }
+  auto theirs = replay::journal_restarts(*journal);
+  if (!theirs) {
+    std::cerr << "trading-heal-replay: " << journal_path << ": " << theirs.error() << "\n";
+    return 1;
+  }
+  const auto c = replay::compare(*ours, *theirs, window);
+  std::map<std::string, std::array<std::size_t, 3>> per;
+  for (const auto& [o, t] : c.agreed) ++per[o.agent][0];
+  for (const auto& o : c.only_ours) ++per[o.agent][1];
+  for (const auto& t : c.only_theirs) ++per[t.agent][2];
+  if (as_json) {
+    json out = {
+        {"window_seconds", window}, {"agents", json::array()}, {"disagreements", json::array()}};
+    for (const auto& [agent, n] : per) {
+      out["agents"].push_back(
+          {{"agent", agent}, {"agreed", n[0]}, {"only_trading_heal", n[1]}, {"only_other", n[2]}});
+    }
+    for (const auto& o : c.only_ours)
+      out["disagreements"].push_back(
+          {{"agent", o.agent}, {"at", iso(o.at)}, {"by", "trading-heal"}});
+    for (const auto& t : c.only_theirs)
+      out["disagreements"].push_back({{"agent", t.agent}, {"at", iso(t.at)}, {"by", "other"}});
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  std::printf("%-24s %7s %18s %12s   (within %.0f s)\n", "agent", "agreed", "only trading-heal",
+              "only other", window);
+  for (const auto& [agent, n] : per) {
+    std::printf("%-24s %7zu %18zu %12zu\n", agent.c_str(), n[0], n[1], n[2]);
+  }
+  for (const auto& o : c.only_ours) {
+    std::printf("%s %-22s trading-heal would have restarted it; the other healer did not\n",
+                iso(o.at).c_str(), o.agent.c_str());
+  }
+  for (const auto& t : c.only_theirs) {
+    std::printf("%s %-22s restarted by the other healer; trading-heal would not have\n",
+                iso(t.at).c_str(), t.agent.c_str());
+  }
+  return 0;
+}
+
 int print_rhythm(const replay::History& h, bool as_json) {
   auto cfg = common::load_config(common::process_env());
   if (!cfg) {
@@ -244,7 +315,9 @@ int main(int argc, char** argv) {
   std::string set_name;
   std::vector<std::string> set_values;
   std::vector<std::pair<double, double>> outages;
-  bool as_json = false, findings = false, rhythm = false;
+  bool as_json = false, findings = false, rhythm = false, with_restarts = false;
+  std::string audit_path, journal_path;
+  double window = 300;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     const bool has = i + 1 < args.size();
@@ -257,6 +330,16 @@ int main(int argc, char** argv) {
       findings = true;
     } else if (a == "--rhythm") {
       rhythm = true;
+    } else if (a == "--restarts") {
+      with_restarts = true;
+    } else if (a == "--compare-audit" && has) {
+      audit_path = args[++i];
+    } else if (a == "--journal" && has) {
+      journal_path = args[++i];
+    } else if (a == "--window" && has) {
+      char* end = nullptr;
+      window = std::strtod(args[++i].c_str(), &end);
+      if (*end != '\0' || !(window > 0)) return usage("--window wants seconds > 0; got " + args[i]);
     } else if (a == "--csv" && has) {
       csv_path = args[++i];
     } else if (a == "--database-url" && has) {
@@ -286,6 +369,10 @@ int main(int argc, char** argv) {
     } else {
       return usage("unknown argument " + a);
     }
+  }
+  if (!audit_path.empty()) {
+    if (journal_path.empty()) return usage("--compare-audit needs --journal FILE");
+    return compare_audit(audit_path, journal_path, window, with_restarts, as_json);
   }
   if (csv_path.empty() && url.empty()) {
     if (const char* env = std::getenv("DATABASE_URL"); env != nullptr && *env) url = env;
