@@ -54,6 +54,20 @@ TEST(Replay, AStallIsRestartedAtItsDeadlineAndAShortGapIsNot) {
   EXPECT_TRUE(blip.findings.empty()) << "a 10 min gap under a 600 s threshold... is no stall";
 }
 
+TEST(Replay, ARestartIsNeedlessOnlyIfDecisionsCameBackWithoutARealOne) {
+  // Silent for 11 min: the would-be restart at ~602 s, decisions back ~60 s later.
+  const double stall = kStart + 3600;
+  const History h = one_agent(3, stall + 5, stall + 660);
+  const auto alone = run(h, config());
+  ASSERT_EQ(alone.findings.size(), 1U);
+  EXPECT_TRUE(alone.findings[0].needless) << "decisions came back on their own";
+  History restarted = h;  // the healer in charge restarted it 630 s into the gap
+  restarted.restarts.emplace_back("BTC_USDT", stall + 630);
+  const auto with = run(restarted, config());
+  ASSERT_EQ(with.findings.size(), 1U);
+  EXPECT_FALSE(with.findings[0].needless) << "it came back because it was restarted";
+}
+
 TEST(Replay, ADatabaseOutageHoldsEveryRestart) {
   const double stall = kStart + 3600;
   History h = one_agent(3, stall, stall + 1800);

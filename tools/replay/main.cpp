@@ -47,6 +47,9 @@ history's stalls (gaps longer than the threshold) it caught, with the detection 
   --set NAME=V1,V2,...  replay once per value of a policy setting and compare them side by side
                         (e.g. TRADING_HEAL_STALL_THRESHOLD=300,600,900)
   --outage FROM,TO      the database did not answer then (repeatable)
+  --journal JOURNAL     the restarts that really happened (journalctl -o json export): each
+                        starts a new process, and a would-be restart followed by one before the
+                        decisions came back is not counted needless
   --findings            also every restart, hold and missed stall, one line each
   --rhythm              instead: each agent's gaps between decisions (median, p99, p99.9, max),
                         whether they depend on the hour, and the stall threshold its history
@@ -306,166 +309,200 @@ int print_rhythm(const replay::History& h, bool as_json) {
   return 0;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  std::vector<std::string> args(argv + 1, argv + argc);
-  std::string csv_path, url;
+// The command line, checked; the error is the usage message.
+struct Cli {
+  std::string csv_path, url, audit_path, journal_path, set_name;
   std::optional<double> from, to;
-  std::string set_name;
   std::vector<std::string> set_values;
   std::vector<std::pair<double, double>> outages;
-  bool as_json = false, findings = false, rhythm = false, with_restarts = false;
-  std::string audit_path, journal_path;
+  bool as_json = false, findings = false, rhythm = false, with_restarts = false, help = false;
   double window = 300;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    const bool has = i + 1 < args.size();
-    if (a == "-h" || a == "--help") {
-      std::cout << kUsage << common::settings_help(common::kProbe | common::kActuator);
-      return 0;
-    } else if (a == "--json") {
-      as_json = true;
-    } else if (a == "--findings") {
-      findings = true;
-    } else if (a == "--rhythm") {
-      rhythm = true;
-    } else if (a == "--restarts") {
-      with_restarts = true;
-    } else if (a == "--compare-audit" && has) {
-      audit_path = args[++i];
-    } else if (a == "--journal" && has) {
-      journal_path = args[++i];
-    } else if (a == "--window" && has) {
-      char* end = nullptr;
-      window = std::strtod(args[++i].c_str(), &end);
-      if (*end != '\0' || !(window > 0)) return usage("--window wants seconds > 0; got " + args[i]);
-    } else if (a == "--csv" && has) {
-      csv_path = args[++i];
-    } else if (a == "--database-url" && has) {
-      url = args[++i];
-    } else if ((a == "--from" || a == "--to") && has) {
-      auto t = parse_time(args[++i]);
-      if (!t) return usage(a + " " + args[i] + ": want epoch seconds or YYYY-MM-DDTHH:MM:SSZ");
-      (a == "--from" ? from : to) = t;
-    } else if (a == "--set" && has) {
-      const std::string kv = args[++i];
-      const auto eq = kv.find('=');
-      if (eq == std::string::npos || eq == 0) return usage("--set wants NAME=V1,V2,...; got " + kv);
-      set_name = kv.substr(0, eq);
-      std::stringstream vs(kv.substr(eq + 1));
-      for (std::string v; std::getline(vs, v, ',');) {
-        if (!v.empty()) set_values.push_back(v);
-      }
-      if (set_values.empty()) return usage("--set " + set_name + " has no values");
-    } else if (a == "--outage" && has) {
-      const std::string span = args[++i];
-      const auto comma = span.find(',');
-      auto f = comma == std::string::npos ? std::nullopt : parse_time(span.substr(0, comma));
-      auto t = comma == std::string::npos ? std::nullopt : parse_time(span.substr(comma + 1));
-      if (!f || !t || *t <= *f)
-        return usage("--outage wants FROM,TO (FROM before TO); got " + span);
-      outages.emplace_back(*f, *t);
-    } else {
-      return usage("unknown argument " + a);
-    }
-  }
-  if (!audit_path.empty()) {
-    if (journal_path.empty()) return usage("--compare-audit needs --journal FILE");
-    return compare_audit(audit_path, journal_path, window, with_restarts, as_json);
-  }
-  if (csv_path.empty() && url.empty()) {
-    if (const char* env = std::getenv("DATABASE_URL"); env != nullptr && *env) url = env;
-  }
-  if (csv_path.empty() && url.empty()) return usage("give --csv FILE or --database-url URL");
-  if (!csv_path.empty() && !url.empty())
-    return usage("--csv and --database-url exclude each other");
-  if (!url.empty() && (!from || !to)) return usage("--database-url needs --from and --to");
+};
 
-  tl::expected<replay::History, std::string> history;
-  if (!csv_path.empty()) {
-    std::ifstream in(csv_path);
-    if (!in) {
-      std::cerr << "trading-heal-replay: cannot read " << csv_path << "\n";
-      return 1;
+std::optional<std::string> parse_value(Cli& c, const std::string& a, const std::string& v) {
+  if (a == "--compare-audit") {
+    c.audit_path = v;
+  } else if (a == "--journal") {
+    c.journal_path = v;
+  } else if (a == "--csv") {
+    c.csv_path = v;
+  } else if (a == "--database-url") {
+    c.url = v;
+  } else if (a == "--window") {
+    char* end = nullptr;
+    c.window = std::strtod(v.c_str(), &end);
+    if (*end != '\0' || !(c.window > 0)) return "--window wants seconds > 0; got " + v;
+  } else if (a == "--from" || a == "--to") {
+    auto t = parse_time(v);
+    if (!t) return a + " " + v + ": want epoch seconds or YYYY-MM-DDTHH:MM:SSZ";
+    (a == "--from" ? c.from : c.to) = t;
+  } else if (a == "--set") {
+    const auto eq = v.find('=');
+    if (eq == std::string::npos || eq == 0) return "--set wants NAME=V1,V2,...; got " + v;
+    c.set_name = v.substr(0, eq);
+    std::stringstream vs(v.substr(eq + 1));
+    for (std::string x; std::getline(vs, x, ',');) {
+      if (!x.empty()) c.set_values.push_back(x);
     }
-    std::stringstream s;
-    s << in.rdbuf();
-    history = replay::parse_csv(s.str());
-    if (!history) history = tl::unexpected(csv_path + ": " + history.error());
+    if (c.set_values.empty()) return "--set " + c.set_name + " has no values";
+  } else if (a == "--outage") {
+    const auto comma = v.find(',');
+    auto f = comma == std::string::npos ? std::nullopt : parse_time(v.substr(0, comma));
+    auto t = comma == std::string::npos ? std::nullopt : parse_time(v.substr(comma + 1));
+    if (!f || !t || *t <= *f) return "--outage wants FROM,TO (FROM before TO); got " + v;
+    c.outages.emplace_back(*f, *t);
   } else {
-    history = read_database(url, *from, *to);
+    return "unknown argument " + a;
   }
-  if (!history) {
-    std::cerr << "trading-heal-replay: " << history.error() << "\n";
-    return 1;
-  }
-  if (from) history->from = *from;
-  if (to) history->to = *to;
-  history->db_outages = outages;
+  return std::nullopt;
+}
 
-  if (rhythm) return print_rhythm(*history, as_json);
+tl::expected<Cli, std::string> parse_cli(const std::vector<std::string>& args) {
+  Cli c;
+  const std::map<std::string, bool*> flags = {
+      {"--json", &c.as_json},  {"--findings", &c.findings},
+      {"--rhythm", &c.rhythm}, {"--restarts", &c.with_restarts},
+      {"-h", &c.help},         {"--help", &c.help}};
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (auto f = flags.find(args[i]); f != flags.end()) {
+      *f->second = true;
+    } else if (args[i].rfind("--", 0) == 0 && i + 1 < args.size()) {
+      if (auto e = parse_value(c, args[i], args[i + 1])) return tl::unexpected(*e);
+      ++i;
+    } else {
+      return tl::unexpected("unknown argument " + args[i]);
+    }
+  }
+  if (c.help || !c.audit_path.empty()) return c;
+  if (c.csv_path.empty() && c.url.empty()) {
+    if (const char* env = std::getenv("DATABASE_URL"); env != nullptr && *env) c.url = env;
+  }
+  if (c.csv_path.empty() && c.url.empty())
+    return tl::unexpected(std::string("give --csv FILE or --database-url URL"));
+  if (!c.csv_path.empty() && !c.url.empty())
+    return tl::unexpected(std::string("--csv and --database-url exclude each other"));
+  if (!c.url.empty() && (!c.from || !c.to))
+    return tl::unexpected(std::string("--database-url needs --from and --to"));
+  return c;
+}
 
-  // One run per value of the --set setting (or one run), each with the environment's policy.
-  if (set_values.empty()) set_values.push_back("");
-  json runs = json::array();
-  std::vector<std::pair<std::string, replay::Result>> results;
-  for (const auto& value : set_values) {
-    auto cfg = common::load_config([&](const std::string& name) -> std::optional<std::string> {
-      if (!set_name.empty() && name == set_name) return value;
-      if (const char* v = std::getenv(name.c_str())) return std::string(v);
-      return std::nullopt;
-    });
-    if (!cfg) {
-      std::cerr << "trading-heal-replay: configuration error: " << cfg.error().to_string() << "\n";
-      return 78;
-    }
-    replay::Options opts;
-    const auto t0 = std::chrono::steady_clock::now();
-    // A progress line on a terminal, at most once a second of wall time.
-    auto shown = t0;
-    opts.progress = [&](double at) {
-      const auto now = std::chrono::steady_clock::now();
-      if (::isatty(STDERR_FILENO) == 0 || now - shown < std::chrono::seconds(1)) return;
-      shown = now;
-      std::fprintf(stderr, "\rreplaying%s: at %s",
-                   set_name.empty() ? "" : (" " + set_name + "=" + value).c_str(), iso(at).c_str());
-    };
-    auto r = replay::run(*history, *cfg, opts);
-    const double wall =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::fprintf(stderr, "\r%sreplayed %.1f days in %.2f s (%llu checks)\n",
-                 set_name.empty() ? "" : (set_name + "=" + value + ": ").c_str(),
-                 (r.to - r.from) / 86400, wall, static_cast<unsigned long long>(r.checks));
-    results.emplace_back(value, std::move(r));
+tl::expected<replay::History, std::string> load_history(const Cli& c) {
+  tl::expected<replay::History, std::string> h;
+  if (!c.csv_path.empty()) {
+    const auto text = slurp(c.csv_path);
+    if (!text) return tl::unexpected("cannot read " + c.csv_path);
+    h = replay::parse_csv(*text);
+    if (!h) return tl::unexpected(c.csv_path + ": " + h.error());
+  } else {
+    // Two hours before the range too: at its start each agent's newest decision is known.
+    h = read_database(c.url, *c.from - 7200, *c.to);
+    if (!h) return h;
   }
-  if (as_json) {
-    json out = json::array();
-    for (const auto& [value, r] : results) {
-      json j = to_json(r, findings);
-      if (!set_name.empty()) j["set"] = {{set_name, value}};
-      out.push_back(j);
-    }
-    std::cout << (results.size() == 1 ? out[0] : out).dump(2) << "\n";
-    return 0;
+  if (!c.journal_path.empty()) {
+    const auto text = slurp(c.journal_path);
+    if (!text) return tl::unexpected("cannot read " + c.journal_path);
+    auto restarts = replay::journal_restarts(*text);
+    if (!restarts) return tl::unexpected(c.journal_path + ": " + restarts.error());
+    for (const auto& a : *restarts) h->restarts.emplace_back(a.agent, a.at);
   }
-  if (results.size() == 1) {
-    print_table(results[0].second, findings);
-    return 0;
+  if (c.from) h->from = *c.from;
+  if (c.to) h->to = *c.to;
+  h->db_outages = c.outages;
+  return h;
+}
+
+// One replay with `value` for the --set setting (none: the environment's policy as it is).
+tl::expected<replay::Result, int> replay_with(const Cli& c, const replay::History& h,
+                                              const std::string& value) {
+  auto cfg = common::load_config([&](const std::string& name) -> std::optional<std::string> {
+    if (!c.set_name.empty() && name == c.set_name) return value;
+    if (const char* v = std::getenv(name.c_str())) return std::string(v);
+    return std::nullopt;
+  });
+  if (!cfg) {
+    std::cerr << "trading-heal-replay: configuration error: " << cfg.error().to_string() << "\n";
+    return tl::unexpected(78);
   }
-  // Side by side: the same history under each value.
-  std::printf("%-32s %12s %9s %6s %13s %14s %7s\n", (set_name).c_str(), "restarts/day", "needless",
+  const std::string label = c.set_name.empty() ? "" : c.set_name + "=" + value;
+  replay::Options opts;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto shown = t0;  // a progress line on a terminal, at most once a second of wall time
+  opts.progress = [&](double at) {
+    const auto now = std::chrono::steady_clock::now();
+    if (::isatty(STDERR_FILENO) == 0 || now - shown < std::chrono::seconds(1)) return;
+    shown = now;
+    std::fprintf(stderr, "\rreplaying %s at %s", label.c_str(), iso(at).c_str());
+  };
+  auto r = replay::run(h, *cfg, opts);
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::fprintf(stderr, "\r%s%sreplayed %.1f days in %.2f s (%llu checks)\n", label.c_str(),
+               label.empty() ? "" : ": ", (r.to - r.from) / 86400, wall,
+               static_cast<unsigned long long>(r.checks));
+  return r;
+}
+
+void print_side_by_side(const std::string& name,
+                        const std::vector<std::pair<std::string, replay::Result>>& results) {
+  std::printf("%-32s %12s %9s %6s %13s %14s %7s\n", name.c_str(), "restarts/day", "needless",
               "held", "stalls caught", "mean detection", "missed");
   for (const auto& [value, r] : results) {
     const Totals t = totals(r);
     const double days = std::max((r.to - r.from) / 86400, 1e-9);
-    char caught[32], det[32] = "-";
+    char caught[32];
+    char det[32] = "-";
     std::snprintf(caught, sizeof caught, "%zu/%zu", t.caught, t.stalls);
-    if (t.caught > 0)
+    if (t.caught > 0) {
       std::snprintf(det, sizeof det, "%.1f s", t.detection_sum / static_cast<double>(t.caught));
+    }
     std::printf("%-32s %12.2f %9zu %6zu %13s %14s %7zu\n", value.c_str(),
                 static_cast<double>(t.restarts) / days, t.needless, t.held, caught, det,
                 t.stalls - t.caught);
   }
+}
+
+int what_if(const Cli& c, const replay::History& h) {
+  std::vector<std::string> values = c.set_values;
+  if (values.empty()) values.push_back("");
+  std::vector<std::pair<std::string, replay::Result>> results;
+  for (const auto& value : values) {
+    auto r = replay_with(c, h, value);
+    if (!r) return r.error();
+    results.emplace_back(value, std::move(*r));
+  }
+  if (c.as_json) {
+    json out = json::array();
+    for (const auto& [value, r] : results) {
+      json j = to_json(r, c.findings);
+      if (!c.set_name.empty()) j["set"] = {{c.set_name, value}};
+      out.push_back(j);
+    }
+    std::cout << (results.size() == 1 ? out[0] : out).dump(2) << "\n";
+  } else if (results.size() == 1) {
+    print_table(results[0].second, c.findings);
+  } else {
+    print_side_by_side(c.set_name, results);
+  }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const auto cli = parse_cli({argv + 1, argv + argc});
+  if (!cli) return usage(cli.error());
+  if (cli->help) {
+    std::cout << kUsage << common::settings_help(common::kProbe | common::kActuator);
+    return 0;
+  }
+  if (!cli->audit_path.empty()) {
+    if (cli->journal_path.empty()) return usage("--compare-audit needs --journal FILE");
+    return compare_audit(cli->audit_path, cli->journal_path, cli->window, cli->with_restarts,
+                         cli->as_json);
+  }
+  const auto history = load_history(*cli);
+  if (!history) {
+    std::cerr << "trading-heal-replay: " << history.error() << "\n";
+    return 1;
+  }
+  return cli->rhythm ? print_rhythm(*history, cli->as_json) : what_if(*cli, *history);
 }

@@ -26,6 +26,8 @@ struct Agent {
   double start = 0;        // the unit's start (a would-be restart moves it)
   std::uint32_t pid = 1000;
   std::vector<double> restarts;
+  std::vector<double> real_restarts;  // sorted: restarts that happened (History::restarts)
+  std::size_t next_real = 0;
   double failing_since = -1;     // the current failing streak's first failed check
   double diagnosed_streak = -2;  // the streak the diagnosis was given for
 };
@@ -81,6 +83,10 @@ class Simulation {
         if (s.symbol == spec.symbol && s.profile == spec.profile) a.ts = s.ts;
       }
       std::sort(a.ts.begin(), a.ts.end());
+      for (const auto& [agent, at] : h.restarts) {
+        if (agent == spec.instance) a.real_restarts.push_back(at);
+      }
+      std::sort(a.real_restarts.begin(), a.real_restarts.end());
       a.start = from - 86400;  // running long before the range
       agents_.push_back(std::move(a));
     }
@@ -144,6 +150,11 @@ class Simulation {
     const bool outage = in_outage(h_, t);
     for (std::size_t i : which) {
       Agent& a = agents_[i];
+      // A restart that really happened (the history's journal) starts a new process.
+      while (a.next_real < a.real_restarts.size() && a.real_restarts[a.next_real] <= t) {
+        a.start = a.real_restarts[a.next_real++];
+        ++a.pid;
+      }
       probe::AgentFacts f;
       f.unit = probe::UnitFacts{"loaded", "active", "running", "success", a.pid, 0, a.start};
       f.process = probe::ProcessFacts{true, false, std::nullopt, 0, 0};
@@ -154,7 +165,9 @@ class Simulation {
       } else if (auto newest = newest_at(a.ts, t)) {
         f.age = probe::AgeFacts{probe::DbAnswer::kRow, *newest, std::nullopt};
       } else {
-        f.age = probe::AgeFacts{probe::DbAnswer::kOlderThanCap, 0, std::nullopt};
+        // Before the history's first decision of this agent nothing is known: neutral (its
+        // heartbeat taken as fresh), not a stall.
+        f.age = probe::AgeFacts{probe::DbAnswer::kUnavailable, 0, t};
       }
       std::optional<double> effective;
       proto::HealthReport rep = probe::evaluate(a.spec, f, probe_.policy, t, memory_, &effective);
@@ -217,8 +230,14 @@ class Simulation {
     f.at = t;
     f.what = rd.reason;
     if (auto n = newest_at(a->ts, t)) f.since_decision = t - *n;
+    // Needless: decisions came back on their own soon after, no real restart in between.
     auto next = std::upper_bound(a->ts.begin(), a->ts.end(), t);
-    f.needless = next != a->ts.end() && *next - t <= opts_.resume_window_s;
+    const bool resumed = next != a->ts.end() && *next - t <= opts_.resume_window_s;
+    const bool restarted_really =
+        std::any_of(a->real_restarts.begin(), a->real_restarts.end(), [&](double rr) {
+          return rr >= t - opts_.resume_window_s && (next == a->ts.end() || rr <= *next);
+        });
+    f.needless = resumed && !restarted_really;
     r.findings.push_back(std::move(f));
     a->restarts.push_back(t);
     const std::uint32_t old_pid = a->pid;
@@ -250,7 +269,7 @@ class Simulation {
 
 // The history's stalls (gaps longer than the threshold, the last one up to `to`) against the
 // restarts made inside them.
-void score(const std::vector<Agent>& agents, double threshold, double to, Result& r) {
+void score(const std::vector<Agent>& agents, double threshold, double from, double to, Result& r) {
   for (const auto& a : agents) {
     AgentReport rep;
     rep.agent = a.spec.instance;
@@ -267,7 +286,8 @@ void score(const std::vector<Agent>& agents, double threshold, double to, Result
     for (std::size_t k = 0; k < a.ts.size(); ++k) {
       const double begin = a.ts[k];
       const double end = k + 1 < a.ts.size() ? a.ts[k + 1] : to;
-      if (end - begin <= threshold || begin + threshold > to) continue;
+      // Judged only when its deadline falls inside the replayed range.
+      if (end - begin <= threshold || begin + threshold > to || begin + threshold < from) continue;
       ++rep.stalls;
       Stall st{a.spec.instance, begin, end, false, 0};
       auto it = std::upper_bound(a.restarts.begin(), a.restarts.end(), begin + threshold - 1e-6);
@@ -330,7 +350,7 @@ Result run(const History& history, const common::Config& cfg, const Options& opt
   Simulation sim(history, cfg, options, from);
   const double interval = std::chrono::duration<double>(cfg.interval).count();
   Result r = sim.run(from, to, interval);
-  score(sim.agents(), std::chrono::duration<double>(cfg.stall_threshold).count(), to, r);
+  score(sim.agents(), std::chrono::duration<double>(cfg.stall_threshold).count(), from, to, r);
   return r;
 }
 

@@ -28,6 +28,10 @@ struct History {
   // Periods the database did not answer (epoch seconds, [from, to)): the probe falls back to
   // the heartbeat files (taken as fresh) and the actuator holds every restart.
   std::vector<std::pair<double, double>> db_outages;
+  // Restarts that really happened (the journal's restart jobs: agent instance, epoch seconds):
+  // each starts a new process (its startup grace), and a would-be restart followed by one before
+  // the decisions came back was not needless.
+  std::vector<std::pair<std::string, double>> restarts;
   double from = 0;  // the replay's range; 0: from the first decision to the last
   double to = 0;
 };
