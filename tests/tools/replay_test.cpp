@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <map>
 
 #include "compare.hpp"
@@ -176,6 +177,23 @@ TEST(CompareAudit, ShadowRecordsAgainstTheJournalsRestartJobs) {
   auto bad = audit_actions("{\"action\":\"would_restart\",\"ts\":\"yesterday\"}\n");
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().find("line 1"), std::string::npos) << bad.error();
+}
+
+TEST(Rhythm, AnAgentSlowerOnWeekendsIsSeen) {
+  History h;
+  Series s{"BTC-USDT", "default", {}};
+  // Four weeks: every 60 s on weekdays, every 30 min on Saturdays and Sundays (UTC).
+  for (double t = kStart; t < kStart + 28 * 86400;) {
+    s.ts.push_back(t);
+    const auto day = static_cast<long>(std::floor(t / 86400) + 4) % 7;  // 0 = Sunday
+    t += (day == 0 || day == 6) ? 1800 : 60;
+  }
+  h.series.push_back(s);
+  const auto r = rhythms(h)[0];
+  EXPECT_TRUE(r.weekday_dependent);
+  EXPECT_FALSE(r.hour_dependent);
+  EXPECT_NEAR(r.weekday_p99_s[3], 60, 1) << "Wednesday";
+  EXPECT_NEAR(r.weekday_p99_s[6], 1800, 1) << "Saturday";
 }
 
 TEST(Replay, CsvIsReadAndItsErrorsNameTheLine) {

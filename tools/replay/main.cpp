@@ -281,6 +281,8 @@ int print_rhythm(const replay::History& h, bool as_json) {
                      {"hour_dependent", r.hour_dependent},
                      {"quiet_hours_utc", r.quiet_hours},
                      {"hourly_p99_s", r.hourly_p99_s},
+                     {"weekday_p99_s", r.weekday_p99_s},
+                     {"weekday_dependent", r.weekday_dependent},
                      {"recommended_s", r.recommended_s > 0 ? json(r.recommended_s) : json(nullptr)},
                      {"would_raise", r.would_raise},
                      {"raised_at_configured", at_fixed}});
@@ -293,6 +295,7 @@ int print_rhythm(const replay::History& h, bool as_json) {
       hours = "quiet";
       for (int q : r.quiet_hours) hours += " " + std::to_string(q);
     }
+    if (r.weekday_dependent) hours += ", by weekday too";
     std::printf("%-24s %9zu %7.1fs %7.1fs %7.1fs %8.0fs %12s %11zu %11zu  %s\n", r.agent.c_str(),
                 r.gaps, r.median_s, r.p99_s, r.p999_s, r.max_s, rec, r.would_raise, at_fixed,
                 hours.c_str());

@@ -25,11 +25,15 @@ std::vector<Rhythm> rhythms(const History& history, const RhythmOptions& options
     r.agent = specs[i].instance;
     std::vector<double> gaps;
     std::array<std::vector<double>, 24> by_hour;
+    std::array<std::vector<double>, 7> by_day;
     for (std::size_t k = 1; k < ts.size(); ++k) {
       const double g = ts[k] - ts[k - 1];
       gaps.push_back(g);
       const auto hour = static_cast<std::size_t>(std::fmod(ts[k - 1], 86400) / 3600);
       by_hour[std::min<std::size_t>(hour, 23)].push_back(g);
+      // 1970-01-01 was a Thursday (4).
+      const auto day = static_cast<std::size_t>(std::floor(ts[k - 1] / 86400) + 4) % 7;
+      by_day[day].push_back(g);
     }
     r.gaps = gaps.size();
     std::sort(gaps.begin(), gaps.end());
@@ -47,6 +51,16 @@ std::vector<Rhythm> rhythms(const History& history, const RhythmOptions& options
       hi = std::max(hi, r.hourly_p99_s[h]);
     }
     r.hour_dependent = lo > 0 && hi > 10 * lo;
+    double day_lo = 0;
+    double day_hi = 0;
+    for (std::size_t d = 0; d < 7; ++d) {
+      std::sort(by_day[d].begin(), by_day[d].end());
+      r.weekday_p99_s[d] = quantile(by_day[d], 0.99);
+      if (by_day[d].size() < 10) continue;
+      day_lo = day_lo == 0 ? r.weekday_p99_s[d] : std::min(day_lo, r.weekday_p99_s[d]);
+      day_hi = std::max(day_hi, r.weekday_p99_s[d]);
+    }
+    r.weekday_dependent = day_lo > 0 && day_hi > 10 * day_lo;
     std::vector<double> active;  // the gaps of the hours that are not quiet
     for (std::size_t h = 0; h < 24; ++h) {
       const bool quiet = r.hour_dependent && by_hour[h].size() >= 10 && r.hourly_p99_s[h] > 10 * lo;

@@ -36,6 +36,10 @@ struct Rhythm {
   // among the stalls it would raise.
   bool hour_dependent = false;
   std::vector<int> quiet_hours;
+  // The same by day of the week (0 = Sunday, UTC): a weekday whose p99 gap is over 10x the
+  // busiest day's (an agent that rests on weekends).
+  std::array<double, 7> weekday_p99_s{};
+  bool weekday_dependent = false;
   double recommended_s = 0;     // 0: too little history
   std::size_t would_raise = 0;  // gaps longer than the recommendation (stalls it would raise)
 };
