@@ -252,6 +252,37 @@ int compare_audit(const std::string& audit_path, const std::string& journal_path
   return 0;
 }
 
+json rhythm_json(const replay::Rhythm& r, std::size_t at_fixed) {
+  return {{"agent", r.agent},
+          {"gaps", r.gaps},
+          {"median_s", r.median_s},
+          {"p99_s", r.p99_s},
+          {"p999_s", r.p999_s},
+          {"max_s", r.max_s},
+          {"hour_dependent", r.hour_dependent},
+          {"quiet_hours_utc", r.quiet_hours},
+          {"hourly_p99_s", r.hourly_p99_s},
+          {"weekday_p99_s", r.weekday_p99_s},
+          {"weekday_dependent", r.weekday_dependent},
+          {"recommended_s", r.recommended_s > 0 ? json(r.recommended_s) : json(nullptr)},
+          {"would_raise", r.would_raise},
+          {"raised_at_configured", at_fixed}};
+}
+
+void print_rhythm_row(const replay::Rhythm& r, std::size_t at_fixed) {
+  char rec[32] = "-";
+  if (r.recommended_s > 0) std::snprintf(rec, sizeof rec, "%.0f s", r.recommended_s);
+  std::string hours = "no";
+  if (r.hour_dependent) {
+    hours = "quiet";
+    for (int q : r.quiet_hours) hours += " " + std::to_string(q);
+  }
+  if (r.weekday_dependent) hours += ", by weekday too";
+  std::printf("%-24s %9zu %7.1fs %7.1fs %7.1fs %8.0fs %12s %11zu %11zu  %s\n", r.agent.c_str(),
+              r.gaps, r.median_s, r.p99_s, r.p999_s, r.max_s, rec, r.would_raise, at_fixed,
+              hours.c_str());
+}
+
 int print_rhythm(const replay::History& h, bool as_json) {
   auto cfg = common::load_config(common::process_env());
   if (!cfg) {
@@ -266,49 +297,25 @@ int print_rhythm(const replay::History& h, bool as_json) {
                 "p99.9", "max", "recommended", "raises", "at fixed", "by hour (UTC)");
   }
   for (std::size_t i = 0; i < rs.size(); ++i) {
-    const auto& r = rs[i];
-    std::size_t at_fixed = 0;
     std::vector<double> ts = h.series[i].ts;
     std::sort(ts.begin(), ts.end());
+    std::size_t at_fixed = 0;
     for (std::size_t k = 1; k < ts.size(); ++k) at_fixed += ts[k] - ts[k - 1] > fixed ? 1 : 0;
     if (as_json) {
-      out.push_back({{"agent", r.agent},
-                     {"gaps", r.gaps},
-                     {"median_s", r.median_s},
-                     {"p99_s", r.p99_s},
-                     {"p999_s", r.p999_s},
-                     {"max_s", r.max_s},
-                     {"hour_dependent", r.hour_dependent},
-                     {"quiet_hours_utc", r.quiet_hours},
-                     {"hourly_p99_s", r.hourly_p99_s},
-                     {"weekday_p99_s", r.weekday_p99_s},
-                     {"weekday_dependent", r.weekday_dependent},
-                     {"recommended_s", r.recommended_s > 0 ? json(r.recommended_s) : json(nullptr)},
-                     {"would_raise", r.would_raise},
-                     {"raised_at_configured", at_fixed}});
-      continue;
+      out.push_back(rhythm_json(rs[i], at_fixed));
+    } else {
+      print_rhythm_row(rs[i], at_fixed);
     }
-    char rec[32] = "-";
-    if (r.recommended_s > 0) std::snprintf(rec, sizeof rec, "%.0f s", r.recommended_s);
-    std::string hours = "no";
-    if (r.hour_dependent) {
-      hours = "quiet";
-      for (int q : r.quiet_hours) hours += " " + std::to_string(q);
-    }
-    if (r.weekday_dependent) hours += ", by weekday too";
-    std::printf("%-24s %9zu %7.1fs %7.1fs %7.1fs %8.0fs %12s %11zu %11zu  %s\n", r.agent.c_str(),
-                r.gaps, r.median_s, r.p99_s, r.p999_s, r.max_s, rec, r.would_raise, at_fixed,
-                hours.c_str());
   }
   if (as_json) {
     std::cout << out.dump(2) << "\n";
-  } else {
-    std::printf(
-        "(raises: gaps longer than the recommendation; at fixed: longer than the configured "
-        "%.0f s. quiet H: hours whose p99 gap is over 10x the busiest hour's; the recommendation "
-        "comes from the other hours, one threshold cannot fit every hour)\n",
-        fixed);
+    return 0;
   }
+  std::printf(
+      "(raises: gaps longer than the recommendation; at fixed: longer than the configured "
+      "%.0f s. quiet H: hours whose p99 gap is over 10x the busiest hour's; the "
+      "recommendation comes from the other hours, one threshold cannot fit every hour)\n",
+      fixed);
   return 0;
 }
 
