@@ -304,6 +304,34 @@ void PeerGuard::monitor(zmq::socket_t& socket, const std::string& domain) {
   monitors_.push_back({std::move(m), {}});
 }
 
+// One monitor event of a tcp server socket: why a connection was refused before any ZAP request,
+// or nullptr. `unresolved` holds the accepted connections without a handshake result yet.
+const char* PeerGuard::classify(std::deque<std::uint32_t>& unresolved, std::uint16_t id,
+                                std::uint32_t value) {
+  switch (id) {
+    case ZMQ_EVENT_ACCEPTED:
+      unresolved.push_back(value);
+      return nullptr;
+    case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
+    case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:  // a ZAP refusal: counted by on_request
+      if (!unresolved.empty()) unresolved.pop_front();
+      return nullptr;
+    case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+    case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+      if (!unresolved.empty()) unresolved.pop_front();
+      return "handshake failed (a client without CURVE, or a broken one)";
+    case ZMQ_EVENT_DISCONNECTED:
+      if (auto it = std::find(unresolved.begin(), unresolved.end(), value);
+          it != unresolved.end()) {
+        unresolved.erase(it);
+        return "closed before any handshake (not ZMTP)";
+      }
+      return nullptr;
+    default:
+      return nullptr;
+  }
+}
+
 void PeerGuard::on_monitor() {
   for (auto& m : monitors_) {
     for (int i = 0; i < 256; ++i) {
@@ -319,30 +347,7 @@ void PeerGuard::on_monitor() {
       std::uint32_t value = 0;
       std::memcpy(&id, ev[0].data(), sizeof id);
       std::memcpy(&value, static_cast<const char*>(ev[0].data()) + 2, sizeof value);
-      const char* why = nullptr;
-      switch (id) {
-        case ZMQ_EVENT_ACCEPTED:
-          m.unresolved.push_back(value);
-          break;
-        case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
-        case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:  // a ZAP refusal: counted by on_request
-          if (!m.unresolved.empty()) m.unresolved.pop_front();
-          break;
-        case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
-        case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
-          if (!m.unresolved.empty()) m.unresolved.pop_front();
-          why = "handshake failed (a client without CURVE, or a broken one)";
-          break;
-        case ZMQ_EVENT_DISCONNECTED:
-          if (auto it = std::find(m.unresolved.begin(), m.unresolved.end(), value);
-              it != m.unresolved.end()) {
-            m.unresolved.erase(it);
-            why = "closed before any handshake (not ZMTP)";
-          }
-          break;
-        default:
-          break;
-      }
+      const char* why = classify(m.unresolved, id, value);
       if (why == nullptr) continue;
       ++handshake_failures_;
       ++refused_;

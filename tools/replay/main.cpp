@@ -197,6 +197,42 @@ std::optional<std::string> slurp(const std::string& path) {
   return s.str();
 }
 
+using PerAgent = std::map<std::string, std::array<std::size_t, 3>>;  // agreed, ours, theirs
+
+void print_comparison(const replay::Comparison& c, const PerAgent& per, double window,
+                      bool as_json) {
+  if (as_json) {
+    json out = {
+        {"window_seconds", window}, {"agents", json::array()}, {"disagreements", json::array()}};
+    for (const auto& [agent, n] : per) {
+      out["agents"].push_back(
+          {{"agent", agent}, {"agreed", n[0]}, {"only_trading_heal", n[1]}, {"only_other", n[2]}});
+    }
+    for (const auto& o : c.only_ours) {
+      out["disagreements"].push_back(
+          {{"agent", o.agent}, {"at", iso(o.at)}, {"by", "trading-heal"}});
+    }
+    for (const auto& t : c.only_theirs) {
+      out["disagreements"].push_back({{"agent", t.agent}, {"at", iso(t.at)}, {"by", "other"}});
+    }
+    std::cout << out.dump(2) << "\n";
+    return;
+  }
+  std::printf("%-24s %7s %18s %12s   (within %.0f s)\n", "agent", "agreed", "only trading-heal",
+              "only other", window);
+  for (const auto& [agent, n] : per) {
+    std::printf("%-24s %7zu %18zu %12zu\n", agent.c_str(), n[0], n[1], n[2]);
+  }
+  for (const auto& o : c.only_ours) {
+    std::printf("%s %-22s trading-heal would have restarted it; the other healer did not\n",
+                iso(o.at).c_str(), o.agent.c_str());
+  }
+  for (const auto& t : c.only_theirs) {
+    std::printf("%s %-22s restarted by the other healer; trading-heal would not have\n",
+                iso(t.at).c_str(), t.agent.c_str());
+  }
+}
+
 int compare_audit(const std::string& audit_path, const std::string& journal_path, double window,
                   bool with_restarts, bool as_json) {
   const auto audit = slurp(audit_path);
@@ -217,38 +253,11 @@ int compare_audit(const std::string& audit_path, const std::string& journal_path
     return 1;
   }
   const auto c = replay::compare(*ours, *theirs, window);
-  std::map<std::string, std::array<std::size_t, 3>> per;
+  PerAgent per;
   for (const auto& [o, t] : c.agreed) ++per[o.agent][0];
   for (const auto& o : c.only_ours) ++per[o.agent][1];
   for (const auto& t : c.only_theirs) ++per[t.agent][2];
-  if (as_json) {
-    json out = {
-        {"window_seconds", window}, {"agents", json::array()}, {"disagreements", json::array()}};
-    for (const auto& [agent, n] : per) {
-      out["agents"].push_back(
-          {{"agent", agent}, {"agreed", n[0]}, {"only_trading_heal", n[1]}, {"only_other", n[2]}});
-    }
-    for (const auto& o : c.only_ours)
-      out["disagreements"].push_back(
-          {{"agent", o.agent}, {"at", iso(o.at)}, {"by", "trading-heal"}});
-    for (const auto& t : c.only_theirs)
-      out["disagreements"].push_back({{"agent", t.agent}, {"at", iso(t.at)}, {"by", "other"}});
-    std::cout << out.dump(2) << "\n";
-    return 0;
-  }
-  std::printf("%-24s %7s %18s %12s   (within %.0f s)\n", "agent", "agreed", "only trading-heal",
-              "only other", window);
-  for (const auto& [agent, n] : per) {
-    std::printf("%-24s %7zu %18zu %12zu\n", agent.c_str(), n[0], n[1], n[2]);
-  }
-  for (const auto& o : c.only_ours) {
-    std::printf("%s %-22s trading-heal would have restarted it; the other healer did not\n",
-                iso(o.at).c_str(), o.agent.c_str());
-  }
-  for (const auto& t : c.only_theirs) {
-    std::printf("%s %-22s restarted by the other healer; trading-heal would not have\n",
-                iso(t.at).c_str(), t.agent.c_str());
-  }
+  print_comparison(c, per, window, as_json);
   return 0;
 }
 

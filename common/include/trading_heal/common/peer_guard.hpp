@@ -178,6 +178,8 @@ class PeerGuard {
                  const std::string& address, std::string& host);
   bool judge_credentials(const std::string& domain, const std::string& address, std::string& user);
   void monitor(zmq::socket_t& socket, const std::string& domain);
+  static const char* classify(std::deque<std::uint32_t>& unresolved, std::uint16_t id,
+                              std::uint32_t value);
   bool curve_allowed(const std::vector<zmq::message_t>& req, std::string& host);
 };
 
