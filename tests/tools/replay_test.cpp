@@ -55,6 +55,21 @@ TEST(Replay, AStallIsRestartedAtItsDeadlineAndAShortGapIsNot) {
   EXPECT_TRUE(blip.findings.empty()) << "a 10 min gap under a 600 s threshold... is no stall";
 }
 
+TEST(Replay, TheRestartWaitsForTheModelAsTheLiveDaemonsDo) {
+  const double stall = kStart + 3600;
+  const History h = one_agent(3, stall + 5, stall + 1800);
+  Options slow;
+  slow.model_seconds = 8;  // asked at the first failed check (602 s), answered 8 s later
+  const auto with_model = run(h, config(), slow);
+  ASSERT_FALSE(with_model.findings.empty());
+  EXPECT_NEAR(with_model.findings[0].since_decision, 608, 1);
+  Options hanging;
+  hanging.diagnosis = false;  // never answers: the restart waits DIAGNOSIS_WAIT (17 s)
+  const auto without = run(h, config(), hanging);
+  ASSERT_FALSE(without.findings.empty());
+  EXPECT_NEAR(without.findings[0].since_decision, 617, 1);
+}
+
 TEST(Replay, ARestartIsNeedlessOnlyIfDecisionsCameBackWithoutARealOne) {
   // Silent for 11 min: the would-be restart at ~602 s, decisions back ~60 s later.
   const double stall = kStart + 3600;

@@ -50,6 +50,9 @@ history's stalls (gaps longer than the threshold) it caught, with the detection 
   --journal JOURNAL     the restarts that really happened (journalctl -o json export): each
                         starts a new process, and a would-be restart followed by one before the
                         decisions came back is not counted needless
+  --model-seconds S     the diagnosis arrives S seconds after it is asked (default 0: the model
+                        at once, or down and the rules answering); --model-seconds never: a
+                        hanging model (every restart waits TRADING_HEAL_DIAGNOSIS_WAIT)
   --findings            also every restart, hold and missed stall, one line each
   --rhythm              instead: each agent's gaps between decisions (median, p99, p99.9, max),
                         whether they depend on the hour, and the stall threshold its history
@@ -336,6 +339,8 @@ struct Cli {
   std::vector<std::pair<double, double>> outages;
   bool as_json = false, findings = false, rhythm = false, with_restarts = false, help = false;
   double window = 300;
+  double model_seconds = 0;
+  bool model_never = false;
 };
 
 std::optional<std::string> parse_value(Cli& c, const std::string& a, const std::string& v) {
@@ -347,6 +352,13 @@ std::optional<std::string> parse_value(Cli& c, const std::string& a, const std::
     c.csv_path = v;
   } else if (a == "--database-url") {
     c.url = v;
+  } else if (a == "--model-seconds") {
+    char* end = nullptr;
+    c.model_never = v == "never";
+    c.model_seconds = c.model_never ? 0 : std::strtod(v.c_str(), &end);
+    if (!c.model_never && (*end != '\0' || !(c.model_seconds >= 0) || c.model_seconds > 3600)) {
+      return "--model-seconds wants seconds 0-3600 or never; got " + v;
+    }
   } else if (a == "--window") {
     char* end = nullptr;
     c.window = std::strtod(v.c_str(), &end);
@@ -444,6 +456,8 @@ tl::expected<replay::Result, int> replay_with(const Cli& c, const replay::Histor
   }
   const std::string label = c.set_name.empty() ? "" : c.set_name + "=" + value;
   replay::Options opts;
+  opts.diagnosis = !c.model_never;
+  opts.model_seconds = c.model_seconds;
   const auto t0 = std::chrono::steady_clock::now();
   auto shown = t0;  // a progress line on a terminal, at most once a second of wall time
   opts.progress = [&](double at) {

@@ -103,6 +103,7 @@ class Simulation {
     while (true) {
       double t = next_cycle;
       if (auto d = schedule_.next()) t = std::min(t, clock_.epoch(*d));
+      if (!answers_.empty()) t = std::min(t, answers_.begin()->first);
       if (auto e = engine_.next_deadline(clock_.now(std::max(last, from)))) {
         if (const double et = clock_.epoch(*e); et > last) t = std::min(t, et);
       }
@@ -112,6 +113,10 @@ class Simulation {
       if (opts_.progress && t >= next_progress) {
         opts_.progress(t);
         next_progress += 86400;
+      }
+      while (!answers_.empty() && answers_.begin()->first <= t) {
+        diagnose(answers_.begin()->second, t, r);
+        answers_.erase(answers_.begin());
       }
       if (t >= next_cycle) {
         heartbeat(t);
@@ -178,20 +183,26 @@ class Simulation {
       } else if (a.failing_since < 0) {
         a.failing_since = t;
       }
-      // The diagnoser is asked at the DIAGNOSE_AFTER-th failed check and answers at once.
+      // The diagnoser is asked at the DIAGNOSE_AFTER-th failed check; it answers after the
+      // model's time.
       if (opts_.diagnosis && static_cast<int>(rep.consecutive_failures) >= diagnose_after_ &&
           a.failing_since >= 0 && a.diagnosed_streak != a.failing_since) {
         a.diagnosed_streak = a.failing_since;
-        proto::Diagnosis d;
-        d.agent = a.spec.instance;
-        d.cause = "replayed";
-        d.source = "rules";
-        handle(engine_.on_diagnosis(d, clock_.now(t)), t, r);
+        answers_.emplace(t + opts_.model_seconds, i);
       }
       schedule_.after_check(i, clock_.mono(t), rep.verdict, rep.consecutive_failures, effective);
       ++r.checks;
       handle(engine_.on_health(rep, clock_.now(t)), t, r);
     }
+  }
+
+  void diagnose(std::size_t i, double t, Result& r) {
+    proto::Diagnosis d;
+    d.agent = agents_[i].spec.instance;
+    d.cause = "replayed";
+    d.source = opts_.model_seconds > 0 ? "llm" : "rules";
+    d.latency_seconds = opts_.model_seconds;
+    handle(engine_.on_diagnosis(d, clock_.now(t)), t, r);
   }
 
   Agent* find(const std::string& instance) {
@@ -264,6 +275,7 @@ class Simulation {
   actuator::Engine engine_;
   std::vector<Agent> agents_;
   std::optional<bool> db_reachable_;
+  std::multimap<double, std::size_t> answers_;  // diagnoses on their way: time, agent
   int diagnose_after_;
 };
 

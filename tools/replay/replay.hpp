@@ -86,6 +86,8 @@ struct Options {
   // down: the rules answer): the restart does not wait for it. false: it never arrives, and
   // every restart waits TRADING_HEAL_DIAGNOSIS_WAIT (a hanging model).
   bool diagnosis = true;
+  // The model's time: the diagnosis arrives this long after it was asked (0: at once).
+  double model_seconds = 0;
   // Called now and then with the simulated time (a progress line for long ranges).
   std::function<void(double at)> progress;
 };
