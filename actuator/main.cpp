@@ -33,7 +33,7 @@ Exit codes: 0 on SIGTERM, 78 on a configuration error, 1 on other failures.
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run_main(int argc, char** argv) {
   namespace common = trading_heal::common;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
@@ -62,4 +62,16 @@ int main(int argc, char** argv) {
   zmq::context_t ctx(1);
   const int rc = trading_heal::actuator::run_daemon(*cfg, opts, ctx, signals);
   return rc;
+}
+
+// Whatever escapes is said, not a bare std::terminate.
+int main(int argc, char** argv) {
+  try {
+    return run_main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", "trading-heal-actuator", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "%s: unknown error\n", "trading-heal-actuator");
+  }
+  return 1;
 }

@@ -80,7 +80,7 @@ void raise_open_files_limit() {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run_main(int argc, char** argv) {
   using namespace trading_heal;
   std::vector<std::string> args(argv + 1, argv + argc);
   if (!args.empty() && (args[0] == "--help" || args[0] == "-h")) {
@@ -184,4 +184,16 @@ int main(int argc, char** argv) {
   metrics_http.stop();
   daemon.shutdown();
   return common::kExitOk;
+}
+
+// Whatever escapes is said, not a bare std::terminate.
+int main(int argc, char** argv) {
+  try {
+    return run_main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", "trading-heal-exporter", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "%s: unknown error\n", "trading-heal-exporter");
+  }
+  return 1;
 }

@@ -235,7 +235,8 @@ HostAllowList HostAllowList::load(const std::string& dir) {
   std::set<CurveKey> ambiguous;
   for (const auto& f : names) {
     const std::string host = f.substr(0, f.size() - 4);
-    const std::string path = dir + "/" + f;
+    std::string path = dir;
+    path.append("/").append(f);
     if (!valid_host_name(host)) {
       list.problems_.push_back(path + ": '" + host + "' is not a host name (skipped)");
       continue;

@@ -71,7 +71,7 @@ std::string format_status(const nlohmann::json& status, bool colour) {
     for (const auto& a : status["agents"]) {
       const std::string verdict = str(a, "verdict", "?");
       std::string v = pad(verdict, 9);
-      if (colour) v = verdict_colour(verdict) + v + "\033[0m";
+      if (colour) v = std::string(verdict_colour(verdict)).append(v).append("\033[0m");
       out << pad(str(a, "agent"), 24) << pad(str(a, "symbol"), 12) << v
           << pad(age(a, "decision_age_seconds"), 7) << pad(str(a, "consecutive_failures"), 6)
           << pad(str(a, "restarts_hour"), 11)

@@ -311,7 +311,7 @@ int cmd_audit(const Ctx& c, const std::vector<std::string>& args, const char* ar
     } else if (args[i] == "--action") {
       query += "&action=" + url_encode(args[++i]);
     } else if (args[i] == "--tail") {
-      const std::string n = args[++i];
+      const std::string& n = args[++i];
       if (n.empty() || n.find_first_not_of("0123456789") != std::string::npos) {
         return usage("--tail needs a number, got " + n);
       }
@@ -345,7 +345,7 @@ tl::expected<KeygenArgs, std::string> parse_keygen(const std::vector<std::string
     if (args[i] == "--dir" && has_value) {
       k.dir = args[++i];
     } else if (args[i] == "--owner" && has_value) {
-      const std::string user = args[++i];
+      const std::string& user = args[++i];
       auto u = th::common::uid_of(user);
       if (!u) return tl::unexpected("--owner " + user + ": " + u.error());
       k.uid = *u;
@@ -357,7 +357,7 @@ tl::expected<KeygenArgs, std::string> parse_keygen(const std::vector<std::string
       }
     } else if (args[i] == "--dir" || args[i] == "--owner") {
       return tl::unexpected("missing value after " + args[i]);
-    } else if (k.name.empty() && args[i].rfind("-", 0) != 0) {
+    } else if (k.name.empty() && args[i].rfind('-', 0) != 0) {
       k.name = args[i];
     } else {
       return tl::unexpected("unknown argument " + args[i]);
@@ -426,7 +426,7 @@ int cmd_keygen(const Ctx& c, const std::vector<std::string>& args) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run_main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   Ctx c;
   std::optional<std::string> instance;
@@ -445,7 +445,7 @@ int main(int argc, char** argv) {
       if (i + 1 >= args.size()) return usage("--instance needs a name");
       instance = args[i + 1];
       args.erase(args.begin() + static_cast<std::ptrdiff_t>(i));
-    } else if (i == 0 && args[i].rfind("-", 0) == 0) {
+    } else if (i == 0 && args[i].rfind('-', 0) == 0) {
       return usage("unknown option " + args[i]);
     } else {
       ++i;
@@ -479,4 +479,16 @@ int main(int argc, char** argv) {
   if (verb == "diagnose") return cmd_diagnose(c, rest);
   if (verb == "audit") return cmd_audit(c, rest, argv[0]);
   return usage("unknown command " + verb);
+}
+
+// Whatever escapes is said, not a bare std::terminate.
+int main(int argc, char** argv) {
+  try {
+    return run_main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", "trading-heal-ctl", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "%s: unknown error\n", "trading-heal-ctl");
+  }
+  return 1;
 }

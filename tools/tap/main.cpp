@@ -79,7 +79,7 @@ std::string agent_of(const th::proto::Body& body) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run_main(int argc, char** argv) {
   Options opt;
   std::optional<std::string> instance;
   bool user = false;
@@ -169,4 +169,16 @@ int main(int argc, char** argv) {
     std::cerr << "trading-heal-tap: rejected " << rejects.total() << " malformed messages\n";
   }
   return 0;
+}
+
+// Whatever escapes is said, not a bare std::terminate.
+int main(int argc, char** argv) {
+  try {
+    return run_main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", "trading-heal-tap", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "%s: unknown error\n", "trading-heal-tap");
+  }
+  return 1;
 }

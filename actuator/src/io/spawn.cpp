@@ -20,7 +20,7 @@ extern char** environ;
 namespace trading_heal::actuator {
 namespace {
 
-constexpr std::size_t kMaxOut = 64 * 1024;
+constexpr std::size_t kMaxOut = std::size_t{64} * 1024;
 
 int decode_status(int status) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
@@ -71,12 +71,15 @@ SpawnResult run_program(const std::vector<std::string>& argv,
     if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
   std::vector<std::string> env_strings;
-  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
+  env_strings.reserve(env.size());
+  for (const auto& [k, v] : env) env_strings.push_back(std::string(k).append("=").append(v));
   std::vector<char*> envp;
+  envp.reserve(env_strings.size() + 1);
   for (auto& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);
   std::vector<std::string> args = argv;
   std::vector<char*> argp;
+  argp.reserve(args.size() + 1);
   for (auto& s : args) argp.push_back(s.data());
   argp.push_back(nullptr);
 

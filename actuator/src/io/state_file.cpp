@@ -35,7 +35,7 @@ tl::expected<void, std::string> write_state_file(const std::string& path, const 
 }
 
 std::string quarantine_state_file(const std::string& path, const std::string& suffix) {
-  const std::string aside = path + ".corrupt-" + suffix;
+  std::string aside = path + ".corrupt-" + suffix;
   if (::rename(path.c_str(), aside.c_str()) != 0) return {};
   return aside;
 }

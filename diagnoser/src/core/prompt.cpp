@@ -54,7 +54,7 @@ Prompt build_prompt(const IncidentContext& ctx, const std::vector<std::string>& 
   u += "Last decision age: " +
        (ctx.decision_age_seconds ? fixed(*ctx.decision_age_seconds, 0) + " s" : "unknown") +
        " (source " + redact(ctx.age_source) + ")\n";
-  u += "Memory RSS: " + std::to_string(ctx.rss_bytes / (1024 * 1024)) +
+  u += "Memory RSS: " + std::to_string(ctx.rss_bytes / (std::uint64_t{1024} * 1024)) +
        " MiB, CPU: " + fixed(ctx.cpu_ratio * 100, 1) + " %\n";
   u += "Restarts by systemd: " + std::to_string(ctx.n_restarts) + "\n";
   if (!ctx.detail.empty()) u += "Failed checks: " + redact(ctx.detail) + "\n";

@@ -150,7 +150,7 @@ LlmCall OllamaClient::complete(const Prompt& prompt) {
   const std::string target = url();
   Transfer t;
   // The envelope escapes the content: allow room for it around the answer's own cap.
-  t.cap = cfg_.max_answer_bytes * 2 + 16 * 1024;
+  t.cap = cfg_.max_answer_bytes * 2 + std::size_t{16} * 1024;
   t.cancel = &cancel_;
   char errbuf[CURL_ERROR_SIZE] = {0};
   const long total_ms = static_cast<long>(cfg_.timeout.count());

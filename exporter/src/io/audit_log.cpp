@@ -44,7 +44,7 @@ off_t complete_end(int fd) {
   off_t pos = file_size(fd);
   std::string block;
   while (pos > 0) {
-    const auto n = static_cast<std::size_t>(std::min<off_t>(pos, 64 * 1024));
+    const auto n = static_cast<std::size_t>(std::min<off_t>(pos, off_t{64} * 1024));
     block.resize(n);
     if (!pread_all(fd, block.data(), n, pos - static_cast<off_t>(n))) return 0;
     auto nl = block.rfind('\n');

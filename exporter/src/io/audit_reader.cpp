@@ -11,7 +11,7 @@
 
 namespace trading_heal::exporter {
 
-std::string query_audit(std::vector<Fd> files_newest_first, const AuditQuery& q,
+std::string query_audit(const std::vector<Fd>& files_newest_first, const AuditQuery& q,
                         std::uint64_t* stopped_after, std::uint64_t max_scan) {
   AuditCollector collector(q, max_scan);
   for (const Fd& f : files_newest_first) {

@@ -117,9 +117,10 @@ void HttpApi::routes() {
         break;
     }
   });
-  s.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
-    json_error(res, 500, "internal error");
-  });
+  s.set_exception_handler(
+      [](const httplib::Request&, httplib::Response& res, const std::exception_ptr&) {
+        json_error(res, 500, "internal error");
+      });
   auto authorized = [this](const httplib::Request& req, httplib::Response& res) {
     if (!host_allowed(req.get_header_value("Host"), opts_.hosts)) {
       json_error(res, 421,

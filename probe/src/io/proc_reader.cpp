@@ -17,7 +17,7 @@ std::optional<std::string> slurp(const std::string& path) {
     const ssize_t n = ::read(fd, buf, sizeof buf);
     if (n <= 0) break;
     out.append(buf, static_cast<std::size_t>(n));
-    if (out.size() > 64 * 1024) break;  // cmdlines can be long; we need the start only
+    if (out.size() > std::size_t{64} * 1024) break;  // cmdlines can be long; we need the start only
   }
   ::close(fd);
   return out;

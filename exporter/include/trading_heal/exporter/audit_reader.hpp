@@ -15,7 +15,7 @@ namespace trading_heal::exporter {
 // read backwards from the newest, so a query for recent events touches only the file's tail.
 // `scanned`, when given, receives the lines read if the scan stopped at kMaxScanLines before
 // the limit was met (0 when it did not: the answer is complete).
-std::string query_audit(std::vector<Fd> files_newest_first, const AuditQuery& q,
+std::string query_audit(const std::vector<Fd>& files_newest_first, const AuditQuery& q,
                         std::uint64_t* stopped_after = nullptr,
                         std::uint64_t max_scan = kMaxScanLines);
 
