@@ -1,5 +1,6 @@
 #include "trading_heal/diagnoser/rules.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <cmath>
@@ -76,26 +77,22 @@ RuleMatch classify(const std::vector<std::string>& lines, const Symptoms& sympto
   return classify(lines, symptoms, builtin_rules());
 }
 
-RuleMatch classify(const std::vector<std::string>& lines, const Symptoms& symptoms,
-                   const RuleTable& rules) {
-  std::vector<std::string> lowered;
-  lowered.reserve(lines.size());
-  for (const auto& l : lines) lowered.push_back(to_lower(l));
-  // Only the newest matching lines count: the 50 lines often span an earlier incident (or the
-  // previous run of the agent), whose errors must not outrank what the agent logs now. Among
-  // those recent lines the most specific rule wins (a stall alternating "price unavailable"
-  // and a DB lock timeout is a DB lock).
+namespace {
+
+bool rule_matches(const Rule& rule, const std::string& lowered_line) {
+  return std::any_of(rule.keywords.begin(), rule.keywords.end(), [&](const std::string& kw) {
+    return lowered_line.find(kw) != std::string::npos;
+  });
+}
+
+// Only the newest matching lines count: the 50 lines often span an earlier incident (or the
+// previous run of the agent), whose errors must not outrank what the agent logs now. Errors
+// logged since the agent's latest start describe the current incident: when there are any, they
+// alone count; otherwise (a crash loop: the traceback is in the previous run) the whole window
+// does. Indices of at most 8 matching lines, newest first.
+std::vector<std::size_t> recent_matches(const std::vector<std::string>& lowered,
+                                        const RuleTable& rules) {
   constexpr std::size_t kRecentMatches = 8;
-  std::vector<std::size_t> recent;  // indices of matching lines, newest first
-  auto matches = [&](const Rule& rule, std::size_t i) {
-    for (const auto& kw : rule.keywords) {
-      if (lowered[i].find(kw) != std::string::npos) return true;
-    }
-    return false;
-  };
-  // Errors logged since the agent's latest start describe the current incident: when there
-  // are any, they alone count. Otherwise (a crash loop: the traceback is in the previous run)
-  // the whole window does.
   std::size_t run_start = 0;
   for (std::size_t i = lowered.size(); i-- > 0;) {
     if (lowered[i].find("agent initialized") != std::string::npos ||
@@ -104,28 +101,22 @@ RuleMatch classify(const std::vector<std::string>& lines, const Symptoms& sympto
       break;
     }
   }
+  std::vector<std::size_t> recent;
   auto collect = [&](std::size_t from) {
     for (std::size_t i = lowered.size(); i-- > from && recent.size() < kRecentMatches;) {
-      for (const auto& rule : rules) {
-        if (matches(rule, i)) {
-          recent.push_back(i);
-          break;
-        }
+      if (std::any_of(rules.begin(), rules.end(),
+                      [&](const Rule& rule) { return rule_matches(rule, lowered[i]); })) {
+        recent.push_back(i);
       }
     }
   };
   collect(run_start);
   if (recent.empty() && run_start > 0) collect(0);
-  for (const auto& rule : rules) {
-    for (std::size_t i : recent) {
-      if (!matches(rule, i)) continue;
-      RuleMatch m{rule.category, rule.cause, rule.severity, rule.action, lines[i]};
-      if (rule.category == "crash") {
-        if (auto e = python_exception(lines); !e.empty()) m.cause = "Python crash: " + e;
-      }
-      return m;
-    }
-  }
+  return recent;
+}
+
+// No rule matched: what the probe's facts alone say.
+RuleMatch from_symptoms(const Symptoms& symptoms) {
   RuleMatch m;
   m.severity = Severity::kMedium;
   m.action = DiagnosisAction::kAutoRestart;
@@ -145,6 +136,29 @@ RuleMatch classify(const std::vector<std::string>& lines, const Symptoms& sympto
     m.cause = "No known cause in the logs";
   }
   return m;
+}
+
+}  // namespace
+
+RuleMatch classify(const std::vector<std::string>& lines, const Symptoms& symptoms,
+                   const RuleTable& rules) {
+  std::vector<std::string> lowered;
+  lowered.reserve(lines.size());
+  for (const auto& l : lines) lowered.push_back(to_lower(l));
+  // Among the recent matching lines the most specific rule wins (a stall alternating "price
+  // unavailable" and a DB lock timeout is a DB lock).
+  const auto recent = recent_matches(lowered, rules);
+  for (const auto& rule : rules) {
+    for (std::size_t i : recent) {
+      if (!rule_matches(rule, lowered[i])) continue;
+      RuleMatch m{rule.category, rule.cause, rule.severity, rule.action, lines[i]};
+      if (rule.category == "crash") {
+        if (auto e = python_exception(lines); !e.empty()) m.cause = "Python crash: " + e;
+      }
+      return m;
+    }
+  }
+  return from_symptoms(symptoms);
 }
 
 }  // namespace trading_heal::diagnoser

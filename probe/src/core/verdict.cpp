@@ -191,6 +191,71 @@ double window_start(const AgeMemory& memory, const std::string& key, double now,
   return start;
 }
 
+namespace {
+
+// The age the stall verdict compares with the threshold. Startup grace: an agent (re)started at
+// T cannot have been stalled longer than now - T, and it gets `startup_grace_s` of bootstrap
+// before its first decision. Only while it has not decided since T: a decision after T means the
+// bootstrap is over and the plain age counts.
+struct Effective {
+  std::optional<double> value;
+  std::optional<double> since_start;
+  bool in_grace = false;
+  std::optional<double> for_caller;  // unclamped: when the agent turns stale
+};
+
+Effective effective_age_of(const UnitFacts& u, std::optional<double> age,
+                           const VerdictPolicy& policy, double now) {
+  Effective e;
+  if (u.active_enter_ts) e.since_start = std::max(0.0, now - *u.active_enter_ts);
+  e.value = age;
+  e.for_caller = age;
+  if (e.since_start && (!age || *age > *e.since_start)) {
+    e.value = std::max(0.0, *e.since_start - policy.startup_grace_s);
+    e.in_grace = *e.since_start <= policy.startup_grace_s;
+    // Still in the grace, the agent turns stale grace + threshold after its start, not
+    // threshold after now.
+    e.for_caller = *e.since_start - policy.startup_grace_s;
+  }
+  return e;
+}
+
+// The verdict from the age, once the unit and the process are fine.
+Verdict age_verdict(const Age& age, const Effective& e, const VerdictPolicy& policy,
+                    proto::HealthReport& r) {
+  if (!age.value) {
+    // Nothing tells the age: only a recent start vouches for the agent; never a failure.
+    if (e.value && *e.value <= policy.stall_threshold_s) {
+      r.age_ok = true;
+      add(r.detail, "no decision age yet; started " + secs(*e.since_start) + " ago");
+      return Verdict::kHealthy;
+    }
+    add(r.detail, "no source for the decision age");
+    return Verdict::kUnknown;
+  }
+  r.age_ok = *e.value <= policy.stall_threshold_s;
+  if (!r.age_ok) {
+    add(r.detail, std::string("stalled (age") + (age.capped ? ">" : "=") + secs(*age.value) +
+                      " source=" + std::string(proto::to_string(age.source)) + ")");
+    return Verdict::kStalled;
+  }
+  if (e.in_grace) {
+    add(r.detail, "bootstrapping (started " + secs(*e.since_start) + " ago, no decision since)");
+  }
+  return Verdict::kHealthy;
+}
+
+void copy_unit(const UnitFacts& u, proto::HealthReport& r) {
+  r.active_state = u.active_state;
+  r.sub_state = u.sub_state;
+  r.result = u.result;
+  r.main_pid = u.main_pid;
+  r.n_restarts = u.n_restarts;
+  r.active_enter_ts = u.active_enter_ts;
+}
+
+}  // namespace
+
 proto::HealthReport evaluate(const common::AgentSpec& agent, const AgentFacts& facts,
                              const VerdictPolicy& policy, double now, AgeMemory& memory,
                              std::optional<double>* effective_age) {
@@ -213,13 +278,7 @@ proto::HealthReport evaluate(const common::AgentSpec& agent, const AgentFacts& f
     return r;
   }
   const UnitFacts& u = *facts.unit;
-  r.active_state = u.active_state;
-  r.sub_state = u.sub_state;
-  r.result = u.result;
-  r.main_pid = u.main_pid;
-  r.n_restarts = u.n_restarts;
-  r.active_enter_ts = u.active_enter_ts;
-
+  copy_unit(u, r);
   if (auto v = unit_verdict(u, r.detail)) {
     r.verdict = *v;
     return r;
@@ -229,46 +288,9 @@ proto::HealthReport evaluate(const common::AgentSpec& agent, const AgentFacts& f
     r.verdict = *v;
     return r;
   }
-
-  // Startup grace: an agent (re)started at T cannot have been stalled longer than now - T, and
-  // it gets `startup_grace_s` of bootstrap before its first decision. Only while it has not
-  // decided since T: a decision after T means the bootstrap is over and the plain age counts.
-  std::optional<double> since_start;
-  if (u.active_enter_ts) since_start = std::max(0.0, now - *u.active_enter_ts);
-  std::optional<double> effective = age.value;
-  bool in_grace = false;
-  if (since_start && (!effective || *effective > *since_start)) {
-    effective = std::max(0.0, *since_start - policy.startup_grace_s);
-    in_grace = *since_start <= policy.startup_grace_s;
-    // Unclamped for the caller: still in the grace, the agent turns stale grace + threshold
-    // after its start, not threshold after now.
-    if (effective_age != nullptr) *effective_age = *since_start - policy.startup_grace_s;
-  } else if (effective_age != nullptr) {
-    *effective_age = effective;
-  }
-  if (!age.value) {
-    // Nothing tells the age: only a recent start vouches for the agent; never a failure.
-    if (effective && *effective <= policy.stall_threshold_s) {
-      r.age_ok = true;
-      add(r.detail, "no decision age yet; started " + secs(*since_start) + " ago");
-      r.verdict = Verdict::kHealthy;
-    } else {
-      add(r.detail, "no source for the decision age");
-      r.verdict = Verdict::kUnknown;
-    }
-    return r;
-  }
-  r.age_ok = *effective <= policy.stall_threshold_s;
-  if (!r.age_ok) {
-    add(r.detail, std::string("stalled (age") + (age.capped ? ">" : "=") + secs(*age.value) +
-                      " source=" + std::string(proto::to_string(age.source)) + ")");
-    r.verdict = Verdict::kStalled;
-    return r;
-  }
-  if (in_grace) {
-    add(r.detail, "bootstrapping (started " + secs(*since_start) + " ago, no decision since)");
-  }
-  r.verdict = Verdict::kHealthy;
+  const Effective e = effective_age_of(u, age.value, policy, now);
+  if (effective_age != nullptr) *effective_age = e.for_caller;
+  r.verdict = age_verdict(age, e, policy, r);
   return r;
 }
 
