@@ -102,58 +102,72 @@ json StatusModel::health_json(common::MonoTime now, bool* ok) const {
   return json{{"status", "degraded"}, {"silent", silent}};
 }
 
+namespace {
+
+// The probe's view of one agent in /status (nulls until its first report).
+void add_report(json& a, const std::optional<proto::HealthReport>& report, double report_ts,
+                const std::deque<double>& unit_restarts, double wall_now) {
+  if (!report) {
+    a["verdict"] = nullptr;
+    a["up"] = nullptr;
+    a["stalled"] = nullptr;
+    return;
+  }
+  const auto& r = *report;
+  const bool known_age = r.decision_age_seconds.has_value();
+  a["verdict"] = proto::to_string(r.verdict);
+  a["up"] = r.unit_ok && r.process_ok;
+  a["stalled"] = r.verdict == proto::Verdict::kStalled || (known_age && !r.age_ok);
+  a["decision_age_seconds"] = opt_number(r.decision_age_seconds);
+  a["age_source"] = proto::to_string(r.age_source);
+  a["heartbeat_age_seconds"] = opt_number(r.heartbeat_age_seconds);
+  a["consecutive_failures"] = r.consecutive_failures;
+  a["active_state"] = r.active_state;
+  a["sub_state"] = r.sub_state;
+  a["main_pid"] = r.main_pid;
+  a["rss_bytes"] = r.rss_bytes;
+  a["cpu_ratio"] = r.cpu_ratio;
+  a["detail"] = r.detail;
+  a["report_ts"] = iso8601_utc(report_ts);
+  a["report_age_seconds"] = wall_now - report_ts;
+  const auto recent = std::count_if(unit_restarts.begin(), unit_restarts.end(), [&](double t) {
+    return t >= wall_now - kCrashLoopWindowSeconds;
+  });
+  a["crash_loop"] = recent > kCrashLoopRestarts
+                        ? json{{"restarts_30m", recent}, {"last_result", r.result}}
+                        : json(nullptr);
+}
+
+// The actuator's view of one agent in /status (nulls until its first state).
+void add_state(json& a, const std::optional<json>& state, double state_ts) {
+  if (!state) {
+    for (const char* k : {"incident_state", "paused", "pause_until", "restarts_hour",
+                          "last_restart", "last_restart_ts", "incident_start", "last_diagnosis"}) {
+      a[k] = nullptr;
+    }
+    return;
+  }
+  const json& f = *state;
+  a["incident_state"] = state_value(f, "state");
+  a["paused"] = state_value(f, "paused");
+  a["pause_until"] = epoch_iso(state_value(f, "pause_until"));
+  a["restarts_hour"] = state_value(f, "restarts_hour");
+  a["last_restart"] = epoch_iso(state_value(f, "last_restart_ts"));
+  a["last_restart_ts"] = state_value(f, "last_restart_ts");
+  a["incident_start"] = epoch_iso(state_value(f, "incident_start_ts"));
+  a["last_diagnosis"] = state_value(f, "last_diagnosis");
+  a["state_ts"] = iso8601_utc(state_ts);
+}
+
+}  // namespace
+
 json StatusModel::status_json(common::MonoTime now, double wall_now) const {
   json agents = json::array();
   for (const auto& instance : order_) {
     const AgentState& s = agents_.at(instance);
     json a{{"agent", s.agent}, {"symbol", s.symbol}, {"profile", s.profile}, {"unit", s.unit}};
-    if (s.report) {
-      const auto& r = *s.report;
-      const bool known_age = r.decision_age_seconds.has_value();
-      a["verdict"] = proto::to_string(r.verdict);
-      a["up"] = r.unit_ok && r.process_ok;
-      a["stalled"] = r.verdict == proto::Verdict::kStalled || (known_age && !r.age_ok);
-      a["decision_age_seconds"] = opt_number(r.decision_age_seconds);
-      a["age_source"] = proto::to_string(r.age_source);
-      a["heartbeat_age_seconds"] = opt_number(r.heartbeat_age_seconds);
-      a["consecutive_failures"] = r.consecutive_failures;
-      a["active_state"] = r.active_state;
-      a["sub_state"] = r.sub_state;
-      a["main_pid"] = r.main_pid;
-      a["rss_bytes"] = r.rss_bytes;
-      a["cpu_ratio"] = r.cpu_ratio;
-      a["detail"] = r.detail;
-      a["report_ts"] = iso8601_utc(s.report_ts);
-      a["report_age_seconds"] = wall_now - s.report_ts;
-      const auto recent =
-          std::count_if(s.unit_restarts.begin(), s.unit_restarts.end(),
-                        [&](double t) { return t >= wall_now - kCrashLoopWindowSeconds; });
-      a["crash_loop"] = recent > kCrashLoopRestarts
-                            ? json{{"restarts_30m", recent}, {"last_result", r.result}}
-                            : json(nullptr);
-    } else {
-      a["verdict"] = nullptr;
-      a["up"] = nullptr;
-      a["stalled"] = nullptr;
-    }
-    if (s.state) {
-      const json& f = *s.state;
-      a["incident_state"] = state_value(f, "state");
-      a["paused"] = state_value(f, "paused");
-      a["pause_until"] = epoch_iso(state_value(f, "pause_until"));
-      a["restarts_hour"] = state_value(f, "restarts_hour");
-      a["last_restart"] = epoch_iso(state_value(f, "last_restart_ts"));
-      a["last_restart_ts"] = state_value(f, "last_restart_ts");
-      a["incident_start"] = epoch_iso(state_value(f, "incident_start_ts"));
-      a["last_diagnosis"] = state_value(f, "last_diagnosis");
-      a["state_ts"] = iso8601_utc(s.state_ts);
-    } else {
-      for (const char* k :
-           {"incident_state", "paused", "pause_until", "restarts_hour", "last_restart",
-            "last_restart_ts", "incident_start", "last_diagnosis"}) {
-        a[k] = nullptr;
-      }
-    }
+    add_report(a, s.report, s.report_ts, s.unit_restarts, wall_now);
+    add_state(a, s.state, s.state_ts);
     agents.push_back(std::move(a));
   }
   json comps = json::object();
