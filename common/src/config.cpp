@@ -38,6 +38,54 @@ AgentSpec default_agent(const std::string& instance, const std::string& heartbea
   return a;
 }
 
+// One entry of the agents file, checked; the error names the entry (`where`).
+tl::expected<AgentSpec, ConfigError> agent_entry(const nlohmann::json& item,
+                                                 const std::string& where,
+                                                 const std::string& heartbeat_dir) {
+  const std::string var = "TRADING_HEAL_AGENTS_FILE";
+  if (!item.is_object() || !item.contains("instance") || !item["instance"].is_string()) {
+    return tl::unexpected(ConfigError{var, where, "needs a string \"instance\""});
+  }
+  const std::string instance = item["instance"];
+  if (!valid_instance(instance)) {
+    return tl::unexpected(
+        ConfigError{var, instance, where + ": instance must match ^[A-Za-z0-9]+(_[A-Za-z0-9]+)*$"});
+  }
+  AgentSpec a = default_agent(instance, heartbeat_dir);
+  std::string unit = a.unit;
+  for (auto [key, out] : {std::pair<const char*, std::string*>{"symbol", &a.symbol},
+                          {"profile", &a.profile},
+                          {"unit", &unit},
+                          {"process_pattern", &a.process_pattern},
+                          {"heartbeat_path", &a.heartbeat_path}}) {
+    if (!item.contains(key)) continue;
+    if (!item[key].is_string()) {
+      return tl::unexpected(ConfigError{var, where, std::string(key) + " must be a string"});
+    }
+    *out = item[key].get<std::string>();
+  }
+  if (unit != a.unit) {
+    return tl::unexpected(ConfigError{
+        var, unit,
+        where + ": unit must be " + a.unit + " (trading-heal restarts crypto-agent@ units only)"});
+  }
+  if (item.contains("enabled")) {
+    if (!item["enabled"].is_boolean()) {
+      return tl::unexpected(ConfigError{var, where, "enabled must be a boolean"});
+    }
+    a.enabled = item["enabled"];
+  }
+  if (!a.process_pattern.empty()) {
+    try {
+      std::regex check(a.process_pattern, std::regex::extended);
+    } catch (const std::regex_error&) {
+      return tl::unexpected(
+          ConfigError{var, a.process_pattern, where + ": process_pattern is not a valid regex"});
+    }
+  }
+  return a;
+}
+
 std::optional<ConfigError> load_agents_file(const std::string& path, Config& cfg) {
   const std::string var = "TRADING_HEAL_AGENTS_FILE";
   std::ifstream in(path);
@@ -55,52 +103,12 @@ std::optional<ConfigError> load_agents_file(const std::string& path, Config& cfg
   std::size_t i = 0;
   for (const auto& item : *list) {
     const std::string where = path + " agent #" + std::to_string(i++);
-    if (!item.is_object() || !item.contains("instance") || !item["instance"].is_string()) {
-      return ConfigError{var, where, "needs a string \"instance\""};
+    auto a = agent_entry(item, where, cfg.heartbeat_dir);
+    if (!a) return a.error();
+    if (cfg.find_agent(a->instance) != nullptr) {
+      return ConfigError{var, a->instance, where + ": instance listed twice"};
     }
-    const std::string instance = item["instance"];
-    if (!valid_instance(instance)) {
-      return ConfigError{var, instance,
-                         where + ": instance must match ^[A-Za-z0-9]+(_[A-Za-z0-9]+)*$"};
-    }
-    AgentSpec a = default_agent(instance, cfg.heartbeat_dir);
-    auto opt_str = [&](const char* key, std::string& out) -> std::optional<ConfigError> {
-      if (!item.contains(key)) return std::nullopt;
-      if (!item[key].is_string())
-        return ConfigError{var, where, std::string(key) + " must be a string"};
-      out = item[key].get<std::string>();
-      return std::nullopt;
-    };
-    std::string unit = a.unit;
-    for (auto [key, out] : {std::pair<const char*, std::string*>{"symbol", &a.symbol},
-                            {"profile", &a.profile},
-                            {"unit", &unit},
-                            {"process_pattern", &a.process_pattern},
-                            {"heartbeat_path", &a.heartbeat_path}}) {
-      if (auto e = opt_str(key, *out)) return e;
-    }
-    if (unit != a.unit) {
-      return ConfigError{
-          var, unit,
-          where + ": unit must be " + a.unit + " (trading-heal restarts crypto-agent@ units only)"};
-    }
-    if (item.contains("enabled")) {
-      if (!item["enabled"].is_boolean())
-        return ConfigError{var, where, "enabled must be a boolean"};
-      a.enabled = item["enabled"];
-    }
-    if (!a.process_pattern.empty()) {
-      try {
-        std::regex check(a.process_pattern, std::regex::extended);
-      } catch (const std::regex_error&) {
-        return ConfigError{var, a.process_pattern,
-                           where + ": process_pattern is not a valid regex"};
-      }
-    }
-    if (cfg.find_agent(instance) != nullptr) {
-      return ConfigError{var, instance, where + ": instance listed twice"};
-    }
-    cfg.agents.push_back(std::move(a));
+    cfg.agents.push_back(std::move(*a));
   }
   if (cfg.agents.empty()) return ConfigError{var, path, "lists no agents"};
   return std::nullopt;
