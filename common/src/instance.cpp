@@ -111,6 +111,49 @@ std::string Instance::describe() const {
          env("TRADING_HEAL_RUNTIME_DIR").value_or(runtime_dir) + ")";
 }
 
+namespace {
+
+// Where a deployment is: the first place (system, then user) that has the wanted name, or, none
+// wanted, its only deployment or one called main. nullptr: none found.
+struct Picked {
+  const Where* where = nullptr;
+  std::string name;
+};
+
+tl::expected<Picked, std::string> pick(const std::vector<Where>& order,
+                                       const std::optional<std::string>& wanted) {
+  for (const auto& w : order) {
+    const auto listed = instances_in(w.env_dir);
+    if (!listed) return tl::unexpected(listed.error());
+    const auto& names = *listed;
+    if (wanted) {
+      if (std::find(names.begin(), names.end(), *wanted) != names.end()) return Picked{&w, *wanted};
+    } else if (names.size() == 1 || std::find(names.begin(), names.end(), "main") != names.end()) {
+      return Picked{&w, names.size() == 1 ? names.front() : "main"};
+    } else if (names.size() > 1) {
+      std::string all;
+      for (const auto& n : names) all += (all.empty() ? "" : ", ") + n;
+      return tl::unexpected("several deployments in " + w.env_dir + " (" + all +
+                            "): name one with --instance");
+    }
+  }
+  return Picked{nullptr, wanted.value_or("main")};
+}
+
+tl::expected<std::map<std::string, std::string>, std::string> read_env_file(
+    const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return tl::unexpected("cannot read " + path + ": " + std::strerror(errno) +
+                          " (root and the trading-heal-operators group may read it)");
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_env_file(text.str());
+}
+
+}  // namespace
+
 tl::expected<Instance, std::string> find_instance(const std::optional<std::string>& name, bool user,
                                                   const EnvLookup& process,
                                                   const InstanceDirs& dirs) {
@@ -123,45 +166,18 @@ tl::expected<Instance, std::string> find_instance(const std::optional<std::strin
   if (wanted && !valid_deployment_name(*wanted)) {
     return tl::unexpected("invalid instance name '" + *wanted + "'");
   }
+  const auto picked = pick(order, wanted);
+  if (!picked) return tl::unexpected(picked.error());
   Instance inst;
-  const Where* where = &order.front();
-  bool found = false;
-  for (const auto& w : order) {
-    const auto listed = instances_in(w.env_dir);
-    if (!listed) return tl::unexpected(listed.error());
-    const auto& names = *listed;
-    if (wanted) {
-      if (std::find(names.begin(), names.end(), *wanted) != names.end()) {
-        inst.name = *wanted;
-        where = &w;
-        found = true;
-        break;
-      }
-    } else if (names.size() == 1 || std::find(names.begin(), names.end(), "main") != names.end()) {
-      inst.name = names.size() == 1 ? names.front() : "main";
-      where = &w;
-      found = true;
-      break;
-    } else if (names.size() > 1) {
-      std::string all;
-      for (const auto& n : names) all += (all.empty() ? "" : ", ") + n;
-      return tl::unexpected("several deployments in " + w.env_dir + " (" + all +
-                            "): name one with --instance");
-    }
-  }
-  if (!found) inst.name = wanted.value_or("main");
+  inst.name = picked->name;
+  const Where* where = picked->where != nullptr ? picked->where : &order.front();
   inst.scope = where->scope;
   std::map<std::string, std::string> file;
-  if (found) {
+  if (picked->where != nullptr) {
     inst.env_file = where->env_dir + "/" + inst.name + ".env";
-    std::ifstream in(inst.env_file);
-    if (!in) {
-      return tl::unexpected("cannot read " + inst.env_file + ": " + std::strerror(errno) +
-                            " (root and the trading-heal-operators group may read it)");
-    }
-    std::ostringstream text;
-    text << in.rdbuf();
-    file = parse_env_file(text.str());
+    auto read = read_env_file(inst.env_file);
+    if (!read) return tl::unexpected(read.error());
+    file = std::move(*read);
   }
   // What the units set with Environment= (the env file may override it, as in the units).
   std::map<std::string, std::string> unit;
