@@ -90,8 +90,11 @@ HttpApi::HttpApi(ApiOptions opts, ApiBackend backend, StreamHub& hub)
 
 HttpApi::~HttpApi() { stop(); }
 
-void HttpApi::routes() {
-  auto& s = front_->routes();
+namespace {
+
+// Everything that is not a route's answer is JSON too: 405 for other methods, the server's own
+// errors, an exception in a handler.
+void json_errors(httplib::Server& s) {
   s.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
     if (req.method == "GET" || req.method == "HEAD")
       return httplib::Server::HandlerResponse::Unhandled;
@@ -121,19 +124,75 @@ void HttpApi::routes() {
       [](const httplib::Request&, httplib::Response& res, const std::exception_ptr&) {
         json_error(res, 500, "internal error");
       });
-  auto authorized = [this](const httplib::Request& req, httplib::Response& res) {
-    if (!host_allowed(req.get_header_value("Host"), opts_.hosts)) {
-      json_error(res, 421,
-                 "misdirected request: Host " + req.get_header_value("Host") +
-                     " is not a name of this API (TRADING_HEAL_API_HOSTS)");
-      return false;
-    }
-    if (opts_.token.empty()) return true;
-    if (bearer_matches(req.get_header_value("Authorization"), opts_.token)) return true;
-    res.set_header("WWW-Authenticate", "Bearer");
-    json_error(res, 401, "a bearer token is required");
+}
+
+}  // namespace
+
+bool HttpApi::authorize(const httplib::Request& req, httplib::Response& res) const {
+  if (!host_allowed(req.get_header_value("Host"), opts_.hosts)) {
+    json_error(res, 421,
+               "misdirected request: Host " + req.get_header_value("Host") +
+                   " is not a name of this API (TRADING_HEAL_API_HOSTS)");
     return false;
-  };
+  }
+  if (opts_.token.empty()) return true;
+  if (bearer_matches(req.get_header_value("Authorization"), opts_.token)) return true;
+  res.set_header("WWW-Authenticate", "Bearer");
+  json_error(res, 401, "a bearer token is required");
+  return false;
+}
+
+void HttpApi::serve_audit(const httplib::Request& req, httplib::Response& res) {
+  if (!authorize(req, res)) return;
+  auto q = parse_audit_query(req.params);
+  if (!q) return json_error(res, 400, q.error().message, q.error().parameter);
+  std::uint64_t stopped_after = 0;
+  res.set_content(backend_.audit(*q, &stopped_after), kJson);
+  // The answer stays the array users' scripts expect; the header says it may not be all.
+  if (stopped_after > 0) {
+    res.set_header("X-Audit-Scan",
+                   "stopped after " + std::to_string(stopped_after) +
+                       " lines: older events were not searched; narrow with since=");
+  }
+}
+
+void HttpApi::serve_stream(const httplib::Request& req, httplib::Response& res) {
+  if (!authorize(req, res)) return;
+  auto q = parse_audit_query(req.params);
+  if (!q) return json_error(res, 400, q.error().message, q.error().parameter);
+  std::uint64_t cursor = 0;
+  if (!hub_.subscribe(&cursor)) return json_error(res, 503, "too many stream clients");
+  res.set_header("Cache-Control", "no-cache");
+  auto query = std::make_shared<AuditQuery>(std::move(*q));
+  auto pos = std::make_shared<std::uint64_t>(cursor);
+  auto first = std::make_shared<bool>(true);
+  res.set_chunked_content_provider(
+      "text/event-stream",
+      [this, query, pos, first](std::size_t, httplib::DataSink& sink) {
+        if (*first) {  // headers go out with the first chunk: tell the client it is on
+          *first = false;
+          return sink.write(": stream open\n\n", 15);
+        }
+        std::uint64_t missed = 0;
+        auto lines = hub_.wait(*pos, opts_.stream_keepalive, &missed);
+        if (hub_.closed()) {
+          sink.done();
+          return false;
+        }
+        std::string out;
+        if (missed > 0) out += ": missed " + std::to_string(missed) + " events\n\n";
+        for (const auto& l : lines) {
+          if (matches(*query, l)) out += "event: audit\ndata: " + l + "\n\n";
+        }
+        if (out.empty()) out = ": keepalive\n\n";
+        return sink.write(out.data(), out.size());
+      },
+      [this](bool) { hub_.unsubscribe(); });
+}
+
+void HttpApi::routes() {
+  auto& s = front_->routes();
+  json_errors(s);
   s.Get("/health", [this](const httplib::Request& req, httplib::Response& res) {
     if (!req.params.empty())
       return json_error(res, 400, "unknown parameter", req.params.begin()->first);
@@ -141,58 +200,16 @@ void HttpApi::routes() {
     res.set_content(backend_.health(&status), kJson);
     res.status = status;
   });
-  s.Get("/status", [this, authorized](const httplib::Request& req, httplib::Response& res) {
-    if (!authorized(req, res)) return;
+  s.Get("/status", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!authorize(req, res)) return;
     if (!req.params.empty())
       return json_error(res, 400, "unknown parameter", req.params.begin()->first);
     res.set_content(backend_.status(), kJson);
   });
-  s.Get("/audit", [this, authorized](const httplib::Request& req, httplib::Response& res) {
-    if (!authorized(req, res)) return;
-    auto q = parse_audit_query(req.params);
-    if (!q) return json_error(res, 400, q.error().message, q.error().parameter);
-    std::uint64_t stopped_after = 0;
-    res.set_content(backend_.audit(*q, &stopped_after), kJson);
-    // The answer stays the array users' scripts expect; the header says it may not be all.
-    if (stopped_after > 0) {
-      res.set_header("X-Audit-Scan",
-                     "stopped after " + std::to_string(stopped_after) +
-                         " lines: older events were not searched; narrow with since=");
-    }
-  });
-  s.Get("/audit/stream", [this, authorized](const httplib::Request& req, httplib::Response& res) {
-    if (!authorized(req, res)) return;
-    auto q = parse_audit_query(req.params);
-    if (!q) return json_error(res, 400, q.error().message, q.error().parameter);
-    std::uint64_t cursor = 0;
-    if (!hub_.subscribe(&cursor)) return json_error(res, 503, "too many stream clients");
-    res.set_header("Cache-Control", "no-cache");
-    auto query = std::make_shared<AuditQuery>(std::move(*q));
-    auto pos = std::make_shared<std::uint64_t>(cursor);
-    auto first = std::make_shared<bool>(true);
-    res.set_chunked_content_provider(
-        "text/event-stream",
-        [this, query, pos, first](std::size_t, httplib::DataSink& sink) {
-          if (*first) {  // headers go out with the first chunk: tell the client it is on
-            *first = false;
-            return sink.write(": stream open\n\n", 15);
-          }
-          std::uint64_t missed = 0;
-          auto lines = hub_.wait(*pos, opts_.stream_keepalive, &missed);
-          if (hub_.closed()) {
-            sink.done();
-            return false;
-          }
-          std::string out;
-          if (missed > 0) out += ": missed " + std::to_string(missed) + " events\n\n";
-          for (const auto& l : lines) {
-            if (matches(*query, l)) out += "event: audit\ndata: " + l + "\n\n";
-          }
-          if (out.empty()) out = ": keepalive\n\n";
-          return sink.write(out.data(), out.size());
-        },
-        [this](bool) { hub_.unsubscribe(); });
-  });
+  s.Get("/audit",
+        [this](const httplib::Request& req, httplib::Response& res) { serve_audit(req, res); });
+  s.Get("/audit/stream",
+        [this](const httplib::Request& req, httplib::Response& res) { serve_stream(req, res); });
 }
 
 tl::expected<int, std::string> HttpApi::bind() { return front_->bind(); }

@@ -31,6 +31,11 @@
 #include "trading_heal/exporter/audit_query.hpp"
 #include "trading_heal/exporter/stream_hub.hpp"
 
+namespace httplib {
+struct Request;
+struct Response;
+}  // namespace httplib
+
 namespace trading_heal::exporter {
 
 class HttpFront;
@@ -70,6 +75,10 @@ class HttpApi {
 
  private:
   void routes();
+  // The Host check and the bearer token; false: `res` holds the refusal.
+  bool authorize(const httplib::Request& req, httplib::Response& res) const;
+  void serve_audit(const httplib::Request& req, httplib::Response& res);
+  void serve_stream(const httplib::Request& req, httplib::Response& res);
   ApiOptions opts_;
   ApiBackend backend_;
   StreamHub& hub_;
