@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 #include <zmq.hpp>
 
+#include "support/temp_dir.hpp"
 #include "trading_heal/common/curve.hpp"
 #include "trading_heal/common/peer_guard.hpp"
 
@@ -26,18 +27,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string t = (fs::temp_directory_path() / "th-curve-XXXXXX").string();
-    path_ = ::mkdtemp(t.data());
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const std::string& str() const { return path_; }
-
- private:
-  std::string path_;
-};
+using test::TempDir;
 
 void write(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 

@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 #include <zmq.hpp>
 
+#include "support/temp_dir.hpp"
 #include "trading_heal/common/config.hpp"
 #include "trading_heal/common/peer_guard.hpp"
 
@@ -21,18 +22,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string t = (fs::temp_directory_path() / "th-curve-XXXXXX").string();
-    path_ = ::mkdtemp(t.data());
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const std::string& str() const { return path_; }
-
- private:
-  std::string path_;
-};
+using test::TempDir;
 
 void write(const std::string& path, const std::string& text, mode_t mode = 0644) {
   std::ofstream(path) << text;

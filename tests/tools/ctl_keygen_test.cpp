@@ -11,6 +11,7 @@
 
 #include "support/bed.hpp"
 #include "support/process.hpp"
+#include "support/temp_dir.hpp"
 #include "trading_heal/common/curve.hpp"
 
 namespace trading_heal {
@@ -20,8 +21,8 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 TEST(CtlKeygen, MakesAKeyPairTheDaemonsAcceptAndNeverReplacesIt) {
-  std::string t = (fs::temp_directory_path() / "th-keygen-XXXXXX").string();
-  const std::string dir = std::string(::mkdtemp(t.data())) + "/keys";
+  const test::TempDir tmp("th-keygen");
+  const std::string dir = tmp.str() + "/keys";
   const std::string ctl = test::Bed::bin("trading-heal-ctl");
   // No deployment around: the instance lookup must not be needed.
   const std::map<std::string, std::string> env = {{"TRADING_HEAL_INSTANCE", "no-such-instance"}};
@@ -55,7 +56,6 @@ TEST(CtlKeygen, MakesAKeyPairTheDaemonsAcceptAndNeverReplacesIt) {
   EXPECT_EQ(bad.wait(10s), 1);
   auto none = test::Child::spawn({ctl, "keygen"}, env, true);
   EXPECT_EQ(none.wait(10s), 64);
-  fs::remove_all(fs::path(dir).parent_path());
 }
 
 }  // namespace
