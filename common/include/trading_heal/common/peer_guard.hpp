@@ -177,6 +177,8 @@ class PeerGuard {
   bool judge_key(const std::vector<zmq::message_t>& req, const std::string& domain,
                  const std::string& address, std::string& host);
   bool judge_credentials(const std::string& domain, const std::string& address, std::string& user);
+  void secure_tcp(zmq::socket_t& socket, const std::string& domain, const std::string& endpoint,
+                  Side side);
   void monitor(zmq::socket_t& socket, const std::string& domain);
   static const char* classify(std::deque<std::uint32_t>& unresolved, std::uint16_t id,
                               std::uint32_t value);
