@@ -17,6 +17,7 @@
 
 #include "compare.hpp"
 #include "replay.hpp"
+#include "report.hpp"
 #include "rhythm.hpp"
 #include "trading_heal/common/config.hpp"
 #include "trading_heal/common/settings.hpp"
@@ -26,6 +27,7 @@ namespace {
 namespace common = trading_heal::common;
 namespace replay = trading_heal::replay;
 using nlohmann::json;
+using namespace trading_heal::replay;  // the report functions (report.hpp)
 
 constexpr const char* kUsage =
     R"(usage: trading-heal-replay (--csv FILE | --database-url URL --from T --to T)
@@ -85,15 +87,6 @@ std::optional<double> parse_time(const std::string& s) {
   return static_cast<double>(::timegm(&tm));
 }
 
-std::string iso(double t) {
-  const std::time_t s = static_cast<std::time_t>(t);
-  std::tm tm{};
-  ::gmtime_r(&s, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 tl::expected<replay::History, std::string> read_database(const std::string& url, double from,
                                                          double to) {
   try {
@@ -118,122 +111,12 @@ tl::expected<replay::History, std::string> read_database(const std::string& url,
   }
 }
 
-struct Totals {
-  std::size_t restarts = 0, needless = 0, held = 0, stalls = 0, caught = 0;
-  double detection_sum = 0;
-};
-
-Totals totals(const replay::Result& r) {
-  Totals t;
-  for (const auto& a : r.agents) {
-    t.restarts += a.restarts;
-    t.needless += a.needless;
-    t.held += a.held;
-    t.stalls += a.stalls;
-    t.caught += a.caught;
-    t.detection_sum += a.detection_sum_s;
-  }
-  return t;
-}
-
-json to_json(const replay::Result& r, bool findings) {
-  json agents = json::array();
-  for (const auto& a : r.agents) {
-    agents.push_back(
-        {{"agent", a.agent},
-         {"decisions", a.decisions},
-         {"restarts", a.restarts},
-         {"needless_restarts", a.needless},
-         {"held", a.held},
-         {"stalls", a.stalls},
-         {"stalls_caught", a.caught},
-         {"mean_detection_seconds",
-          a.caught > 0 ? json(a.detection_sum_s / static_cast<double>(a.caught)) : json(nullptr)}});
-  }
-  json out = {{"from", iso(r.from)}, {"to", iso(r.to)}, {"checks", r.checks}, {"agents", agents}};
-  if (findings) {
-    json f = json::array();
-    for (const auto& x : r.findings) {
-      static const char* kinds[] = {"restart", "held", "missed_stall"};
-      f.push_back({{"kind", kinds[static_cast<int>(x.kind)]},
-                   {"agent", x.agent},
-                   {"at", iso(x.at)},
-                   {"what", x.what},
-                   {"since_decision_seconds", x.since_decision},
-                   {"needless", x.needless},
-                   {"stall_seconds", x.stall_seconds}});
-    }
-    out["findings"] = f;
-  }
-  return out;
-}
-
-void print_table(const replay::Result& r, bool findings) {
-  std::printf("replayed %s .. %s: %llu checks\n", iso(r.from).c_str(), iso(r.to).c_str(),
-              static_cast<unsigned long long>(r.checks));
-  std::printf("%-24s %9s %8s %8s %6s %13s %14s\n", "agent", "decisions", "restarts", "needless",
-              "held", "stalls caught", "mean detection");
-  for (const auto& a : r.agents) {
-    char det[32] = "-";
-    if (a.caught > 0) {
-      std::snprintf(det, sizeof det, "%.1f s", a.detection_sum_s / static_cast<double>(a.caught));
-    }
-    char caught[32];
-    std::snprintf(caught, sizeof caught, "%zu/%zu", a.caught, a.stalls);
-    std::printf("%-24s %9zu %8zu %8zu %6zu %13s %14s\n", a.agent.c_str(), a.decisions, a.restarts,
-                a.needless, a.held, caught, det);
-  }
-  if (!findings) return;
-  for (const auto& x : r.findings) {
-    static const char* kinds[] = {"RESTART", "HELD", "MISSED"};
-    std::printf("%s %-7s %-22s %s (%.0f s after its last decision)%s\n", iso(x.at).c_str(),
-                kinds[static_cast<int>(x.kind)], x.agent.c_str(), x.what.c_str(), x.since_decision,
-                x.needless ? " needless" : "");
-  }
-}
-
 std::optional<std::string> slurp(const std::string& path) {
   std::ifstream in(path);
   if (!in) return std::nullopt;
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
-}
-
-using PerAgent = std::map<std::string, std::array<std::size_t, 3>>;  // agreed, ours, theirs
-
-void print_comparison(const replay::Comparison& c, const PerAgent& per, double window,
-                      bool as_json) {
-  if (as_json) {
-    json out = {
-        {"window_seconds", window}, {"agents", json::array()}, {"disagreements", json::array()}};
-    for (const auto& [agent, n] : per) {
-      out["agents"].push_back(
-          {{"agent", agent}, {"agreed", n[0]}, {"only_trading_heal", n[1]}, {"only_other", n[2]}});
-    }
-    for (const auto& o : c.only_ours) {
-      out["disagreements"].push_back(
-          {{"agent", o.agent}, {"at", iso(o.at)}, {"by", "trading-heal"}});
-    }
-    for (const auto& t : c.only_theirs) {
-      out["disagreements"].push_back({{"agent", t.agent}, {"at", iso(t.at)}, {"by", "other"}});
-    }
-    std::cout << out.dump(2) << "\n";
-    return;
-  }
-  std::printf("%-24s %7s %18s %12s   (within %.0f s)\n", "agent", "agreed", "only trading-heal",
-              "only other", window);
-  for (const auto& [agent, n] : per) {
-    std::printf("%-24s %7zu %18zu %12zu\n", agent.c_str(), n[0], n[1], n[2]);
-  }
-  for (const auto& o : c.only_ours) {
-    std::printf("%s %-22s trading-heal would have restarted it; the other healer did not\n",
-                iso(o.at).c_str(), o.agent.c_str());
-  }
-  for (const auto& t : c.only_theirs) {
-    std::printf("%s %-22s restarted by the other healer; trading-heal would not have\n",
-                iso(t.at).c_str(), t.agent.c_str());
-  }
 }
 
 int compare_audit(const std::string& audit_path, const std::string& journal_path, double window,
@@ -262,37 +145,6 @@ int compare_audit(const std::string& audit_path, const std::string& journal_path
   for (const auto& t : c.only_theirs) ++per[t.agent][2];
   print_comparison(c, per, window, as_json);
   return 0;
-}
-
-json rhythm_json(const replay::Rhythm& r, std::size_t at_fixed) {
-  return {{"agent", r.agent},
-          {"gaps", r.gaps},
-          {"median_s", r.median_s},
-          {"p99_s", r.p99_s},
-          {"p999_s", r.p999_s},
-          {"max_s", r.max_s},
-          {"hour_dependent", r.hour_dependent},
-          {"quiet_hours_utc", r.quiet_hours},
-          {"hourly_p99_s", r.hourly_p99_s},
-          {"weekday_p99_s", r.weekday_p99_s},
-          {"weekday_dependent", r.weekday_dependent},
-          {"recommended_s", r.recommended_s > 0 ? json(r.recommended_s) : json(nullptr)},
-          {"would_raise", r.would_raise},
-          {"raised_at_configured", at_fixed}};
-}
-
-void print_rhythm_row(const replay::Rhythm& r, std::size_t at_fixed) {
-  char rec[32] = "-";
-  if (r.recommended_s > 0) std::snprintf(rec, sizeof rec, "%.0f s", r.recommended_s);
-  std::string hours = "no";
-  if (r.hour_dependent) {
-    hours = "quiet";
-    for (int q : r.quiet_hours) hours += " " + std::to_string(q);
-  }
-  if (r.weekday_dependent) hours += ", by weekday too";
-  std::printf("%-24s %9zu %7.1fs %7.1fs %7.1fs %8.0fs %12s %11zu %11zu  %s\n", r.agent.c_str(),
-              r.gaps, r.median_s, r.p99_s, r.p999_s, r.max_s, rec, r.would_raise, at_fixed,
-              hours.c_str());
 }
 
 int print_rhythm(const replay::History& h, bool as_json) {
@@ -472,25 +324,6 @@ tl::expected<replay::Result, int> replay_with(const Cli& c, const replay::Histor
                label.empty() ? "" : ": ", (r.to - r.from) / 86400, wall,
                static_cast<unsigned long long>(r.checks));
   return r;
-}
-
-void print_side_by_side(const std::string& name,
-                        const std::vector<std::pair<std::string, replay::Result>>& results) {
-  std::printf("%-32s %12s %9s %6s %13s %14s %7s\n", name.c_str(), "restarts/day", "needless",
-              "held", "stalls caught", "mean detection", "missed");
-  for (const auto& [value, r] : results) {
-    const Totals t = totals(r);
-    const double days = std::max((r.to - r.from) / 86400, 1e-9);
-    char caught[32];
-    char det[32] = "-";
-    std::snprintf(caught, sizeof caught, "%zu/%zu", t.caught, t.stalls);
-    if (t.caught > 0) {
-      std::snprintf(det, sizeof det, "%.1f s", t.detection_sum / static_cast<double>(t.caught));
-    }
-    std::printf("%-32s %12.2f %9zu %6zu %13s %14s %7zu\n", value.c_str(),
-                static_cast<double>(t.restarts) / days, t.needless, t.held, caught, det,
-                t.stalls - t.caught);
-  }
 }
 
 int what_if(const Cli& c, const replay::History& h) {
