@@ -1,4 +1,6 @@
 // Configuration: defaults, every validation naming the variable and value, the agents file.
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -144,7 +146,9 @@ TEST(Config, ConninfoQuotesValues) {
 
 class AgentsFile : public ::testing::Test {
  protected:
-  std::string path_ = ::testing::TempDir() + "/agents.json";
+  // One file per test process: ctest runs this suite's tests in parallel processes, and one's
+  // TearDown must not remove the file another is reading.
+  std::string path_ = ::testing::TempDir() + "/agents-" + std::to_string(::getpid()) + ".json";
   void write(const std::string& text) { std::ofstream(path_) << text; }
   void TearDown() override { std::remove(path_.c_str()); }
 };
