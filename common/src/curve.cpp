@@ -171,12 +171,12 @@ tl::expected<CurveKeyPair, std::string> read_secret_key_file(const std::string& 
     ::close(*fd);
     return tl::unexpected(path + ": secret key file " + why);
   }
-  auto secret = key_line(*fd, path);
+  auto private_z85 = key_line(*fd, path);
   ::close(*fd);
-  if (!secret) return tl::unexpected(secret.error());
-  auto pub = curve_public_of(*secret);
+  if (!private_z85) return tl::unexpected(private_z85.error());
+  auto pub = curve_public_of(*private_z85);
   if (!pub) return tl::unexpected(path + ": " + pub.error());
-  return CurveKeyPair{*pub, *secret};
+  return CurveKeyPair{*pub, *private_z85};
 }
 
 tl::expected<WrittenKeys, std::string> write_key_files(const std::string& dir,
