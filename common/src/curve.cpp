@@ -217,6 +217,29 @@ bool valid_host_name(const std::string& name) {
   });
 }
 
+std::string kernel_host_name() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
+  std::string name(buf, ::strnlen(buf, sizeof buf - 1));
+  for (char& ch : name) {
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '_' && ch != '-') {
+      ch = '-';
+    }
+  }
+  while (!name.empty() && !std::isalnum(static_cast<unsigned char>(name[0]))) name.erase(0, 1);
+  if (name.size() > 63) name.resize(63);
+  return name.empty() ? "localhost" : name;
+}
+
+std::string host_of_peer(const char* user_id, const std::string& local) {
+  constexpr std::string_view kPrefix = "host:";
+  if (user_id == nullptr) return local;
+  const std::string_view id(user_id);
+  if (id.substr(0, kPrefix.size()) != kPrefix) return local;
+  std::string host(id.substr(kPrefix.size()));
+  return valid_host_name(host) ? host : local;
+}
+
 HostAllowList HostAllowList::load(const std::string& dir) {
   HostAllowList list;
   list.dir_ = dir;

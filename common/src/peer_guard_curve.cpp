@@ -164,7 +164,7 @@ bool PeerGuard::curve_allowed(const std::vector<zmq::message_t>& req, std::strin
   CurveKey key{};
   std::memcpy(key.data(), req[6].data(), key.size());
   if (auto h = hosts_.host_of(key)) {
-    host = *h;
+    host = "host:" + *h;  // the User-Id of its messages (host_of_peer)
     return true;
   }
   host = encode_curve_key(key);  // for the log line only

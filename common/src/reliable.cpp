@@ -1,5 +1,6 @@
 #include "trading_heal/common/reliable.hpp"
 
+#include "trading_heal/common/curve.hpp"
 #include "trading_heal/common/files.hpp"
 
 #include <fcntl.h>
@@ -177,6 +178,14 @@ tl::expected<proto::Message, std::string> ReliableSender::send(proto::Body body,
   return msg;
 }
 
+tl::expected<void, std::string> ReliableSender::forward(const proto::Message& msg, MonoTime now) {
+  proto::Message copy = msg;
+  copy.env.first_held = false;  // set at send time, from what this outbox holds
+  if (auto r = outbox_.append(copy); !r) return tl::unexpected(r.error());
+  (void)on_tick(now);
+  return {};
+}
+
 void ReliableSender::rewind(MonoTime now) {
   if (sent_ > 0) resent_ += sent_;
   sent_ = 0;
@@ -331,8 +340,9 @@ std::optional<ReliableReceiver::Delivery> ReliableReceiver::receive() {
     const zmq::message_t& id = in->identity;
     auto msg = decode_frame(frame, rejects_, limits_);
     if (!msg) continue;
-    Delivery d{id.to_string(), std::move(*msg)};
-    switch (tracker_.classify(d.msg.env.source, d.msg.env.boot_id, d.msg.env.seq,
+    Delivery d{id.to_string(), std::move(*msg), user_id_of(frame), {}};
+    d.tracker_source = tracker_source(d.msg.env.source, d.user_id);
+    switch (tracker_.classify(d.tracker_source, d.msg.env.boot_id, d.msg.env.seq,
                               d.msg.env.first_held)) {
       case SeqTracker::Verdict::kNew:
         return d;
@@ -348,8 +358,15 @@ std::optional<ReliableReceiver::Delivery> ReliableReceiver::receive() {
   }
 }
 
+std::string ReliableReceiver::tracker_source(const std::string& source,
+                                             const std::string& user_id) const {
+  if (local_host_.empty()) return source;
+  const std::string host = host_of_peer(user_id.c_str(), local_host_);
+  return host == local_host_ ? source : host + "/" + source;
+}
+
 void ReliableReceiver::accept(const Delivery& d) {
-  tracker_.record(d.msg.env.source, d.msg.env.boot_id, d.msg.env.seq);
+  tracker_.record(d.tracker_source, d.msg.env.boot_id, d.msg.env.seq);
   reply(d.peer, d.msg, true, {});
 }
 

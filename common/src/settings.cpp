@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "reader.hpp"
+#include "trading_heal/common/curve.hpp"
 
 namespace trading_heal::common {
 namespace {
@@ -124,6 +125,24 @@ void read_ollama_host(Reader& r, Config& c, const Row& row) {
   while (!c.ollama.host.empty() && c.ollama.host.back() == '/') c.ollama.host.pop_back();
 }
 
+void read_endpoint(Reader& r, std::string& ep, const char* fallback, const Config& c,
+                   const Row& row);
+// The host's name in every record and metric (the `host` label). A host bound to a CURVE key
+// (hosts.d/NAME.pub) is named by its file instead: a record never names its own host.
+void read_host(Reader& r, Config& c, const Row& row) {
+  c.host = kernel_host_name();
+  r.str(row.name, c.host);
+  if (!valid_host_name(c.host)) {
+    r.error(row.name, c.host,
+            "must be 1-63 letters, digits, '.', '-' or '_', not starting with '.' or '-'");
+  }
+}
+// Empty: one host, nothing to collect. Otherwise a tcp:// (CURVE) or ipc:// endpoint.
+void read_state_endpoint(Reader& r, Config& c, const Row& row) {
+  auto v = r.raw(row.name);
+  if (!v || v->empty()) return;
+  read_endpoint(r, c.endpoints.state, "", c, row);
+}
 void read_pg_port(Reader& r, Config& c, const Row& row) {
   r.str(row.name, c.pg.port);
   char* end = nullptr;
@@ -199,6 +218,9 @@ const Row kRows[] = {
    "the agents, instance names of crypto-agent@INSTANCE.service, comma separated"},
   {"TRADING_HEAL_AGENTS_FILE", kAll | kCtl, nullptr, [](const Config&) { return std::string(); }, 0, 0,
    "a JSON list of {instance, symbol, profile, unit, process_pattern, heartbeat_path, enabled}; wins over TRADING_HEAL_AGENTS"},
+  {"TRADING_HEAL_HOST", kAll | kCtl, read_host, [](const Config& c) { return c.host; }, 0, 0,
+   "this host's name in records and metrics (the host label); hosts reporting over CURVE are named by their key's file instead",
+   "the kernel's host name"},
   {"TRADING_HEAL_RUNTIME_DIR", kAll | kCtl, TH_TEXT(runtime_dir), 0, 0, "where the ipc:// endpoints live"},
   {"TRADING_HEAL_DATA_DIR", kAll, TH_TEXT(data_dir), 0, 0, "state, outboxes and the audit log"},
   {"TRADING_HEAL_HEARTBEAT_DIR", kProbe | kAll, TH_TEXT(heartbeat_dir), 0, 0,
@@ -353,6 +375,11 @@ const Row kRows[] = {
    TH_ENDPOINT(diagnosis, "/actuator/diagnosis.sock"), 0, 0, "diagnoses to the actuator (reliable)"},
   {"TRADING_HEAL_EVENTS_ENDPOINT", kAll, TH_ENDPOINT(events, "/exporter/events.sock"), 0, 0,
    "audit records to the exporter (reliable)"},
+  {"TRADING_HEAL_STATE_ENDPOINT", kProbe | kActuator | kDiagnoser | kExporter, read_state_endpoint,
+   [](const Config& c) { return c.endpoints.state; }, 0, 0,
+   "many hosts: the centre's state collector; the exporter binds it, each host's probe, actuator and diagnoser publish to it (unset: one host)"},
+  {"TRADING_HEAL_RELAY_ENDPOINT", kProbe | kActuator | kDiagnoser, TH_ENDPOINT(relay, "/probe/relay.sock"), 0, 0,
+   "many hosts: the probe takes the host's records here and forwards them to the centre's events endpoint"},
   {"TRADING_HEAL_CONTROL_ENDPOINT", kActuator | kCtl, TH_ENDPOINT(actuator_control, "/actuator/control.sock"),
    0, 0, "the actuator's commands (pause, resume, status)"},
   {"TRADING_HEAL_DIAGNOSER_CONTROL_ENDPOINT", kDiagnoser | kActuator | kCtl,

@@ -98,6 +98,12 @@ tl::expected<proto::Message, proto::DecodeError> decode_frame(const zmq::message
   return r;
 }
 
+std::string user_id_of(const zmq::message_t& frame) {
+  // zmq_msg_gets takes a non-const message but does not change it.
+  const char* v = zmq_msg_gets(const_cast<zmq::message_t&>(frame).handle(), "User-Id");
+  return v == nullptr ? std::string() : std::string(v);
+}
+
 std::optional<Routed> recv_routed(zmq::socket_t& router) {
   Routed r;
   try {

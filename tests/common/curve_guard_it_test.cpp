@@ -88,7 +88,8 @@ TEST_F(CurveGuard, AListedKeyIsAdmittedAndItsMessagesCarryItsHost) {
   a.send(zmq::str_buffer("from alpha"));
   ASSERT_TRUE(pump([&] { return !received_.empty(); }));
   EXPECT_EQ(received_[0].first, "from alpha");
-  EXPECT_EQ(received_[0].second, "alpha") << "the host bound to the key, not what it says";
+  EXPECT_EQ(received_[0].second, "host:alpha") << "the host bound to the key, not what it says";
+  EXPECT_EQ(host_of_peer(received_[0].second.c_str(), "centre"), "alpha");
   EXPECT_EQ(guard_.allowed(), 1U);
   EXPECT_EQ(guard_.refused(), 0U);
 }
@@ -131,7 +132,7 @@ TEST_F(CurveGuard, AKeyAddedToTheListIsAdmittedAfterAReload) {
   auto b = client(&beta);
   b.send(zmq::str_buffer("from beta"));
   ASSERT_TRUE(pump([&] { return !received_.empty(); }));
-  EXPECT_EQ(received_[0].second, "beta");
+  EXPECT_EQ(received_[0].second, "host:beta");
 }
 
 }  // namespace

@@ -114,3 +114,23 @@ TEST(Curve, TcpWithoutKeysIsRefusedByTheGuard) {
 
 }  // namespace
 }  // namespace trading_heal::common
+
+namespace trading_heal::common {
+namespace {
+
+TEST(HostOfPeer, OnlyAHostBoundToAKeyNamesTheHost) {
+  EXPECT_EQ(host_of_peer("host:alpha", "centre"), "alpha");
+  EXPECT_EQ(host_of_peer("998", "centre"), "centre") << "a local peer's uid is not a host";
+  EXPECT_EQ(host_of_peer(nullptr, "centre"), "centre");
+  EXPECT_EQ(host_of_peer("", "centre"), "centre");
+  EXPECT_EQ(host_of_peer("host:", "centre"), "centre");
+  EXPECT_EQ(host_of_peer("host:bad name/..", "centre"), "centre");
+}
+
+TEST(KernelHostName, IsAValidHostName) {
+  const auto name = kernel_host_name();
+  EXPECT_TRUE(valid_host_name(name)) << name;
+}
+
+}  // namespace
+}  // namespace trading_heal::common

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "support/wait.hpp"
+#include "trading_heal/common/relay.hpp"
 #include "trading_heal/common/reliable.hpp"
 
 namespace trading_heal::common {
@@ -288,6 +289,77 @@ TEST_F(Reliable, GarbageOnTheReceiverIsCountedAndIgnored) {
       },
       5s));
   EXPECT_EQ(receiver.rejects().count(proto::Reject::kMalformed), 2u);
+}
+
+// Many hosts: the actuator's records reach the centre through the probe's relay unchanged (the
+// actuator's source, boot id and seq), exactly once and in order, though the centre is away for
+// a while (they wait in the relay's outbox) and the relay's first acknowledgements are lost.
+TEST_F(Reliable, ARelayForwardsRecordsUnchangedExactlyOnceWhileTheCentreComesAndGoes) {
+  zmq::context_t ctx;
+  SystemClock clock;
+  auto actuator_box = Outbox::open(outbox_path());
+  auto relay_box = Outbox::open((dir_ / "relay.outbox").string());
+  ASSERT_TRUE(actuator_box && relay_box);
+  const std::string relay_ep = "ipc://" + (dir_ / "relay.sock").string();
+  const std::string centre_ep = "ipc://" + (dir_ / "centre.sock").string();
+  Stamper actuator_st("actuator", clock);
+  Stamper probe_st("probe", clock);
+  ReliableSender actuator(ctx, relay_ep, **actuator_box, actuator_st, 50ms);
+  ReliableSender upstream(ctx, centre_ep, **relay_box, probe_st, 50ms);
+  RecordRelay relay(ctx, relay_ep, upstream);
+  SeqTracker centre_seqs;
+  auto centre = std::make_unique<ReliableReceiver>(ctx, centre_ep, centre_seqs);
+  centre->scope_by_host("centre");
+  std::vector<proto::Message> got;
+  auto pump_all = [&](const std::function<bool()>& done) {
+    return test::wait_until(
+        [&] {
+          const auto now = std::chrono::steady_clock::now();
+          actuator.on_readable(now);
+          (void)actuator.on_tick(now);
+          relay.on_readable(now);
+          upstream.on_readable(now);
+          (void)upstream.on_tick(now);
+          if (centre) {
+            while (auto d = centre->receive()) {
+              got.push_back(d->msg);
+              centre->accept(*d);
+            }
+          }
+          return done();
+        },
+        10s, 1ms);
+  };
+  const auto now = std::chrono::steady_clock::now();
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(actuator.send(event(i), now));
+  ASSERT_TRUE(pump_all([&] { return got.size() >= 30; }));
+  centre.reset();  // the centre goes away: the host keeps taking records
+  for (int i = 100; i < 150; ++i) ASSERT_TRUE(actuator.send(event(i), now));
+  ASSERT_TRUE(pump_all([&] { return actuator.pending() == 0; })) << "the relay took them all";
+  EXPECT_GT(upstream.pending(), 0u) << "they wait on the host's disk";
+  centre = std::make_unique<ReliableReceiver>(ctx, centre_ep, centre_seqs);
+  centre->scope_by_host("centre");
+  ASSERT_TRUE(pump_all([&] { return upstream.pending() == 0; }));
+  ASSERT_EQ(got.size(), 150u);
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].env.source, "actuator");
+    EXPECT_EQ(got[i].env.boot_id, actuator_st.boot_id());
+    EXPECT_EQ(got[i].env.seq, i + 1) << "in order, exactly once";
+  }
+  EXPECT_EQ(relay.relayed(), 150u);
+}
+
+// Senders of other hosts are tracked apart: two hosts' actuators never share an entry, so many
+// hosts cannot push each other's boots out of the tracker.
+TEST(ReliableReceiverScope, OtherHostsSendersAreTrackedUnderTheirHost) {
+  zmq::context_t ctx;
+  SeqTracker t;
+  ReliableReceiver r(ctx, "inproc://scope", t);
+  EXPECT_EQ(r.tracker_source("actuator", "host:alpha"), "actuator") << "not scoped yet";
+  r.scope_by_host("centre");
+  EXPECT_EQ(r.tracker_source("actuator", "host:alpha"), "alpha/actuator");
+  EXPECT_EQ(r.tracker_source("actuator", "host:centre"), "actuator");
+  EXPECT_EQ(r.tracker_source("actuator", "998"), "actuator") << "a local peer";
 }
 
 }  // namespace

@@ -67,11 +67,22 @@ struct Endpoints {
   std::string events;             // exporter ROUTER (binds): reliable audit events
   std::string actuator_control;   // actuator ROUTER (binds): ctl commands
   std::string diagnoser_control;  // diagnoser ROUTER (binds): diagnose-now commands
+  // Many hosts: the centre's state collector (the exporter's SUB binds; each host's PUBs connect
+  // and send their state there too). Empty: one host.
+  std::string state;
+  // Many hosts: the probe's ROUTER (binds) taking the host's actuator's and diagnoser's records,
+  // forwarded to the centre (the actuator never touches the network).
+  std::string relay;
+  // Where the actuator's and the diagnoser's records go: the exporter, or the probe's relay.
+  const std::string& records() const { return state.empty() ? events : relay; }
+  // Whose user receives them there.
+  const char* records_peer() const { return state.empty() ? "exporter" : "probe"; }
   std::vector<std::string> publishers() const { return {health, diagnoser_pub, actuator_pub}; }
 };
 
 struct Config {
   std::vector<AgentSpec> agents;
+  std::string host;  // this host's name in records (TRADING_HEAL_HOST; the kernel's by default)
   SystemdScope scope = SystemdScope::kSystem;
   std::string runtime_dir = "/run/trading-heal";
   std::string data_dir = "/var/lib/trading-heal";

@@ -54,6 +54,12 @@ tl::expected<WrittenKeys, std::string> write_key_files(const std::string& dir,
 // A host name as the allow-list and the records use it: 1-63 of [A-Za-z0-9._-], starting with
 // a letter or digit.
 bool valid_host_name(const std::string& name);
+// The kernel's host name made valid (other characters become '-', at most 63): the default of
+// TRADING_HEAL_HOST. "localhost" when the kernel has none.
+std::string kernel_host_name();
+// The host a message came from: the name bound to its sender's CURVE key (the ZAP handler makes
+// it the message's User-Id, "host:NAME"), or `local` for a peer on this machine (ipc).
+std::string host_of_peer(const char* user_id, const std::string& local);
 
 // The allow-list: every DIR/NAME.pub with a valid NAME and keys (one per line: one per component
 // of that host). A file that cannot be used is skipped and said in `problems`; a key listed under

@@ -69,6 +69,10 @@ class ReliableSender {
   // Stamps, persists and sends a record. Fails only if the outbox cannot be written; the seq
   // is then given back, so `stamper` must be this sender's own (one stamper per channel).
   tl::expected<proto::Message, std::string> send(proto::Body body, MonoTime now);
+  // Persists and sends a record stamped by another sender, unchanged (a relay: its identity
+  // (source, boot_id, seq) stays the original sender's). Fails only if the outbox cannot be
+  // written.
+  tl::expected<void, std::string> forward(const proto::Message& msg, MonoTime now);
   zmq::socket_t& socket() { return socket_; }
   // Reads acknowledgements (call when the socket is readable).
   void on_readable(MonoTime now);
@@ -133,6 +137,10 @@ class ReliableReceiver {
   struct Delivery {
     std::string peer;  // ROUTER routing id
     proto::Message msg;
+    std::string user_id;  // the connection's ZAP User-Id (host_of_peer: the sender's host)
+    // The sender as the SeqTracker knows it: its source, or "HOST/source" for a sender of
+    // another host (scope_by_host), so that many hosts' actuators never share an entry.
+    std::string tracker_source;
   };
   // Binds a ROUTER at `endpoint`; throws std::runtime_error naming it when that fails (startup).
   // `prepare` runs on the socket before it binds (a peer guard's ZAP domain).
@@ -140,6 +148,10 @@ class ReliableReceiver {
                    proto::Limits limits = {}, mode_t ipc_mode = 0666,
                    const std::function<void(zmq::socket_t&)>& prepare = {});
   zmq::socket_t& socket() { return socket_; }
+  // Records of senders bound to another host's key are tracked as "HOST/source" (see Delivery).
+  void scope_by_host(std::string local_host) { local_host_ = std::move(local_host); }
+  // The tracker's name for `source` of a sender with ZAP User-Id `user_id`.
+  std::string tracker_source(const std::string& source, const std::string& user_id) const;
   // The next new, in-order record if one is available (non-blocking). Duplicates are
   // acknowledged again and out-of-order records refused here; malformed frames are counted.
   std::optional<Delivery> receive();
@@ -159,6 +171,7 @@ class ReliableReceiver {
   proto::RejectCounter rejects_;
   SystemClock clock_;
   Stamper acks_;
+  std::string local_host_;  // empty: not scoped by host
   std::uint64_t duplicates_ = 0;
   std::uint64_t out_of_order_ = 0;
 };

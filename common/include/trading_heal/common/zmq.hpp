@@ -75,6 +75,8 @@ struct Routed {
   zmq::message_t body;
   bool single = true;
 };
+// The ZAP User-Id of the connection `frame` came on ("" without one).
+std::string user_id_of(const zmq::message_t& frame);
 // nullopt when nothing waits (or the socket failed).
 std::optional<Routed> recv_routed(zmq::socket_t& router);
 // Sends `bytes` back to the sender of `to` (DONTWAIT; a reply that cannot go is dropped).
