@@ -108,5 +108,27 @@ TEST(Chain, VerifierFindsTheFirstBrokenLine) {
   EXPECT_EQ(garbage.broken_line(), 1u);
 }
 
+// The host a record came from is the exporter's word, written after `agent`; a field that
+// claims a host is kept apart (field_host), and line_identity reads the host back.
+TEST(AuditFormat, TheHostIsTheExportersAndReadBack) {
+  proto::Event e;
+  e.action = "restart";
+  e.agent = "BTC_USDT";
+  e.symbol = "BTC-USDT";
+  e.fields["host"] = std::string("forged");
+  const auto m = proto::make_message("actuator", "b00t", 7, 1784215211.0, e);
+  const std::string line = format_audit_line(m, kGenesisHash, "alpha");
+  EXPECT_NE(line.find(R"("agent":"BTC_USDT","host":"alpha",)"), std::string::npos) << line;
+  EXPECT_NE(line.find(R"("field_host":"forged")"), std::string::npos) << line;
+  auto id = line_identity(line);
+  ASSERT_TRUE(id);
+  EXPECT_EQ(id->host, "alpha");
+  EXPECT_EQ(id->source, "actuator");
+  EXPECT_EQ(id->seq, 7u);
+  auto old = line_identity(format_audit_line(m, kGenesisHash));
+  ASSERT_TRUE(old);
+  EXPECT_EQ(old->host, "") << "a line without host (one host, or written before hosts)";
+}
+
 }  // namespace
 }  // namespace trading_heal::exporter

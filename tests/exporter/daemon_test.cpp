@@ -53,6 +53,7 @@ class ExporterTest : public ::testing::Test {
             {"TRADING_HEAL_METRICS_LISTEN", "127.0.0.1:0"},
             {"TRADING_HEAL_API_LISTEN", "127.0.0.1:0"},
             {"TRADING_HEAL_INTERVAL", "0.5"},
+            {"TRADING_HEAL_HOST", "bed"},
             {"TRADING_HEAL_LOG_LEVEL", "warning"},
             {"TRADING_HEAL_AGENTS", "BTC_USDT,ETH_USDT,BTC_USDT_conservative"}};
   }
@@ -328,20 +329,21 @@ TEST_F(ExporterTest, HealthStatusAuditAndMetrics) {
         auto m = get(ex.metrics_port, "/metrics", &status);
         if (!m) return false;
         metrics = *m;
-        return metrics.find("trading_selfheal_component_up{component=\"diagnoser\"} 1") !=
+        return metrics.find("trading_selfheal_component_up{component=\"diagnoser\",host=\"bed\"} 1") !=
                    std::string::npos &&
                metrics.find(
-                   "trading_selfheal_actions_total{action=\"rate_limited\",symbol=\"ETH-USDT\"} "
+                   "trading_selfheal_actions_total{action=\"rate_limited\",host=\"bed\",symbol=\"ETH-USDT\"} "
                    "10") != std::string::npos;
       },
       10s, 100ms))
       << metrics;
   for (const char* l :
-       {"trading_agent_up{symbol=\"BTC-USDT\"} 1", "trading_agent_stalled{symbol=\"BTC-USDT\"} 1",
-        "trading_agent_last_decision_age_seconds{symbol=\"BTC-USDT\"} 1500",
-        "trading_agent_consecutive_failures{symbol=\"BTC-USDT\"} 2",
-        "trading_agent_restart_total{symbol=\"BTC-USDT\"} 10",
-        "trading_selfheal_probe_cycle_seconds 0.125", "trading_selfheal_audit_events_total 40"}) {
+       {"trading_agent_up{host=\"bed\",symbol=\"BTC-USDT\"} 1",
+        "trading_agent_stalled{host=\"bed\",symbol=\"BTC-USDT\"} 1",
+        "trading_agent_last_decision_age_seconds{host=\"bed\",symbol=\"BTC-USDT\"} 1500",
+        "trading_agent_consecutive_failures{host=\"bed\",symbol=\"BTC-USDT\"} 2",
+        "trading_agent_restart_total{host=\"bed\",symbol=\"BTC-USDT\"} 10",
+        "trading_selfheal_probe_cycle_seconds{host=\"bed\"} 0.125", "trading_selfheal_audit_events_total 40"}) {
     EXPECT_NE(metrics.find(std::string(l) + "\n"), std::string::npos) << l;
   }
   const std::string prom = (dir_ / "scrape.prom").string();
@@ -604,7 +606,7 @@ TEST_F(ExporterTest, TricklingClientsAreCutAndHealthAndMetricsStillAnswer) {
       const auto t = timed_get(ex.metrics_port, "/metrics", &m);
       ASSERT_TRUE(t) << "/metrics failed";
       EXPECT_LT(*t, 1000ms) << "/metrics";
-      EXPECT_NE(m.find("trading_selfheal_component_up{component=\"exporter\"} 1\n"),
+      EXPECT_NE(m.find("trading_selfheal_component_up{component=\"exporter\",host=\"bed\"} 1\n"),
                 std::string::npos);
     }
     const long rss_busy = rss_kb(ex.child.pid());

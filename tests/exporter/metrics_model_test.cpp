@@ -109,47 +109,47 @@ TEST(MetricsModel, ExpositionHasEverySpecMetricLineByLine) {
   const std::string text = exposition(reg);
   const std::vector<std::string> expected = {
       // docs/reference.md "Metrics"
-      R"(trading_agent_up{symbol="BTC-USDT"} 1)",
-      R"(trading_agent_up{symbol="ETH-USDT"} 1)",
-      R"(trading_agent_up{profile="conservative",symbol="BTC-USDT"} 0)",
-      R"(trading_agent_stalled{symbol="BTC-USDT"} 0)",
-      R"(trading_agent_stalled{symbol="ETH-USDT"} 1)",
-      R"(trading_agent_stalled{profile="conservative",symbol="BTC-USDT"} 0)",
-      R"(trading_agent_last_decision_age_seconds{symbol="BTC-USDT"} 12.5)",
-      R"(trading_agent_last_decision_age_seconds{symbol="ETH-USDT"} 1500)",
-      R"(trading_agent_last_decision_age_seconds{profile="conservative",symbol="BTC-USDT"} Nan)",
-      R"(trading_ollama_analyze_total{symbol="ETH-USDT"} 1)",
-      R"(trading_ollama_analyze_total{symbol="BTC-USDT"} 0)",
-      R"(trading_ollama_analysis_latency_seconds{symbol="ETH-USDT"} 7.25)",
-      R"(trading_ollama_analysis_latency_seconds{profile="conservative",symbol="BTC-USDT"} 30)",
-      R"(trading_agent_restart_total{symbol="ETH-USDT"} 2)",
-      R"(trading_agent_restart_total{symbol="BTC-USDT"} 0)",
-      R"(trading_agent_consecutive_failures{symbol="BTC-USDT"} 0)",
-      R"(trading_agent_consecutive_failures{symbol="ETH-USDT"} 3)",
-      R"(trading_selfheal_actions_total{action="restart",symbol="ETH-USDT"} 2)",
-      R"(trading_selfheal_actions_total{action="restart",symbol="BTC-USDT"} 0)",
-      R"(trading_selfheal_actions_total{action="restart_failed",symbol="ETH-USDT"} 1)",
-      R"(trading_selfheal_actions_total{action="rate_limited",symbol="ETH-USDT"} 1)",
-      R"(trading_selfheal_actions_total{action="recovered",symbol="ETH-USDT"} 1)",
-      R"(trading_selfheal_actions_total{action="diagnosis",symbol="ETH-USDT"} 2)",
-      R"(trading_selfheal_actions_total{action="ollama_error",profile="conservative",symbol="BTC-USDT"} 1)",
-      R"(trading_selfheal_actions_total{action="other",symbol="ETH-USDT"} 1)",
-      R"(trading_selfheal_actions_total{action="global_incident",symbol=""} 1)",
+      R"(trading_agent_up{host="localhost",symbol="BTC-USDT"} 1)",
+      R"(trading_agent_up{host="localhost",symbol="ETH-USDT"} 1)",
+      R"(trading_agent_up{host="localhost",profile="conservative",symbol="BTC-USDT"} 0)",
+      R"(trading_agent_stalled{host="localhost",symbol="BTC-USDT"} 0)",
+      R"(trading_agent_stalled{host="localhost",symbol="ETH-USDT"} 1)",
+      R"(trading_agent_stalled{host="localhost",profile="conservative",symbol="BTC-USDT"} 0)",
+      R"(trading_agent_last_decision_age_seconds{host="localhost",symbol="BTC-USDT"} 12.5)",
+      R"(trading_agent_last_decision_age_seconds{host="localhost",symbol="ETH-USDT"} 1500)",
+      R"(trading_agent_last_decision_age_seconds{host="localhost",profile="conservative",symbol="BTC-USDT"} Nan)",
+      R"(trading_ollama_analyze_total{host="localhost",symbol="ETH-USDT"} 1)",
+      R"(trading_ollama_analyze_total{host="localhost",symbol="BTC-USDT"} 0)",
+      R"(trading_ollama_analysis_latency_seconds{host="localhost",symbol="ETH-USDT"} 7.25)",
+      R"(trading_ollama_analysis_latency_seconds{host="localhost",profile="conservative",symbol="BTC-USDT"} 30)",
+      R"(trading_agent_restart_total{host="localhost",symbol="ETH-USDT"} 2)",
+      R"(trading_agent_restart_total{host="localhost",symbol="BTC-USDT"} 0)",
+      R"(trading_agent_consecutive_failures{host="localhost",symbol="BTC-USDT"} 0)",
+      R"(trading_agent_consecutive_failures{host="localhost",symbol="ETH-USDT"} 3)",
+      R"(trading_selfheal_actions_total{action="restart",host="localhost",symbol="ETH-USDT"} 2)",
+      R"(trading_selfheal_actions_total{action="restart",host="localhost",symbol="BTC-USDT"} 0)",
+      R"(trading_selfheal_actions_total{action="restart_failed",host="localhost",symbol="ETH-USDT"} 1)",
+      R"(trading_selfheal_actions_total{action="rate_limited",host="localhost",symbol="ETH-USDT"} 1)",
+      R"(trading_selfheal_actions_total{action="recovered",host="localhost",symbol="ETH-USDT"} 1)",
+      R"(trading_selfheal_actions_total{action="diagnosis",host="localhost",symbol="ETH-USDT"} 2)",
+      R"(trading_selfheal_actions_total{action="ollama_error",host="localhost",profile="conservative",symbol="BTC-USDT"} 1)",
+      R"(trading_selfheal_actions_total{action="other",host="localhost",symbol="ETH-USDT"} 1)",
+      R"(trading_selfheal_actions_total{action="global_incident",host="localhost",symbol=""} 1)",
       // Issue 6 additions
       R"(trading_ollama_analysis_duration_seconds_count 2)",
       R"(trading_ollama_analysis_duration_seconds_sum 37.25)",
       R"(trading_ollama_analysis_duration_seconds_bucket{le="7.5"} 1)",
       R"(trading_ollama_analysis_duration_seconds_bucket{le="30"} 2)",
       R"(trading_ollama_analysis_duration_seconds_bucket{le="+Inf"} 2)",
-      R"(trading_agent_rss_bytes{symbol="BTC-USDT"} 123456789)",
-      R"(trading_agent_cpu_ratio{symbol="BTC-USDT"} 0.25)",
-      R"(trading_agent_heartbeat_age_seconds{symbol="BTC-USDT"} 4.5)",
-      R"(trading_selfheal_global_incident 1)",
-      R"(trading_selfheal_component_up{component="probe"} 1)",
-      R"(trading_selfheal_component_up{component="diagnoser"} 0)",
-      R"(trading_selfheal_component_up{component="actuator"} 1)",
-      R"(trading_selfheal_component_up{component="exporter"} 1)",
-      R"(trading_selfheal_probe_cycle_seconds 0.042)",
+      R"(trading_agent_rss_bytes{host="localhost",symbol="BTC-USDT"} 123456789)",
+      R"(trading_agent_cpu_ratio{host="localhost",symbol="BTC-USDT"} 0.25)",
+      R"(trading_agent_heartbeat_age_seconds{host="localhost",symbol="BTC-USDT"} 4.5)",
+      R"(trading_selfheal_global_incident{host="localhost"} 1)",
+      R"(trading_selfheal_component_up{component="probe",host="localhost"} 1)",
+      R"(trading_selfheal_component_up{component="diagnoser",host="localhost"} 0)",
+      R"(trading_selfheal_component_up{component="actuator",host="localhost"} 1)",
+      R"(trading_selfheal_component_up{component="exporter",host="localhost"} 1)",
+      R"(trading_selfheal_probe_cycle_seconds{host="localhost"} 0.042)",
       R"(trading_selfheal_messages_rejected_total{reason="malformed"} 5)",
       R"(trading_selfheal_messages_rejected_total{reason="oversized"} 0)",
       R"(trading_selfheal_events_gap_total 2)",
@@ -223,8 +223,9 @@ TEST(MetricsModel, LabelValuesAreBounded) {
     m.on_event(event("action_" + std::string(1, char('a' + i % 26)) + std::string(i / 26 + 1, 'x'),
                      "BTC_USDT"));
   const std::string text = exposition(reg);
-  EXPECT_TRUE(
-      has_line(text, R"(trading_selfheal_actions_total{action="other",symbol="BTC-USDT"} 136)"))
+  EXPECT_TRUE(has_line(
+      text,
+      R"(trading_selfheal_actions_total{action="other",host="localhost",symbol="BTC-USDT"} 136)"))
       << text.substr(0, 2000);
 }
 
@@ -243,7 +244,7 @@ TEST(MetricsModel, ThousandAgentsScrapeIsFast) {
   const auto t0 = std::chrono::steady_clock::now();
   const std::string text = exposition(reg);
   const auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0);
-  EXPECT_TRUE(has_line(text, R"(trading_agent_up{symbol="C999-USDT"} 1)"));
+  EXPECT_TRUE(has_line(text, R"(trading_agent_up{host="localhost",symbol="C999-USDT"} 1)"));
   std::printf("collect+serialize 1000 agents: %.2f ms, %zu bytes\n", ms.count(), text.size());
   EXPECT_LT(ms.count(), 200.0);  // generous bound for sanitizer builds; the bench measures
 }
@@ -310,9 +311,11 @@ TEST(MetricsModel, RenderIsTheTextSerializerExposition) {
   m.set_deferred(1);
   const std::string rendered = m.render();
   expect_same_exposition(rendered, exposition(reg));
-  EXPECT_TRUE(has_line(rendered, R"(trading_selfheal_probe_cycle_seconds 1.234567890123457e+16)"));
-  EXPECT_TRUE(
-      has_line(rendered, R"(trading_agent_last_decision_age_seconds{symbol="ETH-USDT"} 0.3)"));
+  EXPECT_TRUE(has_line(
+      rendered, R"(trading_selfheal_probe_cycle_seconds{host="localhost"} 1.234567890123457e+16)"));
+  EXPECT_TRUE(has_line(
+      rendered,
+      R"(trading_agent_last_decision_age_seconds{host="localhost",symbol="ETH-USDT"} 0.3)"));
   EXPECT_TRUE(
       has_line(rendered, R"(trading_ollama_analysis_duration_seconds_bucket{le="+Inf"} 2)"));
 }
@@ -337,8 +340,9 @@ TEST(MetricsModel, ThousandAgentsRenderIsFastAndExact) {
   const std::string text = m.render();
   const auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0);
   std::printf("render 1000 agents: %.2f ms, %zu bytes\n", ms.count(), text.size());
-  EXPECT_TRUE(has_line(text, R"(trading_agent_up{symbol="C999-USDT"} 1)"));
-  EXPECT_TRUE(has_line(text, R"(trading_agent_up{profile="aggressive",symbol="C990-USDT"} 1)"));
+  EXPECT_TRUE(has_line(text, R"(trading_agent_up{host="localhost",symbol="C999-USDT"} 1)"));
+  EXPECT_TRUE(has_line(
+      text, R"(trading_agent_up{host="localhost",profile="aggressive",symbol="C990-USDT"} 1)"));
   EXPECT_LT(ms.count(), 100.0);  // generous bound for sanitizer builds; the bench measures
   expect_same_exposition(text, exposition(reg));
 }
@@ -363,8 +367,9 @@ TEST(MetricsModel, RenderWhileUpdating) {
   done = true;
   scraper.join();
   EXPECT_GT(renders, 0u);
-  EXPECT_TRUE(has_line(m.render(),
-                       R"(trading_selfheal_actions_total{action="restart",symbol="S299-USDT"} 1)"));
+  EXPECT_TRUE(has_line(
+      m.render(),
+      R"(trading_selfheal_actions_total{action="restart",host="localhost",symbol="S299-USDT"} 1)"));
 }
 
 // Bus reconnects come as per-process cumulative counts in heartbeats: lost heartbeats lose
@@ -373,7 +378,8 @@ TEST(MetricsModel, BusReconnectsAreCountedAcrossHeartbeatsAndSenderRestarts) {
   prometheus::Registry reg;
   MetricsModel m(reg, fleet());
   const auto line = [&](const std::string& c, int n) {
-    return "trading_selfheal_bus_reconnects_total{component=\"" + c + "\"} " + std::to_string(n);
+    return "trading_selfheal_bus_reconnects_total{component=\"" + c + "\",host=\"localhost\"} " +
+           std::to_string(n);
   };
   EXPECT_TRUE(has_line(m.render(), line("probe", 0))) << "absent before the first loss";
   EXPECT_TRUE(has_line(m.render(), line("actuator", 0)));
@@ -405,7 +411,8 @@ TEST(MetricsModel, RefusedPeersAreCountedPerComponent) {
   prometheus::Registry reg;
   MetricsModel m(reg, fleet());
   const auto line = [&](const std::string& c, int n) {
-    return "trading_selfheal_peers_refused_total{component=\"" + c + "\"} " + std::to_string(n);
+    return "trading_selfheal_peers_refused_total{component=\"" + c + "\",host=\"localhost\"} " +
+           std::to_string(n);
   };
   for (const char* c : {"probe", "diagnoser", "actuator", "exporter"}) {
     EXPECT_TRUE(has_line(m.render(), line(c, 0))) << c;
@@ -440,8 +447,9 @@ TEST(MetricsModel, TheFirstScrapeHasEverySeriesOfEveryConfiguredAgent) {
   prometheus::Registry reg;
   MetricsModel m(reg, fleet());
   const std::string text = m.render();
-  const std::vector<std::string> labels = {R"(symbol="BTC-USDT")", R"(symbol="ETH-USDT")",
-                                           R"(profile="conservative",symbol="BTC-USDT")"};
+  const std::vector<std::string> labels = {
+      R"(host="localhost",symbol="BTC-USDT")", R"(host="localhost",symbol="ETH-USDT")",
+      R"(host="localhost",profile="conservative",symbol="BTC-USDT")"};
   for (const char* family :
        {"trading_agent_up", "trading_agent_stalled", "trading_agent_last_decision_age_seconds",
         "trading_ollama_analyze_total", "trading_ollama_analysis_latency_seconds",
@@ -455,11 +463,12 @@ TEST(MetricsModel, TheFirstScrapeHasEverySeriesOfEveryConfiguredAgent) {
   }
   for (const proto::Action action : kAgentActions) {
     EXPECT_TRUE(has_line(text, R"(trading_selfheal_actions_total{action=")" + proto::name(action) +
-                                   R"(",symbol="ETH-USDT"} 0)"))
+                                   R"(",host="localhost",symbol="ETH-USDT"} 0)"))
         << proto::name(action);
   }
-  EXPECT_TRUE(has_line(text, R"(trading_agent_restart_total{symbol="BTC-USDT"} 0)"));
-  EXPECT_TRUE(has_line(text, R"(trading_agent_up{symbol="BTC-USDT"} Nan)"));
+  EXPECT_TRUE(
+      has_line(text, R"(trading_agent_restart_total{host="localhost",symbol="BTC-USDT"} 0)"));
+  EXPECT_TRUE(has_line(text, R"(trading_agent_up{host="localhost",symbol="BTC-USDT"} Nan)"));
   expect_same_exposition(text, exposition(reg));
   const std::string file = ::testing::TempDir() + "first-scrape.prom";
   std::ofstream(file) << text;
@@ -484,13 +493,53 @@ TEST(MetricsModel, UnitRestartsCountAcrossResetsAndStoppedIsExported) {
   m.on_health(with(0));  // reset (a manual start, our restart): nothing lost
   m.on_health(with(1));
   std::string text = m.render();
-  EXPECT_TRUE(has_line(text, R"(trading_agent_unit_restarts_total{symbol="ETH-USDT"} 6)")) << text;
-  EXPECT_TRUE(has_line(text, R"(trading_agent_stopped{symbol="ETH-USDT"} 0)"));
+  EXPECT_TRUE(
+      has_line(text, R"(trading_agent_unit_restarts_total{host="localhost",symbol="ETH-USDT"} 6)"))
+      << text;
+  EXPECT_TRUE(has_line(text, R"(trading_agent_stopped{host="localhost",symbol="ETH-USDT"} 0)"));
   m.on_health(with(1, proto::Verdict::kStopped));
   text = m.render();
-  EXPECT_TRUE(has_line(text, R"(trading_agent_stopped{symbol="ETH-USDT"} 1)"));
-  EXPECT_TRUE(has_line(text, R"(trading_agent_unit_restarts_total{symbol="ETH-USDT"} 6)"));
+  EXPECT_TRUE(has_line(text, R"(trading_agent_stopped{host="localhost",symbol="ETH-USDT"} 1)"));
+  EXPECT_TRUE(
+      has_line(text, R"(trading_agent_unit_restarts_total{host="localhost",symbol="ETH-USDT"} 6)"));
   expect_same_exposition(text, exposition(reg));
+}
+
+// Many hosts: a host's series carry its name; when it falls silent its agents' gauges become
+// unknown (NaN), host_up says 0, and the local host's agents are not touched.
+TEST(MetricsModel, EverySeriesCarriesItsHostAndASilentHostsAgentsAreUnknown) {
+  prometheus::Registry reg;
+  MetricsModel m(reg, fleet(), "centre");
+  m.on_health(report("BTC_USDT", proto::Verdict::kHealthy, 12.5), "alpha");
+  m.on_health(report("BTC_USDT", proto::Verdict::kHealthy, 3));
+  m.on_event(event("restart", "ETH_USDT"), "alpha");
+  m.set_host_up("alpha", true);
+  std::string text = m.render();
+  EXPECT_TRUE(has_line(text, R"(trading_agent_up{host="alpha",symbol="BTC-USDT"} 1)")) << text;
+  EXPECT_TRUE(has_line(text, R"(trading_agent_up{host="centre",symbol="BTC-USDT"} 1)"));
+  EXPECT_TRUE(has_line(text, R"(trading_agent_restart_total{host="alpha",symbol="ETH-USDT"} 1)"));
+  EXPECT_TRUE(has_line(text, R"(trading_agent_restart_total{host="centre",symbol="ETH-USDT"} 0)"));
+  EXPECT_TRUE(has_line(text, R"(trading_selfheal_host_up{host="alpha"} 1)"));
+  EXPECT_TRUE(has_line(text, R"(trading_selfheal_host_up{host="centre"} 1)"));
+
+  m.set_host_up("alpha", false);
+  text = m.render();
+  EXPECT_TRUE(has_line(text, R"(trading_selfheal_host_up{host="alpha"} 0)"));
+  EXPECT_TRUE(has_line(text, R"(trading_agent_up{host="alpha",symbol="BTC-USDT"} Nan)")) << text;
+  EXPECT_TRUE(has_line(text, R"(trading_agent_up{host="centre",symbol="BTC-USDT"} 1)"));
+  m.on_health(report("BTC_USDT", proto::Verdict::kHealthy, 12.5), "alpha");
+  EXPECT_TRUE(has_line(m.render(), R"(trading_agent_up{host="alpha",symbol="BTC-USDT"} 1)"));
+}
+
+TEST(MetricsModel, HostNamesAreBoundedAndChecked) {
+  prometheus::Registry reg;
+  MetricsModel m(reg, {}, "centre");
+  m.on_health(report("BTC_USDT", proto::Verdict::kHealthy, 1), "bad host\"}");
+  EXPECT_EQ(m.dropped_labels(), 1u);
+  for (std::size_t i = 0; i < kMaxHosts + 10; ++i) {
+    m.set_host_up("h" + std::to_string(i), true);
+  }
+  EXPECT_EQ(m.dropped_labels(), 12u) << "centre + 255 others, then refused";
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Status and health: per-agent state and silent components, with time passed in.
 #include <gtest/gtest.h>
 
+#include "trading_heal/exporter/metrics_model.hpp"
 #include "trading_heal/exporter/status_model.hpp"
 
 namespace trading_heal::exporter {
@@ -109,6 +110,57 @@ TEST(StatusModel, CrashLoopIsShownWithTheLastResult) {
   EXPECT_EQ(l["last_result"], "signal");
   report(2, 1900);  // the first ones left the window
   EXPECT_TRUE(loop(1900).is_null());
+}
+
+// Many hosts: an agent of another host is its own (same instance name, other host); a host
+// whose probe is silent (3 of its link's 2 s heartbeats) shows its agents UNKNOWN, not healthy.
+TEST(StatusModel, AgentsOfAnotherHostAreTheirsAndUnknownWhenItIsSilent) {
+  const common::MonoTime t0{std::chrono::hours(100)};
+  StatusModel s(fleet(), 30s, t0, "centre");
+  proto::HealthReport r;
+  r.agent = "BTC_USDT";
+  r.symbol = "BTC-USDT";
+  r.verdict = proto::Verdict::kHealthy;
+  r.unit_ok = r.process_ok = r.age_ok = true;
+  proto::Heartbeat hb;
+  hb.component = "probe";
+  hb.interval_seconds = 2;
+  s.on_component("alpha", "probe", hb.interval_seconds, t0);
+  s.on_health(r, "alpha", 1784215211.0, t0);
+  s.on_health(r, 1784215211.0, t0);  // the centre's own BTC_USDT
+  auto j = s.status_json(t0 + 1s, 1784215212.0);
+  ASSERT_EQ(j["agents"].size(), 2u);
+  EXPECT_EQ(j["host"], "centre");
+  EXPECT_EQ(j["agents"][0]["host"], "centre");
+  EXPECT_EQ(j["agents"][1]["host"], "alpha");
+  EXPECT_EQ(j["agents"][1]["verdict"], "HEALTHY");
+  EXPECT_EQ(j["agents"][1]["host_up"], true);
+  EXPECT_EQ(j["hosts"]["alpha"]["up"], true);
+
+  // 6.1 s without a word from alpha: silent; its agent is not shown healthy.
+  const auto later = t0 + 6100ms;
+  EXPECT_EQ(s.hosts(later),
+            (std::vector<std::pair<std::string, bool>>{{"alpha", false}, {"centre", true}}));
+  j = s.status_json(later, 1784215218.0);
+  EXPECT_EQ(j["agents"][1]["verdict"], "UNKNOWN");
+  EXPECT_EQ(j["agents"][1]["host_up"], false);
+  EXPECT_TRUE(j["agents"][1]["up"].is_null());
+  EXPECT_EQ(j["agents"][0]["verdict"], "HEALTHY") << "the centre's own agent stays";
+  EXPECT_EQ(j["hosts"]["alpha"]["up"], false);
+  const auto silent = s.silent_components(later);
+  EXPECT_NE(std::find(silent.begin(), silent.end(), "alpha/probe"), silent.end());
+
+  s.on_component("alpha", "probe", 2, later);  // back
+  EXPECT_EQ(s.status_json(later, 1784215218.0)["agents"][1]["host_up"], true);
+}
+
+TEST(StatusModel, HostsAreBounded) {
+  const common::MonoTime t0{std::chrono::hours(100)};
+  StatusModel s({}, 30s, t0, "centre");
+  for (std::size_t i = 0; i < kMaxHosts + 50; ++i) {
+    s.on_component("h" + std::to_string(i), "probe", 2, t0);
+  }
+  EXPECT_EQ(s.hosts(t0).size(), kMaxHosts);
 }
 
 }  // namespace

@@ -188,6 +188,12 @@ class SystemMode : public ::testing::Test {
                        shq("http://127.0.0.1:9121" + path));
     return r.ok() ? json::parse(r.out, nullptr, false) : json();
   }
+  // The container's host name: the `host` label of its series (TRADING_HEAL_HOST's default).
+  std::string host() {
+    std::string h = c_->sh("hostname").out;
+    while (!h.empty() && (h.back() == '\n' || h.back() == ' ')) h.pop_back();
+    return h;
+  }
   std::string metrics() {
     return host_sh("curl -fsS --max-time 5 http://127.0.0.1:9120/metrics").out;
   }
@@ -363,7 +369,9 @@ TEST_F(SystemMode, StallIsHealedThroughPolkitAndDiagnosedFromTheSystemJournal) {
   EXPECT_NE(prompt.find("canceling statement due to lock timeout"), std::string::npos) << prompt;
   // As everywhere else: metrics and /status.
   const std::string m = metrics();
-  EXPECT_NE(m.find("trading_agent_restart_total{symbol=\"BTC-USDT\"} 1"), std::string::npos);
+  EXPECT_NE(m.find("trading_agent_restart_total{host=\"" + host() + "\",symbol=\"BTC-USDT\"} 1"),
+            std::string::npos)
+      << m;
   json st = api("/status");
   ASSERT_TRUE(st.is_object());
   const std::string line =
@@ -514,8 +522,9 @@ double sample(const std::string& exposition, const std::string& series) {
   return -1;
 }
 
-std::string refused_series(const std::string& component) {
-  return "trading_selfheal_peers_refused_total{component=\"" + component + "\"}";
+std::string refused_series(const std::string& host, const std::string& component) {
+  return "trading_selfheal_peers_refused_total{component=\"" + component + "\",host=\"" + host +
+         "\"}";
 }
 
 // Processes of the exporter's user, of the diagnoser's and of an unrelated user speak the real
@@ -531,8 +540,9 @@ TEST_F(SystemMode, EachSocketAcceptsOnlyItsSenders) {
   const std::string rt = "ipc:///run/trading-heal/main/";
   const long btc0 = c_->main_pid("crypto-agent@BTC_USDT.service");
   const std::string m0 = metrics();
-  const double act0 = sample(m0, refused_series("actuator"));
-  const double exp0 = sample(m0, refused_series("exporter"));
+  const std::string h = host();
+  const double act0 = sample(m0, refused_series(h, "actuator"));
+  const double exp0 = sample(m0, refused_series(h, "exporter"));
   ASSERT_GE(act0, 0) << m0;
   ASSERT_GE(exp0, 0) << m0;
 
@@ -569,8 +579,8 @@ TEST_F(SystemMode, EachSocketAcceptsOnlyItsSenders) {
   ASSERT_TRUE(wait_until(
       [&] {
         const std::string m = metrics();
-        return sample(m, refused_series("actuator")) >= act0 + refused_at_actuator &&
-               sample(m, refused_series("exporter")) >= exp0 + 1;
+        return sample(m, refused_series(h, "actuator")) >= act0 + refused_at_actuator &&
+               sample(m, refused_series(h, "exporter")) >= exp0 + 1;
       },
       15s, 250ms))
       << metrics();
@@ -582,7 +592,7 @@ TEST_F(SystemMode, EachSocketAcceptsOnlyItsSenders) {
   // A takeover of the probe's socket: root stops the probe and hands its directory to the
   // exporter's user, whose process publishes "BTC_USDT is DOWN" there. The actuator and the
   // diagnoser, reconnecting, refuse that publisher: BTC_USDT is not restarted.
-  const double act1 = sample(metrics(), refused_series("actuator"));
+  const double act1 = sample(metrics(), refused_series(h, "actuator"));
   ASSERT_TRUE(c_->sh("systemctl stop trading-heal-probe@main && rm -f "
                      "/run/trading-heal/main/probe/health.sock && "
                      "chown trading-heal-exporter /run/trading-heal/main/probe")
@@ -598,7 +608,7 @@ TEST_F(SystemMode, EachSocketAcceptsOnlyItsSenders) {
   EXPECT_EQ(c_->main_pid("crypto-agent@BTC_USDT.service"), btc0) << "restarted on forged reports";
   EXPECT_TRUE(audit("restart", "BTC-USDT").empty());
   ASSERT_TRUE(
-      wait_until([&] { return sample(metrics(), refused_series("actuator")) > act1; }, 10s, 250ms));
+      wait_until([&] { return sample(metrics(), refused_series(h, "actuator")) > act1; }, 10s, 250ms));
   // The diagnoser's user's diagnosis was taken (its channel) and restarted nothing.
   EXPECT_EQ(c_->main_pid("crypto-agent@BTC_USDT.service"), btc0);
 
@@ -613,9 +623,9 @@ TEST_F(SystemMode, EachSocketAcceptsOnlyItsSenders) {
   const std::string m = metrics();
   table +=
       "\n\n`trading_selfheal_peers_refused_total`: actuator " +
-      std::to_string(static_cast<long>(sample(m, refused_series("actuator")))) + ", exporter " +
-      std::to_string(static_cast<long>(sample(m, refused_series("exporter")))) + ", diagnoser " +
-      std::to_string(static_cast<long>(sample(m, refused_series("diagnoser")))) +
+      std::to_string(static_cast<long>(sample(m, refused_series(h, "actuator")))) + ", exporter " +
+      std::to_string(static_cast<long>(sample(m, refused_series(h, "exporter")))) + ", diagnoser " +
+      std::to_string(static_cast<long>(sample(m, refused_series(h, "diagnoser")))) +
       ". Binding at the probe's socket: `cannot bind` for all three users; a takeover of its "
       "directory (made by root) is refused by the readers, BTC_USDT not restarted. "
       "`trading-heal-ctl pause` as an operator: ok; a stall then healed.";

@@ -15,8 +15,8 @@ namespace {
 using ojson = nlohmann::ordered_json;
 
 const std::set<std::string, std::less<>> kFixedKeys = {
-    "ts",     "action",    "symbol", "agent",   "profile", "success",  "detail",
-    "reason", "diagnosis", "source", "boot_id", "seq",     "prev_hash"};
+    "ts",     "action", "symbol",    "agent",  "host",    "profile", "success",
+    "detail", "reason", "diagnosis", "source", "boot_id", "seq",     "prev_hash"};
 
 bool digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
   if (pos + n > s.size()) return false;
@@ -86,13 +86,15 @@ std::optional<double> parse_iso8601_utc(std::string_view s) {
   return static_cast<double>(t) + frac;
 }
 
-std::string format_audit_line(const proto::Message& msg, const std::string& prev_hash) {
+std::string format_audit_line(const proto::Message& msg, const std::string& prev_hash,
+                              const std::string& host) {
   const auto& e = std::get<proto::Event>(msg.body);
   ojson j;
   j["ts"] = iso8601_utc(msg.env.ts);
   j["action"] = e.action;
   j["symbol"] = e.symbol;
   j["agent"] = e.agent;
+  if (!host.empty()) j["host"] = host;
   if (!e.profile.empty() && e.profile != "default") j["profile"] = e.profile;
   j["success"] = e.success;
   j["detail"] = e.detail;
@@ -138,9 +140,16 @@ std::optional<LineIdentity> line_identity(std::string_view line) {
         ++p;
         any = true;
       }
-      // Escapes in source or boot id: leave them to the full parse.
+      // The host key, before the fields (`,"host":"` outside a string is the key itself).
+      constexpr std::string_view kHost = R"(,"host":")";
+      if (auto h = line.substr(0, s).find(kHost); h != std::string_view::npos) {
+        const auto start = h + kHost.size();
+        const auto end = line.find('"', start);
+        if (end != std::string_view::npos) id.host = std::string(line.substr(start, end - start));
+      }
+      // Escapes in source, boot id or host: leave them to the full parse.
       if (any && id.source.find('\\') == std::string::npos &&
-          id.boot_id.find('\\') == std::string::npos) {
+          id.boot_id.find('\\') == std::string::npos && id.host.find('\\') == std::string::npos) {
         return id;
       }
     }
@@ -154,7 +163,9 @@ std::optional<LineIdentity> line_identity(std::string_view line) {
       !boot->is_string() || !seq->is_number_unsigned()) {
     return std::nullopt;
   }
-  return LineIdentity{src->get<std::string>(), boot->get<std::string>(), seq->get<std::uint64_t>()};
+  auto host = j.find("host");
+  return LineIdentity{src->get<std::string>(), boot->get<std::string>(), seq->get<std::uint64_t>(),
+                      host != j.end() && host->is_string() ? host->get<std::string>() : ""};
 }
 
 bool ChainVerifier::feed(std::string_view line) {

@@ -234,7 +234,8 @@ std::string MetricsModel::render() const {
 
 void MetricsModel::render(std::string& out) const { index_.render(out); }
 
-MetricsModel::MetricsModel(prometheus::Registry& reg, const std::vector<common::AgentSpec>& agents)
+MetricsModel::MetricsModel(prometheus::Registry& reg, const std::vector<common::AgentSpec>& agents,
+                           std::string local_host)
     : up_(index_.family<prometheus::Gauge>(
           reg, "trading_agent_up",
           "1 when the agent's unit is active and its process runs, 0 when down")),
@@ -278,17 +279,18 @@ MetricsModel::MetricsModel(prometheus::Registry& reg, const std::vector<common::
       unit_restarts_(index_.family<prometheus::Counter>(
           reg, "trading_agent_unit_restarts_total",
           "Restarts of the agent's unit by systemd itself (its Restart= setting, NRestarts)")),
-      global_incident_(index_.add(index_.family<prometheus::Gauge>(
-                                      reg, "trading_selfheal_global_incident",
-                                      "1 while several agents fail together (one global incident)"),
-                                  {})),
+      global_incident_(index_.family<prometheus::Gauge>(
+          reg, "trading_selfheal_global_incident",
+          "1 while several agents fail together (one global incident), by host")),
       component_up_(index_.family<prometheus::Gauge>(
           reg, "trading_selfheal_component_up",
           "1 when the component was heard from within 3 intervals")),
-      probe_cycle_(index_.add(index_.family<prometheus::Gauge>(
-                                  reg, "trading_selfheal_probe_cycle_seconds",
-                                  "Duration of the probe's last health-check cycle in seconds"),
-                              {})),
+      probe_cycle_(index_.family<prometheus::Gauge>(
+          reg, "trading_selfheal_probe_cycle_seconds",
+          "Duration of the probe's last health-check cycle in seconds, by host")),
+      host_up_(index_.family<prometheus::Gauge>(
+          reg, "trading_selfheal_host_up",
+          "1 when the host's probe was heard from within its silence limit, else 0")),
       rejected_(index_.family<prometheus::Counter>(
           reg, "trading_selfheal_messages_rejected_total",
           "Messages the exporter dropped as invalid, by reason")),
@@ -320,12 +322,17 @@ MetricsModel::MetricsModel(prometheus::Registry& reg, const std::vector<common::
       peers_refused_(index_.family<prometheus::Counter>(
           reg, "trading_selfheal_peers_refused_total",
           "Connections to a component's sockets refused because the peer's user may not speak "
-          "there, by component")) {
-  no_symbol_.labels = {{"symbol", ""}};
+          "there, by component")),
+      local_host_(std::move(local_host)) {
+  const prometheus::Labels& local = *host_labels(local_host_);
   for (const auto& c : kComponents)
-    index_.add(component_up_, {{"component", c}}).Set(c == "exporter");
-  for (const char* c : {"probe", "actuator"}) index_.add(bus_reconnects_, {{"component", c}});
-  for (const auto& c : kComponents) index_.add(peers_refused_, {{"component", c}});
+    index_.add(component_up_, with(local, "component", c)).Set(c == "exporter");
+  for (const char* c : {"probe", "actuator"})
+    index_.add(bus_reconnects_, with(local, "component", c));
+  for (const auto& c : kComponents) index_.add(peers_refused_, with(local, "component", c));
+  index_.add(global_incident_, local).Set(0);
+  index_.add(probe_cycle_, local);
+  index_.add(host_up_, local).Set(1);
   for (std::size_t i = 0; i < proto::kRejectCount; ++i) {
     index_.add(rejected_,
                {{"reason", std::string(proto::to_string(static_cast<proto::Reject>(i)))}});
@@ -337,9 +344,9 @@ MetricsModel::MetricsModel(prometheus::Registry& reg, const std::vector<common::
   // what is true (an `up` of 0 before anyone looked would page TradingAgentDown).
   constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
   for (const auto& spec : agents) {
-    Agent* a = agent(spec.symbol, spec.profile);
+    Agent* a = agent(local_host_, spec.symbol, spec.profile);
     if (a == nullptr) continue;
-    for (const proto::Action act : kAgentActions) action_counter(proto::name(act), a);
+    for (const proto::Action act : kAgentActions) action_counter(proto::name(act), a, local);
     ensure_gauges(*a);
     for (prometheus::Gauge* g : {a->up, a->stalled, a->age, a->consecutive, a->rss, a->cpu,
                                  a->heartbeat_age, a->stopped}) {
@@ -350,17 +357,36 @@ MetricsModel::MetricsModel(prometheus::Registry& reg, const std::vector<common::
   }
 }
 
-MetricsModel::Agent* MetricsModel::agent(const std::string& symbol, const std::string& profile) {
+const prometheus::Labels* MetricsModel::host_labels(const std::string& host) {
+  if (auto it = hosts_.find(host); it != hosts_.end()) return &it->second;
+  if (hosts_.size() >= kMaxHosts || !valid_label_value(host, "-_.", 63)) {
+    ++dropped_labels_;
+    return nullptr;
+  }
+  return &hosts_.emplace(host, prometheus::Labels{{"host", host}}).first->second;
+}
+
+prometheus::Labels MetricsModel::with(const prometheus::Labels& base, const char* key,
+                                      std::string value) {
+  prometheus::Labels labels = base;
+  labels[key] = std::move(value);
+  return labels;
+}
+
+MetricsModel::Agent* MetricsModel::agent(const std::string& host, const std::string& symbol,
+                                         const std::string& profile) {
   const std::string prof = profile == "default" ? std::string() : profile;
-  auto key = std::make_pair(symbol, prof);
+  auto key = std::make_tuple(host, symbol, prof);
   if (auto it = agents_.find(key); it != agents_.end()) return &it->second;
+  const prometheus::Labels* h = host_labels(host);
+  if (h == nullptr) return nullptr;
   if (agents_.size() >= kMaxAgents || !valid_label_value(symbol, "-_.", 64) ||
       (!prof.empty() && !valid_label_value(prof, "_-", 64))) {
     ++dropped_labels_;
     return nullptr;
   }
   Agent a;
-  a.labels = {{"symbol", symbol}};
+  a.labels = with(*h, "symbol", symbol);
   if (!prof.empty()) a.labels["profile"] = prof;
   a.analyze = &index_.add(analyze_, a.labels);
   a.restarts = &index_.add(restarts_, a.labels);
@@ -380,20 +406,21 @@ void MetricsModel::ensure_gauges(Agent& a) {
   a.unit_restarts = &index_.add(unit_restarts_, a.labels);
 }
 
-prometheus::Counter* MetricsModel::action_counter(const std::string& action, const Agent* a) {
+prometheus::Counter* MetricsModel::action_counter(const std::string& action, const Agent* a,
+                                                  const prometheus::Labels& host) {
   std::string act = action;
   if (!valid_action(act) ||
       (actions_seen_.count(act) == 0 && actions_seen_.size() >= kMaxActions)) {
     act = "other";
   }
   actions_seen_.insert(act);
-  prometheus::Labels labels = a != nullptr ? a->labels : no_symbol_.labels;
+  prometheus::Labels labels = a != nullptr ? a->labels : with(host, "symbol", "");
   labels["action"] = act;
   return &index_.add(actions_, labels);
 }
 
-void MetricsModel::on_health(const proto::HealthReport& r) {
-  Agent* a = agent(r.symbol, r.profile);
+void MetricsModel::on_health(const proto::HealthReport& r, const std::string& host) {
+  Agent* a = agent(host, r.symbol, r.profile);
   if (a == nullptr) return;
   ensure_gauges(*a);
   constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
@@ -416,24 +443,27 @@ void MetricsModel::on_health(const proto::HealthReport& r) {
   a->last_n_restarts = r.n_restarts;
 }
 
-void MetricsModel::on_heartbeat(const proto::Heartbeat& hb, const std::string& boot_id) {
+void MetricsModel::on_heartbeat(const proto::Heartbeat& hb, const std::string& boot_id,
+                                const std::string& host) {
+  const prometheus::Labels* h = host_labels(host);
+  if (h == nullptr) return;
   if (hb.component == "probe") {
-    if (auto c = number_field(hb.stats, "cycle_seconds")) probe_cycle_.Set(*c);
+    if (auto c = number_field(hb.stats, "cycle_seconds")) index_.add(probe_cycle_, *h).Set(*c);
   } else if (hb.component == "actuator") {
-    if (auto g = bool_field(hb.stats, "global_incident")) set_global_incident(*g);
+    if (auto g = bool_field(hb.stats, "global_incident")) set_global_incident(host, *g);
   }
   if (std::find(kComponents.begin(), kComponents.end(), hb.component) != kComponents.end() &&
       hb.component != "exporter") {
     auto n = number_field(hb.stats, "peers_refused");
     if (n && std::isfinite(*n) && *n >= 0 && *n < 1e15) {
-      add_cumulative(index_.add(peers_refused_, {{"component", hb.component}}), hb.component,
+      add_cumulative(index_.add(peers_refused_, with(*h, "component", hb.component)), hb.component,
                      boot_id, static_cast<std::uint64_t>(*n));
     }
   }
   if (hb.component == "probe" || hb.component == "actuator") {
     auto n = number_field(hb.stats, "bus_reconnects");
     if (n && std::isfinite(*n) && *n >= 0 && *n < 1e15) {
-      add_cumulative(index_.add(bus_reconnects_, {{"component", hb.component}}), hb.component,
+      add_cumulative(index_.add(bus_reconnects_, with(*h, "component", hb.component)), hb.component,
                      boot_id, static_cast<std::uint64_t>(*n));
     }
   }
@@ -452,10 +482,12 @@ void MetricsModel::add_cumulative(prometheus::Counter& counter, const std::strin
   }
 }
 
-void MetricsModel::on_event(const proto::Event& e) {
-  Agent* a = e.symbol.empty() ? nullptr : agent(e.symbol, e.profile);
+void MetricsModel::on_event(const proto::Event& e, const std::string& host) {
+  const prometheus::Labels* h = host_labels(host);
+  if (h == nullptr) return;  // counted in dropped_labels
+  Agent* a = e.symbol.empty() ? nullptr : agent(host, e.symbol, e.profile);
   if (!e.symbol.empty() && a == nullptr) return;  // counted in dropped_labels
-  action_counter(e.action, a)->Increment();
+  action_counter(e.action, a, *h)->Increment();
   if (e.action == "restart" && e.success && a != nullptr) a->restarts->Increment();
   if (e.action == "diagnosis" || e.action == "ollama_error") {
     std::string src = string_field(e.fields, "source");
@@ -472,14 +504,37 @@ void MetricsModel::on_event(const proto::Event& e) {
     if (llm && e.action == "diagnosis" && a != nullptr) a->analyze->Increment();
   }
   if (e.action == "global_incident")
-    set_global_incident(bool_field(e.fields, "active").value_or(true));
+    set_global_incident(host, bool_field(e.fields, "active").value_or(true));
 }
 
-void MetricsModel::set_component_up(const std::string& component, bool up) {
-  index_.add(component_up_, {{"component", component}}).Set(up ? 1 : 0);
+void MetricsModel::set_component_up(const std::string& host, const std::string& component,
+                                    bool up) {
+  if (const auto* h = host_labels(host)) {
+    index_.add(component_up_, with(*h, "component", component)).Set(up ? 1 : 0);
+  }
 }
 
-void MetricsModel::set_global_incident(bool active) { global_incident_.Set(active ? 1 : 0); }
+void MetricsModel::set_host_up(const std::string& host, bool up) {
+  const auto* h = host_labels(host);
+  if (h == nullptr) return;
+  index_.add(host_up_, *h).Set(up ? 1 : 0);
+  if (up || host == local_host_) return;
+  // A silent host's agents are unknown, not what its last report said (TradingAgentDown must
+  // not fire for each of them, nor their last "up" stand): TradingSelfHealHostSilent says it.
+  constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+  for (auto it = agents_.lower_bound({host, std::string(), std::string()});
+       it != agents_.end() && std::get<0>(it->first) == host; ++it) {
+    Agent& a = it->second;
+    if (a.up == nullptr) continue;
+    for (prometheus::Gauge* g : {a.up, a.stalled, a.age, a.consecutive, a.heartbeat_age}) {
+      g->Set(kNaN);
+    }
+  }
+}
+
+void MetricsModel::set_global_incident(const std::string& host, bool active) {
+  if (const auto* h = host_labels(host)) index_.add(global_incident_, *h).Set(active ? 1 : 0);
+}
 
 void MetricsModel::set_rejected(proto::Reject reason, std::uint64_t total) {
   auto& last = rejected_last_.at(static_cast<std::size_t>(reason));
@@ -502,7 +557,7 @@ void MetricsModel::add_duplicates(std::uint64_t n) {
 }
 void MetricsModel::set_own_peers_refused(std::uint64_t total) {
   if (total > own_refused_last_) {
-    index_.add(peers_refused_, {{"component", "exporter"}})
+    index_.add(peers_refused_, with(*host_labels(local_host_), "component", "exporter"))
         .Increment(static_cast<double>(total - own_refused_last_));
     own_refused_last_ = total;
   }

@@ -23,30 +23,34 @@ json epoch_iso(const json& v) {
 }  // namespace
 
 StatusModel::StatusModel(const std::vector<common::AgentSpec>& agents, common::Seconds interval,
-                         common::MonoTime start)
-    : interval_(interval), start_(start) {
+                         common::MonoTime start, std::string local_host)
+    : local_host_(std::move(local_host)), interval_(interval), start_(start) {
   for (const auto& a : agents) {
-    AgentState& s = agent(a.instance);
+    AgentState& s = *agent(local_host_, a.instance);
     s.symbol = a.symbol;
     s.profile = a.profile;
     s.unit = a.unit;
   }
-  for (const auto& c : kWatchedComponents) components_[c];
+  for (const auto& c : kWatchedComponents) components_[{local_host_, c}];
+  global_incident_[local_host_] = false;
 }
 
-StatusModel::AgentState& StatusModel::agent(const std::string& instance) {
-  auto [it, inserted] = agents_.try_emplace(instance);
-  if (inserted) {
-    it->second.agent = instance;
-    order_.push_back(instance);
-  }
-  return it->second;
+StatusModel::AgentState* StatusModel::agent(const std::string& host, const std::string& instance) {
+  Key key{host, instance};
+  if (auto it = agents_.find(key); it != agents_.end()) return &it->second;
+  if (instance.empty() || agents_.size() >= kMaxAgents) return nullptr;
+  AgentState& s = agents_[key];
+  s.agent = instance;
+  order_.push_back(std::move(key));
+  return &s;
 }
 
-void StatusModel::on_health(const proto::HealthReport& r, double ts, common::MonoTime now) {
-  on_component("probe", 0, now);
-  if (r.agent.empty() || (agents_.count(r.agent) == 0 && agents_.size() >= kMaxAgents)) return;
-  AgentState& s = agent(r.agent);
+void StatusModel::on_health(const proto::HealthReport& r, const std::string& host, double ts,
+                            common::MonoTime now) {
+  on_component(host, "probe", 0, now);
+  AgentState* found = agent(host, r.agent);
+  if (found == nullptr) return;
+  AgentState& s = *found;
   // Restarts of the unit by systemd itself, as they are seen (the first report's count has no
   // times: not counted); NRestarts going down is a reset (a manual start, our restart).
   if (s.n_restarts) {
@@ -67,30 +71,68 @@ void StatusModel::on_health(const proto::HealthReport& r, double ts, common::Mon
   if (s.unit.empty()) s.unit = r.unit;
 }
 
-void StatusModel::on_agent_state(const proto::Event& e, double ts) {
-  if (e.agent.empty() || (agents_.count(e.agent) == 0 && agents_.size() >= kMaxAgents)) return;
-  AgentState& s = agent(e.agent);
+void StatusModel::on_agent_state(const proto::Event& e, const std::string& host, double ts) {
+  AgentState* found = agent(host, e.agent);
+  if (found == nullptr) return;
+  AgentState& s = *found;
   s.state = proto::fields_to_json(e.fields);
   s.state_ts = ts;
   if (s.symbol.empty()) s.symbol = e.symbol;
 }
 
-void StatusModel::on_component(const std::string& component, double interval_seconds,
-                               common::MonoTime now) {
-  auto it = components_.find(component);
-  if (it == components_.end()) return;  // only the watched ones: the map stays bounded
+void StatusModel::on_component(const std::string& host, const std::string& component,
+                               double interval_seconds, common::MonoTime now) {
+  // Only the watched components, of at most kMaxHosts hosts: the map stays bounded.
+  if (std::find(kWatchedComponents.begin(), kWatchedComponents.end(), component) ==
+      kWatchedComponents.end()) {
+    return;
+  }
+  auto it = components_.find({host, component});
+  if (it == components_.end()) {
+    if (global_incident_.size() >= kMaxHosts && global_incident_.count(host) == 0) return;
+    global_incident_.try_emplace(host, false);
+    it = components_.try_emplace({host, component}).first;
+  }
   it->second.last = now;
   if (interval_seconds > 0) it->second.interval = common::Seconds(interval_seconds);
 }
 
+void StatusModel::set_global_incident(const std::string& host, bool active) {
+  if (auto it = global_incident_.find(host); it != global_incident_.end()) it->second = active;
+}
+
+bool StatusModel::silent(const Component& c, common::MonoTime now) const {
+  const auto interval = c.interval.count() > 0 ? c.interval : interval_;
+  const auto limit =
+      std::chrono::duration_cast<common::MonoTime::duration>(interval * kSilentAfterIntervals);
+  return now - c.last.value_or(start_) > limit;
+}
+
 std::vector<std::string> StatusModel::silent_components(common::MonoTime now) const {
-  std::vector<std::string> out;
-  for (const auto& [name, c] : components_) {
-    const auto interval = c.interval.count() > 0 ? c.interval : interval_;
-    const auto limit =
-        std::chrono::duration_cast<common::MonoTime::duration>(interval * kSilentAfterIntervals);
-    const common::MonoTime since = c.last.value_or(start_);
-    if (now - since > limit) out.push_back(name);
+  std::vector<std::string> local, others;
+  for (const auto& [key, c] : components_) {
+    if (!silent(c, now)) continue;
+    if (key.first == local_host_) {
+      local.push_back(key.second);
+    } else {
+      others.push_back(key.first + "/" + key.second);
+    }
+  }
+  local.insert(local.end(), others.begin(), others.end());
+  return local;
+}
+
+// A host is silent when its probe is: the probe is the host's link to the centre (its state
+// link repeats a heartbeat every 2 s) and the one that checks the agents.
+bool StatusModel::host_silent(const std::string& host, common::MonoTime now) const {
+  auto it = components_.find({host, "probe"});
+  return it == components_.end() ? host != local_host_ : silent(it->second, now);
+}
+
+std::vector<std::pair<std::string, bool>> StatusModel::hosts(common::MonoTime now) const {
+  std::vector<std::pair<std::string, bool>> out;
+  for (const auto& [host, incident] : global_incident_) {
+    out.emplace_back(host, !host_silent(host, now));
   }
   return out;
 }
@@ -162,26 +204,48 @@ void add_state(json& a, const std::optional<json>& state, double state_ts) {
 }  // namespace
 
 json StatusModel::status_json(common::MonoTime now, double wall_now) const {
+  std::map<std::string, bool> host_up;
+  for (const auto& [host, up] : hosts(now)) host_up[host] = up;
   json agents = json::array();
-  for (const auto& instance : order_) {
-    const AgentState& s = agents_.at(instance);
-    json a{{"agent", s.agent}, {"symbol", s.symbol}, {"profile", s.profile}, {"unit", s.unit}};
+  for (const auto& key : order_) {
+    const AgentState& s = agents_.at(key);
+    json a{{"agent", s.agent},
+           {"host", key.first},
+           {"symbol", s.symbol},
+           {"profile", s.profile},
+           {"unit", s.unit}};
     add_report(a, s.report, s.report_ts, s.unit_restarts, wall_now);
     add_state(a, s.state, s.state_ts);
+    const auto up = host_up.find(key.first);
+    a["host_up"] = up == host_up.end() || up->second;
+    // A silent remote host's last reports are old news: not "healthy". (The local host's
+    // silent probe shows in `components`, its agents' last reports stay, as with one host.)
+    if (key.first != local_host_ && !a["host_up"].get<bool>()) {
+      a["verdict"] = "UNKNOWN";
+      a["up"] = nullptr;
+      a["stalled"] = nullptr;
+    }
     agents.push_back(std::move(a));
   }
+  // The local host's components by name (as with one host); the others' under `hosts`.
   json comps = json::object();
-  const auto silent = silent_components(now);
-  for (const auto& [name, c] : components_) {
-    json j{{"up", std::find(silent.begin(), silent.end(), name) == silent.end()}};
+  json hosts_json = json::object();
+  bool any_incident = false;
+  for (const auto& [host, incident] : global_incident_) {
+    any_incident = any_incident || incident;
+    hosts_json[host] =
+        json{{"up", host_up[host]}, {"global_incident", incident}, {"components", json::object()}};
+  }
+  for (const auto& [key, c] : components_) {
+    json j{{"up", !silent(c, now)}};
     j["last_seen_seconds_ago"] =
         c.last ? json(std::chrono::duration<double>(now - *c.last).count()) : json(nullptr);
-    comps[name] = std::move(j);
+    if (key.first == local_host_) comps[key.second] = j;
+    hosts_json[key.first]["components"][key.second] = std::move(j);
   }
-  return json{{"ts", iso8601_utc(wall_now)},
-              {"global_incident", global_incident_},
-              {"components", std::move(comps)},
-              {"agents", std::move(agents)}};
+  return json{{"ts", iso8601_utc(wall_now)},     {"host", local_host_},
+              {"global_incident", any_incident}, {"components", std::move(comps)},
+              {"hosts", std::move(hosts_json)},  {"agents", std::move(agents)}};
 }
 
 }  // namespace trading_heal::exporter

@@ -181,8 +181,8 @@ tl::expected<void, std::string> AuditLog::open_current() {
   return {};
 }
 
-const std::string& AuditLog::stage(const proto::Message& msg) {
-  last_line_ = format_audit_line(msg, staged_count_ == 0 ? last_hash_ : staged_hash_);
+const std::string& AuditLog::stage(const proto::Message& msg, const std::string& host) {
+  last_line_ = format_audit_line(msg, staged_count_ == 0 ? last_hash_ : staged_hash_, host);
   staged_hash_ = sha256_hex(last_line_);
   staged_ += last_line_;
   staged_ += '\n';

@@ -12,6 +12,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "trading_heal/common/curve.hpp"
 #include "trading_heal/common/files.hpp"
 #include "trading_heal/common/zmq.hpp"
 #include "trading_heal/exporter/audit_format.hpp"
@@ -33,8 +34,8 @@ Daemon::Daemon(const common::Config& cfg, zmq::context_t& ctx, prometheus::Regis
       ids_(std::move(ids)),
       guard_(ctx, "exporter"),
       seq_path_((std::filesystem::path(cfg.data_dir) / kSeqFileName).string()),
-      metrics_(registry, cfg.agents),
-      status_(cfg.agents, cfg.interval, clock.mono()) {
+      metrics_(registry, cfg.agents, cfg.host),
+      status_(cfg.agents, cfg.interval, clock.mono(), cfg.host) {
   ApiOptions api;
   api.listen = cfg.api_listen;
   api.token = std::move(api_token);
@@ -92,7 +93,9 @@ tl::expected<void, std::string> Daemon::start() {
   std::uint64_t scanned = 0;
   audit_->scan_recent([&](std::string_view line) {
     if (auto id = line_identity(line)) {
-      tracker_.record(id->source, id->boot_id, id->seq);
+      // As the receiver names senders (ReliableReceiver::scope_by_host).
+      const bool local = id->host.empty() || id->host == cfg_.host;
+      tracker_.record(local ? id->source : id->host + "/" + id->source, id->boot_id, id->seq);
       ++scanned;
     }
   });
@@ -112,6 +115,7 @@ tl::expected<void, std::string> Daemon::start() {
           guard_.protect(s, "events", ids_.allow({"probe", "diagnoser", "actuator"}),
                          cfg_.endpoints.events);
         });
+    receiver_->scope_by_host(cfg_.host);
   } catch (const std::exception& e) {
     return tl::unexpected(std::string(e.what()));
   }
@@ -136,6 +140,23 @@ tl::expected<void, std::string> Daemon::start() {
     if (auto r = common::connect_endpoint(*sub_, ep); !r) return tl::unexpected(r.error());
     guard_.watch_connection(*sub_, ep);
   }
+  if (!cfg_.endpoints.state.empty()) {
+    // Many hosts: each host's publishers connect here (over tcp: CURVE, keys in hosts.d).
+    hosts_sub_ = std::make_unique<zmq::socket_t>(common::make_socket(
+        ctx_, zmq::socket_type::sub,
+        common::SocketOptions{.max_msg_size = static_cast<std::int64_t>(cfg_.max_message_bytes),
+                              .rcvhwm = 100000}));
+    hosts_sub_->set(zmq::sockopt::subscribe, "");
+    try {
+      guard_.protect(*hosts_sub_, "hosts", ids_.allow({"probe", "diagnoser", "actuator"}),
+                     cfg_.endpoints.state, common::Side::kBind);
+    } catch (const std::exception& e) {
+      return tl::unexpected(std::string(e.what()));
+    }
+    if (auto r = common::bind_endpoint(*hosts_sub_, cfg_.endpoints.state); !r) {
+      return tl::unexpected(r.error());
+    }
+  }
   auto port = http_->bind();
   if (!port) return tl::unexpected(port.error());
   api_port_ = *port;
@@ -145,44 +166,47 @@ tl::expected<void, std::string> Daemon::start() {
 
 void Daemon::attach(common::Loop& loop) {
   guard_.attach(loop);
-  loop.on_readable(*sub_, [this] { on_sub(); });
+  loop.on_readable(*sub_, [this] { on_sub(*sub_); });
+  if (hosts_sub_) loop.on_readable(*hosts_sub_, [this] { on_sub(*hosts_sub_); });
   loop.on_readable(receiver_->socket(), [this] { on_events(); });
   loop.on_signal(SIGHUP, [this] { on_sighup(); });
   loop.on_tick(clock_.mono(), [this](common::MonoTime now) { return on_tick(now); });
 }
 
-void Daemon::on_sub() {
+void Daemon::on_sub(zmq::socket_t& sub) {
   const auto now = clock_.mono();
   std::lock_guard lock(status_mu_);
   for (int i = 0; i < 1000; ++i) {
     zmq::message_t frame;
     try {
-      if (!sub_->recv(frame, zmq::recv_flags::dontwait)) break;
+      if (!sub.recv(frame, zmq::recv_flags::dontwait)) break;
     } catch (const zmq::error_t&) {
       break;
     }
     auto msg = common::decode_frame(frame, sub_rejects_,
                                     proto::Limits{.max_bytes = cfg_.max_message_bytes});
     if (!msg) continue;
+    // The host bound to the sender's key, never what the message says.
+    const std::string host = common::host_of_peer(common::user_id_of(frame).c_str(), cfg_.host);
     const auto& env = msg->env;
     if (const auto* r = std::get_if<proto::HealthReport>(&msg->body)) {
-      metrics_.on_health(*r);
-      status_.on_health(*r, env.ts, now);
+      metrics_.on_health(*r, host);
+      status_.on_health(*r, host, env.ts, now);
     } else if (const auto* hb = std::get_if<proto::Heartbeat>(&msg->body)) {
-      metrics_.on_heartbeat(*hb, env.boot_id);
-      status_.on_component(hb->component.empty() ? env.source : hb->component, hb->interval_seconds,
-                           now);
+      metrics_.on_heartbeat(*hb, env.boot_id, host);
+      status_.on_component(host, hb->component.empty() ? env.source : hb->component,
+                           hb->interval_seconds, now);
       if (hb->component == "actuator") {
         if (auto it = hb->stats.find("global_incident"); it != hb->stats.end()) {
-          if (const auto* b = std::get_if<bool>(&it->second)) status_.set_global_incident(*b);
+          if (const auto* b = std::get_if<bool>(&it->second)) status_.set_global_incident(host, *b);
         }
       }
     } else if (const auto* e = std::get_if<proto::Event>(&msg->body)) {
-      status_.on_component(env.source, 0, now);
+      status_.on_component(host, env.source, 0, now);
       if (e->action == proto::to_string(proto::Action::kAgentState))
-        status_.on_agent_state(*e, env.ts);
+        status_.on_agent_state(*e, host, env.ts);
     } else {
-      status_.on_component(env.source, 0, now);
+      status_.on_component(host, env.source, 0, now);
     }
   }
 }
@@ -196,12 +220,12 @@ void Daemon::on_events() {
     auto d = receiver_->receive();
     if (!d) break;
     if (std::holds_alternative<proto::Event>(d->msg.body)) {
-      lines.push_back(audit_->stage(d->msg));
+      lines.push_back(audit_->stage(d->msg, common::host_of_peer(d->user_id.c_str(), cfg_.host)));
     } else {
       lines.emplace_back();  // not an audit record: acknowledged with the batch, not written
     }
     // Provisional, so the sender's next record counts as in order; undone if the commit fails.
-    tracker_.record(d->msg.env.source, d->msg.env.boot_id, d->msg.env.seq);
+    tracker_.record(d->tracker_source, d->msg.env.boot_id, d->msg.env.seq);
     batch.push_back(std::move(*d));
   }
   if (batch.empty()) return;
@@ -222,13 +246,14 @@ void Daemon::on_events() {
   for (std::size_t i = 0; i < batch.size(); ++i) {
     const auto& d = batch[i];
     receiver_->accept(d);
-    status_.on_component(d.msg.env.source, 0, now);
+    const std::string host = common::host_of_peer(d.user_id.c_str(), cfg_.host);
+    status_.on_component(host, d.msg.env.source, 0, now);
     if (const auto* e = std::get_if<proto::Event>(&d.msg.body)) {
-      metrics_.on_event(*e);
+      metrics_.on_event(*e, host);
       if (e->action == "global_incident") {
         auto it = e->fields.find("active");
         const bool* b = it == e->fields.end() ? nullptr : std::get_if<bool>(&it->second);
-        status_.set_global_incident(b == nullptr || *b);
+        status_.set_global_incident(host, b == nullptr || *b);
       }
       hub_.publish(std::move(lines[i]));
       ++written;
@@ -242,8 +267,14 @@ common::MonoTime Daemon::on_tick(common::MonoTime now) {
   {
     std::lock_guard lock(status_mu_);
     const auto silent = status_.silent_components(now);
-    for (const auto& c : kWatchedComponents) {
-      metrics_.set_component_up(c, std::find(silent.begin(), silent.end(), c) == silent.end());
+    for (const auto& [host, up] : status_.hosts(now)) {
+      metrics_.set_host_up(host, up);
+      const std::string prefix = host == cfg_.host ? std::string() : host + "/";
+      for (const auto& c : kWatchedComponents) {
+        if (!prefix.empty() && !status_.heard_from(host, c)) continue;
+        metrics_.set_component_up(
+            host, c, std::find(silent.begin(), silent.end(), prefix + c) == silent.end());
+      }
     }
   }
   update_counters();

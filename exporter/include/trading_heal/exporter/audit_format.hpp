@@ -5,11 +5,13 @@
 // A line, keys in this order (flattened event fields sit between `diagnosis` and `source`; a
 // field whose name is one of the fixed keys is written as `field_<name>`):
 //   {"ts":"2026-07-16T15:40:11.022Z","action":"restart","symbol":"BTC-USDT","agent":"BTC_USDT",
-//    ["profile":"conservative",]"success":true,"detail":"...","reason":"...",["diagnosis":"...",]
+//    "host":"alpha",["profile":"conservative",]"success":true,"detail":"...","reason":"...",["diagnosis":"...",]
 //    ...fields...,"source":"actuator","boot_id":"...","seq":12,"prev_hash":"<64 hex>"}
 // `ts` is the sender's wall clock (envelope ts) in UTC with milliseconds. `prev_hash` is the
 // SHA-256 (hex) of the previous line's bytes without its newline; the very first line of a log
-// carries 64 zeros. The chain continues across rotated files.
+// carries 64 zeros. The chain continues across rotated files. `host` is the host the record came
+// from as the exporter knows it (the name bound to the sender's key; this host for local
+// senders), never what the record says; a field named `host` is written as `field_host`.
 //
 // Changing the format? Change together: format_audit_line, line_ts/line_identity (they rely on
 // `ts` first and `source`,`boot_id`,`seq`,`prev_hash` last, written without spaces), the query
@@ -33,7 +35,9 @@ std::string iso8601_utc(double epoch_seconds);
 std::optional<double> parse_iso8601_utc(std::string_view s);
 
 // One audit line for an Event message (no trailing newline). Precondition: msg holds an Event.
-std::string format_audit_line(const proto::Message& msg, const std::string& prev_hash);
+// `host` empty: no host key (lines written before hosts existed had none).
+std::string format_audit_line(const proto::Message& msg, const std::string& prev_hash,
+                              const std::string& host = {});
 
 // The `ts` value of a line written by format_audit_line (empty view when absent).
 std::string_view line_ts(std::string_view line);
@@ -42,8 +46,10 @@ struct LineIdentity {
   std::string source;
   std::string boot_id;
   std::uint64_t seq = 0;
+  std::string host;  // empty for a line without one
 };
-// (source, boot_id, seq) of a line; falls back to a full JSON parse when the fast path fails.
+// (source, boot_id, seq, host) of a line; falls back to a full JSON parse when the fast path
+// fails.
 std::optional<LineIdentity> line_identity(std::string_view line);
 
 // Verifies a chain line by line. Not thread-safe.

@@ -64,7 +64,8 @@ class AuditLog {
   AuditLog& operator=(const AuditLog&) = delete;
 
   // Formats an Event message as the next line of the chain and stages it. Returns the line.
-  const std::string& stage(const proto::Message& msg);
+  // `host`: the host the record came from (the line's `host`).
+  const std::string& stage(const proto::Message& msg, const std::string& host = {});
   std::size_t staged() const { return staged_count_; }
   // Writes and fsyncs everything staged. On failure nothing staged remains in the file.
   tl::expected<void, std::string> commit();

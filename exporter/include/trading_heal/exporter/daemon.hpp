@@ -53,7 +53,8 @@ class Daemon {
   const MetricsModel& metrics() const { return metrics_; }
 
  private:
-  void on_sub();
+  // The state of one SUB socket (the local publishers', or the hosts' at the state endpoint).
+  void on_sub(zmq::socket_t& sub);
   void on_events();
   common::MonoTime on_tick(common::MonoTime now);
   void on_sighup();
@@ -74,6 +75,7 @@ class Daemon {
   common::SeqTracker tracker_;
   std::unique_ptr<common::ReliableReceiver> receiver_;
   std::unique_ptr<zmq::socket_t> sub_;
+  std::unique_ptr<zmq::socket_t> hosts_sub_;  // bound at TRADING_HEAL_STATE_ENDPOINT (many hosts)
   proto::RejectCounter sub_rejects_;
   MetricsModel metrics_;
   std::mutex status_mu_;

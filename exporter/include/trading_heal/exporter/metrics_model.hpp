@@ -36,6 +36,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <prometheus/counter.h>
@@ -70,17 +71,38 @@ inline const std::vector<std::string> kComponents = {"probe", "diagnoser", "actu
 // Heartbeat stats read: probe `cycle_seconds`; actuator `global_incident` (bool or 0/1);
 //   probe and actuator `bus_reconnects` (systemd bus connections lost since the sender's start,
 //   cumulative: a lost heartbeat loses nothing, a new boot id starts again from 0).
+//
+// Hosts. Every per-agent and per-component series carries `host`: the host the record came from
+// (the name bound to its sender's CURVE key, or `local_host` for this machine's components).
+// At most kMaxHosts hosts; the configured agents are the local host's.
+inline constexpr std::size_t kMaxHosts = 256;
+
 class MetricsModel {
  public:
-  MetricsModel(prometheus::Registry& registry, const std::vector<common::AgentSpec>& agents);
+  MetricsModel(prometheus::Registry& registry, const std::vector<common::AgentSpec>& agents,
+               std::string local_host = "localhost");
 
-  void on_health(const proto::HealthReport& r);
+  void on_health(const proto::HealthReport& r, const std::string& host);
   // `boot_id`: the sender's (envelope), to tell a restarted sender's counts from older ones.
-  void on_heartbeat(const proto::Heartbeat& hb, const std::string& boot_id = {});
+  void on_heartbeat(const proto::Heartbeat& hb, const std::string& boot_id,
+                    const std::string& host);
   // A committed audit event (each exactly once).
-  void on_event(const proto::Event& e);
-  void set_component_up(const std::string& component, bool up);
-  void set_global_incident(bool active);
+  void on_event(const proto::Event& e, const std::string& host);
+  void set_component_up(const std::string& host, const std::string& component, bool up);
+  // trading_selfheal_host_up{host}: heard from within its link's silence limit.
+  void set_host_up(const std::string& host, bool up);
+  void set_global_incident(const std::string& host, bool active);
+  const std::string& local_host() const { return local_host_; }
+  // The same for the local host.
+  void on_health(const proto::HealthReport& r) { on_health(r, local_host_); }
+  void on_heartbeat(const proto::Heartbeat& hb, const std::string& boot_id = {}) {
+    on_heartbeat(hb, boot_id, local_host_);
+  }
+  void on_event(const proto::Event& e) { on_event(e, local_host_); }
+  void set_component_up(const std::string& component, bool up) {
+    set_component_up(local_host_, component, up);
+  }
+  void set_global_incident(bool active) { set_global_incident(local_host_, active); }
   // Cumulative total of rejections for a reason, summed over the daemon's receivers
   // (increments the counter by the difference).
   void set_rejected(proto::Reject reason, std::uint64_t total);
@@ -116,11 +138,15 @@ class MetricsModel {
     prometheus::Counter* analyze = nullptr;
     prometheus::Counter* restarts = nullptr;
   };
-  Agent* agent(const std::string& symbol, const std::string& profile);
+  Agent* agent(const std::string& host, const std::string& symbol, const std::string& profile);
+  // A host's label set ({host}), or nullptr past kMaxHosts or for an invalid name.
+  const prometheus::Labels* host_labels(const std::string& host);
+  prometheus::Labels with(const prometheus::Labels& base, const char* key, std::string value);
   // Adds to `counter` what a cumulative per-boot `total` of `component` grew by.
   void add_cumulative(prometheus::Counter& counter, const std::string& component,
                       const std::string& boot_id, std::uint64_t total);
-  prometheus::Counter* action_counter(const std::string& action, const Agent* a);
+  prometheus::Counter* action_counter(const std::string& action, const Agent* a,
+                                      const prometheus::Labels& host);
   void ensure_gauges(Agent& a);
 
   // The series index render() walks: one entry a family, in the registry's collect order.
@@ -167,9 +193,10 @@ class MetricsModel {
   prometheus::Family<prometheus::Gauge>& heartbeat_age_;
   prometheus::Family<prometheus::Gauge>& stopped_;
   prometheus::Family<prometheus::Counter>& unit_restarts_;
-  prometheus::Gauge& global_incident_;
+  prometheus::Family<prometheus::Gauge>& global_incident_;
   prometheus::Family<prometheus::Gauge>& component_up_;
-  prometheus::Gauge& probe_cycle_;
+  prometheus::Family<prometheus::Gauge>& probe_cycle_;
+  prometheus::Family<prometheus::Gauge>& host_up_;
   prometheus::Family<prometheus::Counter>& rejected_;
   prometheus::Counter& gaps_;
   prometheus::Counter& audit_written_;
@@ -180,8 +207,10 @@ class MetricsModel {
   prometheus::Family<prometheus::Counter>& peers_refused_;
   std::uint64_t own_refused_last_ = 0;
 
-  std::map<std::pair<std::string, std::string>, Agent> agents_;  // (symbol, profile)
-  Agent no_symbol_;  // labels {symbol=""} for fleet-wide events
+  std::string local_host_;
+  std::map<std::string, prometheus::Labels> hosts_;  // host -> {host}
+  std::map<std::tuple<std::string, std::string, std::string>, Agent>
+      agents_;  // host, symbol, profile
   std::set<std::string> actions_seen_;
   std::uint64_t dropped_labels_ = 0;
   std::vector<std::uint64_t> rejected_last_;
