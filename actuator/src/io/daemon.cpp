@@ -63,10 +63,10 @@ class Daemon {
       spdlog::warn("outbox recovered note=\"{}\"", outbox_->recovered_note());
     }
     sender_ = std::make_unique<common::ReliableSender>(
-        ctx, cfg.endpoints.events, *outbox_, event_stamp_, std::chrono::seconds(2), 256,
+        ctx, cfg.endpoints.records(), *outbox_, event_stamp_, std::chrono::seconds(2), 256,
         [this](zmq::socket_t& s) {
-          guard_.protect(s, "events", ids_.allow({"exporter"}), cfg_.endpoints.events,
-                         common::Side::kConnect);
+          guard_.protect(s, "events", ids_.allow({cfg_.endpoints.records_peer()}),
+                         cfg_.endpoints.records(), common::Side::kConnect);
         });
     sub_.set(zmq::sockopt::subscribe, "");
     // Health reports count only from the probe's user: a process that took the endpoint over
@@ -80,7 +80,7 @@ class Daemon {
     if (auto r = common::connect_endpoint(sub_, cfg.endpoints.health); !r)
       throw std::runtime_error(r.error());
     guard_.watch_connection(sub_, cfg.endpoints.health);
-    guard_.watch_connection(sender_->socket(), cfg.endpoints.events);
+    guard_.watch_connection(sender_->socket(), cfg.endpoints.records());
     load_state();
     RestartOptions ro;
     ro.dry_run = cfg.dry_run;

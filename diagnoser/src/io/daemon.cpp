@@ -191,17 +191,17 @@ class Daemon {
                             common::Side::kConnect);
           });
       event_tx_ = std::make_unique<common::ReliableSender>(
-          ctx_, cfg_.endpoints.events, *event_box_, event_stamp_, std::chrono::seconds(2), 256,
+          ctx_, cfg_.endpoints.records(), *event_box_, event_stamp_, std::chrono::seconds(2), 256,
           [this](zmq::socket_t& s) {
-            guard_->protect(s, "events", ids_.allow({"exporter"}), cfg_.endpoints.events,
-                            common::Side::kConnect);
+            guard_->protect(s, "events", ids_.allow({cfg_.endpoints.records_peer()}),
+                            cfg_.endpoints.records(), common::Side::kConnect);
           });
     } catch (const std::exception& e) {
       return e.what();
     }
     guard_->watch_connection(health_, cfg_.endpoints.health);
     guard_->watch_connection(diag_tx_->socket(), cfg_.endpoints.diagnosis);
-    guard_->watch_connection(event_tx_->socket(), cfg_.endpoints.events);
+    guard_->watch_connection(event_tx_->socket(), cfg_.endpoints.records());
     pool_ = std::make_unique<WorkerPool>(ctx_, kResultsEndpoint, analyst_,
                                          static_cast<std::size_t>(cfg_.diagnose_workers));
     guard_->attach(loop_);
