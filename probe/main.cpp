@@ -102,7 +102,7 @@ int run_daemon(const common::Config& cfg, const probe::ProbeOptions& opts) {
   common::StateLink link(ctx, guard, cfg, *ids, "probe", clock);
   std::unique_ptr<common::RecordRelay> relay;
   std::unique_ptr<zmq::socket_t> local_state;
-  if (link.enabled()) {
+  if (!cfg.endpoints.relay.empty()) {
     if (!events) {
       spdlog::error("many hosts need the probe's outbox to relay records: cannot open {}",
                     cfg.data_dir + "/probe-outbox");
@@ -113,6 +113,8 @@ int run_daemon(const common::Config& cfg, const probe::ProbeOptions& opts) {
         trading_heal::proto::Limits{.max_bytes = cfg.max_message_bytes}, [&](zmq::socket_t& s) {
           guard.protect(s, "relay", ids->allow({"diagnoser", "actuator"}), cfg.endpoints.relay);
         });
+  }
+  if (link.enabled()) {
     local_state = std::make_unique<zmq::socket_t>(
         common::make_socket(ctx, zmq::socket_type::sub,
                             {.max_msg_size = static_cast<std::int64_t>(cfg.max_message_bytes)}));
@@ -129,8 +131,8 @@ int run_daemon(const common::Config& cfg, const probe::ProbeOptions& opts) {
   }
   common::Loop loop(signals);
   guard.attach(loop);
-  if (relay) {
-    loop.on_readable(relay->socket(), [&] { relay->on_readable(clock.mono()); });
+  if (relay) loop.on_readable(relay->socket(), [&] { relay->on_readable(clock.mono()); });
+  if (local_state) {
     loop.on_readable(*local_state, [&] {
       for (int i = 0; i < 1000; ++i) {
         zmq::message_t frame;

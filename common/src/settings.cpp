@@ -137,11 +137,15 @@ void read_host(Reader& r, Config& c, const Row& row) {
             "must be 1-63 letters, digits, '.', '-' or '_', not starting with '.' or '-'");
   }
 }
-// Empty: one host, nothing to collect. Otherwise a tcp:// (CURVE) or ipc:// endpoint.
-void read_state_endpoint(Reader& r, Config& c, const Row& row) {
+// Empty: one host (no default). Otherwise checked as every endpoint is.
+template <std::string Endpoints::*field>
+void read_optional_endpoint(Reader& r, Config& c, const Row& row) {
   auto v = r.raw(row.name);
   if (!v || v->empty()) return;
-  read_endpoint(r, c.endpoints.state, "", c, row);
+  read_endpoint(r, c.endpoints.*field, "", c, row);
+}
+void read_state_endpoint(Reader& r, Config& c, const Row& row) {
+  read_optional_endpoint<&Endpoints::state>(r, c, row);
 }
 void read_pg_port(Reader& r, Config& c, const Row& row) {
   r.str(row.name, c.pg.port);
@@ -367,19 +371,20 @@ const Row kRows[] = {
    "a libpq URI; wins over POSTGRES_* (the probe's file)"},
   {"TRADING_HEAL_HEALTH_ENDPOINT", kAll | kCtl, TH_ENDPOINT(health, "/probe/health.sock"), 0, 0,
    "the probe's health reports (PUB); every endpoint: see PROTOCOL.md"},
-  {"TRADING_HEAL_DIAGNOSER_PUB_ENDPOINT", kDiagnoser | kExporter | kCtl,
+  {"TRADING_HEAL_DIAGNOSER_PUB_ENDPOINT", kProbe | kDiagnoser | kExporter | kCtl,
    TH_ENDPOINT(diagnoser_pub, "/diagnoser/pub.sock"), 0, 0, "the diagnoser's state (PUB)"},
-  {"TRADING_HEAL_ACTUATOR_PUB_ENDPOINT", kActuator | kExporter | kCtl,
+  {"TRADING_HEAL_ACTUATOR_PUB_ENDPOINT", kProbe | kActuator | kExporter | kCtl,
    TH_ENDPOINT(actuator_pub, "/actuator/pub.sock"), 0, 0, "the actuator's state (PUB)"},
   {"TRADING_HEAL_DIAGNOSIS_ENDPOINT", kDiagnoser | kActuator,
    TH_ENDPOINT(diagnosis, "/actuator/diagnosis.sock"), 0, 0, "diagnoses to the actuator (reliable)"},
   {"TRADING_HEAL_EVENTS_ENDPOINT", kAll, TH_ENDPOINT(events, "/exporter/events.sock"), 0, 0,
    "audit records to the exporter (reliable)"},
-  {"TRADING_HEAL_STATE_ENDPOINT", kProbe | kActuator | kDiagnoser | kExporter, read_state_endpoint,
+  {"TRADING_HEAL_STATE_ENDPOINT", kProbe | kExporter, read_state_endpoint,
    [](const Config& c) { return c.endpoints.state; }, 0, 0,
-   "many hosts: the centre's state collector; the exporter binds it, each host's probe, actuator and diagnoser publish to it (unset: one host)"},
-  {"TRADING_HEAL_RELAY_ENDPOINT", kProbe | kActuator | kDiagnoser, TH_ENDPOINT(relay, "/probe/relay.sock"), 0, 0,
-   "many hosts: the probe takes the host's records here and forwards them to the centre's events endpoint"},
+   "many hosts: the centre's state collector; the centre's exporter binds it, each host's probe sends the host's state there (unset: one host)"},
+  {"TRADING_HEAL_RELAY_ENDPOINT", kProbe | kActuator | kDiagnoser, read_optional_endpoint<&Endpoints::relay>,
+   [](const Config& c) { return c.endpoints.relay; }, 0, 0,
+   "many hosts: the probe binds it and forwards the records the host's actuator and diagnoser send there to the centre's events endpoint (unset: one host)"},
   {"TRADING_HEAL_CONTROL_ENDPOINT", kActuator | kCtl, TH_ENDPOINT(actuator_control, "/actuator/control.sock"),
    0, 0, "the actuator's commands (pause, resume, status)"},
   {"TRADING_HEAL_DIAGNOSER_CONTROL_ENDPOINT", kDiagnoser | kActuator | kCtl,

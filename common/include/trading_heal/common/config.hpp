@@ -71,12 +71,12 @@ struct Endpoints {
   // and send their state there too). Empty: one host.
   std::string state;
   // Many hosts: the probe's ROUTER (binds) taking the host's actuator's and diagnoser's records,
-  // forwarded to the centre (the actuator never touches the network).
+  // forwarded to the centre (the actuator never touches the network). Empty: one host.
   std::string relay;
   // Where the actuator's and the diagnoser's records go: the exporter, or the probe's relay.
-  const std::string& records() const { return state.empty() ? events : relay; }
+  const std::string& records() const { return relay.empty() ? events : relay; }
   // Whose user receives them there.
-  const char* records_peer() const { return state.empty() ? "exporter" : "probe"; }
+  const char* records_peer() const { return relay.empty() ? "exporter" : "probe"; }
   std::vector<std::string> publishers() const { return {health, diagnoser_pub, actuator_pub}; }
 };
 
