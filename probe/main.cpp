@@ -169,6 +169,7 @@ int run_daemon(const common::Config& cfg, const probe::ProbeOptions& opts) {
   watch_bus(-1, rt.bus_fd());
   rt.on_bus_fd = watch_bus;
   if (rt.db_fd() >= 0) loop.on_fd(rt.db_fd(), [&] { loop.wake_at(rt.on_db(clock)); });
+  if (rt.learn_fd() >= 0) loop.on_fd(rt.learn_fd(), [&] { loop.wake_at(rt.on_learn(clock)); });
   loop.on_tick(clock.mono(), [&](common::MonoTime) {
     auto next = rt.on_tick(clock);
     if (events) next = std::min(next, events->on_tick(clock.mono()));

@@ -222,6 +222,18 @@ tl::expected<Config, ConfigError> load_config(const EnvLookup& env) {
       return tl::unexpected(ConfigError{"TRADING_HEAL_AGENTS", list, "lists no agents"});
     }
   }
+  if (c.stall_threshold_min > c.stall_threshold_max) {
+    return tl::unexpected(
+        ConfigError{"TRADING_HEAL_STALL_THRESHOLD_MIN",
+                    r.raw("TRADING_HEAL_STALL_THRESHOLD_MIN").value_or("300"),
+                    "must be <= TRADING_HEAL_STALL_THRESHOLD_MAX (" +
+                        r.raw("TRADING_HEAL_STALL_THRESHOLD_MAX").value_or("3600") + ")"});
+  }
+  if (c.stall_threshold_auto) {
+    // Until an agent's history is enough: the default, within the bounds it could learn.
+    c.stall_threshold =
+        std::clamp(milliseconds(600000), c.stall_threshold_min, c.stall_threshold_max);
+  }
   if (c.exhausted_after < c.consecutive_threshold) {
     return tl::unexpected(ConfigError{"TRADING_HEAL_EXHAUSTED_AFTER",
                                       std::to_string(c.exhausted_after),

@@ -71,7 +71,9 @@ class Reader {
   }
 
   // Seconds, fractions allowed ("0.5"). `min_s` is the smallest accepted value.
-  void seconds(const std::string& name, milliseconds& out, double min_s, double max_s = 86400) {
+  // `also` ends the error message (another accepted word: " (or auto)").
+  void seconds(const std::string& name, milliseconds& out, double min_s, double max_s = 86400,
+               const char* also = "") {
     auto v = raw(name);
     if (!v) return;
     char* end = nullptr;
@@ -80,12 +82,13 @@ class Reader {
     if (errno != 0 || end == v->c_str() || *end != '\0' || !std::isfinite(s) || s < min_s ||
         s > max_s || (min_s == 0 && s < 0)) {
       std::ostringstream msg;
-      msg << "must be a number of seconds " << (min_s > 0 ? "> 0" : ">= 0") << " and <= " << max_s;
+      msg << "must be a number of seconds " << (min_s > 0 ? "> 0" : ">= 0") << " and <= " << max_s
+          << also;
       error(name, *v, msg.str());
       return;
     }
     if (min_s > 0 && s <= 0) {
-      error(name, *v, "must be a number of seconds > 0");
+      error(name, *v, std::string("must be a number of seconds > 0") + also);
       return;
     }
     out = milliseconds(static_cast<std::int64_t>(std::llround(s * 1000)));

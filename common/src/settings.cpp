@@ -237,8 +237,25 @@ const Row kRows[] = {
    [](const Config& c) { return std::string(to_string(c.scope)); }, 0, 0, "which systemd manager: system or user"},
   {"TRADING_HEAL_INTERVAL", kAll, TH_SECONDS(interval), 0.05, 3600,
    "seconds between two cycles of checks (0.05-3600); components are silent after 3"},
-  {"TRADING_HEAL_STALL_THRESHOLD", kProbe | kActuator, TH_SECONDS(stall_threshold), 0.1, kDay,
-   "seconds without a new decision before an agent is STALLED"},
+  // auto: each agent's own, learned by the probe from its history (docs/operations.md); the
+  // fixed one that stands until then is set by load_config, once MIN and MAX are read.
+  {"TRADING_HEAL_STALL_THRESHOLD", kProbe | kActuator,
+   [](Reader& r, Config& c, const Row& w) {
+     if (r.raw(w.name) == "auto") {
+       c.stall_threshold_auto = true;
+       return;
+     }
+     r.seconds(w.name, c.stall_threshold, w.min, w.max, " (or auto)");
+   },
+   [](const Config& c) { return c.stall_threshold_auto ? std::string("auto") : secs(c.stall_threshold); },
+   0.1, kDay,
+   "seconds without a new decision before an agent is STALLED, or auto: each agent's own, learned "
+   "from its decisions of the last 7 days (max(MIN, 3 x its p99.9 gap), at most MAX; 600 s clamped "
+   "to MIN-MAX until it has 1000 gaps over 24 h)"},
+  {"TRADING_HEAL_STALL_THRESHOLD_MIN", kProbe | kActuator, TH_SECONDS(stall_threshold_min), 0.1, kDay,
+   "with STALL_THRESHOLD=auto: the shortest threshold an agent may learn, seconds"},
+  {"TRADING_HEAL_STALL_THRESHOLD_MAX", kProbe | kActuator, TH_SECONDS(stall_threshold_max), 0.1, kDay,
+   "with STALL_THRESHOLD=auto: the longest threshold an agent may learn, seconds (>= MIN)"},
   {"TRADING_HEAL_CONSECUTIVE_THRESHOLD", kProbe | kActuator, TH_INT(consecutive_threshold), 1, 1000,
    "failed checks in a row before a restart (1-1000)"},
   {"TRADING_HEAL_DIAGNOSE_AFTER", kDiagnoser, TH_INT(diagnose_after), 1, 1000,
@@ -258,7 +275,7 @@ const Row kRows[] = {
    "seconds healthy before the backoff is forgotten"},
   {"TRADING_HEAL_RECOVERY_GRACE", kActuator, TH_SECONDS(recovery_grace), 0, kDay,
    "seconds a restarted agent has to report HEALTHY; 0: derived",
-   "0: 2 x interval + max(stall threshold, startup grace), at most 15 min"},
+   "0: 2 x interval + max(stall threshold (auto: its MAX), startup grace), at most 15 min"},
   {"TRADING_HEAL_STARTUP_GRACE", kProbe | kActuator, TH_SECONDS(startup_grace), 0, kDay,
    "seconds a (re)started agent may take before its first decision"},
   {"TRADING_HEAL_RESTART_TIMEOUT", kActuator, TH_SECONDS(restart_timeout), 0.1, 3600,

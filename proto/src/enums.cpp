@@ -24,6 +24,8 @@ constexpr Table<Verdict, 5> kVerdicts{{{Verdict::kHealthy, "HEALTHY"},
                                        {Verdict::kUnknown, "UNKNOWN"}}};
 constexpr Table<AgeSource, 3> kAgeSources{
     {{AgeSource::kDb, "db"}, {AgeSource::kHeartbeat, "heartbeat"}, {AgeSource::kNone, "none"}}};
+constexpr Table<ThresholdSource, 2> kThresholdSources{
+    {{ThresholdSource::kFixed, "fixed"}, {ThresholdSource::kLearned, "learned"}}};
 constexpr Table<Severity, 4> kSeverities{{{Severity::kLow, "low"},
                                           {Severity::kMedium, "medium"},
                                           {Severity::kHigh, "high"},
@@ -66,6 +68,7 @@ std::optional<E> parse(const Table<E, N>& t, std::string_view s) {
 std::string_view to_string(Kind k) { return name(kKinds, k); }
 std::string_view to_string(Verdict v) { return name(kVerdicts, v); }
 std::string_view to_string(AgeSource s) { return name(kAgeSources, s); }
+std::string_view to_string(ThresholdSource s) { return name(kThresholdSources, s); }
 std::string_view to_string(Severity s) { return name(kSeverities, s); }
 std::string_view to_string(DiagnosisAction a) { return name(kActions, a); }
 std::string_view to_string(CommandVerb v) { return name(kVerbs, v); }
@@ -74,6 +77,9 @@ std::optional<Kind> kind_from_string(std::string_view s) { return parse(kKinds, 
 std::optional<Verdict> verdict_from_string(std::string_view s) { return parse(kVerdicts, s); }
 std::optional<AgeSource> age_source_from_string(std::string_view s) {
   return parse(kAgeSources, s);
+}
+std::optional<ThresholdSource> threshold_source_from_string(std::string_view s) {
+  return parse(kThresholdSources, s);
 }
 std::optional<Severity> severity_from_string(std::string_view s) { return parse(kSeverities, s); }
 std::optional<DiagnosisAction> diagnosis_action_from_string(std::string_view s) {

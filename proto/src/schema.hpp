@@ -41,6 +41,8 @@ void visit_fields(M& m, V&& v) {
   v("clock_skew", m.clock_skew, kOpt);
   v("never_seen", m.never_seen, kOpt);
   v("detail", m.detail, kOpt);
+  v("stall_threshold_seconds", m.stall_threshold_seconds, kOpt);
+  v("threshold_source", m.threshold_source, kOpt);
 }
 
 template <class M, class V>
@@ -113,6 +115,7 @@ struct EnumName;
   };
 TH_PROTO_ENUM(Verdict, verdict_from_string)
 TH_PROTO_ENUM(AgeSource, age_source_from_string)
+TH_PROTO_ENUM(ThresholdSource, threshold_source_from_string)
 TH_PROTO_ENUM(Severity, severity_from_string)
 TH_PROTO_ENUM(DiagnosisAction, diagnosis_action_from_string)
 TH_PROTO_ENUM(CommandVerb, command_verb_from_string)

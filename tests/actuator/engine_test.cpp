@@ -212,6 +212,17 @@ TEST_F(EngineTest, BootstrappingIsNotRecoveredUntilTheAgentDecidesAgain) {
   EXPECT_EQ(engine_->agent("BTC_USDT")->phase, Phase::kHealthy);
 }
 
+TEST_F(EngineTest, WithAutoThresholdsTheRecoveryGraceAllowsTheLongestAnAgentMayLearn) {
+  make({{"TRADING_HEAL_INTERVAL", "1"},
+        {"TRADING_HEAL_STALL_THRESHOLD", "auto"},
+        {"TRADING_HEAL_STALL_THRESHOLD_MIN", "5"},
+        {"TRADING_HEAL_STALL_THRESHOLD_MAX", "700"},
+        {"TRADING_HEAL_STARTUP_GRACE", "20"},
+        {"TRADING_HEAL_RECOVERY_GRACE", "0"}});
+  // Two intervals plus the longer of MAX (not the 600 s fallback) and the startup grace.
+  EXPECT_EQ(Policy::from_config(cfg_).recovery_grace, 702s);
+}
+
 TEST_F(EngineTest, RestartedAgentThatNeverDecidesIsIneffectiveAfterTheRecoveryGrace) {
   make({{"TRADING_HEAL_INTERVAL", "1"},
         {"TRADING_HEAL_STALL_THRESHOLD", "5"},

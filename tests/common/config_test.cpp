@@ -111,6 +111,12 @@ TEST(Config, RejectsBadValuesNamingVariableAndValue) {
       {"TRADING_HEAL_RESTART_TIMEOUT", "0", "seconds"},
       {"TRADING_HEAL_PRE_RESTART_HOOK", "notify-oncall --page", "absolute path"},
       {"TRADING_HEAL_POST_RESTART_HOOK", "./hooks/post.sh", "absolute path"},
+      {"TRADING_HEAL_STALL_THRESHOLD", "Auto", "seconds > 0 and <= 86400 (or auto)"},
+      {"TRADING_HEAL_STALL_THRESHOLD", "0", "(or auto)"},
+      {"TRADING_HEAL_STALL_THRESHOLD_MIN", "0", "seconds > 0"},
+      {"TRADING_HEAL_STALL_THRESHOLD_MAX", "1h", "seconds"},
+      // Alone it is over the default maximum (3600 s).
+      {"TRADING_HEAL_STALL_THRESHOLD_MIN", "4000", "must be <= TRADING_HEAL_STALL_THRESHOLD_MAX"},
   };
   for (const auto& b : cases) {
     auto c = load_config(env_of({{b.var, b.value}}));
@@ -123,6 +129,39 @@ TEST(Config, RejectsBadValuesNamingVariableAndValue) {
     EXPECT_NE(c.error().message.find(b.message_contains), std::string::npos)
         << c.error().to_string();
   }
+}
+
+TEST(Config, AutoThresholdKeepsItsFallbackWithinMinAndMax) {
+  auto fixed = load_config(env_of({{"TRADING_HEAL_STALL_THRESHOLD", "90"}}));
+  ASSERT_TRUE(fixed) << fixed.error().to_string();
+  EXPECT_FALSE(fixed->stall_threshold_auto);
+  EXPECT_EQ(fixed->stall_threshold, std::chrono::seconds(90));
+  EXPECT_EQ(fixed->largest_stall_threshold(), std::chrono::seconds(90)) << "MAX applies to auto";
+  auto def = load_config(env_of({{"TRADING_HEAL_STALL_THRESHOLD", "auto"}}));
+  ASSERT_TRUE(def) << def.error().to_string();
+  EXPECT_TRUE(def->stall_threshold_auto);
+  EXPECT_EQ(def->stall_threshold, std::chrono::seconds(600)) << "until the history is enough";
+  EXPECT_EQ(def->stall_threshold_min, std::chrono::seconds(300));
+  EXPECT_EQ(def->stall_threshold_max, std::chrono::seconds(3600));
+  EXPECT_EQ(def->largest_stall_threshold(), std::chrono::seconds(3600));
+  auto high = load_config(env_of(
+      {{"TRADING_HEAL_STALL_THRESHOLD", "auto"}, {"TRADING_HEAL_STALL_THRESHOLD_MIN", "900"}}));
+  ASSERT_TRUE(high);
+  EXPECT_EQ(high->stall_threshold, std::chrono::seconds(900)) << "600 s clamped up to MIN";
+  auto low = load_config(env_of({{"TRADING_HEAL_STALL_THRESHOLD", "auto"},
+                                 {"TRADING_HEAL_STALL_THRESHOLD_MIN", "5"},
+                                 {"TRADING_HEAL_STALL_THRESHOLD_MAX", "120"}}));
+  ASSERT_TRUE(low);
+  EXPECT_EQ(low->stall_threshold, std::chrono::seconds(120)) << "600 s clamped down to MAX";
+  EXPECT_EQ(low->largest_stall_threshold(), std::chrono::seconds(120));
+  // MIN over MAX: the error names both settings and both values.
+  auto crossed = load_config(env_of({{"TRADING_HEAL_STALL_THRESHOLD", "auto"},
+                                     {"TRADING_HEAL_STALL_THRESHOLD_MIN", "600"},
+                                     {"TRADING_HEAL_STALL_THRESHOLD_MAX", "120"}}));
+  ASSERT_FALSE(crossed);
+  EXPECT_EQ(crossed.error().to_string(),
+            "TRADING_HEAL_STALL_THRESHOLD_MIN=600: must be <= TRADING_HEAL_STALL_THRESHOLD_MAX "
+            "(120)");
 }
 
 TEST(Config, DatabaseUrlWinsAndIsNeverShownWithItsPassword) {

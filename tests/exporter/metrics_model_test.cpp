@@ -47,6 +47,7 @@ proto::HealthReport report(const std::string& agent, proto::Verdict v, std::opti
   r.rss_bytes = 123456789;
   r.cpu_ratio = 0.25;
   r.heartbeat_age_seconds = 4.5;
+  r.stall_threshold_seconds = 600;
   return r;
 }
 
@@ -75,7 +76,10 @@ TEST(MetricsModel, ExpositionHasEverySpecMetricLineByLine) {
   prometheus::Registry reg;
   MetricsModel m(reg, fleet());
   m.on_health(report("BTC_USDT", proto::Verdict::kHealthy, 12.5));
-  m.on_health(report("ETH_USDT", proto::Verdict::kStalled, 1500));
+  auto eth = report("ETH_USDT", proto::Verdict::kStalled, 1500);
+  eth.stall_threshold_seconds = 45;  // learned (TRADING_HEAL_STALL_THRESHOLD=auto)
+  eth.threshold_source = proto::ThresholdSource::kLearned;
+  m.on_health(eth);
   m.on_health(report("BTC_USDT_conservative", proto::Verdict::kDown, std::nullopt));
   auto diag = event("diagnosis", "ETH_USDT");
   diag.fields["latency_seconds"] = 7.25;
@@ -144,6 +148,9 @@ TEST(MetricsModel, ExpositionHasEverySpecMetricLineByLine) {
       R"(trading_agent_rss_bytes{host="localhost",symbol="BTC-USDT"} 123456789)",
       R"(trading_agent_cpu_ratio{host="localhost",symbol="BTC-USDT"} 0.25)",
       R"(trading_agent_heartbeat_age_seconds{host="localhost",symbol="BTC-USDT"} 4.5)",
+      R"(trading_agent_stall_threshold_seconds{host="localhost",symbol="BTC-USDT"} 600)",
+      R"(trading_agent_stall_threshold_seconds{host="localhost",symbol="ETH-USDT"} 45)",
+      R"(trading_agent_stall_threshold_seconds{host="localhost",profile="conservative",symbol="BTC-USDT"} 600)",
       R"(trading_selfheal_global_incident{host="localhost"} 1)",
       R"(trading_selfheal_component_up{component="probe",host="localhost"} 1)",
       R"(trading_selfheal_component_up{component="diagnoser",host="localhost"} 0)",

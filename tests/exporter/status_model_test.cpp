@@ -47,6 +47,8 @@ TEST(StatusModel, StatusCombinesReportAndAgentState) {
   r.decision_age_seconds = 1500;
   r.unit_ok = r.process_ok = true;
   r.consecutive_failures = 3;
+  r.stall_threshold_seconds = 45;
+  r.threshold_source = proto::ThresholdSource::kLearned;
   s.on_health(r, 1784215211.0, t0);
   proto::Event st;
   st.action = "agent_state";
@@ -69,6 +71,8 @@ TEST(StatusModel, StatusCombinesReportAndAgentState) {
   EXPECT_EQ(a["stalled"], true);
   EXPECT_EQ(a["decision_age_seconds"], 1500);
   EXPECT_EQ(a["consecutive_failures"], 3);
+  EXPECT_EQ(a["stall_threshold_seconds"], 45);
+  EXPECT_EQ(a["threshold_source"], "learned");
   EXPECT_EQ(a["incident_state"], "DIAGNOSING");
   EXPECT_EQ(a["restarts_hour"], 2);
   EXPECT_EQ(a["paused"], false);
@@ -76,6 +80,11 @@ TEST(StatusModel, StatusCombinesReportAndAgentState) {
   EXPECT_EQ(a["last_diagnosis"], "DB lock on decisions table");
   EXPECT_DOUBLE_EQ(a["report_age_seconds"].get<double>(), 1.0);
   EXPECT_EQ(j["agents"][1]["agent"], "NEW_USDT");
+  other.stall_threshold_seconds.reset();  // a probe from before thresholds were reported
+  s.on_health(other, 1784215212.0, t0);
+  const auto older = s.status_json(t0 + 1s, 1784215212.0)["agents"][1];
+  EXPECT_TRUE(older["stall_threshold_seconds"].is_null());
+  EXPECT_TRUE(older["threshold_source"].is_null());
   EXPECT_EQ(j["components"]["probe"]["up"], true);
   EXPECT_EQ(j["global_incident"], false);
 }

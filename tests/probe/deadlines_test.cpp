@@ -77,6 +77,19 @@ TEST(Deadlines, TheDeadlineIsWhenTheNewestDecisionTurnsStaleAndMovesWithEachDeci
   EXPECT_FALSE(s.deadline(0)) << "a check sets the next one; taking clears it";
 }
 
+TEST(Deadlines, EachAgentsDeadlineComesFromItsOwnThreshold) {
+  DeadlineSchedule s(2, policy());
+  s.set_stall_threshold(1, 45);  // learned (TRADING_HEAL_STALL_THRESHOLD=auto)
+  EXPECT_EQ(s.stall_threshold(0), 600);
+  EXPECT_EQ(s.stall_threshold(1), 45);
+  // Both decided 10 s ago.
+  s.after_check(0, kT0, Verdict::kHealthy, 0, 10.0);
+  s.after_check(1, kT0, Verdict::kHealthy, 0, 10.0);
+  EXPECT_EQ(*s.deadline(0), kT0 + 590s + s.policy().past);
+  EXPECT_EQ(*s.deadline(1), kT0 + 35s + s.policy().past);
+  EXPECT_EQ(s.take_due(kT0 + 35s + s.policy().past), std::vector<std::size_t>{1});
+}
+
 TEST(Deadlines, AStallIsConfirmedTwoSecondsAfterItsDeadlineThenLeftToTheCycle) {
   DeadlineSchedule s(1, policy(20));
   probe::AgeMemory memory;

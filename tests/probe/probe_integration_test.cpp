@@ -367,11 +367,13 @@ TEST_F(ProbeOnBed, NeverSeenSymbolIsAProbableMismatch) {
 
 TEST_F(ProbeOnBed, BadConfigurationExits78AndOpensNoSocket) {
   const std::string rt = "/tmp/probe-it-badcfg-" + std::to_string(::getpid());
-  for (const auto& [var, value] :
-       std::vector<std::pair<std::string, std::string>>{{"TRADING_HEAL_AGENTS", "BTC USDT"},
-                                                        {"TRADING_HEAL_INTERVAL", "0"},
-                                                        {"TRADING_HEAL_SYSTEMD_SCOPE", "galaxy"},
-                                                        {"TRADING_HEAL_STARTUP_GRACE", "soon"}}) {
+  for (const auto& [var, value] : std::vector<std::pair<std::string, std::string>>{
+           {"TRADING_HEAL_AGENTS", "BTC USDT"},
+           {"TRADING_HEAL_INTERVAL", "0"},
+           {"TRADING_HEAL_SYSTEMD_SCOPE", "galaxy"},
+           {"TRADING_HEAL_STARTUP_GRACE", "soon"},
+           {"TRADING_HEAL_STALL_THRESHOLD", "learn"},
+           {"TRADING_HEAL_STALL_THRESHOLD_MIN", "7200"}}) {
     int rc = -1;
     const std::string out =
         Bed::sh_out("env TRADING_HEAL_RUNTIME_DIR=" + rt + " " + var + "='" + value + "' '" +
@@ -382,6 +384,125 @@ TEST_F(ProbeOnBed, BadConfigurationExits78AndOpensNoSocket) {
     EXPECT_FALSE(std::filesystem::exists(rt)) << "a socket directory was created";
   }
   std::filesystem::remove_all(rt);
+}
+
+// TRADING_HEAL_STALL_THRESHOLD=auto on the bed: ETH-USDT gets a history of 3000 decisions 1 s
+// apart and one 25 h before (enough: 1000 gaps over a day), so it learns max(MIN 8 s, 3 x about
+// 1 s); every other agent has minutes of history and keeps the fixed 600 s. A stall of ETH is then
+// STALLED after its learned seconds, long before the fixed threshold, and the exporter exports it.
+TEST_F(ProbeOnBed, AutoThresholdLearnedFromHistoryCatchesAStallBeforeTheFixedOne) {
+  using trading_heal::proto::ThresholdSource;
+  const std::string seed =
+      "INSERT INTO btc.decisions (\"timestamp\", symbol, profile, action, servidor) "
+      "SELECT extract(epoch FROM now()) - 90000, 'ETH-USDT', 'default', 'HOLD', 'seed-auto' "
+      "UNION ALL SELECT extract(epoch FROM now()) - 7200 + g, 'ETH-USDT', 'default', 'HOLD', "
+      "'seed-auto' FROM generate_series(0, 2999) g";
+  const std::string unseed = "DELETE FROM btc.decisions WHERE servidor = 'seed-auto'";
+  auto psql = [](const std::string& sql) {
+    return Bed::sh("psql -X -q -v ON_ERROR_STOP=1 \"$SUPER_DATABASE_URL\" -c \"" + sql + "\"");
+  };
+  ASSERT_EQ(psql(unseed), 0);
+  ASSERT_EQ(psql(seed), 0);
+  const int metrics_port = 29320;
+  Probe p({{"TRADING_HEAL_STALL_THRESHOLD", "auto"}, {"TRADING_HEAL_STALL_THRESHOLD_MIN", "8"}});
+  // The exporter beside it, on the probe's sockets.
+  auto env = Bed::env();
+  env["TRADING_HEAL_RUNTIME_DIR"] = (p.dir() / "run").string();
+  env["TRADING_HEAL_DATA_DIR"] = (p.dir() / "data").string();
+  env["TRADING_HEAL_INTERVAL"] = "1";
+  env["TRADING_HEAL_HOST"] = "bed";
+  env["TRADING_HEAL_METRICS_LISTEN"] = "127.0.0.1:" + std::to_string(metrics_port);
+  env["TRADING_HEAL_API_LISTEN"] = "127.0.0.1:" + std::to_string(metrics_port + 1);
+  Child exporter = Child::spawn({Bed::bin("trading-heal-exporter")}, env);
+
+  ASSERT_TRUE(p.wait_for(
+      "ETH_USDT",
+      [](auto& r) {
+        return r.threshold_source == ThresholdSource::kLearned && r.verdict == Verdict::kHealthy;
+      },
+      30s))
+      << "ETH_USDT did not learn its threshold";
+  const HealthReport eth = p.latest("ETH_USDT");
+  ASSERT_TRUE(eth.stall_threshold_seconds);
+  const double learned = *eth.stall_threshold_seconds;
+  std::cerr << "ETH_USDT learned a stall threshold of " << learned << " s\n";
+  EXPECT_GE(learned, 8.0) << "MIN";
+  EXPECT_LT(learned, 30.0) << "3 x its p99.9 gap of about a second";
+  const HealthReport btc = p.latest("BTC_USDT");
+  EXPECT_EQ(btc.threshold_source, ThresholdSource::kFixed) << "minutes of history";
+  EXPECT_EQ(btc.stall_threshold_seconds, 600.0);
+  ASSERT_TRUE(wait_until(
+      [&] {
+        p.pump(50ms);
+        return p.stats().count("thresholds_learned") > 0;
+      },
+      5s));
+  EXPECT_EQ(std::get<std::int64_t>(p.stats().at("thresholds_learned")), 1);
+  std::cerr << "learning query " << std::get<double>(p.stats().at("learn_query_seconds")) * 1000
+            << " ms, applied on the loop in "
+            << std::get<double>(p.stats().at("learn_apply_seconds")) * 1e6 << " us\n";
+
+  // The stall: STALLED once its age passes the learned threshold, far below the fixed 600 s.
+  ASSERT_EQ(Bed::sh(bed_sh("fault ETH_USDT stall")), 0);
+  const auto t0 = Clock::now();
+  ASSERT_TRUE(p.wait_verdict("ETH_USDT", Verdict::kStalled, 60s));
+  const double waited = std::chrono::duration<double>(Clock::now() - t0).count();
+  const HealthReport stalled = p.latest("ETH_USDT");
+  ASSERT_TRUE(stalled.decision_age_seconds);
+  EXPECT_GT(*stalled.decision_age_seconds, learned);
+  EXPECT_LT(*stalled.decision_age_seconds, 600.0);
+  EXPECT_LT(waited, learned + 5);
+  EXPECT_EQ(stalled.threshold_source, ThresholdSource::kLearned);
+  EXPECT_EQ(stalled.stall_threshold_seconds, learned);
+  EXPECT_EQ(p.latest("BTC_USDT").verdict, Verdict::kHealthy);
+
+  // Exported: the learned threshold and the stall.
+  const std::string series =
+      "trading_agent_stall_threshold_seconds{host=\"bed\",symbol=\"ETH-USDT\"} ";
+  std::string metrics;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        metrics = Bed::sh_out(
+            "curl -fsS --max-time 2 http://127.0.0.1:" + std::to_string(metrics_port) + "/metrics");
+        return metrics.find("trading_agent_stalled{host=\"bed\",symbol=\"ETH-USDT\"} 1") !=
+               std::string::npos;
+      },
+      10s, 100ms))
+      << metrics;
+  const auto at = metrics.find(series);
+  ASSERT_NE(at, std::string::npos) << metrics;
+  EXPECT_DOUBLE_EQ(std::stod(metrics.substr(at + series.size())), learned);
+  EXPECT_NE(
+      metrics.find("trading_agent_stall_threshold_seconds{host=\"bed\",symbol=\"BTC-USDT\"} 600"),
+      std::string::npos);
+
+  ASSERT_EQ(Bed::sh(bed_sh("fault ETH_USDT ok")), 0);
+  ASSERT_TRUE(p.wait_verdict("ETH_USDT", Verdict::kHealthy, 10s));
+  exporter.signal(SIGTERM);
+  exporter.wait(5s);
+  EXPECT_EQ(psql(unseed), 0);
+}
+
+// Without a database to learn from, the fixed threshold stands and the probe goes on.
+TEST_F(ProbeOnBed, AutoThresholdWithoutTheDatabaseKeepsTheFixedOne) {
+  using trading_heal::proto::ThresholdSource;
+  ASSERT_EQ(Bed::sh(bed_sh("pg-stop")), 0);
+  {
+    Probe p({{"TRADING_HEAL_STALL_THRESHOLD", "auto"}, {"TRADING_HEAL_STALL_THRESHOLD_MIN", "8"}});
+    ASSERT_TRUE(wait_until(
+        [&] {
+          p.pump(50ms);
+          return p.stats().count("learn_failures") > 0 &&
+                 std::get<std::int64_t>(p.stats().at("learn_failures")) >= 1;
+        },
+        20s));
+    ASSERT_TRUE(p.wait_verdict("ETH_USDT", Verdict::kHealthy, 10s));
+    EXPECT_EQ(p.latest("ETH_USDT").threshold_source, ThresholdSource::kFixed);
+    EXPECT_EQ(p.latest("ETH_USDT").stall_threshold_seconds, 600.0) << "600 within 8..3600";
+    EXPECT_EQ(std::get<std::int64_t>(p.stats().at("thresholds_learned")), 0);
+    EXPECT_TRUE(p.child().running());
+  }
+  ASSERT_EQ(Bed::sh(bed_sh("pg-start")), 0);
 }
 
 TEST_F(ProbeOnBed, OnceExitsZeroWhenAllHealthy) {

@@ -250,6 +250,32 @@ TEST(Verdict, ProfilesAreSeparateKeys) {
             Verdict::kStalled);
 }
 
+// With auto thresholds each agent is judged by its own (the probe passes it in the policy), and
+// the report says which one and where it came from.
+TEST(Verdict, EachAgentIsJudgedByItsOwnThresholdAndTheReportSaysWhich) {
+  probe::AgeMemory memory;
+  probe::VerdictPolicy learned = policy();
+  learned.stall_threshold_s = 45;
+  learned.threshold_source = proto::ThresholdSource::kLearned;
+  const auto stalled =
+      probe::evaluate(spec(), AgentFacts{running(), alive(), db_age(60)}, learned, kNow, memory);
+  EXPECT_EQ(stalled.verdict, Verdict::kStalled) << "60 s: over its learned 45 s";
+  EXPECT_FALSE(stalled.age_ok);
+  EXPECT_EQ(stalled.stall_threshold_seconds, 45);
+  EXPECT_EQ(stalled.threshold_source, proto::ThresholdSource::kLearned);
+  const auto fixed =
+      probe::evaluate(spec(), AgentFacts{running(), alive(), db_age(60)}, policy(), kNow, memory);
+  EXPECT_EQ(fixed.verdict, Verdict::kHealthy) << "the same age, the fixed 600 s";
+  EXPECT_EQ(fixed.stall_threshold_seconds, 600);
+  EXPECT_EQ(fixed.threshold_source, proto::ThresholdSource::kFixed);
+  // The startup grace still comes first: started 100 s ago, no decision since.
+  const auto booting = probe::evaluate(
+      spec(),
+      AgentFacts{unit("active", "running", "success", 4242, kNow - 100), alive(), db_age(5000)},
+      learned, kNow, memory);
+  EXPECT_EQ(booting.verdict, Verdict::kHealthy) << booting.detail;
+}
+
 TEST(FailureCounter, CountsPerVerdict) {
   struct Step {
     Verdict v;

@@ -35,6 +35,8 @@ HealthReport sample_health() {
   h.process_ok = true;
   h.age_ok = false;
   h.detail = "no decision for 1500s (threshold 600s) — ⚠️";
+  h.stall_threshold_seconds = 312.5;
+  h.threshold_source = ThresholdSource::kLearned;
   return h;
 }
 
@@ -111,6 +113,8 @@ TEST(Codec, JsonIsFlatWithEnvelopeFields) {
   EXPECT_EQ(j["age_source"], "db");
   EXPECT_TRUE(j["heartbeat_age_seconds"].is_null());
   EXPECT_EQ(j["decision_age_seconds"], 1500.5);
+  EXPECT_EQ(j["stall_threshold_seconds"], 312.5);
+  EXPECT_EQ(j["threshold_source"], "learned");
 }
 
 // --- hand-built inputs ---------------------------------------------------------------------
@@ -148,6 +152,25 @@ auto health_body(const std::string& verdict_key = "verdict", const msgpack::obje
     p.pack(verdict_key);
     p.pack("HEALTHY");
   };
+}
+
+TEST(Codec, TheThresholdIsOptionalAndItsSourceChecked) {
+  // A probe from before the threshold was reported: the fields are absent, not an error.
+  auto old = decode(envelope(health_body()));
+  ASSERT_TRUE(old) << old.error().detail;
+  EXPECT_FALSE(std::get<HealthReport>(old->body).stall_threshold_seconds);
+  EXPECT_EQ(std::get<HealthReport>(old->body).threshold_source, ThresholdSource::kFixed);
+  auto bad = decode(envelope([](Packer& p) {
+    p.pack_map(3);
+    p.pack("agent");
+    p.pack("BTC_USDT");
+    p.pack("verdict");
+    p.pack("HEALTHY");
+    p.pack("threshold_source");
+    p.pack("guessed");
+  }));
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().reason, Reject::kBadValue);
 }
 
 TEST(Codec, AcceptsMinimalBodyAndIgnoresUnknownFields) {

@@ -20,6 +20,8 @@ int main(int argc, char** argv) {
   h.consecutive_failures = 2;
   h.decision_age_seconds = 1500;
   h.age_source = AgeSource::kDb;
+  h.stall_threshold_seconds = 300;
+  h.threshold_source = ThresholdSource::kLearned;
   Heartbeat hb{"probe", 42, 30, {{"db_reachable", true}, {"cycle_seconds", 0.012}}};
   Diagnosis d;
   d.agent = "BTC_USDT";

@@ -16,12 +16,18 @@ TEST(CtlFormat, StatusTableShowsEveryAgentAndComponent) {
     "agents": [
       {"agent": "BTC_USDT", "symbol": "BTC-USDT", "verdict": "STALLED",
        "decision_age_seconds": 1500.0, "consecutive_failures": 3, "restarts_hour": 1,
+       "stall_threshold_seconds": 45.0, "threshold_source": "learned",
        "incident_state": "RECOVERING", "paused": false, "last_diagnosis": "DB lock ⚠️"},
       {"agent": "ETH_USDT", "symbol": "ETH-USDT", "verdict": null},
       {"agent": "SOL_USDT", "symbol": "SOL-USDT", "verdict": "HEALTHY", "incident_state": "HEALTHY",
+       "stall_threshold_seconds": 600, "threshold_source": "fixed",
        "crash_loop": {"restarts_30m": 5, "last_result": "exit-code"}}
     ]})");
   const std::string plain = format_status(status, false);
+  EXPECT_NE(plain.find("THRESHOLD"), std::string::npos) << plain;
+  EXPECT_NE(plain.find("45s learned"), std::string::npos) << plain;
+  EXPECT_NE(plain.find("10m "), std::string::npos) << plain;
+  EXPECT_EQ(plain.find("10m learned"), std::string::npos) << plain;
   EXPECT_NE(plain.find("BTC_USDT"), std::string::npos);
   EXPECT_NE(plain.find("STALLED"), std::string::npos);
   EXPECT_NE(plain.find("25m"), std::string::npos);

@@ -43,6 +43,14 @@ std::string age(const nlohmann::json& j, const char* key) {
   return buf;
 }
 
+// The agent's stall threshold and, when learned from its history, " learned": "5m learned".
+std::string threshold(const nlohmann::json& a) {
+  auto it = a.find("stall_threshold_seconds");
+  if (it == a.end() || !it->is_number()) return "-";
+  return age(a, "stall_threshold_seconds") +
+         (a.value("threshold_source", std::string()) == "learned" ? " learned" : "");
+}
+
 std::string pad(std::string s, std::size_t width) {
   // Width in code points, so a diagnosis with non-ASCII text does not break the columns.
   std::size_t cps = 0;
@@ -63,8 +71,8 @@ const char* verdict_colour(const std::string& v) {
 std::string format_status(const nlohmann::json& status, bool colour) {
   std::ostringstream out;
   const std::vector<std::pair<const char*, std::size_t>> cols{
-      {"AGENT", 24},      {"SYMBOL", 12},   {"VERDICT", 9}, {"AGE", 7},           {"FAILS", 6},
-      {"RESTARTS/H", 11}, {"INCIDENT", 12}, {"PAUSED", 7},  {"LAST DIAGNOSIS", 0}};
+      {"AGENT", 24}, {"SYMBOL", 12},     {"VERDICT", 9},   {"AGE", 7},    {"THRESHOLD", 13},
+      {"FAILS", 6},  {"RESTARTS/H", 11}, {"INCIDENT", 12}, {"PAUSED", 7}, {"LAST DIAGNOSIS", 0}};
   for (const auto& [name, w] : cols) out << (w ? pad(name, w) : std::string(name));
   out << "\n";
   if (status.contains("agents") && status["agents"].is_array()) {
@@ -73,8 +81,8 @@ std::string format_status(const nlohmann::json& status, bool colour) {
       std::string v = pad(verdict, 9);
       if (colour) v = std::string(verdict_colour(verdict)).append(v).append("\033[0m");
       out << pad(str(a, "agent"), 24) << pad(str(a, "symbol"), 12) << v
-          << pad(age(a, "decision_age_seconds"), 7) << pad(str(a, "consecutive_failures"), 6)
-          << pad(str(a, "restarts_hour"), 11)
+          << pad(age(a, "decision_age_seconds"), 7) << pad(threshold(a), 13)
+          << pad(str(a, "consecutive_failures"), 6) << pad(str(a, "restarts_hour"), 11)
           << pad(a.contains("crash_loop") && a["crash_loop"].is_object()
                      ? "CRASHLOOP:" + str(a["crash_loop"], "restarts_30m")
                      : str(a, "incident_state"),

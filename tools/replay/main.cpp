@@ -47,7 +47,8 @@ history's stalls (gaps longer than the threshold) it caught, with the detection 
   --database-url URL    read btc.decisions from PostgreSQL (default: DATABASE_URL)
   --from T, --to T      the range: epoch seconds or YYYY-MM-DDTHH:MM:SSZ
   --set NAME=V1,V2,...  replay once per value of a policy setting and compare them side by side
-                        (e.g. TRADING_HEAL_STALL_THRESHOLD=300,600,900)
+                        (e.g. TRADING_HEAL_STALL_THRESHOLD=300,600,900,auto; auto learns each
+                        agent's threshold from the whole replayed history)
   --outage FROM,TO      the database did not answer then (repeatable)
   --journal JOURNAL     the restarts that really happened (journalctl -o json export): each
                         starts a new process, and a would-be restart followed by one before the
@@ -58,8 +59,9 @@ history's stalls (gaps longer than the threshold) it caught, with the detection 
   --findings            also every restart, hold and missed stall, one line each
   --rhythm              instead: each agent's gaps between decisions (median, p99, p99.9, max),
                         whether they depend on the hour, and the stall threshold its history
-                        suggests (the larger of 300 s and 3 x its p99.9 gap; at least 1000 gaps)
-                        with the stalls that threshold and the configured one would raise
+                        suggests: what TRADING_HEAL_STALL_THRESHOLD=auto learns (the probe's
+                        rule: the larger of _MIN and 3 x its p99.9 gap, at most _MAX; from 1000
+                        gaps over 24 h), with the stalls that and the configured one would raise
   --compare-audit AUDIT  instead: trading-heal in shadow mode (TRADING_HEAL_MODE=shadow) beside
                         the healer in charge: its audit's would_restart records against the
                         restart jobs of crypto-agent@ units in JOURNAL (journalctl -o json
@@ -154,7 +156,12 @@ int print_rhythm(const replay::History& h, bool as_json) {
     return 78;
   }
   const double fixed = std::chrono::duration<double>(cfg->stall_threshold).count();
-  const auto rs = replay::rhythms(h);
+  // The probe's rule with the configured bounds (TRADING_HEAL_STALL_THRESHOLD_MIN/_MAX): what
+  // TRADING_HEAL_STALL_THRESHOLD=auto would learn from this history.
+  replay::RhythmOptions rule;
+  rule.min_s = std::chrono::duration<double>(cfg->stall_threshold_min).count();
+  rule.max_s = std::chrono::duration<double>(cfg->stall_threshold_max).count();
+  const auto rs = replay::rhythms(h, rule);
   json out = json::array();
   if (!as_json) {
     std::printf("%-24s %9s %8s %8s %8s %9s %12s %11s %11s  %s\n", "agent", "gaps", "median", "p99",
@@ -176,10 +183,12 @@ int print_rhythm(const replay::History& h, bool as_json) {
     return 0;
   }
   std::printf(
-      "(raises: gaps longer than the recommendation; at fixed: longer than the configured "
-      "%.0f s. quiet H: hours whose p99 gap is over 10x the busiest hour's; the "
-      "recommendation comes from the other hours, one threshold cannot fit every hour)\n",
-      fixed);
+      "(recommended: max(%.0f s, %.0f x the p99.9 gap of the active hours), at most %.0f s, from "
+      "%zu gaps over %.0f h, as TRADING_HEAL_STALL_THRESHOLD=auto learns it; raises: gaps "
+      "longer than the recommendation; at fixed: longer than the configured %.0f s. quiet H: "
+      "hours whose p99 gap is over 10x the busiest hour's; the recommendation comes from the "
+      "other hours, one threshold cannot fit every hour)\n",
+      rule.min_s, rule.k, rule.max_s, rule.min_gaps, rule.min_span_s / 3600, fixed);
   return 0;
 }
 

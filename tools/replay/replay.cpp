@@ -30,6 +30,8 @@ struct Agent {
   std::size_t next_real = 0;
   double failing_since = -1;     // the current failing streak's first failed check
   double diagnosed_streak = -2;  // the streak the diagnosis was given for
+  double threshold_s = 600;      // its stall threshold (with auto: learned from its history)
+  bool learned = false;
 };
 
 // Time as the probe and the engine see it, from epoch seconds of the history.
@@ -88,9 +90,22 @@ class Simulation {
       }
       std::sort(a.real_restarts.begin(), a.real_restarts.end());
       a.start = from - 86400;  // running long before the range
+      a.threshold_s = probe_.policy.stall_threshold_s;
+      if (probe_.learn_thresholds) {
+        // TRADING_HEAL_STALL_THRESHOLD=auto: the threshold the probe's rule learns from the
+        // agent's whole replayed history (hindsight: the live probe learns from the week before).
+        const auto rec = probe::recommend(probe::summarize(a.ts), probe_.rule);
+        if (rec.enough) {
+          a.threshold_s = rec.threshold_s;
+          a.learned = true;
+        }
+      }
       agents_.push_back(std::move(a));
     }
     schedule_ = probe::DeadlineSchedule(agents_.size(), probe_.deadlines);
+    for (std::size_t i = 0; i < agents_.size(); ++i) {
+      schedule_.set_stall_threshold(i, agents_[i].threshold_s);
+    }
   }
 
   Result run(double from, double to, double interval) {
@@ -175,7 +190,11 @@ class Simulation {
         f.age = probe::AgeFacts{probe::DbAnswer::kUnavailable, 0, t};
       }
       std::optional<double> effective;
-      proto::HealthReport rep = probe::evaluate(a.spec, f, probe_.policy, t, memory_, &effective);
+      probe::VerdictPolicy policy = probe_.policy;
+      policy.stall_threshold_s = a.threshold_s;
+      policy.threshold_source =
+          a.learned ? proto::ThresholdSource::kLearned : proto::ThresholdSource::kFixed;
+      proto::HealthReport rep = probe::evaluate(a.spec, f, policy, t, memory_, &effective);
       rep.consecutive_failures = failures_.apply(a.spec.instance, rep.verdict, clock_.mono(t),
                                                  schedule_.failure_spacing(rep.verdict));
       if (rep.consecutive_failures == 0) {
@@ -281,8 +300,10 @@ class Simulation {
 
 // The history's stalls (gaps longer than the threshold, the last one up to `to`) against the
 // restarts made inside them.
-void score(const std::vector<Agent>& agents, double threshold, double from, double to, Result& r) {
+// Each agent's stalls are the gaps longer than its own threshold.
+void score(const std::vector<Agent>& agents, double from, double to, Result& r) {
   for (const auto& a : agents) {
+    const double threshold = a.threshold_s;
     AgentReport rep;
     rep.agent = a.spec.instance;
     rep.decisions = a.ts.size();
@@ -362,7 +383,7 @@ Result run(const History& history, const common::Config& cfg, const Options& opt
   Simulation sim(history, cfg, options, from);
   const double interval = std::chrono::duration<double>(cfg.interval).count();
   Result r = sim.run(from, to, interval);
-  score(sim.agents(), std::chrono::duration<double>(cfg.stall_threshold).count(), from, to, r);
+  score(sim.agents(), from, to, r);
   return r;
 }
 

@@ -8,18 +8,14 @@
 #include <vector>
 
 #include "replay.hpp"
+#include "trading_heal/probe/learned_threshold.hpp"
 
 namespace trading_heal::replay {
 
-struct RhythmOptions {
-  // The recommended threshold: the larger of `floor_s` and `k` x the agent's p99.9 gap. k = 3:
-  // a gap three times the longest one in a thousand is far outside the agent's normal rhythm,
-  // and the floor keeps a fast agent's threshold above a slow insert or a restart's bootstrap.
-  double floor_s = 300;
-  double k = 3;
-  // Fewer gaps than this and nothing is recommended (the fixed threshold stands).
-  std::size_t min_gaps = 1000;
-};
+// The recommendation is the probe's own rule (probe/learned_threshold.hpp: the larger of MIN and
+// k = 3 x the p99.9 gap of the agent's active hours, at most MAX, from 1000 gaps over 24 h), so
+// that what the tool suggests is what TRADING_HEAL_STALL_THRESHOLD=auto learns.
+using RhythmOptions = probe::ThresholdRule;
 
 struct Rhythm {
   std::string agent;
@@ -28,7 +24,7 @@ struct Rhythm {
   double p99_s = 0;
   double p999_s = 0;
   double max_s = 0;
-  // p99 of the gaps that began in each UTC hour (0 when the hour had none).
+  // p99 of the gaps that began in each UTC hour (0 when the hour had none), from the rule.
   std::array<double, 24> hourly_p99_s{};
   // The hours' p99 differ by more than 10x (e.g. a nightly pause): one threshold cannot fit
   // every hour. The quiet hours are those (UTC) whose p99 is over 10x the busiest hour's; the
@@ -40,7 +36,7 @@ struct Rhythm {
   // busiest day's (an agent that rests on weekends).
   std::array<double, 7> weekday_p99_s{};
   bool weekday_dependent = false;
-  double recommended_s = 0;     // 0: too little history
+  double recommended_s = 0;     // 0: too little history (the fixed threshold stands)
   std::size_t would_raise = 0;  // gaps longer than the recommendation (stalls it would raise)
 };
 

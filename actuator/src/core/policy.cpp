@@ -21,8 +21,11 @@ Policy Policy::from_config(const common::Config& c) {
   if (c.recovery_grace.count() > 0) {
     p.recovery_grace = c.recovery_grace;
   } else {
+    // The probe reports a restarted agent stalled no sooner than its threshold: with auto, the
+    // longest one an agent may have learned.
     p.recovery_grace = std::min<std::chrono::milliseconds>(
-        2 * c.interval + std::max<std::chrono::milliseconds>(c.stall_threshold, c.startup_grace),
+        2 * c.interval +
+            std::max<std::chrono::milliseconds>(c.largest_stall_threshold(), c.startup_grace),
         std::chrono::minutes(15));
   }
   return p;

@@ -276,6 +276,10 @@ MetricsModel::MetricsModel(prometheus::Registry& reg, const std::vector<common::
       stopped_(index_.family<prometheus::Gauge>(
           reg, "trading_agent_stopped",
           "1 when the agent's unit was stopped on purpose (a stop job), else 0")),
+      stall_threshold_(index_.family<prometheus::Gauge>(
+          reg, "trading_agent_stall_threshold_seconds",
+          "The stall threshold the agent is judged by: the fixed one, or learned from its "
+          "history (TRADING_HEAL_STALL_THRESHOLD=auto)")),
       unit_restarts_(index_.family<prometheus::Counter>(
           reg, "trading_agent_unit_restarts_total",
           "Restarts of the agent's unit by systemd itself (its Restart= setting, NRestarts)")),
@@ -349,7 +353,7 @@ MetricsModel::MetricsModel(prometheus::Registry& reg, const std::vector<common::
     for (const proto::Action act : kAgentActions) action_counter(proto::name(act), a, local);
     ensure_gauges(*a);
     for (prometheus::Gauge* g : {a->up, a->stalled, a->age, a->consecutive, a->rss, a->cpu,
-                                 a->heartbeat_age, a->stopped}) {
+                                 a->heartbeat_age, a->stopped, a->stall_threshold}) {
       g->Set(kNaN);
     }
     a->latency = &index_.add(latency_, a->labels);
@@ -403,6 +407,7 @@ void MetricsModel::ensure_gauges(Agent& a) {
   a.cpu = &index_.add(cpu_, a.labels);
   a.heartbeat_age = &index_.add(heartbeat_age_, a.labels);
   a.stopped = &index_.add(stopped_, a.labels);
+  a.stall_threshold = &index_.add(stall_threshold_, a.labels);
   a.unit_restarts = &index_.add(unit_restarts_, a.labels);
 }
 
@@ -433,6 +438,7 @@ void MetricsModel::on_health(const proto::HealthReport& r, const std::string& ho
   a->cpu->Set(r.cpu_ratio);
   a->heartbeat_age->Set(r.heartbeat_age_seconds.value_or(kNaN));
   a->stopped->Set(r.verdict == proto::Verdict::kStopped ? 1 : 0);
+  a->stall_threshold->Set(r.stall_threshold_seconds.value_or(kNaN));
   // systemd's NRestarts as a counter that survives the unit's own resets (a manual start or
   // our restart sets it back to 0): what it grew by, or all of it after a reset.
   if (!a->last_n_restarts || r.n_restarts < *a->last_n_restarts) {

@@ -153,6 +153,8 @@ void add_report(json& a, const std::optional<proto::HealthReport>& report, doubl
     a["verdict"] = nullptr;
     a["up"] = nullptr;
     a["stalled"] = nullptr;
+    a["stall_threshold_seconds"] = nullptr;
+    a["threshold_source"] = nullptr;
     return;
   }
   const auto& r = *report;
@@ -163,6 +165,9 @@ void add_report(json& a, const std::optional<proto::HealthReport>& report, doubl
   a["decision_age_seconds"] = opt_number(r.decision_age_seconds);
   a["age_source"] = proto::to_string(r.age_source);
   a["heartbeat_age_seconds"] = opt_number(r.heartbeat_age_seconds);
+  a["stall_threshold_seconds"] = opt_number(r.stall_threshold_seconds);
+  a["threshold_source"] =
+      r.stall_threshold_seconds ? json(proto::to_string(r.threshold_source)) : json(nullptr);
   a["consecutive_failures"] = r.consecutive_failures;
   a["active_state"] = r.active_state;
   a["sub_state"] = r.sub_state;

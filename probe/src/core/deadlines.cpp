@@ -36,7 +36,7 @@ void DeadlineSchedule::after_check(std::size_t i, common::MonoTime now, Verdict 
     return;
   }
   if (verdict == Verdict::kHealthy && effective_age_s) {
-    const double left = std::max(0.0, policy_.stall_threshold_s - *effective_age_s);
+    const double left = std::max(0.0, threshold_s_.at(i) - *effective_age_s);
     set(i, now +
                std::chrono::duration_cast<common::MonoTime::duration>(
                    std::chrono::duration<double>(left)) +

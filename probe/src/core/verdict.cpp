@@ -265,6 +265,8 @@ proto::HealthReport evaluate(const common::AgentSpec& agent, const AgentFacts& f
   r.unit = agent.unit;
   r.symbol = agent.symbol;
   r.profile = agent.profile;
+  r.stall_threshold_seconds = policy.stall_threshold_s;
+  r.threshold_source = policy.threshold_source;
 
   const Age age = decision_age(agent, facts.age, policy, now, memory, r);
   r.decision_age_seconds = age.value;

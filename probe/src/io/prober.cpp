@@ -15,10 +15,15 @@ ProbeOptions probe_options(const common::Config& cfg) {
   ProbeOptions o;
   const double interval = std::chrono::duration<double>(cfg.interval).count();
   o.policy.stall_threshold_s = std::chrono::duration<double>(cfg.stall_threshold).count();
-  // The search window: exact ages up to 3x the threshold (at least 30 min, so that the 15 min
-  // TradingDecisionsGap alert sees real ages); beyond it the AgeMemory still knows the exact
-  // age of any row it once saw, and otherwise "older than the cap" is all a verdict needs.
-  o.policy.age_cap_s = std::max(3 * o.policy.stall_threshold_s, 1800.0);
+  o.learn_thresholds = cfg.stall_threshold_auto;
+  o.rule.min_s = std::chrono::duration<double>(cfg.stall_threshold_min).count();
+  o.rule.max_s = std::chrono::duration<double>(cfg.stall_threshold_max).count();
+  // The search window: exact ages up to 3x the threshold (the largest an agent may learn; at
+  // least 30 min, so that the 15 min TradingDecisionsGap alert sees real ages); beyond it the
+  // AgeMemory still knows the exact age of any row it once saw, and otherwise "older than the
+  // cap" is all a verdict needs.
+  o.policy.age_cap_s =
+      std::max(3 * std::chrono::duration<double>(cfg.largest_stall_threshold()).count(), 1800.0);
   o.bus_timeout =
       std::chrono::milliseconds(static_cast<long>(std::clamp(interval * 0.5, 0.2, 5.0) * 1000));
   o.proc_root = cfg.proc_root;
@@ -63,7 +68,8 @@ Prober::Prober(const common::Config& cfg, ProbeOptions opts, SystemdBus* bus, Pg
       pg_(pg),
       proc_(opts_.proc_root),
       planner_(cfg.agents, planner_settings(opts_)),
-      deadlines_(cfg.agents.size(), opts_.deadlines) {
+      deadlines_(cfg.agents.size(), opts_.deadlines),
+      thresholds_(agent_keys(), opts_.policy.stall_threshold_s) {
   for (std::size_t i = 0; i < cfg_.agents.size(); ++i) {
     patterns_.emplace_back(cfg_.agents[i].process_pattern);
     if (!cfg_.agents[i].enabled) continue;  // not checked, never reported
@@ -72,6 +78,24 @@ Prober::Prober(const common::Config& cfg, ProbeOptions opts, SystemdBus* bus, Pg
   }
   last_age_.resize(cfg_.agents.size());
   last_verdict_.resize(cfg_.agents.size());
+}
+
+std::vector<std::pair<std::string, std::string>> Prober::agent_keys() const {
+  std::vector<std::pair<std::string, std::string>> keys;
+  keys.reserve(cfg_.agents.size());
+  for (const auto& a : cfg_.agents) keys.emplace_back(a.symbol, a.profile);
+  return keys;
+}
+
+std::vector<std::size_t> Prober::learn(
+    const std::map<std::pair<std::string, std::string>, GapSummary>& summaries,
+    common::MonoTime now) {
+  auto changed = thresholds_.learn(summaries, opts_.rule);
+  for (std::size_t i : changed) {
+    deadlines_.set_stall_threshold(i, thresholds_.at(i).seconds);
+    if (cfg_.agents[i].enabled) deadlines_.set(i, now);
+  }
+  return changed;
 }
 
 bool Prober::begin_cycle(double now_wall) {
@@ -179,7 +203,11 @@ std::vector<proto::HealthReport> Prober::evaluate_agents(const std::vector<std::
       f.process = p;
     }
     std::optional<double> effective_age;
-    proto::HealthReport r = evaluate(spec, f, opts_.policy, now_wall, memory_, &effective_age);
+    VerdictPolicy policy = opts_.policy;
+    policy.stall_threshold_s = thresholds_.at(i).seconds;
+    policy.threshold_source = thresholds_.at(i).learned ? proto::ThresholdSource::kLearned
+                                                        : proto::ThresholdSource::kFixed;
+    proto::HealthReport r = evaluate(spec, f, policy, now_wall, memory_, &effective_age);
     // An instant re-check counts a failure only when the verdict changed: a burst of signals
     // about one crash is one observation, not several. Failures count only when spaced by the
     // confirmation interval, whichever check saw them.

@@ -19,6 +19,9 @@ milliseconds db_budget(const common::Config& cfg) {
   return milliseconds(static_cast<long>(s * 1000));
 }
 
+// A failed learning is tried again this soon (a success: kLearnRefreshSeconds later).
+constexpr double kLearnRetrySeconds = 300;
+
 // Signals about one crash come in bursts (Unit and Service interfaces, several states):
 // gather them briefly, then re-check once.
 constexpr milliseconds kInstantDebounce{30};
@@ -36,7 +39,14 @@ Runtime::Runtime(const common::Config& cfg, ProbeOptions opts)
   // heartbeat files answer when the database is slow.
   check_budget_ = std::min(db_budget(cfg), milliseconds(2000));
   pg_ = std::make_unique<PgStore>(pgs);
+  const bool learn = opts.learn_thresholds;
   prober_ = std::make_unique<Prober>(cfg, std::move(opts), nullptr, pg_.get());
+  if (learn) {
+    // Its own connection and a generous timeout: it runs beside the checks, never before them.
+    learner_ = std::make_unique<ThresholdLearner>(pgs.conninfo, std::chrono::seconds(60),
+                                                  prober_->agent_keys());
+    learn_due_ = std::chrono::steady_clock::now();
+  }
   logged_verdict_.resize(cfg.agents.size());
   // Without a bus every unit is UNKNOWN (never restarted) until a connection comes.
   if (!connect_bus(std::chrono::steady_clock::now())) {
@@ -51,6 +61,63 @@ Runtime::~Runtime() = default;
 
 int Runtime::bus_fd() const { return bus_ ? bus_->fd() : -1; }
 int Runtime::db_fd() const { return pg_->event_fd(); }
+int Runtime::learn_fd() const { return learner_ ? learner_->event_fd() : -1; }
+
+void Runtime::maybe_learn(const common::Clock& clock) {
+  if (!learner_ || !learn_due_ || clock.mono() < *learn_due_) return;
+  if (learner_->start(common::to_epoch_seconds(clock.wall()) - kLearnLookbackSeconds)) {
+    learn_due_.reset();  // the answer schedules the next one
+  }
+}
+
+common::MonoTime Runtime::on_learn(const common::Clock& clock) {
+  if (learner_) {
+    if (auto answer = learner_->take()) apply_learning(*answer, clock);
+  }
+  return next_deadline();
+}
+
+void Runtime::apply_learning(const LearnAnswer& answer, const common::Clock& clock) {
+  const auto t0 = std::chrono::steady_clock::now();
+  // Hourly; after a failure (the database away at start) again in 5 minutes.
+  learn_due_ = clock.mono() + duration_cast<common::MonoTime::duration>(duration<double>(
+                                  answer.ok ? kLearnRefreshSeconds : kLearnRetrySeconds));
+  ++learnings_;
+  if (!answer.ok) {
+    ++learn_failures_;
+    // One line for a run of failures (each counted in the heartbeat's learn_failures).
+    if (learn_failures_in_row_++ == 0) {
+      const auto& t = prober_->thresholds();
+      spdlog::warn(
+          "stall threshold learning failed, thresholds kept learned={} fixed_s={} "
+          "retry_s={:.0f} error=\"{}\"",
+          t.learned_count(), duration<double>(cfg_.stall_threshold).count(), kLearnRetrySeconds,
+          answer.error);
+    }
+    return;
+  }
+  if (learn_failures_in_row_ > 0) {
+    spdlog::info("stall threshold learning works again failures={}", learn_failures_in_row_);
+    learn_failures_in_row_ = 0;
+  }
+  learn_seconds_ = answer.seconds;
+  const auto changed = prober_->learn(answer.summaries, clock.mono());
+  learn_apply_seconds_ = duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const auto& t = prober_->thresholds();
+  for (std::size_t i : changed) {
+    const auto& rec = t.recommendation(i);
+    spdlog::info(
+        "stall threshold agent={} threshold_s={:.1f} source={} gaps={} span_h={:.1f} "
+        "p999_s={:.1f} quiet_hours={}",
+        cfg_.agents[i].instance, t.at(i).seconds, t.at(i).learned ? "learned" : "fixed",
+        rec ? rec->gaps : 0, rec ? rec->span_s / 3600 : 0.0, rec ? rec->p999_s : 0.0,
+        rec ? rec->quiet_hours.size() : 0);
+  }
+  spdlog::info(
+      "stall thresholds learned={} of={} changed={} query_s={:.3f} rows={} apply_ms={:.3f}",
+      t.learned_count(), t.size(), changed.size(), answer.seconds, answer.rows,
+      learn_apply_seconds_ * 1000);
+}
 
 common::MonoTime Runtime::next_deadline() const {
   auto next = schedule_.next_deadline();
@@ -58,6 +125,7 @@ common::MonoTime Runtime::next_deadline() const {
   if (!bus_) next = std::min(next, reconnect_.next_attempt());
   if (auto d = prober_->deadlines().next()) next = std::min(next, *d);
   if (check_finish_by_) next = std::min(next, *check_finish_by_);
+  if (learn_due_) next = std::min(next, *learn_due_);
   // Checks waiting for a free query slot start as soon as it frees (on_db wakes the loop).
   return next;
 }
@@ -136,6 +204,7 @@ common::MonoTime Runtime::on_tick(const common::Clock& clock) {
     publish(reports, "signal");
   }
   run_deadlines(clock);
+  maybe_learn(clock);
   if (bus_) drain_bus(now);
   return next_deadline();
 }
@@ -229,6 +298,14 @@ void Runtime::finish_cycle(const std::optional<FleetAnswer>& answer, const commo
               {"deadline_queries", static_cast<std::int64_t>(check_queries_)},
               {"config_mismatch", static_cast<std::int64_t>(prober_->mismatched())},
               {"publish_drops", static_cast<std::int64_t>(publish_drops_)}};
+  if (learner_) {
+    hb.stats["thresholds_learned"] =
+        static_cast<std::int64_t>(prober_->thresholds().learned_count());
+    hb.stats["learnings"] = static_cast<std::int64_t>(learnings_);
+    hb.stats["learn_failures"] = static_cast<std::int64_t>(learn_failures_);
+    hb.stats["learn_query_seconds"] = learn_seconds_;
+    hb.stats["learn_apply_seconds"] = learn_apply_seconds_;
+  }
   if (on_heartbeat) on_heartbeat(hb);
 }
 
@@ -259,6 +336,15 @@ void Runtime::publish(const std::vector<proto::HealthReport>& reports, const cha
 }
 
 std::vector<proto::HealthReport> Runtime::run_once(const common::Clock& clock) {
+  if (learner_) {
+    // One check by hand judges by the thresholds the daemon would learn.
+    learner_->start(common::to_epoch_seconds(clock.wall()) - kLearnLookbackSeconds);
+    if (auto answer = learner_->wait(clock.mono() + std::chrono::seconds(30))) {
+      apply_learning(*answer, clock);
+    } else {
+      spdlog::warn("stall threshold learning took over 30 s: the fixed threshold stands");
+    }
+  }
   const auto wall = common::to_epoch_seconds(clock.wall());
   std::optional<FleetAnswer> answer;
   if (prober_->begin_cycle(wall)) answer = pg_->wait(clock.mono() + db_budget(cfg_) * 4);

@@ -3,6 +3,7 @@
 // value on error.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -89,7 +90,14 @@ struct Config {
   std::string heartbeat_dir = "/tmp";
   std::string proc_root = "/proc";  // where the probe reads processes (tests: fixtures)
   milliseconds interval{30000};
+  // The fixed stall threshold. With TRADING_HEAL_STALL_THRESHOLD=auto each agent's is learned
+  // from its history (probe/learned_threshold.hpp) within [stall_threshold_min,
+  // stall_threshold_max], and this one, 600 s clamped to those bounds, stands for an agent until
+  // its history is enough.
   milliseconds stall_threshold{600000};
+  bool stall_threshold_auto = false;
+  milliseconds stall_threshold_min{300000};
+  milliseconds stall_threshold_max{3600000};
   int consecutive_threshold = 2;
   int diagnose_after = 1;
   milliseconds confirm_interval{2000};
@@ -146,6 +154,11 @@ struct Config {
   Endpoints endpoints;
 
   const AgentSpec* find_agent(const std::string& instance) const;
+  // The longest stall threshold any agent may have: the fixed one, or with auto the maximum (for
+  // what must hold whatever an agent learned: the recovery grace, the probe's search window).
+  milliseconds largest_stall_threshold() const {
+    return stall_threshold_auto ? std::max(stall_threshold_max, stall_threshold) : stall_threshold;
+  }
 };
 
 struct ConfigError {

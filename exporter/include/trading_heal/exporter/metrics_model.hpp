@@ -132,6 +132,7 @@ class MetricsModel {
     prometheus::Gauge* cpu = nullptr;
     prometheus::Gauge* heartbeat_age = nullptr;
     prometheus::Gauge* stopped = nullptr;
+    prometheus::Gauge* stall_threshold = nullptr;
     prometheus::Counter* unit_restarts = nullptr;
     std::optional<std::uint32_t> last_n_restarts;  // systemd's NRestarts in the last report
     prometheus::Gauge* latency = nullptr;
@@ -192,6 +193,7 @@ class MetricsModel {
   prometheus::Family<prometheus::Gauge>& cpu_;
   prometheus::Family<prometheus::Gauge>& heartbeat_age_;
   prometheus::Family<prometheus::Gauge>& stopped_;
+  prometheus::Family<prometheus::Gauge>& stall_threshold_;
   prometheus::Family<prometheus::Counter>& unit_restarts_;
   prometheus::Family<prometheus::Gauge>& global_incident_;
   prometheus::Family<prometheus::Gauge>& component_up_;

@@ -18,6 +18,7 @@
 namespace trading_heal::probe {
 
 struct DeadlinePolicy {
+  // Every agent's threshold until set_stall_threshold() gives it its own (a learned one).
   double stall_threshold_s = 600;
   // The confirming checks after a failed one (TRADING_HEAL_CONSECUTIVE_THRESHOLD of them in a
   // row make a failure) are spaced by this (TRADING_HEAL_CONFIRM_INTERVAL)...
@@ -36,7 +37,12 @@ struct DeadlinePolicy {
 class DeadlineSchedule {
  public:
   explicit DeadlineSchedule(std::size_t agents, DeadlinePolicy policy = {})
-      : policy_(policy), at_(agents) {}
+      : policy_(policy), at_(agents), threshold_s_(agents, policy.stall_threshold_s) {}
+
+  // Agent `i`'s own stall threshold (TRADING_HEAL_STALL_THRESHOLD=auto); the next check of it
+  // schedules its deadline with this one.
+  void set_stall_threshold(std::size_t i, double seconds) { threshold_s_.at(i) = seconds; }
+  double stall_threshold(std::size_t i) const { return threshold_s_.at(i); }
 
   // After a check of agent `i` at `now`: its next deadline from what the check found. A failing
   // verdict not yet confirmed gets a confirmation check; a healthy one with a known effective
@@ -65,6 +71,7 @@ class DeadlineSchedule {
   DeadlinePolicy policy_;
   std::vector<std::optional<common::MonoTime>> at_;
   std::set<std::pair<common::MonoTime, std::size_t>> queue_;
+  std::vector<double> threshold_s_;
 };
 
 }  // namespace trading_heal::probe

@@ -4,6 +4,7 @@
 // Not thread-safe: owned by the loop thread.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -13,6 +14,7 @@
 #include "trading_heal/common/clock.hpp"
 #include "trading_heal/common/config.hpp"
 #include "trading_heal/probe/deadlines.hpp"
+#include "trading_heal/probe/learned_threshold.hpp"
 #include "trading_heal/probe/pg_store.hpp"
 #include "trading_heal/probe/proc.hpp"
 #include "trading_heal/probe/systemd_bus.hpp"
@@ -22,8 +24,12 @@
 namespace trading_heal::probe {
 
 struct ProbeOptions {
-  VerdictPolicy policy;
+  VerdictPolicy policy;  // policy.stall_threshold_s: the fixed threshold (with auto, the fallback)
   DeadlinePolicy deadlines;
+  // TRADING_HEAL_STALL_THRESHOLD=auto: each agent's threshold learned by `rule` (its bounds are
+  // TRADING_HEAL_STALL_THRESHOLD_MIN/_MAX) once its history is enough.
+  bool learn_thresholds = false;
+  ThresholdRule rule;
   std::string proc_root = "/proc";
   std::chrono::milliseconds bus_timeout{2000};
 };
@@ -56,6 +62,15 @@ class Prober {
                                            common::MonoTime now);
   // When each agent is to be checked next (set by every check of it).
   DeadlineSchedule& deadlines() { return deadlines_; }
+  // A learning's answer (TRADING_HEAL_STALL_THRESHOLD=auto): each agent's threshold from its
+  // summary. An agent whose threshold changed is checked again at `now` (its deadline moved).
+  // Returns the agent indices whose threshold changed.
+  std::vector<std::size_t> learn(
+      const std::map<std::pair<std::string, std::string>, GapSummary>& summaries,
+      common::MonoTime now);
+  const ThresholdTable& thresholds() const { return thresholds_; }
+  // The (symbol, profile) of every configured agent, in agent order (the learning's keys).
+  std::vector<std::pair<std::string, std::string>> agent_keys() const;
   std::uint64_t deadline_checks() const { return deadline_checks_; }
 
   const std::vector<std::string>& watched_units() const { return units_; }
@@ -101,6 +116,7 @@ class Prober {
   FailureCounter failures_;
   CpuTracker cpu_;
   DeadlineSchedule deadlines_;
+  ThresholdTable thresholds_;
   std::uint64_t deadline_checks_ = 0;
   std::set<std::string> mismatched_;
   std::vector<proto::HealthReport> new_mismatches_;

@@ -18,6 +18,7 @@
 #include "trading_heal/probe/prober.hpp"
 #include "trading_heal/probe/schedule.hpp"
 #include "trading_heal/probe/systemd_bus.hpp"
+#include "trading_heal/probe/threshold_learner.hpp"
 
 namespace trading_heal::probe {
 
@@ -38,10 +39,13 @@ class Runtime {
 
   int bus_fd() const;  // -1 without a bus
   int db_fd() const;
+  int learn_fd() const;  // -1 unless TRADING_HEAL_STALL_THRESHOLD=auto
   // Loop callbacks; each returns the next moment the runtime needs a tick.
   common::MonoTime on_tick(const common::Clock& clock);
   common::MonoTime on_bus(const common::Clock& clock);
   common::MonoTime on_db(const common::Clock& clock);
+  // A learning's answer (auto thresholds): applied on the loop (the query ran on its worker).
+  common::MonoTime on_learn(const common::Clock& clock);
 
   // One blocking cycle (for --once): the reports of every enabled agent.
   std::vector<proto::HealthReport> run_once(const common::Clock& clock);
@@ -65,11 +69,21 @@ class Runtime {
   bool connect_bus(common::MonoTime now);
   void drain_bus(common::MonoTime now);
   common::MonoTime next_deadline() const;
+  // Starts a learning when one is due (at start, then hourly after each answer).
+  void maybe_learn(const common::Clock& clock);
+  void apply_learning(const LearnAnswer& answer, const common::Clock& clock);
 
   const common::Config& cfg_;
   std::unique_ptr<SystemdBus> bus_;
   std::unique_ptr<PgStore> pg_;
   std::unique_ptr<Prober> prober_;
+  std::unique_ptr<ThresholdLearner> learner_;  // with auto thresholds only
+  std::optional<common::MonoTime> learn_due_;  // the next learning (none while one runs)
+  std::uint64_t learnings_ = 0;
+  std::uint64_t learn_failures_ = 0;
+  std::uint64_t learn_failures_in_row_ = 0;
+  double learn_seconds_ = 0;        // the last learning query's time
+  double learn_apply_seconds_ = 0;  // the loop's time to apply it
   CycleSchedule schedule_;
   std::chrono::milliseconds db_stuck_after_;
   std::set<std::size_t> dirty_;

@@ -60,7 +60,10 @@ struct AgentFacts {
 };
 
 struct VerdictPolicy {
+  // The agent's threshold (the probe passes each agent's own: fixed, or learned with auto) and
+  // where it came from; both go into the report.
   double stall_threshold_s = 600;
+  proto::ThresholdSource threshold_source = proto::ThresholdSource::kFixed;
   double age_cap_s = 1800;        // the DB search window: beyond it "older than the cap"
   double future_tolerance_s = 5;  // a newest timestamp further ahead is clock skew
   // A (re)started agent bootstraps (candles, training) before its first decision: until it has

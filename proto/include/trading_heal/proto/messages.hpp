@@ -21,6 +21,9 @@ enum class Kind { kHealth, kHeartbeat, kDiagnosis, kEvent, kCommand, kAck };
 
 enum class Verdict { kHealthy, kDown, kStalled, kStopped, kUnknown };
 enum class AgeSource { kDb, kHeartbeat, kNone };
+// Where an agent's stall threshold came from: the configured one, or learned from its history
+// (TRADING_HEAL_STALL_THRESHOLD=auto).
+enum class ThresholdSource { kFixed, kLearned };
 enum class Severity { kLow, kMedium, kHigh, kCritical };
 // The only actions a diagnosis may recommend. The target is never part of a diagnosis: the
 // actuator picks the unit from its own configuration.
@@ -69,6 +72,9 @@ struct HealthReport {
   bool clock_skew = false;  // the newest decision lies in the future
   bool never_seen = false;  // (symbol, profile) never had a row: probable mapping mistake
   std::string detail;       // human-readable summary of the failed checks
+  // The threshold the decision age was judged by (null: a probe before it was reported).
+  std::optional<double> stall_threshold_seconds;
+  ThresholdSource threshold_source = ThresholdSource::kFixed;
 };
 
 // Liveness and counters of a component, sent every interval (also carries the probe status).
@@ -138,12 +144,14 @@ Message make_message(std::string source, std::string boot_id, std::uint64_t seq,
 std::string_view to_string(Kind k);
 std::string_view to_string(Verdict v);
 std::string_view to_string(AgeSource s);
+std::string_view to_string(ThresholdSource s);
 std::string_view to_string(Severity s);
 std::string_view to_string(DiagnosisAction a);
 std::string_view to_string(CommandVerb v);
 std::optional<Kind> kind_from_string(std::string_view s);
 std::optional<Verdict> verdict_from_string(std::string_view s);
 std::optional<AgeSource> age_source_from_string(std::string_view s);
+std::optional<ThresholdSource> threshold_source_from_string(std::string_view s);
 std::optional<Severity> severity_from_string(std::string_view s);
 std::optional<DiagnosisAction> diagnosis_action_from_string(std::string_view s);
 std::optional<CommandVerb> command_verb_from_string(std::string_view s);
