@@ -329,10 +329,12 @@ TEST_F(ExporterTest, HealthStatusAuditAndMetrics) {
         auto m = get(ex.metrics_port, "/metrics", &status);
         if (!m) return false;
         metrics = *m;
-        return metrics.find("trading_selfheal_component_up{component=\"diagnoser\",host=\"bed\"} 1") !=
+        return metrics.find(
+                   "trading_selfheal_component_up{component=\"diagnoser\",host=\"bed\"} 1") !=
                    std::string::npos &&
                metrics.find(
-                   "trading_selfheal_actions_total{action=\"rate_limited\",host=\"bed\",symbol=\"ETH-USDT\"} "
+                   "trading_selfheal_actions_total{action=\"rate_limited\",host=\"bed\",symbol="
+                   "\"ETH-USDT\"} "
                    "10") != std::string::npos;
       },
       10s, 100ms))
@@ -343,7 +345,8 @@ TEST_F(ExporterTest, HealthStatusAuditAndMetrics) {
         "trading_agent_last_decision_age_seconds{host=\"bed\",symbol=\"BTC-USDT\"} 1500",
         "trading_agent_consecutive_failures{host=\"bed\",symbol=\"BTC-USDT\"} 2",
         "trading_agent_restart_total{host=\"bed\",symbol=\"BTC-USDT\"} 10",
-        "trading_selfheal_probe_cycle_seconds{host=\"bed\"} 0.125", "trading_selfheal_audit_events_total 40"}) {
+        "trading_selfheal_probe_cycle_seconds{host=\"bed\"} 0.125",
+        "trading_selfheal_audit_events_total 40"}) {
     EXPECT_NE(metrics.find(std::string(l) + "\n"), std::string::npos) << l;
   }
   const std::string prom = (dir_ / "scrape.prom").string();

@@ -607,8 +607,8 @@ TEST_F(SystemMode, EachSocketAcceptsOnlyItsSenders) {
                   .ok());
   EXPECT_EQ(c_->main_pid("crypto-agent@BTC_USDT.service"), btc0) << "restarted on forged reports";
   EXPECT_TRUE(audit("restart", "BTC-USDT").empty());
-  ASSERT_TRUE(
-      wait_until([&] { return sample(metrics(), refused_series(h, "actuator")) > act1; }, 10s, 250ms));
+  ASSERT_TRUE(wait_until([&] { return sample(metrics(), refused_series(h, "actuator")) > act1; },
+                         10s, 250ms));
   // The diagnoser's user's diagnosis was taken (its channel) and restarted nothing.
   EXPECT_EQ(c_->main_pid("crypto-agent@BTC_USDT.service"), btc0);
 
