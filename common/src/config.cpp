@@ -218,8 +218,11 @@ tl::expected<Config, ConfigError> load_config(const EnvLookup& env) {
       }
       c.agents.push_back(default_agent(instance, c.heartbeat_dir));
     }
-    if (c.agents.empty()) {
-      return tl::unexpected(ConfigError{"TRADING_HEAL_AGENTS", list, "lists no agents"});
+    // A centre (it collects other hosts' state) may have no agents of its own.
+    if (c.agents.empty() && c.endpoints.state.empty()) {
+      return tl::unexpected(ConfigError{
+          "TRADING_HEAL_AGENTS", list,
+          "lists no agents (only a centre, with TRADING_HEAL_STATE_ENDPOINT, may have none)"});
     }
   }
   if (c.stall_threshold_min > c.stall_threshold_max) {

@@ -399,6 +399,7 @@ write_env() {
     echo "DATABASE_URL=$(db_url trading_heal_ro)"
     echo "AGENT_DATABASE_URL=$(db_url crypto_agent)"
     echo "SUPER_DATABASE_URL=$(db_url postgres)"
+    echo "PG_SOCKET_DIR=$(pg_root)/sock"  # for clients in another network namespace
     alive fake-ollama && echo "OLLAMA_HOST=http://127.0.0.1:$OLLAMA_PORT"
     echo "TRADING_HEAL_SYSTEMD_SCOPE=user"
     echo "TRADING_HEAL_HEARTBEAT_DIR=$HEARTBEATS"

@@ -1,0 +1,447 @@
+// Many hosts on one machine: a centre and two agent hosts, each in its own network namespace,
+// joined by veth pairs on a bridge of a namespace of its own (10.213.77.0/24; nothing routes out
+// of it), plus a fourth namespace for a stranger. The centre runs the exporter (the hosts' state
+// on TRADING_HEAL_STATE_ENDPOINT, their records on the events endpoint, both tcp with CURVE and
+// the allow-list hosts.d/{alpha,beta}.pub); each agent host runs a probe (its link to the centre)
+// and an actuator (and alpha a diagnoser, with the rules only) for three of the testbed's agents.
+// The agents, their user manager, PostgreSQL (by its unix socket) and the journal are the
+// testbed's: the hosts share that one user manager (a second one cannot run beside it here, see
+// tests/bed/bed.sh), each watching and restarting only its own agents.
+//
+// Shown: stalls on both hosts healed and audited with the right host; a stranger's key and a
+// plain-TCP client refused and counted; the centre stopped for 60 s while a host heals a stall,
+// whose records arrive exactly once when it is back; a cut link seen by the centre within 10 s.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+#include <zmq.hpp>
+
+#include "support/bed.hpp"
+#include "support/process.hpp"
+#include "support/wait.hpp"
+#include "system.hpp"
+#include "trading_heal/common/curve.hpp"
+#include "trading_heal/common/zmq.hpp"
+#include "trading_heal/proto/codec.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+namespace fs = std::filesystem;
+namespace t = trading_heal::test;
+using t::Bed;
+using t::Child;
+using t::wait_until;
+
+constexpr const char* kNet = "10.213.77.";
+const std::string kCentre = std::string(kNet) + "1";
+constexpr int kStatePort = 29130;
+constexpr int kEventsPort = 29131;
+constexpr int kMetricsPort = 29220;
+constexpr int kApiPort = 29221;
+
+const std::vector<std::string> kAlpha = {"BTC_USDT", "ETH_USDT", "XRP_USDT"};
+const std::vector<std::string> kBeta = {"SOL_USDT", "DOGE_USDT", "ADA_USDT"};
+
+std::string ns(const std::string& name) { return "th-fleet-" + name; }
+
+int sh(const std::string& cmd) { return Bed::sh(cmd + " >/dev/null 2>&1"); }
+
+std::string join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
+  return out;
+}
+
+// The namespaces and the bridge. False when the kernel refuses network namespaces.
+bool make_network(std::string* why) {
+  (void)sh("ip netns del " + ns("probe-ns"));
+  if (sh("ip netns add " + ns("probe-ns")) != 0) {
+    *why = "the kernel refuses network namespaces here (ip netns add failed)";
+    return false;
+  }
+  (void)sh("ip netns del " + ns("probe-ns"));
+  std::string script = "set -e; ip netns add " + ns("sw") + "; ip -n " + ns("sw") +
+                       " link add br0 type bridge; ip -n " + ns("sw") + " link set br0 up; ";
+  int octet = 1;
+  for (const char* host : {"centre", "alpha", "beta", "rogue"}) {
+    const std::string n = ns(host), in = std::string("thf-") + host[0] + "0",
+                      out = std::string("thf-") + host[0] + "1";
+    script += "ip netns add " + n + "; ip -n " + n + " link set lo up; ip link add " + in +
+              " netns " + n + " type veth peer name " + out + " netns " + ns("sw") + "; ip -n " +
+              n + " addr add " + kNet + std::to_string(octet++) + "/24 dev " + in + "; ip -n " + n +
+              " link set " + in + " up; ip -n " + ns("sw") + " link set " + out +
+              " master br0 up; ";
+  }
+  if (Bed::sh(script) != 0) {
+    *why = "building the namespaces failed";
+    return false;
+  }
+  return true;
+}
+
+void drop_network() {
+  for (const char* host : {"centre", "alpha", "beta", "rogue", "sw"})
+    (void)sh("ip netns del " + ns(host));
+}
+
+// A link between the bridge and a host: down (cut) or up.
+void set_link(char host, bool up) {
+  ASSERT_EQ(sh("ip -n " + ns("sw") + " link set thf-" + std::string(1, host) + "1 " +
+               (up ? "up" : "down")),
+            0);
+}
+
+class Hosts : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    std::string why;
+    if (!make_network(&why)) {
+      skip_ = why;
+      return;
+    }
+    dir_ = fs::path(::testing::TempDir()) /
+           ("th-fleet-" + trading_heal::common::random_boot_id().substr(0, 8));
+    fs::create_directories(dir_ / "keys");
+    fs::create_directories(dir_ / "hosts.d");
+    for (const char* k : {"centre", "alpha", "beta", "rogue"}) {
+      ASSERT_EQ(
+          sh(Bed::bin("trading-heal-ctl") + " keygen " + k + " --dir " + (dir_ / "keys").string()),
+          0)
+          << k;
+    }
+    for (const char* h : {"alpha", "beta"}) {
+      fs::copy_file(dir_ / "keys" / (std::string(h) + ".pub"),
+                    dir_ / "hosts.d" / (std::string(h) + ".pub"));
+    }
+    start_centre();
+    start_host("alpha", kAlpha, true);
+    start_host("beta", kBeta, false);
+  }
+
+  static void TearDownTestSuite() {
+    for (auto& [name, c] : daemons_) {
+      c.signal(SIGTERM);
+      if (!c.wait(10s)) {
+        c.signal(SIGKILL);
+        c.wait(5s);
+      }
+    }
+    daemons_.clear();
+    drop_network();
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
+
+  void SetUp() override {
+    if (!skip_.empty()) GTEST_SKIP() << skip_;
+  }
+
+  static std::map<std::string, std::string> base_env(const std::string& name) {
+    auto env = Bed::env();
+    env["TRADING_HEAL_RUNTIME_DIR"] = (dir_ / name / "run").string();
+    env["TRADING_HEAL_DATA_DIR"] = (dir_ / name / "data").string();
+    env["TRADING_HEAL_INTERVAL"] = "1";
+    env["TRADING_HEAL_LOG_LEVEL"] = "info";
+    env.erase("OLLAMA_HOST");
+    return env;
+  }
+
+  static void spawn(const std::string& key, const std::string& host, const std::string& bin,
+                    const std::map<std::string, std::string>& env) {
+    daemons_.insert_or_assign(
+        key, Child::spawn({"/usr/sbin/ip", "netns", "exec", ns(host), Bed::bin(bin)}, env));
+  }
+
+  static std::map<std::string, std::string> centre_env() {
+    auto env = base_env("centre");
+    env["TRADING_HEAL_HOST"] = "centre";
+    env["TRADING_HEAL_AGENTS"] = "";
+    env["TRADING_HEAL_STATE_ENDPOINT"] = "tcp://" + kCentre + ":" + std::to_string(kStatePort);
+    env["TRADING_HEAL_EVENTS_ENDPOINT"] = "tcp://" + kCentre + ":" + std::to_string(kEventsPort);
+    env["TRADING_HEAL_CURVE_SECRET_KEY_FILE"] = (dir_ / "keys" / "centre.key").string();
+    env["TRADING_HEAL_HOSTS_DIR"] = (dir_ / "hosts.d").string();
+    env["TRADING_HEAL_METRICS_LISTEN"] = "127.0.0.1:" + std::to_string(kMetricsPort);
+    env["TRADING_HEAL_API_LISTEN"] = "127.0.0.1:" + std::to_string(kApiPort);
+    return env;
+  }
+  static void start_centre() {
+    spawn("centre/exporter", "centre", "trading-heal-exporter", centre_env());
+  }
+
+  // An agent host: the probe links it to the centre (keys, the state and events endpoints); the
+  // actuator and the diagnoser only know the probe's relay.
+  static void start_host(const std::string& host, const std::vector<std::string>& agents,
+                         bool diagnoser) {
+    auto env = base_env(host);
+    env["TRADING_HEAL_HOST"] = host;
+    env["TRADING_HEAL_AGENTS"] = join(agents);
+    env["TRADING_HEAL_STALL_THRESHOLD"] = "5";
+    env["TRADING_HEAL_DIAGNOSIS_WAIT"] = "3";
+    env["TRADING_HEAL_RELAY_ENDPOINT"] =
+        "ipc://" + (dir_ / host / "run" / "probe" / "relay.sock").string();
+    env["OLLAMA_ENABLED"] = "false";
+    // PostgreSQL by its unix socket: its 127.0.0.1 is another namespace's.
+    std::string url = env["DATABASE_URL"];
+    url = url.substr(0, url.find('@') + 1) + "/postgres?host=" + env["PG_SOCKET_DIR"] +
+          "&port=" + env["PGPORT"];
+    env["DATABASE_URL"] = url;
+    auto probe = env;
+    probe["TRADING_HEAL_STATE_ENDPOINT"] = "tcp://" + kCentre + ":" + std::to_string(kStatePort);
+    probe["TRADING_HEAL_EVENTS_ENDPOINT"] = "tcp://" + kCentre + ":" + std::to_string(kEventsPort);
+    probe["TRADING_HEAL_CURVE_SECRET_KEY_FILE"] = (dir_ / "keys" / (host + ".key")).string();
+    probe["TRADING_HEAL_CURVE_SERVER_KEY_FILE"] = (dir_ / "keys" / "centre.pub").string();
+    spawn(host + "/probe", host, "trading-heal-probe", probe);
+    spawn(host + "/actuator", host, "trading-heal-actuator", env);
+    if (diagnoser) spawn(host + "/diagnoser", host, "trading-heal-diagnoser", env);
+  }
+
+  // GET on the centre's loopback (inside its namespace).
+  static std::string centre_get(int port, const std::string& path) {
+    return Bed::sh_out("ip netns exec " + ns("centre") +
+                       " curl -fsS --max-time 3 http://127.0.0.1:" + std::to_string(port) + path +
+                       " 2>/dev/null");
+  }
+  static std::string metrics() { return centre_get(kMetricsPort, "/metrics"); }
+  static json status() {
+    auto j = json::parse(centre_get(kApiPort, "/status"), nullptr, false);
+    return j.is_discarded() ? json() : j;
+  }
+  static std::vector<json> audit_lines() {
+    std::vector<json> out;
+    std::ifstream in(dir_ / "centre" / "data" / "trading_heal_audit.jsonl");
+    for (std::string l; std::getline(in, l);) {
+      auto j = json::parse(l, nullptr, false);
+      if (!j.is_discarded()) out.push_back(j);
+    }
+    return out;
+  }
+  static std::vector<json> restarts(const std::string& host, const std::string& agent,
+                                    double since) {
+    std::vector<json> out;
+    for (const auto& l : audit_lines()) {
+      if (l.value("action", "") == "restart" && l.value("agent", "") == agent &&
+          l.value("host", "") == host && t::parse_ts(l.value("ts", "")).value_or(0) >= since) {
+        out.push_back(l);
+      }
+    }
+    return out;
+  }
+  static bool all_healthy() {
+    const json s = status();
+    if (!s.is_object() || !s.contains("agents") || s["agents"].size() != 6) return false;
+    for (const auto& a : s["agents"]) {
+      const std::string host = a.value("host", "");
+      const auto& mine = host == "alpha" ? kAlpha : kBeta;
+      if ((host != "alpha" && host != "beta") ||
+          std::find(mine.begin(), mine.end(), a.value("agent", "")) == mine.end() ||
+          !a["verdict"].is_string() || a["verdict"] != "HEALTHY") {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  static inline std::string skip_;
+  static inline fs::path dir_;
+  static inline std::map<std::string, Child> daemons_;
+};
+
+TEST_F(Hosts, StallsOnBothHostsAreHealedAndAuditedWithTheirHost) {
+  ASSERT_TRUE(wait_until(all_healthy, 60s, 500ms)) << status().dump();
+  const double since = t::now_epoch();
+  t::fault("ETH_USDT", "stall");
+  t::fault("SOL_USDT", "stall");
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return !restarts("alpha", "ETH_USDT", since).empty() &&
+               !restarts("beta", "SOL_USDT", since).empty();
+      },
+      90s, 500ms))
+      << metrics();
+  t::fault("ETH_USDT", "ok");
+  t::fault("SOL_USDT", "ok");
+  EXPECT_TRUE(restarts("beta", "ETH_USDT", since).empty()) << "only alpha watches ETH_USDT";
+  EXPECT_TRUE(restarts("alpha", "SOL_USDT", since).empty());
+  ASSERT_TRUE(wait_until(
+      [] {
+        const std::string m = metrics();
+        return m.find(R"(trading_agent_restart_total{host="alpha",symbol="ETH-USDT"} 1)") !=
+                   std::string::npos &&
+               m.find(R"(trading_agent_restart_total{host="beta",symbol="SOL-USDT"} 1)") !=
+                   std::string::npos;
+      },
+      10s, 250ms))
+      << metrics();
+  const std::string m = metrics();
+  EXPECT_NE(m.find(R"(trading_selfheal_host_up{host="alpha"} 1)"), std::string::npos);
+  EXPECT_NE(m.find(R"(trading_selfheal_host_up{host="beta"} 1)"), std::string::npos);
+  EXPECT_EQ(m.find(R"(trading_agent_up{host="centre")"), std::string::npos)
+      << "the centre has none";
+  ASSERT_TRUE(wait_until(all_healthy, 60s, 500ms)) << status().dump();
+}
+
+// Speaks from the stranger's namespace (this thread only): a client with a key not in the
+// allow-list, and a plain-TCP (NULL mechanism) client, each sending a health report.
+void speak_as_stranger(const std::string& key_dir, std::string* error) {
+  const int fd = ::open(("/run/netns/" + ns("rogue")).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || ::setns(fd, CLONE_NEWNET) != 0) {
+    *error = "setns into the stranger's namespace failed";
+    return;
+  }
+  ::close(fd);
+  namespace proto = trading_heal::proto;
+  proto::HealthReport r;
+  r.agent = "EVIL_USDT";
+  r.symbol = "EVIL-USDT";
+  r.verdict = proto::Verdict::kHealthy;
+  const std::string bytes = proto::encode(proto::make_message("probe", "b", 1, 1, r));
+  zmq::context_t ctx;  // its I/O thread is made here: in this namespace
+  const auto keys = trading_heal::common::read_secret_key_file(key_dir + "/rogue.key");
+  const auto server = trading_heal::common::read_public_key_file(key_dir + "/centre.pub");
+  if (!keys || !server) {
+    *error = "keys unreadable";
+    return;
+  }
+  std::vector<zmq::socket_t> socks;
+  for (bool curve : {true, false}) {
+    for (int port : {kStatePort, kEventsPort}) {
+      zmq::socket_t s(ctx, port == kStatePort ? zmq::socket_type::pub : zmq::socket_type::dealer);
+      s.set(zmq::sockopt::linger, 0);
+      if (curve) {
+        s.set(zmq::sockopt::curve_serverkey, *server);
+        s.set(zmq::sockopt::curve_publickey, keys->public_z85);
+        s.set(zmq::sockopt::curve_secretkey, keys->secret_z85);
+      }
+      s.connect("tcp://" + kCentre + ":" + std::to_string(port));
+      socks.push_back(std::move(s));
+    }
+  }
+  const auto until = std::chrono::steady_clock::now() + 3s;
+  while (std::chrono::steady_clock::now() < until) {
+    for (auto& s : socks) (void)s.send(zmq::buffer(bytes), zmq::send_flags::dontwait);
+    std::this_thread::sleep_for(100ms);  // a sender's pace, not a wait for a condition
+  }
+}
+
+TEST_F(Hosts, AStrangersKeyAndAPlainTcpClientAreRefusedAndCounted) {
+  auto refused = [] {
+    const std::string m = metrics();
+    const std::string series =
+        R"(trading_selfheal_peers_refused_total{component="exporter",host="centre"} )";
+    const auto at = m.find(series);
+    return at == std::string::npos ? -1.0 : std::stod(m.substr(at + series.size()));
+  };
+  ASSERT_TRUE(wait_until([&] { return refused() >= 0; }, 20s, 250ms)) << metrics();
+  const double before = refused();
+  std::string error;
+  std::thread stranger(speak_as_stranger, (dir_ / "keys").string(), &error);
+  stranger.join();
+  ASSERT_TRUE(error.empty()) << error;
+  ASSERT_TRUE(wait_until([&] { return refused() >= before + 2; }, 10s, 250ms))
+      << "the stranger's key at both endpoints: refused " << refused() << " (before " << before
+      << ")";
+  const json s = status();
+  for (const auto& a : s["agents"]) EXPECT_NE(a.value("agent", ""), "EVIL_USDT") << a.dump();
+  EXPECT_EQ(metrics().find("EVIL"), std::string::npos);
+  for (const auto& l : audit_lines()) EXPECT_NE(l.value("agent", ""), "EVIL_USDT");
+}
+
+TEST_F(Hosts, TheCentreAwayForAMinuteMissesNothingAndGetsEachRecordOnce) {
+  ASSERT_TRUE(wait_until(all_healthy, 60s, 500ms)) << status().dump();
+  const auto stopped_at = std::chrono::steady_clock::now();
+  auto& centre = daemons_.at("centre/exporter");
+  centre.signal(SIGTERM);
+  ASSERT_TRUE(centre.wait(10s));
+  const double since = t::now_epoch();
+  const long before = t::unit_main_pid(t::agent_unit("XRP_USDT"));
+  t::fault("XRP_USDT", "stall");
+  // The host heals it alone: the unit gets a new main process.
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const long pid = t::unit_main_pid(t::agent_unit("XRP_USDT"));
+        return pid > 0 && pid != before;
+      },
+      60s, 250ms))
+      << "alpha did not restart XRP_USDT without its centre";
+  const double healed_after =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - stopped_at).count();
+  t::fault("XRP_USDT", "ok");
+  std::cerr << "XRP_USDT restarted by alpha " << healed_after << " s after the centre stopped\n";
+  EXPECT_TRUE(restarts("alpha", "XRP_USDT", since).empty()) << "the centre was away";
+  std::this_thread::sleep_until(stopped_at + 60s);  // the scenario: the centre away for 60 s
+  start_centre();
+  ASSERT_TRUE(wait_until([&] { return !restarts("alpha", "XRP_USDT", since).empty(); }, 30s, 250ms))
+      << "the record did not arrive after the centre came back";
+  // Exactly once: every (source, boot, seq) once, and one restart of XRP_USDT.
+  ASSERT_TRUE(wait_until(all_healthy, 60s, 500ms)) << status().dump();
+  std::set<std::string> ids;
+  std::size_t dups = 0;
+  for (const auto& l : audit_lines()) {
+    const std::string id = l.value("host", "") + "/" + l.value("source", "") + "/" +
+                           l.value("boot_id", "") + "/" + std::to_string(l.value("seq", 0));
+    if (!ids.insert(id).second) ++dups;
+  }
+  EXPECT_EQ(dups, 0u);
+  EXPECT_EQ(restarts("alpha", "XRP_USDT", since).size(), 1u);
+  // In order per sender: the host's records' seqs only grow in the file.
+  std::map<std::string, std::uint64_t> last;
+  for (const auto& l : audit_lines()) {
+    const std::string sender =
+        l.value("host", "") + "/" + l.value("source", "") + "/" + l.value("boot_id", "");
+    const std::uint64_t seq = l.value("seq", 0ULL);
+    EXPECT_GT(seq, last[sender]) << l.dump();
+    last[sender] = seq;
+  }
+}
+
+TEST_F(Hosts, ACutLinkIsSeenWithinTenSeconds) {
+  ASSERT_TRUE(wait_until(
+      [] {
+        return metrics().find(R"(trading_selfheal_host_up{host="beta"} 1)") != std::string::npos;
+      },
+      30s, 250ms))
+      << metrics();
+  const auto cut = std::chrono::steady_clock::now();
+  set_link('b', false);
+  ASSERT_TRUE(wait_until(
+      [] {
+        return metrics().find(R"(trading_selfheal_host_up{host="beta"} 0)") != std::string::npos;
+      },
+      10s, 100ms))
+      << metrics();
+  const double seen = std::chrono::duration<double>(std::chrono::steady_clock::now() - cut).count();
+  std::cerr << "link to beta cut: host_up 0 after " << seen << " s\n";
+  EXPECT_LT(seen, 10.0);
+  const json s = status();
+  for (const auto& a : s["agents"]) {
+    if (a.value("host", "") == "beta") {
+      EXPECT_EQ(a["verdict"], "UNKNOWN") << a.dump();
+    }
+  }
+  EXPECT_NE(metrics().find(R"(trading_selfheal_host_up{host="alpha"} 1)"), std::string::npos);
+  set_link('b', true);
+  ASSERT_TRUE(wait_until(
+      [] {
+        return metrics().find(R"(trading_selfheal_host_up{host="beta"} 1)") != std::string::npos;
+      },
+      30s, 250ms))
+      << "beta is heard again after the link is back";
+  ASSERT_TRUE(wait_until(all_healthy, 30s, 500ms)) << status().dump();
+}
+
+}  // namespace
