@@ -1,17 +1,16 @@
-// The actuator's pure core: one incident state machine per agent, the rate limits, the global
-// incident (correlation, canary) and the persistent model. No sockets, no clock reads, no I/O,
-// no logging: every input carries the time, every output is a Decision the shell carries out.
+// The actuator's pure core: one incident machine per agent (the table in transitions.hpp, drawn
+// in docs/actuator-states.md), the restart budget, the global incident (correlation, canary),
+// operator commands and the persistent model. No sockets, no clock reads, no I/O, no logging:
+// every input carries the time, every output is a Decision the shell carries out.
 // Not thread-safe: owned by the daemon's loop thread (or a test).
 //
-//   HEALTHY ─fail─▶ FAILING ─n ≥ threshold─▶ DIAGNOSING ─diagnosis or deadline─▶ RESTARTING
-//      ▲                                         │ blocked: rate_limited (once per incident)
-//      └──────── healthy ◀── RECOVERING ◀── restart done      grace passed: restart_ineffective
-//   n ≥ exhausted_after ─▶ EXHAUSTED      operator: paused flag      clean stop: STOPPED
+// The Engine is the dispatcher: it turns each input into events for the table and hands the
+// rest to the core's units (actuator/src/core: budget, global_incident, commands, status,
+// persistence).
 #pragma once
 
 #include <cstdint>
 #include <optional>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -20,8 +19,8 @@
 
 #include "trading_heal/actuator/agent_state.hpp"
 #include "trading_heal/actuator/decisions.hpp"
+#include "trading_heal/actuator/model.hpp"
 #include "trading_heal/actuator/policy.hpp"
-#include "trading_heal/proto/actions.hpp"
 #include "trading_heal/proto/messages.hpp"
 
 namespace trading_heal::actuator {
@@ -54,43 +53,19 @@ class Engine {
   tl::expected<void, std::string> load_json(const nlohmann::json& j, Now now);
   // True once after anything persisted changed.
   bool take_dirty() {
-    bool d = dirty_;
-    dirty_ = false;
+    bool d = m_.dirty;
+    m_.dirty = false;
     return d;
   }
 
-  const AgentState* agent(const std::string& instance) const;
-  const GlobalIncident& global() const { return global_; }
-  const Counters& counters() const { return counters_; }
-  const Policy& policy() const { return policy_; }
+  const AgentState* agent(const std::string& instance) const { return m_.find(instance); }
+  const GlobalIncident& global() const { return m_.global; }
+  const Counters& counters() const { return m_.counters; }
+  const Policy& policy() const { return m_.policy; }
   int restarts_in_window(const AgentState& a, MonoTime now) const;
 
  private:
-  AgentState* find(const std::string& instance);
-  void on_failing(AgentState& a, Now now, Decisions& out);
-  void on_healthy(AgentState& a, const proto::HealthReport& r, Now now, Decisions& out);
-  void interrupted(AgentState& a, Now now, Decisions& out);
-  void attempt(AgentState& a, Now now, Decisions& out);
-  bool global_allows(AgentState& a, Now now, Decisions& out);
-  void check_global_open(Now now, const std::string& cause, Decisions& out);
-  void check_global_close(Now now);
-  void release_next(Now now, Decisions& out);
-  void escalate(Now now, const std::string& why, Decisions& out);
-  void close_incident(AgentState& a);
-  void prune(AgentState& a, MonoTime now) const;
-  int fleet_restarts_in_window(MonoTime now) const;
-  bool fresh(const AgentState& a, MonoTime now) const;
-  proto::Event event(const AgentState& a, proto::Action action, bool success,
-                     std::string detail) const;
-  proto::Event state_event(const AgentState& a, Now now) const;
-
-  Policy policy_;
-  std::vector<AgentState> agents_;
-  GlobalIncident global_;
-  bool db_unreachable_ = false;
-  Counters counters_;
-  std::mt19937_64 rng_;
-  bool dirty_ = false;
+  Model m_;
 };
 
 }  // namespace trading_heal::actuator
