@@ -205,7 +205,9 @@ tl::expected<Config, ConfigError> load_config(const EnvLookup& env) {
 
   if (auto file = r.raw("TRADING_HEAL_AGENTS_FILE")) {
     if (auto e = load_agents_file(*file, c)) return tl::unexpected(*e);
+    c.agents_listed = true;
   } else {
+    c.agents_listed = r.raw("TRADING_HEAL_AGENTS").has_value();
     const std::string list = r.raw("TRADING_HEAL_AGENTS").value_or(kDefaultAgents);
     for (const auto& instance : split(list, ',')) {
       if (!valid_instance(instance)) {

@@ -187,8 +187,11 @@ full_page_writes = off
 EOF
     fresh=1
   fi
-  # The socket (in a dir only the postgres user can enter) trusts; loopback TCP wants passwords.
-  printf 'local all postgres trust\nhost  all all 127.0.0.1/32 scram-sha-256\n' >"$data/pg_hba.conf"
+  # The socket (in a dir only the postgres user can enter) trusts postgres and wants the other
+  # roles' passwords (clients in another network namespace come this way); loopback TCP wants
+  # passwords.
+  printf 'local all postgres trust\nlocal all all scram-sha-256\nhost  all all 127.0.0.1/32 scram-sha-256\n' \
+    >"$data/pg_hba.conf"
   chown postgres:postgres "$data/pg_hba.conf"
   pg_passwords
   say "starting postgres on 127.0.0.1:$PG_PORT"

@@ -163,6 +163,17 @@ TEST(StatusModel, AgentsOfAnotherHostAreTheirsAndUnknownWhenItIsSilent) {
   EXPECT_EQ(s.status_json(later, 1784215218.0)["agents"][1]["host_up"], true);
 }
 
+// A centre without agents of its own waits for no local probe, diagnoser or actuator.
+TEST(StatusModel, ACentreWithoutAgentsWaitsForNoLocalComponent) {
+  const common::MonoTime t0{std::chrono::hours(100)};
+  StatusModel s({}, 30s, t0, "centre");
+  bool ok = false;
+  (void)s.health_json(t0 + std::chrono::hours(1), &ok);
+  EXPECT_TRUE(ok);
+  s.on_component("alpha", "probe", 2, t0);
+  EXPECT_EQ(s.silent_components(t0 + 7s), (std::vector<std::string>{"alpha/probe"}));
+}
+
 TEST(StatusModel, HostsAreBounded) {
   const common::MonoTime t0{std::chrono::hours(100)};
   StatusModel s({}, 30s, t0, "centre");

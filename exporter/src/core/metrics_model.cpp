@@ -329,13 +329,22 @@ MetricsModel::MetricsModel(prometheus::Registry& reg, const std::vector<common::
           "there, by component")),
       local_host_(std::move(local_host)) {
   const prometheus::Labels& local = *host_labels(local_host_);
-  for (const auto& c : kComponents)
-    index_.add(component_up_, with(local, "component", c)).Set(c == "exporter");
-  for (const char* c : {"probe", "actuator"})
-    index_.add(bus_reconnects_, with(local, "component", c));
-  for (const auto& c : kComponents) index_.add(peers_refused_, with(local, "component", c));
+  // A centre without agents of its own (they report from their hosts) has no local components
+  // but itself.
+  const bool local_fleet = !agents.empty();
+  for (const auto& c : kComponents) {
+    if (local_fleet || c == "exporter") {
+      index_.add(component_up_, with(local, "component", c)).Set(c == "exporter");
+      index_.add(peers_refused_, with(local, "component", c));
+    }
+  }
+  if (local_fleet) {
+    for (const char* c : {"probe", "actuator"}) {
+      index_.add(bus_reconnects_, with(local, "component", c));
+    }
+    index_.add(probe_cycle_, local);
+  }
   index_.add(global_incident_, local).Set(0);
-  index_.add(probe_cycle_, local);
   index_.add(host_up_, local).Set(1);
   for (std::size_t i = 0; i < proto::kRejectCount; ++i) {
     index_.add(rejected_,

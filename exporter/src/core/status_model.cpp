@@ -31,7 +31,10 @@ StatusModel::StatusModel(const std::vector<common::AgentSpec>& agents, common::S
     s.profile = a.profile;
     s.unit = a.unit;
   }
-  for (const auto& c : kWatchedComponents) components_[{local_host_, c}];
+  // A centre without agents of its own has no local probe, diagnoser or actuator to wait for.
+  if (!agents.empty()) {
+    for (const auto& c : kWatchedComponents) components_[{local_host_, c}];
+  }
   global_incident_[local_host_] = false;
 }
 

@@ -24,6 +24,13 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// A centre (it collects the hosts' state) has agents of its own only when they are listed: the
+// default list would show six agents no one watches.
+std::vector<common::AgentSpec> local_agents(const common::Config& cfg) {
+  if (!cfg.endpoints.state.empty() && !cfg.agents_listed) return {};
+  return cfg.agents;
+}
+
 }  // namespace
 
 Daemon::Daemon(const common::Config& cfg, zmq::context_t& ctx, prometheus::Registry& registry,
@@ -34,8 +41,8 @@ Daemon::Daemon(const common::Config& cfg, zmq::context_t& ctx, prometheus::Regis
       ids_(std::move(ids)),
       guard_(ctx, "exporter"),
       seq_path_((std::filesystem::path(cfg.data_dir) / kSeqFileName).string()),
-      metrics_(registry, cfg.agents, cfg.host),
-      status_(cfg.agents, cfg.interval, clock.mono(), cfg.host) {
+      metrics_(registry, local_agents(cfg), cfg.host),
+      status_(local_agents(cfg), cfg.interval, clock.mono(), cfg.host) {
   ApiOptions api;
   api.listen = cfg.api_listen;
   api.token = std::move(api_token);
@@ -271,7 +278,7 @@ common::MonoTime Daemon::on_tick(common::MonoTime now) {
       metrics_.set_host_up(host, up);
       const std::string prefix = host == cfg_.host ? std::string() : host + "/";
       for (const auto& c : kWatchedComponents) {
-        if (!prefix.empty() && !status_.heard_from(host, c)) continue;
+        if (!status_.heard_from(host, c)) continue;
         metrics_.set_component_up(
             host, c, std::find(silent.begin(), silent.end(), prefix + c) == silent.end());
       }

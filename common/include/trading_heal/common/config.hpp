@@ -84,6 +84,7 @@ struct Endpoints {
 struct Config {
   std::vector<AgentSpec> agents;
   std::string host;  // this host's name in records (TRADING_HEAL_HOST; the kernel's by default)
+  bool agents_listed = false;  // TRADING_HEAL_AGENTS(_FILE) given, not the default list
   SystemdScope scope = SystemdScope::kSystem;
   std::string runtime_dir = "/run/trading-heal";
   std::string data_dir = "/var/lib/trading-heal";
