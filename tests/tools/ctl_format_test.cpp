@@ -41,6 +41,25 @@ TEST(CtlFormat, StatusTableShowsEveryAgentAndComponent) {
   EXPECT_NE(format_status(status, true).find("\033[33mSTALLED"), std::string::npos);
 }
 
+// Many hosts: each row names its host (a row without one is the answering host's), and the
+// hosts the centre hears from, or no longer does, are listed.
+TEST(CtlFormat, StatusTableNamesEachAgentsHostAndTheSilentHosts) {
+  auto status = nlohmann::json::parse(R"({
+    "host": "centre",
+    "hosts": {"alpha": {"up": true}, "beta": {"up": false}, "centre": {"up": true}},
+    "agents": [
+      {"agent": "BTC_USDT", "host": "alpha", "symbol": "BTC-USDT", "verdict": "HEALTHY"},
+      {"agent": "BTC_USDT", "host": "beta", "symbol": "BTC-USDT", "verdict": "UNKNOWN"},
+      {"agent": "ETH_USDT", "symbol": "ETH-USDT", "verdict": "HEALTHY"}
+    ]})");
+  const std::string plain = format_status(status, false);
+  EXPECT_EQ(plain.rfind("HOST", 0), 0u) << plain;
+  EXPECT_NE(plain.find("\nalpha         BTC_USDT"), std::string::npos) << plain;
+  EXPECT_NE(plain.find("\nbeta          BTC_USDT"), std::string::npos) << plain;
+  EXPECT_NE(plain.find("\ncentre        ETH_USDT"), std::string::npos) << plain;
+  EXPECT_NE(plain.find("hosts: alpha=up beta=SILENT centre=up"), std::string::npos) << plain;
+}
+
 TEST(CtlFormat, AuditLineCarriesReasonDetailAndDiagnosis) {
   auto e = nlohmann::json::parse(R"json({"ts": "2026-11-28T08:00:00.000Z", "action": "restart",
       "symbol": "BTC-USDT", "success": false, "reason": "stalled (age=1500s)",

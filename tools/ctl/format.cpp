@@ -71,8 +71,9 @@ const char* verdict_colour(const std::string& v) {
 std::string format_status(const nlohmann::json& status, bool colour) {
   std::ostringstream out;
   const std::vector<std::pair<const char*, std::size_t>> cols{
-      {"AGENT", 24}, {"SYMBOL", 12},     {"VERDICT", 9},   {"AGE", 7},    {"THRESHOLD", 13},
-      {"FAILS", 6},  {"RESTARTS/H", 11}, {"INCIDENT", 12}, {"PAUSED", 7}, {"LAST DIAGNOSIS", 0}};
+      {"HOST", 14},     {"AGENT", 24},     {"SYMBOL", 12},       {"VERDICT", 9},
+      {"AGE", 7},       {"THRESHOLD", 13}, {"FAILS", 6},         {"RESTARTS/H", 11},
+      {"INCIDENT", 12}, {"PAUSED", 7},     {"LAST DIAGNOSIS", 0}};
   for (const auto& [name, w] : cols) out << (w ? pad(name, w) : std::string(name));
   out << "\n";
   if (status.contains("agents") && status["agents"].is_array()) {
@@ -80,9 +81,10 @@ std::string format_status(const nlohmann::json& status, bool colour) {
       const std::string verdict = str(a, "verdict", "?");
       std::string v = pad(verdict, 9);
       if (colour) v = std::string(verdict_colour(verdict)).append(v).append("\033[0m");
-      out << pad(str(a, "agent"), 24) << pad(str(a, "symbol"), 12) << v
-          << pad(age(a, "decision_age_seconds"), 7) << pad(threshold(a), 13)
-          << pad(str(a, "consecutive_failures"), 6) << pad(str(a, "restarts_hour"), 11)
+      out << pad(str(a, "host", str(status, "host")), 14) << pad(str(a, "agent"), 24)
+          << pad(str(a, "symbol"), 12) << v << pad(age(a, "decision_age_seconds"), 7)
+          << pad(threshold(a), 13) << pad(str(a, "consecutive_failures"), 6)
+          << pad(str(a, "restarts_hour"), 11)
           << pad(a.contains("crash_loop") && a["crash_loop"].is_object()
                      ? "CRASHLOOP:" + str(a["crash_loop"], "restarts_30m")
                      : str(a, "incident_state"),
@@ -98,6 +100,14 @@ std::string format_status(const nlohmann::json& status, bool colour) {
     out << "components:";
     for (const auto& [name, c] : status["components"].items()) {
       out << " " << common::inert(name) << "=" << (c.value("up", false) ? "up" : "SILENT");
+    }
+    out << "\n";
+  }
+  // Many hosts: each host the centre hears from (or no longer does).
+  if (status.contains("hosts") && status["hosts"].is_object() && status["hosts"].size() > 1) {
+    out << "hosts:";
+    for (const auto& [name, h] : status["hosts"].items()) {
+      out << " " << common::inert(name) << "=" << (h.value("up", false) ? "up" : "SILENT");
     }
     out << "\n";
   }
