@@ -576,18 +576,18 @@ TEST_F(E2e, OperatorStopIsNeverRestartedAndPauseHoldsUntilResume) {
   // The rest of the operator's tool, on the same running system.
   ASSERT_EQ(sys_.ctl("status", &out), 0) << out;
   std::map<std::string, std::vector<std::string>>
-      rows;  // AGENT SYMBOL VERDICT AGE FAILS RESTARTS/H ...
+      rows;  // by AGENT: HOST AGENT SYMBOL VERDICT AGE THRESHOLD FAILS RESTARTS/H ...
   std::string line;
   for (std::istringstream lines(out); std::getline(lines, line);) {
     std::istringstream cols(line);
     std::vector<std::string> c{std::istream_iterator<std::string>(cols), {}};
-    if (c.size() >= 6) rows[c[0]] = c;
+    if (c.size() >= 8) rows[c[1]] = c;
   }
   for (const char* a : {"BTC_USDT", "ETH_USDT", "XRP_USDT", "SOL_USDT", "DOGE_USDT", "ADA_USDT"}) {
     EXPECT_TRUE(rows.contains(a)) << a << " missing from `ctl status`:\n" << out;
   }
-  EXPECT_EQ(rows[stopped].at(2), "STOPPED") << out;
-  EXPECT_EQ(rows[paused].at(5), "1") << "restarts this hour\n" << out;
+  EXPECT_EQ(rows[stopped].at(3), "STOPPED") << out;
+  EXPECT_EQ(rows[paused].at(7), "1") << "restarts this hour\n" << out;
   ASSERT_EQ(sys_.ctl("audit --symbol XRP-USDT --action restart", &out), 0) << out;
   EXPECT_NE(out.find("stalled (age="), std::string::npos) << out;
   ASSERT_EQ(sys_.ctl("--json audit --symbol XRP-USDT --tail 50", &out), 0) << out;
