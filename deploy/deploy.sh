@@ -62,7 +62,8 @@
 # trading-heal-operators), NAME.probe.env and NAME.diagnoser.env (the database's and the model's
 # settings, 0600 root: only systemd reads them, for that daemon alone; lines of theirs found in
 # NAME.env are moved there), a random API token (NAME.token, 0640 root:trading-heal-operators,
-# handed to the exporter as a systemd credential, never printed), the actuator's permission (polkit rule from deploy/permissions/gen-polkit-rule.sh:
+# handed to the exporter as a systemd credential, never printed), with --role centre
+# NAME.exporter.env (0600 root: the exporter's links to the hosts, its key), the actuator's permission (polkit rule from deploy/permissions/gen-polkit-rule.sh:
 # restart and reset-failed of exactly the configured agents' units, over D-Bus; there is no sudo
 # way, since sudo cannot run under the actuator's sandbox), the Prometheus scrape
 # jobs (trading-heal's exporter and the agents' 9092-9097) as a marked block in prometheus.yml
