@@ -29,7 +29,7 @@
 #     --role centre [--centre ADDR[:PORT]]
 #                             the exporter only (probe, diagnoser and actuator masked, no agents
 #                             of its own), binding the state collector on tcp://ADDR:PORT and the
-#                             events on PORT+1 (default 0.0.0.0:9130, 9131); its key
+#                             events on PORT+1 (default all addresses, tcp://*:9130, 9131); its key
 #                             /etc/trading-heal/keys/centre.{key,pub} (owner trading-heal-exporter),
 #                             the allow-list /etc/trading-heal/hosts.d/HOST.pub, the Prometheus job
 #     --role host --centre ADDR[:PORT]
@@ -254,10 +254,15 @@ push_host_key() {  # push_host_key NAME PUBFILE
   local extra=()
   ((dry == 0)) || extra+=(--dry-run)
   remote "$centre_ssh" "$st" --role centre --hosts-only "${extra[@]}" \
-    --add-host "$(printf %q "$1")=\"\$d/build/host.pub\"" ||
+    --add-host "$(printf %q "$1")=\"\$d/build/host.pub\"" 2> >(tee "$st/err" >&2) ||
     { rm -rf "$st"; die "adding $1's key on the centre $centre_ssh failed (see above)"; }
+  # A probe refused by the centre does not try again (libzmq ends a link whose CURVE handshake
+  # was refused): once the centre knows a new key, the host's probe connects anew.
+  key_added=0
+  grep -q "nothing to change" "$st/err" || key_added=1
   rm -rf "$st"
 }
+key_added=0
 # The commands an operator runs when deploy cannot reach the centre itself.
 print_exchange() {  # print_exchange NAME HOST_SSH (empty: this host)
   local pub=/etc/trading-heal/keys/$1.pub
@@ -268,6 +273,7 @@ print_exchange() {  # print_exchange NAME HOST_SSH (empty: this host)
     echo "  (copy $pub from this host to where you run deploy.sh for the centre)" >&2
   fi
   echo "  deploy/deploy.sh --role centre --hosts-only --add-host $1=$1.pub OPS@CENTRE" >&2
+  echo "then, on this host: systemctl restart trading-heal-probe@$instance (a probe refused once does not try again)" >&2
 }
 HOST_KEY_MARK=TRADING-HEAL-HOST-KEY   # the remote run's stdout line: MARK NAME (its key for the centre)
 
@@ -331,6 +337,13 @@ if [[ -n $host ]]; then
       { ssh "${ssh_opts[@]}" "$host" cat "/etc/trading-heal/keys/$mark.pub" >"$stage/host.pub" &&
         is_pub_file "$stage/host.pub"; } || die "cannot read /etc/trading-heal/keys/$mark.pub on $host"
       push_host_key "$mark" "$stage/host.pub"
+      if ((key_added && !dry)); then
+        # shellcheck disable=SC2029
+        ssh "${ssh_opts[@]}" "$host" "s=; [ \"\$(id -u)\" = 0 ] || s='sudo -n';
+          \$s systemctl restart trading-heal-probe@$instance.service" ||
+          die "restarting trading-heal-probe@$instance on $host failed"
+        echo "deploy: restarted trading-heal-probe@$instance on $host (it connects to the centre now)" >&2
+      fi
       echo "deploy: $mark is deployed and the centre ($centre_ssh) allows it" >&2
     else
       print_exchange "$mark" "$host"
@@ -391,7 +404,11 @@ ctl_bin=$bin_dir/trading-heal-ctl
 ((from_package == 0)) || ctl_bin=/usr/bin/trading-heal-ctl
 role_sets=()   # the role's settings (KEY=VALUE), before the operator's --env (which win)
 if [[ $role == centre ]]; then
-  bind=${centre_addr:-0.0.0.0}
+  # All addresses: `*` (libzmq binds it as it is). Any other address libzmq first looks up among
+  # the interfaces (getifaddrs, a netlink socket the exporter's sandbox refuses: step_roles
+  # allows it for this instance).
+  bind=${centre_addr:-*}
+  [[ $bind != 0.0.0.0 ]] || bind='*'
   role_sets=("TRADING_HEAL_STATE_ENDPOINT=tcp://$bind:$centre_port"
     "TRADING_HEAL_EVENTS_ENDPOINT=tcp://$bind:$((centre_port + 1))"
     "TRADING_HEAL_CURVE_SECRET_KEY_FILE=$keys_dir/centre.key"
@@ -1040,6 +1057,28 @@ step_roles() {
   done
 }
 
+# A centre bound to one address: its exporter may open a netlink socket (libzmq's interface
+# lookup before the bind aborts without it), in a drop-in for this instance only.
+bind_dropin=/etc/systemd/system/trading-heal-exporter@$instance.service.d/50-deploy-bind-address.conf
+step_bind_dropin() {
+  if [[ $role == centre && $bind != '*' ]]; then
+    {
+      echo "# Installed by trading-heal deploy.sh --role centre --centre $bind: libzmq looks a bound"
+      echo "# address up among the interfaces first (getifaddrs: a netlink socket)."
+      echo "[Service]"
+      echo "RestrictAddressFamilies=AF_NETLINK"
+    } >"$work/bind.conf"
+    put "$work/bind.conf" "$bind_dropin" 0644 || return 0
+  elif [[ -f $bind_dropin ]]; then
+    remove "$bind_dropin"
+    act rmdir "$(dirname "$bind_dropin")" 2>/dev/null || true
+  else
+    return 0
+  fi
+  restart_needed=1
+  act sc daemon-reload || true
+}
+
 # Reread the allow-list: every exporter of this machine (they share hosts.d), when running.
 hup_exporters() {
   ((hup_needed && !dry)) || return 0
@@ -1132,6 +1171,10 @@ do_uninstall() {
       act sc reset-failed "${all_services[@]}"
       changed "reset-failed ${all_services[*]}"
     fi
+  fi
+  if [[ -f $bind_dropin ]]; then
+    remove "$bind_dropin"
+    act rmdir "$(dirname "$bind_dropin")" 2>/dev/null || true
   fi
   # A role's masks (--role centre|host) go with the deployment.
   local u
@@ -1264,6 +1307,7 @@ else
     step_env
     step_units
     step_roles
+    step_bind_dropin
     step_permission
     step_prometheus
     step_start
@@ -1284,6 +1328,10 @@ if [[ $role == host ]] && ((uninstall == 0 && status == 0)); then
     echo "$HOST_KEY_MARK $host_name"   # for deploy.sh over ssh: the key to add at the centre
     if [[ -n $centre_ssh ]] && ((exchange_by_caller == 0)); then
       push_host_key "$host_name" "$keys_dir/$host_name.pub"
+      if ((key_added && start && !dry)) && sc is-active -q "trading-heal-probe@$instance.service"; then
+        sc restart "trading-heal-probe@$instance.service"
+        echo "deploy: restarted trading-heal-probe@$instance (it connects to the centre now)" >&2
+      fi
     elif ((exchange_by_caller == 0)); then
       print_exchange "$host_name" ""
     fi

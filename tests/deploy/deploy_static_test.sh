@@ -156,8 +156,8 @@ for want in "would create the key pair /etc/trading-heal/keys/centre.key (0600 t
   grep -qF "$want" "$work/centre.log" || { cat "$work/centre.log" >&2; fail "centre plan lacks: $want"; }
 done
 ! grep -q 'mask trading-heal-exporter\|polkit-1' "$work/centre.log" || fail "the centre masks its exporter or gets a polkit rule"
-[[ $(envs "$p/staticctr.exporter.env") == "TRADING_HEAL_STATE_ENDPOINT=tcp://0.0.0.0:9130
-TRADING_HEAL_EVENTS_ENDPOINT=tcp://0.0.0.0:9131
+[[ $(envs "$p/staticctr.exporter.env") == "TRADING_HEAL_STATE_ENDPOINT=tcp://*:9130
+TRADING_HEAL_EVENTS_ENDPOINT=tcp://*:9131
 TRADING_HEAL_CURVE_SECRET_KEY_FILE=/etc/trading-heal/keys/centre.key
 TRADING_HEAL_HOSTS_DIR=/etc/trading-heal/hosts.d" ]] || fail "the centre's exporter.env: $(envs "$p/staticctr.exporter.env")"
 ! envs "$p/staticctr.env" | grep -Eq 'tcp://|CURVE|HOSTS_DIR|^TRADING_HEAL_AGENTS=' ||
@@ -178,6 +178,9 @@ grep -q 'job_name: trading-selfheal-staticctr' "$prom" || fail "no trading-heal 
 grep -qx 'TRADING_HEAL_STATE_ENDPOINT=tcp://127.0.0.1:19130' "$work/centre2/etc/trading-heal/staticctr.exporter.env" &&
   grep -qx 'TRADING_HEAL_EVENTS_ENDPOINT=tcp://127.0.0.1:19131' "$work/centre2/etc/trading-heal/staticctr.exporter.env" ||
   fail "--role centre --centre ADDR:PORT: not bound there"
+[[ ! -e $work/centre/etc/systemd/system/trading-heal-exporter@staticctr.service.d ]] || fail "a drop-in for the centre bound to all addresses"
+grep -qx 'RestrictAddressFamilies=AF_NETLINK' "$work/centre2/etc/systemd/system/trading-heal-exporter@staticctr.service.d/50-deploy-bind-address.conf" ||
+  fail "the centre bound to one address: no netlink for libzmq's interface lookup"
 cmp -s "$work/centre2/etc/trading-heal/hosts.d/host1.pub" "$work/keys/host1.pub" || fail "--add-host: hosts.d/host1.pub not planned"
 ok "deploy.sh --role centre --dry-run: exporter only, its tcp endpoints and key in its own file, hosts.d, no agents, its Prometheus job, --add-host"
 
