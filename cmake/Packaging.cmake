@@ -37,7 +37,8 @@ endforeach()
 
 install(PROGRAMS ${_th_pkg_root}/deploy/deploy.sh DESTINATION share/trading-heal/deploy)
 install(FILES ${_th_pkg_root}/deploy/trading-heal.env.example ${_th_pkg_root}/deploy/trading-heal.probe.env.example
-              ${_th_pkg_root}/deploy/trading-heal.diagnoser.env.example DESTINATION share/trading-heal/deploy)
+              ${_th_pkg_root}/deploy/trading-heal.diagnoser.env.example
+              ${_th_pkg_root}/deploy/trading-heal.exporter.env.example DESTINATION share/trading-heal/deploy)
 install(PROGRAMS ${_th_pkg_root}/deploy/permissions/gen-polkit-rule.sh
         DESTINATION share/trading-heal/deploy/permissions)
 install(FILES ${_th_pkg_root}/deploy/permissions/common.sh DESTINATION share/trading-heal/deploy/permissions)

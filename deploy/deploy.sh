@@ -24,8 +24,34 @@
 #   --listen ADDR             serve /metrics and the API on ADDR (an IP address of this host, or
 #                             0.0.0.0) instead of 127.0.0.1, for a Prometheus elsewhere; the API
 #                             keeps its token (written into the env file when deploy creates it)
+#   --role centre|host        many hosts (docs/operations.md "Many hosts"); default: neither, all
+#                             four daemons on this host, as before. Give the same --role every run.
+#     --role centre [--centre ADDR[:PORT]]
+#                             the exporter only (probe, diagnoser and actuator masked, no agents
+#                             of its own), binding the state collector on tcp://ADDR:PORT and the
+#                             events on PORT+1 (default all addresses, tcp://*:9130, 9131); its key
+#                             /etc/trading-heal/keys/centre.{key,pub} (owner trading-heal-exporter),
+#                             the allow-list /etc/trading-heal/hosts.d/HOST.pub, the Prometheus job
+#     --role host --centre ADDR[:PORT]
+#                             probe, diagnoser, actuator (the exporter masked, no Prometheus job):
+#                             the probe sends to the centre at ADDR (a name or IPv4 address as this
+#                             host reaches it), PORT (default 9130) and PORT+1; the host's key
+#                             /etc/trading-heal/keys/HOST.{key,pub} (owner trading-heal-probe),
+#                             the centre's public key as /etc/trading-heal/keys/centre.pub
+#   --centre-key FILE         (host) the centre's public key (its /etc/trading-heal/keys/centre.pub)
+#   --centre-ssh USER@CENTRE  (host) fetch the centre's public key over ssh and add this host's to
+#                             the centre's hosts.d (then SIGHUP its exporter). Default with a
+#                             user@host argument and no --centre-key: the same user @ the --centre
+#                             address. Without either, deploy prints the commands to run.
+#   --host-name NAME          (host) its name at the centre, the file name of its key (default: the
+#                             name of its existing key, else its host name)
+#   --add-host NAME=FILE      (centre) allow the host NAME: FILE (its HOST.pub) goes to hosts.d as
+#                             NAME.pub; an existing NAME.pub with another key is refused (repeatable)
+#   --hosts-only              (centre) only the --add-host keys and the exporters' SIGHUP
 #   --no-start                install only: do not start or verify
 #   --dry-run                 print the plan, change nothing
+#   --plan-dir DIR            with --dry-run: also write each file it would install or update
+#                             to DIR/ its path (the env files, units, prometheus.yml) to read
 #   --uninstall [--purge]     remove what deploy installed; --purge also the data dir, an
 #                             edited env file and (system mode) the users
 #
@@ -36,7 +62,8 @@
 # trading-heal-operators), NAME.probe.env and NAME.diagnoser.env (the database's and the model's
 # settings, 0600 root: only systemd reads them, for that daemon alone; lines of theirs found in
 # NAME.env are moved there), a random API token (NAME.token, 0640 root:trading-heal-operators,
-# handed to the exporter as a systemd credential, never printed), the actuator's permission (polkit rule from deploy/permissions/gen-polkit-rule.sh:
+# handed to the exporter as a systemd credential, never printed), with --role centre
+# NAME.exporter.env (0600 root: the exporter's links to the hosts, its key), the actuator's permission (polkit rule from deploy/permissions/gen-polkit-rule.sh:
 # restart and reset-failed of exactly the configured agents' units, over D-Bus; there is no sudo
 # way, since sudo cannot run under the actuator's sandbox), the Prometheus scrape
 # jobs (trading-heal's exporter and the agents' 9092-9097) as a marked block in prometheus.yml
@@ -47,6 +74,13 @@
 #
 # Over ssh (a user@host argument) it copies itself, deploy/, systemd/ and the binaries to a
 # temporary directory on the host and runs there with the same options (sudo when not root).
+#
+# Many hosts, from one place with ssh to every machine (the centre first):
+#   deploy/deploy.sh --deb FILE --role centre ops@centre
+#   deploy/deploy.sh --deb FILE --role host --centre centre.example ops@host1
+# The second fetches centre.pub from ops@centre.example, deploys host1 with it, then adds
+# host1's public key to the centre's hosts.d and SIGHUPs the centre's exporter. Keys are made
+# once and never replaced; a second run of either changes nothing.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -73,6 +107,16 @@ deb=""
 from_package=0
 env_sets=()
 operators=()
+role=""
+centre=""
+centre_key=""
+centre_ssh=""
+host_name=""
+add_hosts=()
+hosts_only=0
+exchange_by_caller=0
+plan_dir=""
+STATE_PORT=9130   # the centre's state collector; its events endpoint is the next port
 orig_args=("$@")
 
 die() { echo "deploy: error: $*" >&2; exit 1; }
@@ -92,8 +136,17 @@ while (($#)); do
     --prometheus-config) prom_config=${2:?--prometheus-config needs a file}; prom_config_set=1; shift 2 ;;
     --env) env_sets+=("${2:?--env needs KEY=VALUE}"); shift 2 ;;
     --operator) operators+=("${2:?--operator needs a user name}"); shift 2 ;;
+    --role) role=${2:?--role needs centre or host}; shift 2 ;;
+    --centre) centre=${2:?--centre needs ADDR[:PORT]}; shift 2 ;;
+    --centre-key) centre_key=${2:?--centre-key needs a file}; shift 2 ;;
+    --centre-ssh) centre_ssh=${2:?--centre-ssh needs USER@CENTRE}; shift 2 ;;
+    --host-name) host_name=${2:?--host-name needs a name}; shift 2 ;;
+    --add-host) add_hosts+=("${2:?--add-host needs NAME=FILE}"); shift 2 ;;
+    --hosts-only) hosts_only=1; shift ;;
+    --exchange-by-caller) exchange_by_caller=1; shift ;;   # internal: deploy over ssh does it
     --no-start) start=0; shift ;;
     --dry-run) dry=1; shift ;;
+    --plan-dir) plan_dir=${2:?--plan-dir needs a directory}; shift 2 ;;
     --uninstall) uninstall=1; shift ;;
     --purge) purge=1; shift ;;
     -h | --help) usage 0 ;;
@@ -110,6 +163,9 @@ for u in "${operators[@]}"; do
 done
 ((${#operators[@]} == 0 || user_mode == 0)) || die "--operator is for system mode (a user manager has one user)"
 ((purge == 0 || uninstall == 1)) || die "--purge goes with --uninstall"
+[[ -z $plan_dir ]] || ((dry)) || die "--plan-dir goes with --dry-run"
+[[ -z $plan_dir || $plan_dir == /* ]] || plan_dir=$PWD/$plan_dir
+[[ -z $plan_dir || -z $host ]] || die "--plan-dir is for this host (no user@host)"
 if [[ -n $listen_addr ]]; then
   [[ $listen_addr =~ ^([0-9]{1,3}\.){3}[0-9]{1,3}$ || $listen_addr =~ ^\[[0-9a-fA-F:]+\]$ ]] ||
     die "--listen wants an IP address of this host (e.g. 192.0.2.10, [2001:db8::10] or 0.0.0.0), got '$listen_addr'"
@@ -119,7 +175,113 @@ fi
 [[ -z $deb || -f $deb ]] || die "no such file: $deb"
 [[ $build_dir == /* ]] || build_dir=$ROOT/$build_dir
 
+# --- many hosts: the role ------------------------------------------------------------------------
+# The .pub files keygen writes: a comment line and the public key, 40 characters of Z85.
+Z85_LINE='^[][0-9a-zA-Z.:+=^!/*?&<>(){}@%$#-]{40}$'
+valid_name() { [[ $1 =~ ^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$ ]]; }
+is_pub_file() { [[ -f $1 ]] && grep -Eq "$Z85_LINE" "$1"; }
+case $role in
+  "" | centre | host) ;;
+  *) die "--role wants centre or host, got '$role'" ;;
+esac
+if [[ -z $role ]]; then
+  [[ -z $centre ]] || die "--centre goes with --role host (or --role centre)"
+  for o in centre-key centre-ssh host-name; do
+    v=${o//-/_}
+    [[ -z ${!v} ]] || die "--$o goes with --role host"
+  done
+  ((${#add_hosts[@]} == 0 && hosts_only == 0)) || die "--add-host and --hosts-only go with --role centre"
+else
+  ((user_mode == 0)) || die "--role is for system mode (no --user)"
+fi
+centre_addr="" centre_port=$STATE_PORT
+if [[ -n $centre ]]; then
+  [[ $centre =~ ^([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)(:([0-9]{1,5}))?$ ]] ||
+    die "--centre wants ADDR[:PORT] (a host name or IPv4 address, the state port; the events use PORT+1), got '$centre'"
+  centre_addr=${BASH_REMATCH[1]} centre_port=${BASH_REMATCH[4]:-$STATE_PORT}
+  ((centre_port >= 1 && centre_port <= 65534)) || die "--centre $centre: the port must be 1-65534 (the events use PORT+1)"
+fi
+if [[ $role == host ]]; then
+  [[ -n $centre ]] || ((uninstall)) || die "--role host needs --centre ADDR[:PORT] (the centre's address as this host reaches it)"
+  [[ $centre_addr != 0.0.0.0 ]] || die "--role host: --centre 0.0.0.0 is not an address to connect to"
+  [[ -z $host_name ]] || valid_name "$host_name" ||
+    die "--host-name wants 1-63 of [A-Za-z0-9._-], starting with a letter or digit, got '$host_name'"
+  [[ $host_name != centre ]] || die "--host-name centre: that name is the centre's key (keys/centre.pub) on a host"
+  [[ -z $centre_key ]] || is_pub_file "$centre_key" ||
+    die "--centre-key $centre_key: not a public key file (the centre's /etc/trading-heal/keys/centre.pub)"
+  [[ -z $centre_ssh || $centre_ssh =~ ^([A-Za-z0-9._-]+@)?[A-Za-z0-9.:_-]+$ ]] || die "invalid --centre-ssh '$centre_ssh'"
+  ((${#add_hosts[@]} == 0 && hosts_only == 0)) || die "--add-host and --hosts-only go with --role centre"
+elif [[ $role == centre ]]; then
+  [[ -z $centre_key$centre_ssh$host_name ]] || die "--centre-key, --centre-ssh and --host-name go with --role host"
+  for a in "${add_hosts[@]}"; do
+    { [[ $a == *=* ]] && valid_name "${a%%=*}"; } ||
+      die "--add-host wants NAME=FILE (NAME: 1-63 of [A-Za-z0-9._-], the host's name at the centre), got '$a'"
+    [[ ${a%%=*} != centre ]] || die "--add-host centre=...: centre is the centre's own key"
+    is_pub_file "${a#*=}" || die "--add-host $a: ${a#*=} is not a public key file (the host's HOST.pub)"
+  done
+  ((hosts_only == 0 || ${#add_hosts[@]} > 0)) || die "--hosts-only needs --add-host NAME=FILE"
+fi
+
 # --- remote: copy and run there -----------------------------------------------------------------
+# remote USER@HOST STAGE ARGS...: run STAGE/deploy/deploy.sh on USER@HOST from a temporary copy of
+# STAGE (sudo when not root) with ARGS (quoted for the remote shell, where $d is the copy).
+remote() {
+  local h=$1 st=$2
+  shift 2
+  # shellcheck disable=SC2029  # the remote command is built here on purpose, options quoted
+  tar -C "$st" -czf - . |
+    ssh "${ssh_opts[@]}" "$h" "set -e; d=\$(mktemp -d); trap 'rm -rf \"\$d\"' EXIT;
+      tar -C \"\$d\" -xzf -; s=; [ \"\$(id -u)\" = 0 ] || s='sudo -n';
+      \$s \"\$d/deploy/deploy.sh\" --build-dir \"\$d/build\" $*"
+}
+
+# The centre's side of the key exchange, over ssh (--role host): its public key, and this host's
+# added to its allow-list (deploy.sh --role centre --hosts-only there).
+fetch_centre_key() {  # fetch_centre_key DEST
+  echo "deploy: fetching the centre's public key from $centre_ssh" >&2
+  # shellcheck disable=SC2029
+  { ssh "${ssh_opts[@]}" "$centre_ssh" cat /etc/trading-heal/keys/centre.pub >"$1" 2>/dev/null && is_pub_file "$1"; } ||
+    die "cannot read /etc/trading-heal/keys/centre.pub on $centre_ssh: deploy the centre first" \
+      "(deploy.sh --role centre $centre_ssh), or copy that file here and give --centre-key FILE"
+}
+push_host_key() {  # push_host_key NAME PUBFILE
+  local st
+  st=$(mktemp -d)
+  mkdir -p "$st/build"
+  cp -a "$HERE" "$st/deploy"
+  cp "$2" "$st/build/host.pub"
+  echo "deploy: adding $1's public key to the centre's hosts.d on $centre_ssh" >&2
+  local extra=()
+  ((dry == 0)) || extra+=(--dry-run)
+  remote "$centre_ssh" "$st" --role centre --hosts-only "${extra[@]}" \
+    --add-host "$(printf %q "$1")=\"\$d/build/host.pub\"" 2> >(tee "$st/err" >&2) ||
+    { rm -rf "$st"; die "adding $1's key on the centre $centre_ssh failed (see above)"; }
+  # A probe refused by the centre does not try again (libzmq ends a link whose CURVE handshake
+  # was refused): once the centre knows a new key, the host's probe connects anew.
+  key_added=0
+  grep -q "nothing to change" "$st/err" || key_added=1
+  rm -rf "$st"
+}
+key_added=0
+# The commands an operator runs when deploy cannot reach the centre itself.
+print_exchange() {  # print_exchange NAME HOST_SSH (empty: this host)
+  local pub=/etc/trading-heal/keys/$1.pub
+  echo "deploy: the centre must allow this host: its public key $pub goes to the centre's hosts.d:" >&2
+  if [[ -n $2 ]]; then
+    echo "  scp ${ssh_opts[*]} $2:$pub ./$1.pub" >&2
+  else
+    echo "  (copy $pub from this host to where you run deploy.sh for the centre)" >&2
+  fi
+  echo "  deploy/deploy.sh --role centre --hosts-only --add-host $1=$1.pub OPS@CENTRE" >&2
+  echo "then, on this host: systemctl restart trading-heal-probe@$instance (a probe refused once does not try again)" >&2
+}
+HOST_KEY_MARK=TRADING-HEAL-HOST-KEY   # the remote run's stdout line: MARK NAME (its key for the centre)
+
+if [[ $role == host && -z $centre_key && -z $centre_ssh && -n $host ]]; then
+  centre_ssh=$centre_addr
+  [[ $host != *@* ]] || centre_ssh=${host%%@*}@$centre_addr
+fi
+
 if [[ -n $host ]]; then
   [[ $host =~ ^([A-Za-z0-9._-]+@)?[A-Za-z0-9.:_-]+$ ]] || die "invalid host '$host'"
   stage=$(mktemp -d)
@@ -128,32 +290,66 @@ if [[ -n $host ]]; then
   cp -a "$ROOT/deploy" "$ROOT/systemd" "$stage/"
   if [[ -n $deb ]]; then
     cp "$deb" "$stage/build/trading-heal.deb"
-  elif ((uninstall == 0 && from_package == 0)); then
+  elif ((uninstall == 0 && from_package == 0 && hosts_only == 0)); then
     for b in "${COMPONENTS[@]}" "${TOOLS[@]}"; do
       [[ -x $build_dir/bin/trading-heal-$b ]] || die "no $build_dir/bin/trading-heal-$b (build first)"
       cp "$build_dir/bin/trading-heal-$b" "$stage/build/bin/"
     done
   fi
-  # Forward every option except the host and --build-dir (the copy has its own).
   fwd=()
-  skip=0
+  if [[ $role == host && -n $centre_ssh && $uninstall == 0 ]]; then
+    [[ -n $centre_key ]] || fetch_centre_key "$stage/build/centre.pub"
+  fi
+  [[ -z $centre_key ]] || cp "$centre_key" "$stage/build/centre.pub"
+  # shellcheck disable=SC2016  # $d: the copy's directory, expanded there
+  [[ ! -f $stage/build/centre.pub ]] || fwd+=(--centre-key '"$d/build/centre.pub"')
+  [[ $role != host ]] || fwd+=(--exchange-by-caller)
+  # Forward every option except the host and --build-dir (the copy has its own) and the files
+  # copied along (their copies instead).
+  skip=0 n=0
   for a in "${orig_args[@]}"; do
     if ((skip)); then skip=0; continue; fi
     case $a in
-      --build-dir) skip=1 ;;
-      --ssh-opt) skip=1 ;;
+      --build-dir | --ssh-opt | --centre-key | --centre-ssh) skip=1 ;;
       --deb) skip=1; fwd+=(--deb '"$d/build/trading-heal.deb"') ;;
+      --add-host) skip=1 ;;
       "$host") ;;
       *) fwd+=("$(printf %q "$a")") ;;
     esac
   done
+  for a in "${add_hosts[@]}"; do
+    n=$((n + 1))
+    cp "${a#*=}" "$stage/build/add-host-$n.pub"
+    fwd+=(--add-host "$(printf %q "${a%%=*}")=\"\$d/build/add-host-$n.pub\"")
+  done
   echo "deploy: copying to $host and running there" >&2
-  # shellcheck disable=SC2029  # the remote command is built here on purpose, options quoted
-  tar -C "$stage" -czf - deploy systemd build |
-    ssh "${ssh_opts[@]}" "$host" "set -e; d=\$(mktemp -d); trap 'rm -rf \"\$d\"' EXIT;
-      tar -C \"\$d\" -xzf -; s=; [ \"\$(id -u)\" = 0 ] || s='sudo -n';
-      \$s \"\$d/deploy/deploy.sh\" --build-dir \"\$d/build\" ${fwd[*]}"
-  exit $?
+  status=0
+  remote "$host" "$stage" "${fwd[*]}" >"$stage/out" || status=$?
+  grep -v "^$HOST_KEY_MARK " "$stage/out" || true
+  ((status == 0)) || exit "$status"
+  if [[ $role == host && $uninstall == 0 ]]; then
+    mark=$(sed -n "s/^$HOST_KEY_MARK //p" "$stage/out" | tail -1)
+    if [[ -z $mark ]]; then
+      ((dry)) || die "$host did not name its key"
+      echo "deploy: would add the host's public key to the centre's hosts.d (${centre_ssh:-by hand})" >&2
+    elif [[ -n $centre_ssh ]]; then
+      # shellcheck disable=SC2029
+      { ssh "${ssh_opts[@]}" "$host" cat "/etc/trading-heal/keys/$mark.pub" >"$stage/host.pub" &&
+        is_pub_file "$stage/host.pub"; } || die "cannot read /etc/trading-heal/keys/$mark.pub on $host"
+      push_host_key "$mark" "$stage/host.pub"
+      if ((key_added && !dry)); then
+        # shellcheck disable=SC2029
+        ssh "${ssh_opts[@]}" "$host" "s=; [ \"\$(id -u)\" = 0 ] || s='sudo -n';
+          \$s systemctl restart trading-heal-probe@$instance.service" ||
+          die "restarting trading-heal-probe@$instance on $host failed"
+        echo "deploy: restarted trading-heal-probe@$instance on $host (it connects to the centre now)" >&2
+      fi
+      echo "deploy: $mark is deployed and the centre ($centre_ssh) allows it" >&2
+    else
+      print_exchange "$mark" "$host"
+    fi
+  fi
+  exit 0
 fi
 
 # --- where things go ----------------------------------------------------------------------------
@@ -180,16 +376,75 @@ else
   scope=system
   if ((prom_config_set == 0)); then prom_config=/etc/prometheus/prometheus.yml; fi
 fi
+# The Prometheus job is the centre's (one target for all hosts); a host has no exporter.
+[[ $role != host && $hosts_only == 0 ]] || prom_config=""
 bin_dir=$prefix/bin
 rules_file=$prefix/share/trading-heal/rules/trading-heal.rules
 env_file=$env_dir/$instance.env
 env_sum=$env_dir/.$instance.env.deployed   # checksum of the env file as deploy wrote it
 # The settings only one daemon may see (its unit's second EnvironmentFile=), by component.
-declare -A secret_file=([probe]=$env_dir/$instance.probe.env [diagnoser]=$env_dir/$instance.diagnoser.env)
+declare -A secret_file=([probe]=$env_dir/$instance.probe.env [diagnoser]=$env_dir/$instance.diagnoser.env
+  [exporter]=$env_dir/$instance.exporter.env)
 token_file=$env_dir/$instance.token        # the API's bearer token (made once, never printed)
 target=trading-heal@$instance.target
-services=()
-for c in "${COMPONENTS[@]}"; do services+=("trading-heal-$c@$instance.service"); done
+# The daemons this host runs (the others' instances are masked), the files of their own settings.
+case $role in
+  centre) role_components=(exporter) secret_components=(exporter) ;;
+  host) role_components=(probe diagnoser actuator) secret_components=(probe diagnoser) ;;
+  *) role_components=("${COMPONENTS[@]}") secret_components=(probe diagnoser) ;;
+esac
+services=() all_services=()
+for c in "${role_components[@]}"; do services+=("trading-heal-$c@$instance.service"); done
+for c in "${COMPONENTS[@]}"; do all_services+=("trading-heal-$c@$instance.service"); done
+# Many hosts: the keys (one identity per machine, whatever the instance) and the centre's
+# allow-list, as docs/operations.md "Many hosts" names them.
+keys_dir=$env_dir/keys
+hosts_dir=$env_dir/hosts.d
+ctl_bin=$bin_dir/trading-heal-ctl
+((from_package == 0)) || ctl_bin=/usr/bin/trading-heal-ctl
+role_sets=()   # the role's settings (KEY=VALUE), before the operator's --env (which win)
+if [[ $role == centre ]]; then
+  # All addresses: `*` (libzmq binds it as it is). Any other address libzmq first looks up among
+  # the interfaces (getifaddrs, a netlink socket the exporter's sandbox refuses: step_roles
+  # allows it for this instance).
+  bind=${centre_addr:-*}
+  [[ $bind != 0.0.0.0 ]] || bind='*'
+  role_sets=("TRADING_HEAL_STATE_ENDPOINT=tcp://$bind:$centre_port"
+    "TRADING_HEAL_EVENTS_ENDPOINT=tcp://$bind:$((centre_port + 1))"
+    "TRADING_HEAL_CURVE_SECRET_KEY_FILE=$keys_dir/centre.key"
+    "TRADING_HEAL_HOSTS_DIR=$hosts_dir")
+  # Its key is made before it is installed: an existing one is found in pre-flight.
+elif [[ $role == host ]]; then
+  # The host's name: --host-name, else the name of the key it already has (its identity is
+  # never made again), else its host name as the daemons take it.
+  existing=()
+  for f in "$keys_dir"/*.key; do
+    [[ -f $f && $(basename "$f") != centre.key ]] && existing+=("$(basename "$f" .key)")
+  done
+  if [[ -z $host_name ]]; then
+    if ((${#existing[@]} == 1)); then host_name=${existing[0]}; else
+      host_name=$(hostname | tr -c 'A-Za-z0-9._\n-' '-' | cut -c1-63)
+      { valid_name "$host_name" && [[ $host_name != centre ]]; } ||
+        die "this host's name '$host_name' cannot name a key: give --host-name NAME"
+    fi
+  fi
+  for f in "${existing[@]}"; do
+    [[ $f == "$host_name" ]] || die "this host already has the key $keys_dir/$f.key (its identity at the centre):" \
+      "give --host-name $f, or remove that key (and the centre's hosts.d/$f.pub) to start again"
+  done
+  if [[ -z $centre_key && -z $centre_ssh ]] && ! is_pub_file "$keys_dir/centre.pub" && ((uninstall == 0)); then
+    die "--role host needs the centre's public key: run from a machine with ssh to both" \
+      "(deploy.sh --role host --centre $centre ops@THIS-HOST, which fetches it from ops@$centre_addr)," \
+      "or copy the centre's /etc/trading-heal/keys/centre.pub here and give --centre-key FILE"
+  fi
+  role_sets=("TRADING_HEAL_HOST=$host_name"
+    "TRADING_HEAL_RELAY_ENDPOINT=ipc://$run_dir/probe/relay.sock"
+    "TRADING_HEAL_STATE_ENDPOINT=tcp://$centre_addr:$centre_port"
+    "TRADING_HEAL_EVENTS_ENDPOINT=tcp://$centre_addr:$((centre_port + 1))"
+    "TRADING_HEAL_CURVE_SECRET_KEY_FILE=$keys_dir/$host_name.key"
+    "TRADING_HEAL_CURVE_SERVER_KEY_FILE=$keys_dir/centre.pub")
+fi
+env_sets=("${role_sets[@]}" "${env_sets[@]}")
 polkit_rule=/etc/polkit-1/rules.d/60-trading-heal-actuator.rules
 if [[ -n $prom_config ]]; then
   prom_rules=$(dirname "$prom_config")/trading-heal-alert_rules.yml
@@ -217,6 +472,7 @@ put() {
     return 1
   fi
   [[ -e $dest ]] && what=update
+  if [[ -n $plan_dir && $mode != 0755 ]]; then mkdir -p "$plan_dir$(dirname "$dest")" && cp "$src" "$plan_dir$dest"; fi
   if ((dry == 0)); then
     mkdir -p "$(dirname "$dest")"
     install -m "$mode" "$src" "$dest.deploy-tmp"
@@ -277,10 +533,14 @@ render_unit() {  # render_unit SRC DEST
 
 # --- the env file -------------------------------------------------------------------------------
 # secret_owner KEY: the component whose own env file holds KEY (probe, diagnoser), or nothing.
+# Many hosts: the links between hosts (tcp://, their keys) are the probe's alone on a host (the
+# actuator and the diagnoser never touch the network) and the exporter's alone on the centre.
 secret_owner() {
   case $1 in
     POSTGRES_* | DATABASE_URL | PG*) echo probe ;;
     OLLAMA_HOST | OLLAMA_MODEL | OLLAMA_API | OLLAMA_KEEP_ALIVE) echo diagnoser ;;
+    TRADING_HEAL_STATE_ENDPOINT | TRADING_HEAL_EVENTS_ENDPOINT | TRADING_HEAL_CURVE_* | TRADING_HEAL_HOSTS_DIR)
+      case $role in host) echo probe ;; centre) echo exporter ;; esac ;;
   esac
 }
 
@@ -288,6 +548,8 @@ render_env() {  # render_env OUT [COMPONENT]: an example with its --env settings
   local out=$1 comp=${2:-} kv k
   cp "$HERE/trading-heal${comp:+.$comp}.env.example" "$out"
   sed -i "s/^TRADING_HEAL_SYSTEMD_SCOPE=.*/TRADING_HEAL_SYSTEMD_SCOPE=$scope/" "$out"
+  # A centre lists agents of its own only when told (--env TRADING_HEAL_AGENTS=...).
+  [[ $role != centre || -n $comp ]] || sed -i 's/^TRADING_HEAL_AGENTS=/#TRADING_HEAL_AGENTS=/' "$out"
   for kv in "${env_sets[@]}"; do
     k=${kv%%=*}
     [[ $(secret_owner "$k") == "$comp" ]] || continue
@@ -332,6 +594,7 @@ merge_prometheus() {  # merge_prometheus CURRENT OUT
     die "$cur already has a scrape job '$job' outside trading-heal's block; remove it first"
   fi
   grep -Eq "job_name:[[:space:]]*['\"]?crypto-exporters['\"]?[[:space:]]*$" "$work/prom.base" && agents_job=0
+  [[ $role != centre ]] || agents_job=0   # the agents are on the hosts
   # Indentation of the list items under scrape_configs: / rule_files: (YAML allows 0 or more).
   ind=$(awk '/^scrape_configs:/ { f = 1; next } f && /^[[:space:]]*-/ { match($0, /^ */); print RLENGTH; exit }
              f && /^[^[:space:]#]/ { exit }' "$work/prom.base")
@@ -561,7 +824,7 @@ step_env() {
     restart_needed=1
     if ((dry == 0)); then sha256sum <"$env_file" | cut -d' ' -f1 >"$env_sum"; fi
   fi
-  for c in probe diagnoser; do
+  for c in "${secret_components[@]}"; do
     f=${secret_file[$c]}
     if [[ -f $f ]]; then
       same "$f (exists; never overwritten)"
@@ -575,6 +838,12 @@ step_env() {
     fi
   done
   move_secrets
+  ensure_role_settings "$env_file" ""
+  for c in "${secret_components[@]}"; do ensure_role_settings "${secret_file[$c]}" "$c"; done
+  if [[ $role == centre && -n $(env_value TRADING_HEAL_AGENTS) ]] &&
+    ! printf '%s\n' "${env_sets[@]}" | grep -q '^TRADING_HEAL_AGENTS='; then
+    echo "deploy: warning: $env_file sets TRADING_HEAL_AGENTS: the centre's exporter shows these agents as its own; comment it out unless the centre has agents (and then a probe) of its own" >&2
+  fi
   if ((user_mode == 0)); then
     f=$(env_value TRADING_HEAL_API_TOKEN_FILE)
     [[ -z $f || $f == "$token_file" ]] ||
@@ -585,15 +854,46 @@ step_env() {
 # sum_of FILE: where the checksum of FILE as deploy wrote it is kept.
 sum_of() { echo "$(dirname "$1")/.$(basename "$1").deployed"; }
 
-# warn_kept FILE COMPONENT: --env settings that differ from a kept file's.
+# warn_kept FILE COMPONENT: --env settings that differ from a kept file's (the role's settings:
+# ensure_role_settings).
 warn_kept() {
   local f=$1 comp=$2 kv k v
   for kv in "${env_sets[@]}"; do
     k=${kv%%=*} v=${kv#*=}
     [[ $(secret_owner "$k") == "$comp" ]] || continue
+    is_role_key "$k" && continue
     [[ $(env_value "$k" "$f") == "$v" ]] || echo "deploy: warning: $f has $k=$(env_value "$k" "$f"), not $v (kept)" >&2
   done
 }
+
+is_role_key() { printf '%s\n' "${role_sets[@]}" | grep -q "^$1="; }
+
+# ensure_role_settings FILE COMPONENT: the role's settings of FILE (shared: no component) in a
+# file deploy did not write now (an earlier run, the operator's): a missing one is added at its
+# end, one with another value is the operator's and kept (a warning names it).
+ensure_role_settings() {
+  local f=$1 comp=$2 kv k v have unchanged=0 added=0
+  ((${#role_sets[@]})) || return 0
+  [[ -f $f ]] || return 0
+  [[ -f $(sum_of_env "$f") && $(sha256sum <"$f" | cut -d' ' -f1) == "$(<"$(sum_of_env "$f")")" ]] && unchanged=1
+  for kv in "${role_sets[@]}"; do
+    k=${kv%%=*}
+    [[ $(secret_owner "$k") == "$comp" ]] || continue
+    v=$(printf '%s\n' "${env_sets[@]}" | sed -n "s/^$k=//p" | tail -1)   # an --env wins
+    if ! grep -q "^[[:space:]]*$k=" "$f"; then
+      ((dry)) || { ((added)) || printf '# --role %s (deploy.sh)\n' "$role" >>"$f"; printf '%s=%s\n' "$k" "$v" >>"$f"; }
+      added=1
+      changed "add $k=$v to $f"
+      restart_needed=1
+    else
+      have=$(env_value "$k" "$f")
+      [[ $have == "$v" ]] || echo "deploy: warning: $f has $k=$have, not $v (--role $role): kept; edit the file to change it" >&2
+    fi
+  done
+  if ((added && unchanged && !dry)); then sha256sum <"$f" | cut -d' ' -f1 >"$(sum_of_env "$f")"; fi
+}
+# The checksum file of an env file as deploy wrote it (the shared file's has its own name).
+sum_of_env() { if [[ $1 == "$env_file" ]]; then echo "$env_sum"; else sum_of "$1"; fi; }
 
 # fix_meta FILE MODE [OWNER:GROUP]: the mode and owner of a kept file (its content is the operator's).
 fix_meta() {
@@ -680,8 +980,118 @@ agents_list() {
   echo "${a:-BTC_USDT,ETH_USDT,XRP_USDT,SOL_USDT,DOGE_USDT,ADA_USDT}"
 }
 
+# --- many hosts: keys, the allow-list, the daemons of the role ------------------------------------
+# The key pair of this machine (the host's, or the centre's), made once by trading-heal-ctl keygen
+# and never again: an existing pair is kept (its owner and modes set), half a pair is refused.
+step_keys() {
+  [[ -n $role ]] || return 0
+  local name=centre owner=trading-heal-exporter
+  [[ $role == host ]] && name=$host_name owner=trading-heal-probe
+  ensure_dir "$keys_dir" 0755 root:root
+  local key=$keys_dir/$name.key pub=$keys_dir/$name.pub
+  if [[ -f $key && -f $pub ]]; then
+    same "$key (the $role's identity; never made again)"
+    fix_meta "$key" 0600 "$owner:$owner"
+    fix_meta "$pub" 0644
+  elif [[ -e $key || -e $pub ]]; then
+    die "half a key pair: $key, $pub: the $role's identity is never made again; restore the missing file, or remove both (then every side that knows $name.pub needs the new one)"
+  else
+    if ((dry == 0)); then
+      "$ctl_bin" keygen "$name" --dir "$keys_dir" --owner "$owner" >/dev/null ||
+        die "trading-heal-ctl keygen $name failed"
+    fi
+    changed "create the key pair $key (0600 $owner) and $pub"
+    restart_needed=1
+  fi
+  if [[ $role == host && -n $centre_key ]]; then
+    # The centre's public key (the probe connects to it); a new one replaces the old.
+    if put "$centre_key" "$keys_dir/centre.pub" 0644; then restart_needed=1; fi
+  fi
+}
+
+# The centre's allow-list: one HOST.pub per host (--add-host NAME=FILE). A name already there with
+# another key is refused: a host keeps its identity, and a stranger cannot take a known name.
+hup_needed=0
+step_hosts() {
+  [[ $role == centre ]] || return 0
+  ensure_dir "$hosts_dir" 0755 root:root
+  local a name file dest
+  for a in "${add_hosts[@]}"; do
+    name=${a%%=*} file=${a#*=} dest=$hosts_dir/${a%%=*}.pub
+    if [[ -f $dest ]] && ! diff -q <(grep -E "$Z85_LINE" "$dest") <(grep -E "$Z85_LINE" "$file") >/dev/null; then
+      die "$dest exists with another key: host $name keeps its identity; if it was really re-keyed, remove $dest first"
+    fi
+    if [[ -f $dest ]]; then
+      same "$dest (host $name allowed)"
+      fix_meta "$dest" 0644 root:root
+    else
+      put "$file" "$dest" 0644 root:root || true
+      hup_needed=1
+    fi
+  done
+}
+
+# The instances of the daemons this role does not run are masked (trading-heal@NAME.target wants
+# all four; a masked one is left out): none runs by accident. The others are unmasked.
+step_roles() {
+  local c u link
+  for c in "${COMPONENTS[@]}"; do
+    u=trading-heal-$c@$instance.service link=/etc/systemd/system/$u
+    if printf '%s\n' "${role_components[@]}" | grep -qx "$c"; then
+      if [[ -L $link && $(readlink "$link") == /dev/null ]]; then
+        act sc unmask -q "$u"
+        changed "unmask $u"
+      fi
+    else
+      if ! [[ -L $link && $(readlink "$link") == /dev/null ]]; then
+        act sc mask -q "$u"
+        changed "mask $u (not run by a $role)"
+      else
+        same "$u masked"
+      fi
+      if sc is-active -q "$u" 2>/dev/null; then
+        act sc stop "$u"
+        changed "stop $u"
+      fi
+    fi
+  done
+}
+
+# A centre bound to one address: its exporter may open a netlink socket (libzmq's interface
+# lookup before the bind aborts without it), in a drop-in for this instance only.
+bind_dropin=/etc/systemd/system/trading-heal-exporter@$instance.service.d/50-deploy-bind-address.conf
+step_bind_dropin() {
+  if [[ $role == centre && $bind != '*' ]]; then
+    {
+      echo "# Installed by trading-heal deploy.sh --role centre --centre $bind: libzmq looks a bound"
+      echo "# address up among the interfaces first (getifaddrs: a netlink socket)."
+      echo "[Service]"
+      echo "RestrictAddressFamilies=AF_NETLINK"
+    } >"$work/bind.conf"
+    put "$work/bind.conf" "$bind_dropin" 0644 || return 0
+  elif [[ -f $bind_dropin ]]; then
+    remove "$bind_dropin"
+    act rmdir "$(dirname "$bind_dropin")" 2>/dev/null || true
+  else
+    return 0
+  fi
+  restart_needed=1
+  act sc daemon-reload || true
+}
+
+# Reread the allow-list: every exporter of this machine (they share hosts.d), when running.
+hup_exporters() {
+  ((hup_needed && !dry)) || return 0
+  if sc kill -s HUP 'trading-heal-exporter@*.service' 2>/dev/null; then
+    note "sent SIGHUP to the exporter (reread $hosts_dir)"
+  else
+    echo "deploy: no exporter running: it reads $hosts_dir when it starts" >&2
+  fi
+}
+
 step_permission() {
   ((user_mode)) && { echo "deploy: permission: none needed (a user manager lets its user restart its units)" >&2; return; }
+  [[ $role != centre ]] || { echo "deploy: permission: none (a centre has no actuator)" >&2; return; }
   local agents
   agents=$(agents_list)
   "$HERE/permissions/gen-polkit-rule.sh" --user trading-heal-actuator "$agents" >"$work/polkit.rules"
@@ -714,6 +1124,13 @@ step_verify() {
     echo "deploy: verify: $s: $state" >&2
     [[ $state == "active running" ]] || fail=1
   done
+  if [[ $role == host ]]; then  # no exporter here: the centre shows this host
+    if ((fail)); then
+      echo "deploy: verification FAILED; see: journalctl -n 50 -u 'trading-heal-*@$instance'" >&2
+      return 1
+    fi
+    return 0
+  fi
   api=$(env_value TRADING_HEAL_API_LISTEN)
   api=$(listen_url "${api:-0.0.0.0:9121}" /health)
   metrics=$(env_value TRADING_HEAL_METRICS_LISTEN)
@@ -741,8 +1158,8 @@ step_verify() {
 do_uninstall() {
   local f other
   if sc cat "$target" >/dev/null 2>&1; then
-    if sc is-active -q "$target" 2>/dev/null || sc is-active -q "${services[@]}" 2>/dev/null; then
-      act sc stop "$target" "${services[@]}"
+    if sc is-active -q "$target" 2>/dev/null || sc is-active -q "${all_services[@]}" 2>/dev/null; then
+      act sc stop "$target" "${all_services[@]}"
       changed "stop $target"
     fi
     if sc is-enabled -q "$target" 2>/dev/null; then
@@ -750,11 +1167,23 @@ do_uninstall() {
       changed "disable $target"
     fi
     # A unit that failed (or failed on its way down) stays loaded until reset.
-    if sc is-failed -q "${services[@]}" 2>/dev/null; then
-      act sc reset-failed "${services[@]}"
-      changed "reset-failed ${services[*]}"
+    if sc is-failed -q "${all_services[@]}" 2>/dev/null; then
+      act sc reset-failed "${all_services[@]}"
+      changed "reset-failed ${all_services[*]}"
     fi
   fi
+  if [[ -f $bind_dropin ]]; then
+    remove "$bind_dropin"
+    act rmdir "$(dirname "$bind_dropin")" 2>/dev/null || true
+  fi
+  # A role's masks (--role centre|host) go with the deployment.
+  local u
+  for u in "${all_services[@]}"; do
+    if [[ -L /etc/systemd/system/$u && $(readlink "/etc/systemd/system/$u") == /dev/null ]]; then
+      act sc unmask -q "$u"
+      changed "unmask $u"
+    fi
+  done
   # The sockets' directory outlives the units (RuntimeDirectoryPreserve=yes, so a restarted
   # daemon's peers keep their endpoints): it goes with the deployment.
   if [[ -d $run_dir ]]; then
@@ -779,7 +1208,7 @@ do_uninstall() {
   if ((purge)); then remove "$token_file"; fi
   # The daemons' own settings: removed when unchanged since deploy wrote them, or with --purge.
   local c sf
-  for c in probe diagnoser; do
+  for c in probe diagnoser exporter; do
     sf=${secret_file[$c]}
     if [[ -f $sf ]]; then
       if ((purge)) || [[ -f $(sum_of "$sf") && $(sha256sum <"$sf" | cut -d' ' -f1) == "$(<"$(sum_of "$sf")")" ]]; then
@@ -811,6 +1240,17 @@ do_uninstall() {
     fi
     if [[ -n $prom_config ]]; then remove "$prom_rules"; fi
   fi
+  # Many hosts: this machine's key pair and the centre's allow-list are its identity and its
+  # trust, not a deployment's: kept, unless --purge and no other deployment is left.
+  for f in "$keys_dir" "$hosts_dir"; do
+    [[ -d $f ]] || continue
+    if ((purge)) && [[ -z $other ]]; then
+      act rm -rf "$f"
+      changed "remove $f/"
+    else
+      echo "deploy: kept $f/ (--purge removes it)" >&2
+    fi
+  done
   if [[ -z $other && -d $env_dir ]] && act rmdir "$env_dir" 2>/dev/null; then changed "remove $env_dir/"; fi
   if ((purge)); then
     if [[ -d $data_dir ]]; then act rm -rf "$data_dir"; changed "remove the data dir $data_dir"; fi
@@ -850,16 +1290,30 @@ else
     echo "deploy: Prometheus: skipped (not installed on this host: no promtool, no $prom_config)" >&2
     prom_config=""
   fi
-  step_package
-  step_accounts
-  step_dirs
-  step_binaries
-  step_env
-  step_units
-  step_permission
-  step_prometheus
-  step_start
-  step_verify || status=1
+  if ((hosts_only)); then
+    step_hosts
+    hup_exporters
+  else
+    if [[ $role == host && -z $centre_key && -n $centre_ssh ]]; then
+      fetch_centre_key "$work/centre.pub"
+      centre_key=$work/centre.pub
+    fi
+    step_package
+    step_accounts
+    step_dirs
+    step_binaries
+    step_keys
+    step_hosts
+    step_env
+    step_units
+    step_roles
+    step_bind_dropin
+    step_permission
+    step_prometheus
+    step_start
+    hup_exporters
+    step_verify || status=1
+  fi
 fi
 
 echo >&2
@@ -869,7 +1323,23 @@ else
   if ((dry)); then echo "deploy: plan ($changes changes):" >&2; else echo "deploy: done ($changes changes):" >&2; fi
   printf '  - %s\n' "${done_list[@]}" >&2
 fi
-if ((uninstall == 0 && start && !dry && status == 0)); then
+if [[ $role == host ]] && ((uninstall == 0 && status == 0)); then
+  if [[ -f $keys_dir/$host_name.pub ]]; then
+    echo "$HOST_KEY_MARK $host_name"   # for deploy.sh over ssh: the key to add at the centre
+    if [[ -n $centre_ssh ]] && ((exchange_by_caller == 0)); then
+      push_host_key "$host_name" "$keys_dir/$host_name.pub"
+      if ((key_added && start && !dry)) && sc is-active -q "trading-heal-probe@$instance.service"; then
+        sc restart "trading-heal-probe@$instance.service"
+        echo "deploy: restarted trading-heal-probe@$instance (it connects to the centre now)" >&2
+      fi
+    elif ((exchange_by_caller == 0)); then
+      print_exchange "$host_name" ""
+    fi
+  fi
+fi
+if [[ $role == host ]] && ((uninstall == 0 && start && !dry && status == 0)); then
+  echo "deploy: check: systemctl status $target; on the centre: trading-heal-ctl status (host $host_name)" >&2
+elif ((uninstall == 0 && start && !dry && status == 0 && hosts_only == 0)); then
   api=$(env_value TRADING_HEAL_API_LISTEN)
   echo "deploy: check: systemctl $( ((user_mode)) && echo '--user ')status $target;" \
     "curl -s $(listen_url "${api:-0.0.0.0:9121}" /status) | jq" >&2

@@ -37,8 +37,9 @@ TEST(Settings, TheReadmeTableIsTheTablesOutput) {
 
 TEST(Settings, EveryEnvExampleLineIsASettingAndEverySettingIsInOne) {
   std::string examples;
-  for (const char* f : {"trading-heal.env.example", "trading-heal.probe.env.example",
-                        "trading-heal.diagnoser.env.example"}) {
+  for (const char* f :
+       {"trading-heal.env.example", "trading-heal.probe.env.example",
+        "trading-heal.diagnoser.env.example", "trading-heal.exporter.env.example"}) {
     examples += slurp(test::Bed::source_dir() + "/deploy/" + f);
   }
   std::set<std::string> table;

@@ -729,4 +729,127 @@ TEST_F(SystemMode, DeployOverSshInstallsThePackageWithItsDependencies) {
       "the target running, /status healthy.");
 }
 
+// Many hosts from one place (issue 18): a centre and an agent host deployed over ssh, here both in
+// one container (instance `centre`: the exporter only, bound on 127.0.0.1:9130/9131; instance
+// `main`: probe, diagnoser, actuator, named agenthost1). The host's run fetches the centre's key
+// and adds its own to the centre's hosts.d; the centre then hears the host's agents. A second run
+// of both changes nothing and keeps every key.
+TEST_F(SystemMode, DeployRolesCentreAndHostOverSshExchangeKeysIdempotently) {
+  const std::string dir = "/tmp/th-sys-roles-" + std::to_string(::getpid());
+  host_sh("rm -rf " + dir + " && mkdir -m 700 " + dir);
+  ASSERT_TRUE(host_sh("ssh-keygen -q -t ed25519 -N '' -f " + dir + "/key").ok());
+  ASSERT_TRUE(c_->put(dir + "/key.pub", "/root/.ssh/authorized_keys", "0600"));
+  Output sshd = c_->sh("ssh-keygen -A && systemctl start ssh.service");
+  ASSERT_TRUE(sshd.ok()) << sshd.out;
+  const std::string base = shq(t::Bed::source_dir() + "/deploy/deploy.sh") + " --deb " +
+                           shq(deb_path()) + " --ssh-opt Port=2222 --ssh-opt IdentityFile=" + dir +
+                           "/key --ssh-opt UserKnownHostsFile=" + dir +
+                           "/known_hosts --ssh-opt StrictHostKeyChecking=accept-new";
+  const std::string centre_cmd =
+      base + " --role centre --centre 127.0.0.1 --instance centre root@127.0.0.1";
+  std::string host_cmd =
+      base + " --role host --centre 127.0.0.1 --host-name agenthost1 --instance main";
+  for (const auto& kv : operator_settings()) host_cmd += " --env " + shq(kv);
+  host_cmd += " root@127.0.0.1";  // the centre's ssh: root@ the --centre address (the default)
+
+  Output centre = host_sh(centre_cmd);
+  ASSERT_TRUE(centre.ok()) << centre.out;
+  Output host = host_sh(host_cmd);
+  ASSERT_TRUE(host.ok()) << host.out;
+  EXPECT_NE(host.out.find("agenthost1 is deployed and the centre (root@127.0.0.1) allows it"),
+            std::string::npos)
+      << host.out;
+
+  // Each role runs its daemons only; the others' instances are masked.
+  for (const auto& [u, want] : std::vector<std::pair<std::string, std::string>>{
+           {"trading-heal-exporter@centre", "active"},
+           {"trading-heal-probe@centre", "inactive"},
+           {"trading-heal-actuator@centre", "inactive"},
+           {"trading-heal-exporter@main", "inactive"},
+           {"trading-heal-probe@main", "active"},
+           {"trading-heal-diagnoser@main", "active"},
+           {"trading-heal-actuator@main", "active"}}) {
+    EXPECT_EQ(c_->sh("systemctl is-active " + u + ".service").out, want) << u;
+    if (want == "inactive") {
+      EXPECT_EQ(c_->sh("systemctl is-enabled " + u + ".service").out, "masked") << u;
+    }
+  }
+  // Keys: each made once, the secret one its daemon's alone; the exchange done.
+  const std::string keys = "/etc/trading-heal/keys/";
+  EXPECT_EQ(c_->sh("stat -c '%a %U:%G' " + keys + "centre.key").out,
+            "600 trading-heal-exporter:trading-heal-exporter");
+  EXPECT_EQ(c_->sh("stat -c '%a %U:%G' " + keys + "agenthost1.key").out,
+            "600 trading-heal-probe:trading-heal-probe");
+  EXPECT_EQ(c_->sh("stat -c '%a %U:%G' /etc/trading-heal/hosts.d/agenthost1.pub").out,
+            "644 root:root");
+  EXPECT_TRUE(
+      c_->sh("cmp " + keys + "agenthost1.pub /etc/trading-heal/hosts.d/agenthost1.pub").ok());
+  // The links and keys are in the daemons' own files (root's only), never in the shared ones.
+  EXPECT_EQ(c_->sh("stat -c '%a %U:%G' /etc/trading-heal/centre.exporter.env").out,
+            "600 root:root");
+  EXPECT_TRUE(c_->sh("grep -qx 'TRADING_HEAL_STATE_ENDPOINT=tcp://127.0.0.1:9130' "
+                     "/etc/trading-heal/centre.exporter.env")
+                  .ok());
+  EXPECT_TRUE(c_->sh("grep -qx 'TRADING_HEAL_EVENTS_ENDPOINT=tcp://127.0.0.1:9131' "
+                     "/etc/trading-heal/main.probe.env")
+                  .ok());
+  EXPECT_TRUE(c_->sh("grep -qx 'TRADING_HEAL_RELAY_ENDPOINT=ipc:///run/trading-heal/main/probe/"
+                     "relay.sock' /etc/trading-heal/main.env")
+                  .ok());
+  EXPECT_FALSE(
+      c_->sh("cat /etc/trading-heal/main.env /etc/trading-heal/centre.env "
+             "/etc/trading-heal/main.diagnoser.env | grep -v '^#' | grep -E 'tcp://|CURVE'")
+          .ok());
+  // The centre hears the host: its six agents, healthy, under the host's name.
+  token_ = c_->sh("cat /etc/trading-heal/centre.token").out;
+  json last;
+  const bool heard = wait_until(
+      [&] {
+        last = api("/status");
+        if (!last.is_object() || !last.contains("agents") || last["agents"].size() != 6)
+          return false;
+        for (const auto& a : last["agents"]) {
+          if (a["host"] != "agenthost1" || a["verdict"] != "HEALTHY") return false;
+        }
+        return last["hosts"].contains("agenthost1") && last["hosts"]["agenthost1"]["up"] == true;
+      },
+      40s, 500ms);
+  EXPECT_TRUE(heard) << last.dump() << "\n"
+                     << c_->sh(
+                              "journalctl --no-pager -n 30 -u trading-heal-probe@main "
+                              "-u trading-heal-exporter@centre")
+                            .out;
+
+  // Idempotent: both again change nothing, every key the same.
+  const std::string sums = "sha256sum " + keys + "* /etc/trading-heal/hosts.d/*";
+  const std::string before = c_->sh(sums).out;
+  Output centre2 = host_sh(centre_cmd);
+  ASSERT_TRUE(centre2.ok()) << centre2.out;
+  EXPECT_NE(centre2.out.find("nothing to change"), std::string::npos) << centre2.out;
+  Output host2 = host_sh(host_cmd);
+  ASSERT_TRUE(host2.ok()) << host2.out;
+  const auto count = [](const std::string& s, const std::string& w) {
+    std::size_t n = 0;
+    for (auto p = s.find(w); p != std::string::npos; p = s.find(w, p + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count(host2.out, "nothing to change"), 2U) << host2.out;  // the host, the centre
+  EXPECT_EQ(c_->sh(sums).out, before);
+  // A stranger may not take a known host's name.
+  ASSERT_TRUE(host_sh("mkdir -p " + dir + "/k2 && " + t::Bed::bin("trading-heal-ctl") +
+                      " keygen agenthost1 --dir " + dir + "/k2 >/dev/null")
+                  .ok());
+  Output thief = host_sh(base + " --role centre --hosts-only --add-host agenthost1=" + dir +
+                         "/k2/agenthost1.pub root@127.0.0.1");
+  EXPECT_FALSE(thief.ok());
+  EXPECT_NE(thief.out.find("exists with another key"), std::string::npos) << thief.out;
+  EXPECT_EQ(c_->sh(sums).out, before);
+  host_sh("rm -rf " + dir);
+  add("Many hosts: deploy --role",
+      "`deploy.sh --role centre root@127.0.0.1`, then `deploy.sh --role host --centre 127.0.0.1 "
+      "root@127.0.0.1` (both over ssh, one container): keys made and exchanged, the centre hears "
+      "the host's six agents healthy; a second run of both changes nothing, keys unchanged; a "
+      "second key for a known host name refused.");
+}
+
 }  // namespace
