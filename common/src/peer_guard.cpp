@@ -157,10 +157,13 @@ void PeerGuard::watch_connection(zmq::socket_t& socket, const std::string& endpo
   outbound_.push_back({&socket, socket.get(zmq::sockopt::zap_domain), endpoint});
 }
 
-void PeerGuard::schedule_reconnect(const std::string& domain) {
+void PeerGuard::schedule_reconnect(const std::string& domain, std::chrono::milliseconds delay) {
   bool any = false;
+  const auto at = std::chrono::steady_clock::now() + delay;
   for (auto& o : outbound_) {
-    if (o.domain == domain) any = o.due = true;
+    if (o.domain != domain) continue;
+    if (!o.due || at > o.not_before) o.not_before = at;
+    any = o.due = true;
   }
   if (any) arm_timer();
 }
@@ -180,6 +183,10 @@ void PeerGuard::on_timer() {
   const auto now = std::chrono::steady_clock::now();
   for (auto& o : outbound_) {
     if (!o.due) continue;
+    if (now < o.not_before) {
+      arm_timer();
+      continue;
+    }
     if (auto it = last_request_.find(o.domain);
         it != last_request_.end() && now - it->second < std::chrono::milliseconds(900)) {
       arm_timer();  // libzmq is still retrying (the refused peer is there): later

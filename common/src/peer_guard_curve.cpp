@@ -34,11 +34,15 @@ void PeerGuard::secure_tcp(zmq::socket_t& socket, const std::string& domain,
                                "TRADING_HEAL_CURVE_SERVER_KEY_FILE");
     }
     socket.set(zmq::sockopt::curve_serverkey, curve_->server_public_z85);
+    // A server that refuses our key ends the connection for good (libzmq does not retry a
+    // refused handshake): the guard connects again every kRefusedRetry, so that a host whose
+    // key the centre adds later (hosts.d, SIGHUP) is heard without a restart.
+    monitor(socket, domain, true);
     return;
   }
   socket.set(zmq::sockopt::curve_server, true);
   curve_domains_.insert(domain);
-  monitor(socket, domain);
+  monitor(socket, domain, false);
 }
 
 tl::expected<std::optional<CurveSetup>, ConfigError> load_curve_setup(const Config& cfg) {
@@ -82,7 +86,7 @@ void PeerGuard::reload_hosts() {
                hosts_.size());
 }
 
-void PeerGuard::monitor(zmq::socket_t& socket, const std::string& domain) {
+void PeerGuard::monitor(zmq::socket_t& socket, const std::string& domain, bool client) {
   static std::atomic<unsigned> next{0};
   const std::string ep = "inproc://trading-heal.guard-monitor." + std::to_string(next++);
   constexpr int kEvents = ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED |
@@ -96,7 +100,7 @@ void PeerGuard::monitor(zmq::socket_t& socket, const std::string& domain) {
   m->set(zmq::sockopt::linger, 0);
   m->connect(ep);
   if (loop_ != nullptr) loop_->on_readable(*m, [this] { on_monitor(); });
-  monitors_.push_back({std::move(m), {}});
+  monitors_.push_back({std::move(m), domain, client, {}});
 }
 
 // One monitor event of a tcp server socket: why a connection was refused before any ZAP request,
@@ -127,6 +131,22 @@ const char* PeerGuard::classify(std::deque<std::uint32_t>& unresolved, std::uint
   }
 }
 
+void PeerGuard::on_client_event(const std::string& domain, std::uint16_t id,
+                                const std::string& endpoint) {
+  if (id != ZMQ_EVENT_HANDSHAKE_FAILED_AUTH && id != ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
+      id != ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
+    return;
+  }
+  ++refused_by_server_;
+  if (logged_refusals_.insert(domain).second) {
+    spdlog::warn(
+        "the server refused this component's key component={} socket={} endpoint={} (is this "
+        "host's .pub in the other side's hosts.d?); trying again every {} s",
+        component_, domain, endpoint, kRefusedRetry.count());
+  }
+  schedule_reconnect(domain, kRefusedRetry);
+}
+
 void PeerGuard::on_monitor() {
   for (auto& m : monitors_) {
     for (int i = 0; i < 256; ++i) {
@@ -142,6 +162,10 @@ void PeerGuard::on_monitor() {
       std::uint32_t value = 0;
       std::memcpy(&id, ev[0].data(), sizeof id);
       std::memcpy(&value, static_cast<const char*>(ev[0].data()) + 2, sizeof value);
+      if (m.client) {
+        on_client_event(m.domain, id, ev.size() > 1 ? ev[1].to_string() : std::string("?"));
+        continue;
+      }
       const char* why = classify(m.unresolved, id, value);
       if (why == nullptr) continue;
       ++handshake_failures_;

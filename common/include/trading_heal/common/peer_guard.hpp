@@ -112,6 +112,9 @@ class PeerGuard {
   // bytes that are not ZMTP (closed by libzmq before any handshake), seen by a monitor of each
   // tcp server socket; also counted in refused().
   std::uint64_t handshake_failures() const { return handshake_failures_; }
+  // Handshakes of our CURVE client sockets the server refused (our key not admitted there).
+  std::uint64_t refused_by_server() const { return refused_by_server_; }
+  static constexpr std::chrono::seconds kRefusedRetry{5};
   // Drains the handshake monitors (attach() does it from the loop).
   void on_monitor();
   zmq::socket_t& socket() { return zap_; }  // readable when a request waits
@@ -139,8 +142,11 @@ class PeerGuard {
     std::string domain;
     std::string endpoint;
     bool due = false;
+    std::chrono::steady_clock::time_point not_before{};
   };
-  void schedule_reconnect(const std::string& domain);
+  // Connects the watched sockets of `domain` again, not before `delay` from now.
+  void schedule_reconnect(const std::string& domain,
+                          std::chrono::milliseconds delay = std::chrono::milliseconds(0));
   void arm_timer();
 
   std::string component_;
@@ -161,6 +167,8 @@ class PeerGuard {
   std::set<std::string> curve_domains_;
   struct Monitor {
     std::unique_ptr<zmq::socket_t> socket;
+    std::string domain;
+    bool client = false;  // a CURVE client: the server may refuse our key
     // Accepted connections (fds, in accept order) without a handshake result yet. libzmq's
     // events name the fd on accept and disconnect only, so a result resolves the oldest one: the
     // count is exact when handshakes end in the order they began, and never lost otherwise.
@@ -169,6 +177,8 @@ class PeerGuard {
   std::vector<Monitor> monitors_;
   Loop* loop_ = nullptr;
   std::uint64_t handshake_failures_ = 0;
+  std::uint64_t refused_by_server_ = 0;
+  std::set<std::string> logged_refusals_;  // client sockets whose refusal was logged
   std::set<std::string> logged_keys_;
   bool logged_handshake_ = false;
 
@@ -179,7 +189,9 @@ class PeerGuard {
   bool judge_credentials(const std::string& domain, const std::string& address, std::string& user);
   void secure_tcp(zmq::socket_t& socket, const std::string& domain, const std::string& endpoint,
                   Side side);
-  void monitor(zmq::socket_t& socket, const std::string& domain);
+  void monitor(zmq::socket_t& socket, const std::string& domain, bool client);
+  // A handshake event of a CURVE client socket: a refusal connects it again later.
+  void on_client_event(const std::string& domain, std::uint16_t id, const std::string& endpoint);
   static const char* classify(std::deque<std::uint32_t>& unresolved, std::uint16_t id,
                               std::uint32_t value);
   bool curve_allowed(const std::vector<zmq::message_t>& req, std::string& host);
