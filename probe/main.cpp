@@ -16,11 +16,10 @@
 #include "trading_heal/common/loop.hpp"
 #include "trading_heal/common/notify.hpp"
 #include "trading_heal/common/peer_guard.hpp"
-#include "trading_heal/common/relay.hpp"
 #include "trading_heal/common/reliable.hpp"
 #include "trading_heal/common/settings.hpp"
 #include "trading_heal/common/signals.hpp"
-#include "trading_heal/common/state_link.hpp"
+#include "trading_heal/probe/centre_link.hpp"
 #include "trading_heal/probe/runtime.hpp"
 #include "trading_heal/proto/json.hpp"
 
@@ -96,60 +95,22 @@ int run_daemon(const common::Config& cfg, const probe::ProbeOptions& opts) {
   } else {
     spdlog::warn("events disabled: cannot open outbox error={}", o.error());
   }
-  // Many hosts: the probe is the host's one link to the centre. Its state (and the actuator's
-  // and diagnoser's, read on their local PUBs) goes to the centre's state endpoint; the
-  // actuator's and diagnoser's records come to its relay and leave through its outbox.
-  common::StateLink link(ctx, guard, cfg, *ids, "probe", clock);
-  std::unique_ptr<common::RecordRelay> relay;
-  std::unique_ptr<zmq::socket_t> local_state;
-  if (!cfg.endpoints.relay.empty()) {
-    if (!events) {
-      spdlog::error("many hosts need the probe's outbox to relay records: cannot open {}",
-                    cfg.data_dir + "/probe-outbox");
-      return common::kExitFailure;
-    }
-    relay = std::make_unique<common::RecordRelay>(
-        ctx, cfg.endpoints.relay, *events,
-        trading_heal::proto::Limits{.max_bytes = cfg.max_message_bytes}, [&](zmq::socket_t& s) {
-          guard.protect(s, "relay", ids->allow({"diagnoser", "actuator"}), cfg.endpoints.relay);
-        });
-  }
-  if (link.enabled()) {
-    local_state = std::make_unique<zmq::socket_t>(
-        common::make_socket(ctx, zmq::socket_type::sub,
-                            {.max_msg_size = static_cast<std::int64_t>(cfg.max_message_bytes)}));
-    local_state->set(zmq::sockopt::subscribe, "");
-    guard.protect(*local_state, "local", ids->allow({"actuator", "diagnoser"}),
-                  cfg.endpoints.actuator_pub, common::Side::kConnect);
-    for (const auto& ep : {cfg.endpoints.actuator_pub, cfg.endpoints.diagnoser_pub}) {
-      if (auto c = common::connect_endpoint(*local_state, ep); !c) {
-        spdlog::error("cannot connect endpoint={} error={}", ep, c.error());
-        return common::kExitFailure;
-      }
-      guard.watch_connection(*local_state, ep);
-    }
+  // Many hosts: the probe is the host's one link to the centre (nothing with one host).
+  std::unique_ptr<probe::CentreLink> centre;
+  try {
+    centre = std::make_unique<probe::CentreLink>(ctx, guard, cfg, *ids, clock, events.get());
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    return common::kExitFailure;
   }
   common::Loop loop(signals);
   guard.attach(loop);
-  if (relay) loop.on_readable(relay->socket(), [&] { relay->on_readable(clock.mono()); });
-  if (local_state) {
-    loop.on_readable(*local_state, [&] {
-      for (int i = 0; i < 1000; ++i) {
-        zmq::message_t frame;
-        try {
-          if (!local_state->recv(frame, zmq::recv_flags::dontwait)) break;
-        } catch (const zmq::error_t&) {
-          break;
-        }
-        link.forward(frame);
-      }
-    });
-  }
+  centre->attach(loop);
   loop.on_signal(SIGHUP, [&] { guard.reload_hosts(); });
   rt.peers_refused = [&] { return guard.refused(); };
   auto publish = [&](const trading_heal::proto::Body& body) {
     if (!common::send_message(pub, stamper.stamp(body))) rt.count_publish_drop();
-    link.send(body);
+    centre->publish(body);
   };
   rt.on_report = [&](const trading_heal::proto::HealthReport& r) { publish(r); };
   rt.on_heartbeat = [&](const trading_heal::proto::Heartbeat& h) { publish(h); };
@@ -173,7 +134,7 @@ int run_daemon(const common::Config& cfg, const probe::ProbeOptions& opts) {
   loop.on_tick(clock.mono(), [&](common::MonoTime) {
     auto next = rt.on_tick(clock);
     if (events) next = std::min(next, events->on_tick(clock.mono()));
-    next = std::min(next, link.on_tick(clock.mono()));
+    next = std::min(next, centre->on_tick(clock.mono()));
     return next;
   });
   common::notify_ready("probing " + std::to_string(cfg.agents.size()) + " agents");
