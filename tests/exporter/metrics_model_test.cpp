@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <regex>
 #include <sstream>
@@ -377,6 +378,34 @@ TEST(MetricsModel, RenderWhileUpdating) {
   EXPECT_TRUE(has_line(
       m.render(),
       R"(trading_selfheal_actions_total{action="restart",host="localhost",symbol="S299-USDT"} 1)"));
+}
+
+// Many hosts: the delay of the hosts' health reports (the centre's clock minus the sender's
+// envelope time). A host's clock ahead of the centre's counts as 0; a non-finite delay (a
+// report without a time) is not counted.
+TEST(MetricsModel, ReportDelayIsAHistogramWithoutLabels) {
+  prometheus::Registry reg;
+  MetricsModel m(reg, {}, "centre");
+  EXPECT_TRUE(has_line(m.render(), "trading_selfheal_report_delay_seconds_count 0"))
+      << "present before the first report";
+  for (double d : {0.0003, 0.004, 0.004, 0.2, -1.5, 100.0, std::numeric_limits<double>::quiet_NaN(),
+                   std::numeric_limits<double>::infinity()}) {
+    m.observe_report_delay(d);
+  }
+  const std::string text = m.render();
+  for (const char* l : {
+           R"(trading_selfheal_report_delay_seconds_count 6)",
+           R"(trading_selfheal_report_delay_seconds_sum 100.2083)",
+           R"(trading_selfheal_report_delay_seconds_bucket{le="0.0005"} 2)",
+           R"(trading_selfheal_report_delay_seconds_bucket{le="0.001"} 2)",
+           R"(trading_selfheal_report_delay_seconds_bucket{le="0.005"} 4)",
+           R"(trading_selfheal_report_delay_seconds_bucket{le="0.25"} 5)",
+           R"(trading_selfheal_report_delay_seconds_bucket{le="30"} 5)",
+           R"(trading_selfheal_report_delay_seconds_bucket{le="+Inf"} 6)",
+       }) {
+    EXPECT_TRUE(has_line(text, l)) << "missing: " << l << "\n" << text;
+  }
+  expect_same_exposition(text, exposition(reg));
 }
 
 // Bus reconnects come as per-process cumulative counts in heartbeats: lost heartbeats lose

@@ -56,6 +56,10 @@ std::string string_field(const proto::Fields& f, const std::string& name) {
 
 const prometheus::Histogram::BucketBoundaries kDurationBuckets = {0.25, 0.5, 1,  2,  3,  5, 7.5,
                                                                   10,   15,  20, 30, 45, 60};
+// A report crosses a LAN in well under a millisecond; tens of ms say a busy centre, seconds a
+// skewed clock or a backlog.
+const prometheus::Histogram::BucketBoundaries kReportDelayBuckets = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
 
 // Value formatting of prometheus-cpp 1.0's TextSerializer: "%.*g" with max_digits10 - 1 = 16
 // significant digits (to_chars with chars_format::general and precision 16 prints the same),
@@ -327,6 +331,12 @@ MetricsModel::MetricsModel(prometheus::Registry& reg, const std::vector<common::
           reg, "trading_selfheal_peers_refused_total",
           "Connections to a component's sockets refused because the peer's user may not speak "
           "there, by component")),
+      report_delay_(index_.add(
+          index_.family<prometheus::Histogram>(
+              reg, "trading_selfheal_report_delay_seconds",
+              "Health reports from other hosts: seconds from the host's send time (its clock) "
+              "to their handling by this exporter (this host's clock)"),
+          {}, kReportDelayBuckets)),
       local_host_(std::move(local_host)) {
   const prometheus::Labels& local = *host_labels(local_host_);
   // A centre without agents of its own (they report from their hosts) has no local components
@@ -576,6 +586,9 @@ void MetricsModel::set_own_peers_refused(std::uint64_t total) {
         .Increment(static_cast<double>(total - own_refused_last_));
     own_refused_last_ = total;
   }
+}
+void MetricsModel::observe_report_delay(double seconds) {
+  if (std::isfinite(seconds)) report_delay_.Observe(std::max(seconds, 0.0));
 }
 void MetricsModel::set_deferred(std::size_t n) { deferred_.Set(static_cast<double>(n)); }
 

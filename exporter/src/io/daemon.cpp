@@ -197,6 +197,9 @@ void Daemon::on_sub(zmq::socket_t& sub) {
     const std::string host = common::host_of_peer(common::user_id_of(frame).c_str(), cfg_.host);
     const auto& env = msg->env;
     if (const auto* r = std::get_if<proto::HealthReport>(&msg->body)) {
+      if (&sub == hosts_sub_.get()) {
+        metrics_.observe_report_delay(common::to_epoch_seconds(clock_.wall()) - env.ts);
+      }
       metrics_.on_health(*r, host);
       status_.on_health(*r, host, env.ts, now);
     } else if (const auto* hb = std::get_if<proto::Heartbeat>(&msg->body)) {

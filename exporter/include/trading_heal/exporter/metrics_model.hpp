@@ -113,6 +113,11 @@ class MetricsModel {
   void set_deferred(std::size_t n);
   // The exporter's own refused peers (cumulative total; the others' come in heartbeats).
   void set_own_peers_refused(std::uint64_t total);
+  // trading_selfheal_report_delay_seconds: a health report from another host, from its
+  // envelope's time (the host's wall clock when its link sent it) to its handling here (this
+  // host's wall clock). A negative delay (the host's clock ahead) counts as 0; a non-finite one
+  // is not counted.
+  void observe_report_delay(double seconds);
 
   // The exposition of every series of the model (text format 0.0.4). Thread-safe.
   std::string render() const;
@@ -158,7 +163,7 @@ class MetricsModel {
     // Per series its line up to the value ("name{a=\"x\"} "), made once, and its metric.
     std::map<prometheus::Labels, std::pair<std::string, const prometheus::Counter*>> counters;
     std::map<prometheus::Labels, std::pair<std::string, const prometheus::Gauge*>> gauges;
-    const prometheus::Histogram* histogram = nullptr;  // the only histogram has no labels
+    const prometheus::Histogram* histogram = nullptr;  // histograms have no labels
   };
   class Index {
    public:
@@ -207,6 +212,7 @@ class MetricsModel {
   prometheus::Gauge& deferred_;
   prometheus::Family<prometheus::Counter>& bus_reconnects_;
   prometheus::Family<prometheus::Counter>& peers_refused_;
+  prometheus::Histogram& report_delay_;
   std::uint64_t own_refused_last_ = 0;
 
   std::string local_host_;
