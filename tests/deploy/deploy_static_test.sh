@@ -30,7 +30,7 @@ done
 ok "dashboard: JSON, $n metric names, all emitted by the exporter"
 jq -e '.panels[] | select(.type == "gauge") | .fieldConfig.defaults.thresholds.steps |
   map(.value) == [null, 300, 600]' "$dash" >/dev/null || fail "stall gauge thresholds are not 300/600 s"
-jq -e '[.panels[].targets[]?.expr // empty] | any(. == "increase(trading_agent_restart_total{symbol=~\"$symbol\"}[1h])")' \
+jq -e '[.panels[].targets[]?.expr // empty] | any(. == "increase(trading_agent_restart_total{host=~\"$host\",symbol=~\"$symbol\"}[1h])")' \
   "$dash" >/dev/null || fail "no restart history panel with increase(trading_agent_restart_total[1h])"
 ok "dashboard: stall gauge green < 300 s, yellow 300-600 s, red > 600 s; restart history"
 

@@ -209,6 +209,8 @@ EOF
   [[ $var_q =~ ^label_values\(([a-z_]+),\ *symbol\)$ ]] || fail "unexpected variable query $var_q"
   exprs+=("count by (symbol) (${BASH_REMATCH[1]})")
   all=$(jq -r '.templating.list[] | select(.name == "symbol") | .allValue' "$dash")
+  all_hosts=$(jq -r '.templating.list[] | select(.name == "host") | .allValue' "$dash")
+  [[ $all_hosts == ".+" ]] || fail "the host variable's All is $all_hosts, not .+"
   query() {  # query EXPR: prints the number of series; fails on an error or an empty result
     local r
     r=$(curl -sS --max-time 5 "http://127.0.0.1:$PROM_PORT/api/v1/query" --data-urlencode "query=$1") || return 1
@@ -218,6 +220,7 @@ EOF
   }
   for e in "${exprs[@]}"; do
     q=${e//\$symbol/$all}
+    q=${q//\$host/$all_hosts}
     deadline=$(( $(now_ms) + 30000 ))
     until res=$(query "$q"); do
       [[ $res == error* ]] && fail "PromQL does not parse: $q: $res"
