@@ -245,8 +245,10 @@ fetch_centre_key() {  # fetch_centre_key DEST
       "(deploy.sh --role centre $centre_ssh), or copy that file here and give --centre-key FILE"
 }
 push_host_key() {  # push_host_key NAME PUBFILE
-  local st
+  local st err
   st=$(mktemp -d)
+  # Outside the copied directory: tar must not read a file that is being written.
+  err=$(mktemp)
   mkdir -p "$st/build"
   cp -a "$HERE" "$st/deploy"
   cp "$2" "$st/build/host.pub"
@@ -254,13 +256,13 @@ push_host_key() {  # push_host_key NAME PUBFILE
   local extra=()
   ((dry == 0)) || extra+=(--dry-run)
   remote "$centre_ssh" "$st" --role centre --hosts-only "${extra[@]}" \
-    --add-host "$(printf %q "$1")=\"\$d/build/host.pub\"" 2> >(tee "$st/err" >&2) ||
-    { rm -rf "$st"; die "adding $1's key on the centre $centre_ssh failed (see above)"; }
+    --add-host "$(printf %q "$1")=\"\$d/build/host.pub\"" 2> >(tee "$err" >&2) ||
+    { rm -rf "$st" "$err"; die "adding $1's key on the centre $centre_ssh failed (see above)"; }
   # A probe refused by the centre does not try again (libzmq ends a link whose CURVE handshake
   # was refused): once the centre knows a new key, the host's probe connects anew.
   key_added=0
-  grep -q "nothing to change" "$st/err" || key_added=1
-  rm -rf "$st"
+  grep -q "nothing to change" "$err" || key_added=1
+  rm -rf "$st" "$err"
 }
 key_added=0
 # The commands an operator runs when deploy cannot reach the centre itself.
@@ -285,7 +287,9 @@ fi
 if [[ -n $host ]]; then
   [[ $host =~ ^([A-Za-z0-9._-]+@)?[A-Za-z0-9.:_-]+$ ]] || die "invalid host '$host'"
   stage=$(mktemp -d)
-  trap 'rm -rf "$stage"' EXIT
+  # What the remote run prints, outside the directory tar sends while it runs.
+  out=$(mktemp)
+  trap 'rm -rf "$stage" "$out"' EXIT
   mkdir -p "$stage/build/bin"
   cp -a "$ROOT/deploy" "$ROOT/systemd" "$stage/"
   if [[ -n $deb ]]; then
@@ -324,11 +328,11 @@ if [[ -n $host ]]; then
   done
   echo "deploy: copying to $host and running there" >&2
   status=0
-  remote "$host" "$stage" "${fwd[*]}" >"$stage/out" || status=$?
-  grep -v "^$HOST_KEY_MARK " "$stage/out" || true
+  remote "$host" "$stage" "${fwd[*]}" >"$out" || status=$?
+  grep -v "^$HOST_KEY_MARK " "$out" || true
   ((status == 0)) || exit "$status"
   if [[ $role == host && $uninstall == 0 ]]; then
-    mark=$(sed -n "s/^$HOST_KEY_MARK //p" "$stage/out" | tail -1)
+    mark=$(sed -n "s/^$HOST_KEY_MARK //p" "$out" | tail -1)
     if [[ -z $mark ]]; then
       ((dry)) || die "$host did not name its key"
       echo "deploy: would add the host's public key to the centre's hosts.d (${centre_ssh:-by hand})" >&2
