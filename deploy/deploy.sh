@@ -1146,7 +1146,11 @@ step_verify() {
   done
   echo "deploy: verify: GET $api -> ${body:-no answer}" >&2
   [[ $body == *'"status":"ok"'* ]] || fail=1
-  if curl -fsS --max-time 5 "$metrics" 2>/dev/null | grep -q '^trading_selfheal_component_up'; then
+  # Read whole, then searched: grep -q ending the pipe early would fail curl with SIGPIPE under
+  # pipefail once the exposition outgrows the pipe's buffer.
+  local exposition
+  exposition=$(curl -fsS --max-time 5 "$metrics" 2>/dev/null || true)
+  if grep -q '^trading_selfheal_component_up' <<<"$exposition"; then
     echo "deploy: verify: GET $metrics -> trading_selfheal_component_up present" >&2
   else
     echo "deploy: verify: GET $metrics -> no trading-heal metrics" >&2

@@ -123,7 +123,8 @@ for u in "${units[@]}"; do
 done
 ok "four user units active (running): ${units[*]}"
 [[ $(curl -fsS --max-time 5 "http://127.0.0.1:$API_PORT/health") == *'"status":"ok"'* ]] || fail "GET :$API_PORT/health"
-curl -fsS --max-time 5 "http://127.0.0.1:$METRICS_PORT/metrics" | grep -q '^trading_selfheal_component_up' ||
+# (read whole, then searched: grep -q would end the pipe early and curl fail with SIGPIPE)
+grep -q '^trading_selfheal_component_up' <<<"$(curl -fsS --max-time 5 "http://127.0.0.1:$METRICS_PORT/metrics")" ||
   fail "no metrics on :$METRICS_PORT"
 ok "GET :$API_PORT/health answers ok, :$METRICS_PORT/metrics serves trading-heal metrics"
 grep -q '^TRADING_HEAL_SYSTEMD_SCOPE=user$' "$XDG_CONFIG_HOME/trading-heal/$INSTANCE.env" || fail "env file scope"
@@ -175,7 +176,7 @@ fi
 if [[ $mode == dashboard ]]; then
   # --- a diagnosis, so that the Ollama panels have data -----------------------------------------
   "$SRC/tests/bed/bed.sh" fault "$VICTIM" stall >/dev/null 2>&1
-  have_latency() { curl -fsS "http://127.0.0.1:$METRICS_PORT/metrics" | grep -q '^trading_ollama_analysis_latency_seconds{'; }
+  have_latency() { grep -q '^trading_ollama_analysis_latency_seconds{' <<<"$(curl -fsS "http://127.0.0.1:$METRICS_PORT/metrics")"; }
   t=$(now_ms)
   wait_for "an Ollama analysis of $VICTIM (trading_ollama_analysis_latency_seconds)" 60 have_latency
   ok "stalled $VICTIM diagnosed by the LLM after $(( $(now_ms) - t )) ms"
