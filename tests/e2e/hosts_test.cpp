@@ -195,11 +195,7 @@ class Hosts : public ::testing::Test {
     env["TRADING_HEAL_RELAY_ENDPOINT"] =
         "ipc://" + (dir_ / host / "run" / "probe" / "relay.sock").string();
     env["OLLAMA_ENABLED"] = "false";
-    // PostgreSQL by its unix socket: its 127.0.0.1 is another namespace's.
-    std::string url = env["DATABASE_URL"];
-    url = url.substr(0, url.find('@') + 1) + "/postgres?host=" + env["PG_SOCKET_DIR"] +
-          "&port=" + env["PGPORT"];
-    env["DATABASE_URL"] = url;
+    env["DATABASE_URL"] = socket_url(env);
     auto probe = env;
     probe["TRADING_HEAL_STATE_ENDPOINT"] = "tcp://" + kCentre + ":" + std::to_string(kStatePort);
     probe["TRADING_HEAL_EVENTS_ENDPOINT"] = "tcp://" + kCentre + ":" + std::to_string(kEventsPort);
@@ -210,6 +206,20 @@ class Hosts : public ::testing::Test {
     if (diagnoser) spawn(host + "/diagnoser", host, "trading-heal-diagnoser", env);
   }
 
+  // The bed's database URL by PostgreSQL's unix socket: its 127.0.0.1 is another namespace's.
+  static std::string socket_url(std::map<std::string, std::string>& env) {
+    const std::string url = env["DATABASE_URL"];
+    return url.substr(0, url.find('@') + 1) + "/postgres?host=" + env["PG_SOCKET_DIR"] +
+           "&port=" + env["PGPORT"];
+  }
+  // The centre's count of refused peers (-1 before the exporter answers).
+  static double refused() {
+    const std::string m = metrics();
+    const std::string series =
+        R"(trading_selfheal_peers_refused_total{component="exporter",host="centre"} )";
+    const auto at = m.find(series);
+    return at == std::string::npos ? -1.0 : std::stod(m.substr(at + series.size()));
+  }
   // GET on the centre's loopback (inside its namespace).
   static std::string centre_get(int port, const std::string& path) {
     return Bed::sh_out("ip netns exec " + ns("centre") +
@@ -344,13 +354,6 @@ void speak_as_stranger(const std::string& key_dir, std::string* error) {
 }
 
 TEST_F(Hosts, AStrangersKeyAndAPlainTcpClientAreRefusedAndCounted) {
-  auto refused = [] {
-    const std::string m = metrics();
-    const std::string series =
-        R"(trading_selfheal_peers_refused_total{component="exporter",host="centre"} )";
-    const auto at = m.find(series);
-    return at == std::string::npos ? -1.0 : std::stod(m.substr(at + series.size()));
-  };
   ASSERT_TRUE(wait_until([&] { return refused() >= 0; }, 20s, 250ms)) << metrics();
   const double before = refused();
   std::string error;
@@ -419,20 +422,11 @@ TEST_F(Hosts, TheCentreAwayForAMinuteMissesNothingAndGetsEachRecordOnce) {
 // centre read it again (SIGHUP), the host is heard without being restarted (its probe connects
 // again by itself after a refusal).
 TEST_F(Hosts, AHostAdmittedLaterIsHeardWithoutARestart) {
-  auto refused = [] {
-    const std::string m = metrics();
-    const std::string series =
-        R"(trading_selfheal_peers_refused_total{component="exporter",host="centre"} )";
-    const auto at = m.find(series);
-    return at == std::string::npos ? -1.0 : std::stod(m.substr(at + series.size()));
-  };
   ASSERT_TRUE(wait_until([&] { return refused() >= 0; }, 20s, 250ms)) << metrics();
   const double before = refused();
   auto env = base_env("gamma");
   env["TRADING_HEAL_AGENTS"] = "ADA_USDT";
-  std::string url = env["DATABASE_URL"];
-  env["DATABASE_URL"] = url.substr(0, url.find('@') + 1) +
-                        "/postgres?host=" + env["PG_SOCKET_DIR"] + "&port=" + env["PGPORT"];
+  env["DATABASE_URL"] = socket_url(env);
   env["TRADING_HEAL_STATE_ENDPOINT"] = "tcp://" + kCentre + ":" + std::to_string(kStatePort);
   env["TRADING_HEAL_EVENTS_ENDPOINT"] = "tcp://" + kCentre + ":" + std::to_string(kEventsPort);
   env["TRADING_HEAL_CURVE_SECRET_KEY_FILE"] = (dir_ / "keys" / "gamma.key").string();
