@@ -96,16 +96,8 @@ GlobalIncident load_global(const json& s, Now now) {
 json save(const Model& m, Now now) {
   json agents = json::object();
   for (const auto& a : m.agents) agents[a.spec.instance] = save_agent(a, now);
-  json g = nullptr;
-  const GlobalIncident& gi = m.global;
-  if (gi.active) {
-    g = {{"id", gi.id},
-         {"cause", gi.cause},
-         {"stage", std::string(to_string(gi.stage))},
-         {"canary", gi.canary},
-         {"opened", wall_or_null(gi.opened, now)},
-         {"members", std::vector<std::string>(gi.members.begin(), gi.members.end())}};
-  }
+  json g = status::global_incident_json(m.global);
+  if (m.global.active) g["opened"] = wall_or_null(m.global.opened, now);
   return {{"version", 1}, {"saved_at", epoch(now.wall)}, {"agents", agents}, {"global", g}};
 }
 

@@ -54,18 +54,19 @@ proto::Event agent_state(const Model& m, const AgentState& a, Now now) {
   return e;
 }
 
+nlohmann::json global_incident_json(const GlobalIncident& gi) {
+  if (!gi.active) return nullptr;
+  return {{"id", gi.id},
+          {"cause", gi.cause},
+          {"stage", std::string(to_string(gi.stage))},
+          {"canary", gi.canary},
+          {"members", std::vector<std::string>(gi.members.begin(), gi.members.end())}};
+}
+
 nlohmann::json to_json(const Model& m, Now now) {
   nlohmann::json agents = nlohmann::json::object();
   for (const auto& a : m.agents) agents[a.spec.instance] = agent_json(m, a, now);
-  nlohmann::json g = nullptr;
-  const GlobalIncident& gi = m.global;
-  if (gi.active) {
-    g = {{"id", gi.id},
-         {"cause", gi.cause},
-         {"stage", std::string(to_string(gi.stage))},
-         {"canary", gi.canary},
-         {"members", std::vector<std::string>(gi.members.begin(), gi.members.end())}};
-  }
+  const nlohmann::json g = global_incident_json(m.global);
   return {{"agents", agents},
           {"global_incident", g},
           {"fleet_restarts_hour", budget::fleet_in_window(m, now.mono)}};

@@ -24,6 +24,9 @@ namespace status {
 // The `agent_state` event (the PUB socket's STATE) and the /status JSON (status.cpp).
 proto::Event agent_state(const Model& m, const AgentState& a, Now now);
 nlohmann::json to_json(const Model& m, Now now);
+// An open global incident as both views show it (id, cause, stage, canary, members); null when
+// none is open.
+nlohmann::json global_incident_json(const GlobalIncident& gi);
 }  // namespace status
 
 namespace persistence {
