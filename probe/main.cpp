@@ -112,6 +112,11 @@ int run_daemon(const common::Config& cfg, const probe::ProbeOptions& opts) {
     if (!common::send_message(pub, stamper.stamp(body))) rt.count_publish_drop();
     centre->publish(body);
   };
+  // The centre's orders go to the host's actuator on the health socket (it never touches the
+  // network); not to the centre again.
+  centre->on_order = [&](const trading_heal::proto::Event& e) {
+    if (!common::send_message(pub, stamper.stamp(e))) rt.count_publish_drop();
+  };
   rt.on_report = [&](const trading_heal::proto::HealthReport& r) { publish(r); };
   rt.on_heartbeat = [&](const trading_heal::proto::Heartbeat& h) { publish(h); };
   rt.on_event = [&](const trading_heal::proto::Event& e) {

@@ -266,8 +266,8 @@ const Row kRows[] = {
    "failed checks in an incident before the agent is left to the operator (>= CONSECUTIVE_THRESHOLD)"},
   {"TRADING_HEAL_MAX_RESTARTS", kActuator, TH_INT(max_restarts), 0, 1000,
    "restarts of one agent per hour (0-1000)"},
-  {"TRADING_HEAL_FLEET_MAX_RESTARTS", kActuator, TH_INT(fleet_max_restarts), 0, 100000,
-   "restarts of the whole fleet per hour"},
+  {"TRADING_HEAL_FLEET_MAX_RESTARTS", kActuator | kExporter, TH_INT(fleet_max_restarts), 0, 100000,
+   "restarts of the whole fleet per hour (a centre: of all its hosts together)"},
   {"TRADING_HEAL_COOLDOWN", kActuator, TH_SECONDS(cooldown), 0, kDay, "seconds between two restarts of one agent"},
   {"TRADING_HEAL_BACKOFF_MAX", kActuator, TH_SECONDS(backoff_max), 0, kDay,
    "the longest extra wait after restarts that did not help, seconds"},
@@ -280,9 +280,9 @@ const Row kRows[] = {
    "seconds a (re)started agent may take before its first decision"},
   {"TRADING_HEAL_RESTART_TIMEOUT", kActuator, TH_SECONDS(restart_timeout), 0.1, 3600,
    "seconds for the restart job, and again for the new MainPID's verification"},
-  {"TRADING_HEAL_GLOBAL_MIN_AGENTS", kActuator, TH_INT(global_min_agents), 2, 100000,
-   "agents failing together that make a global incident (2-100000)"},
-  {"TRADING_HEAL_GLOBAL_WINDOW", kActuator,
+  {"TRADING_HEAL_GLOBAL_MIN_AGENTS", kActuator | kExporter, TH_INT(global_min_agents), 2, 100000,
+   "agents failing together that make a global incident (2-100000; a centre: on two hosts or more)"},
+  {"TRADING_HEAL_GLOBAL_WINDOW", kActuator | kExporter,
    [](Reader& r, Config& c, const Row& w) {
      c.global_window = c.interval * 2;
      r.seconds(w.name, c.global_window, w.min, w.max);
@@ -402,6 +402,9 @@ const Row kRows[] = {
   {"TRADING_HEAL_RELAY_ENDPOINT", kProbe | kActuator | kDiagnoser, read_optional_endpoint<&Endpoints::relay>,
    [](const Config& c) { return c.endpoints.relay; }, 0, 0,
    "many hosts: the probe binds it and forwards the records the host's actuator and diagnoser send there to the centre's events endpoint (unset: one host)"},
+  {"TRADING_HEAL_FLEET_ENDPOINT", kProbe | kExporter, read_optional_endpoint<&Endpoints::fleet>,
+   [](const Config& c) { return c.endpoints.fleet; }, 0, 0,
+   "many hosts: the centre's orders (hold restarts fleet-wide, the canary host); the centre's exporter binds it, each host's probe connects and tells its actuator (unset: each host decides alone)"},
   {"TRADING_HEAL_CONTROL_ENDPOINT", kActuator | kCtl, TH_ENDPOINT(actuator_control, "/actuator/control.sock"),
    0, 0, "the actuator's commands (pause, resume, status)"},
   {"TRADING_HEAL_DIAGNOSER_CONTROL_ENDPOINT", kDiagnoser | kActuator | kCtl,

@@ -804,5 +804,108 @@ TEST_F(EngineTest, AHugeDiagnosisCauseIsCut) {
   EXPECT_EQ(engine_->agent("BTC_USDT")->last_diagnosis, kept);
 }
 
+// Many hosts: the centre's order (a `fleet_directive` the probe passes on). This host is "alpha".
+class FleetOrderTest : public EngineTest {
+ protected:
+  void SetUp() override {
+    make({{"TRADING_HEAL_DIAGNOSIS_WAIT", "0"}, {"TRADING_HEAL_HOST", "alpha"}});
+  }
+  Decisions order(bool hold, const std::string& canary_host, std::chrono::milliseconds t,
+                  std::int64_t ttl = 10) {
+    proto::Event e;
+    e.action = "fleet_directive";
+    e.reason = "fleet incident fleet-1: beta is the canary host, the others hold";
+    e.fields["hold"] = hold;
+    e.fields["incident"] = std::string("fleet-1");
+    e.fields["cause"] = std::string("agents");
+    e.fields["canary_host"] = canary_host;
+    e.fields["ttl_seconds"] = ttl;
+    return engine_->on_fleet_directive(e, at(t));
+  }
+};
+
+TEST_F(FleetOrderTest, HeldByTheCentreThenReleasedWhenItLifts) {
+  auto ds = order(true, "beta", 0s);
+  auto h = events(ds, "fleet_hold");
+  ASSERT_EQ(h.size(), 1U);
+  EXPECT_EQ(std::get<std::string>(h[0].fields.at("state")), "holding");
+  EXPECT_EQ(std::get<std::string>(h[0].fields.at("canary_host")), "beta");
+  EXPECT_TRUE(engine_->fleet().holding);
+  EXPECT_TRUE(events(order(true, "beta", 2s), "fleet_hold").empty()) << "audited once";
+  Decisions all;
+  append(all, fail("BTC_USDT", 1, 3s));
+  append(all, fail("BTC_USDT", 2, 4s));
+  append(all, engine_->on_tick(at(5s)));
+  EXPECT_TRUE(restarts(all).empty()) << "held for the centre";
+  EXPECT_TRUE(engine_->agent("BTC_USDT")->held);
+  EXPECT_EQ(engine_->status_json(at(5s))["fleet_hold"]["canary_host"], "beta");
+  // Lifted: released at once, not at its next retry.
+  ds = order(false, "", 6s);
+  h = events(ds, "fleet_hold");
+  ASSERT_EQ(h.size(), 1U);
+  EXPECT_EQ(std::get<std::string>(h[0].fields.at("state")), "lifted");
+  auto rs = restarts(ds);
+  ASSERT_EQ(rs.size(), 1U);
+  EXPECT_EQ(rs[0].agent, "BTC_USDT");
+  EXPECT_FALSE(engine_->agent("BTC_USDT")->held);
+  EXPECT_TRUE(engine_->status_json(at(6s))["fleet_hold"].is_null());
+}
+
+TEST_F(FleetOrderTest, TheCanaryHostIsNotHeld) {
+  EXPECT_TRUE(events(order(true, "alpha", 0s), "fleet_hold").empty());
+  EXPECT_FALSE(engine_->fleet().holding);
+  Decisions all;
+  append(all, fail("BTC_USDT", 1, 1s));
+  append(all, fail("BTC_USDT", 2, 2s));
+  EXPECT_EQ(restarts(all).size(), 1U);
+}
+
+// The centre unheard for the order's ttl: the host decides alone again (and says so).
+TEST_F(FleetOrderTest, AnOrderNotRepeatedLapses) {
+  order(true, "", 0s, 5);
+  Decisions all;
+  append(all, fail("ETH_USDT", 1, 1s));
+  append(all, fail("ETH_USDT", 2, 2s));
+  EXPECT_TRUE(restarts(all).empty());
+  EXPECT_EQ(engine_->next_deadline(at(2s)), at(5s).mono) << "the lapse is a deadline";
+  EXPECT_TRUE(restarts(engine_->on_tick(at(4900ms))).empty());
+  auto ds = engine_->on_tick(at(5s));
+  auto h = events(ds, "fleet_hold");
+  ASSERT_EQ(h.size(), 1U);
+  EXPECT_EQ(std::get<std::string>(h[0].fields.at("state")), "lapsed");
+  EXPECT_EQ(restarts(ds).size(), 1U);
+  EXPECT_FALSE(engine_->fleet().holding);
+}
+
+// A ttl outside 1..60 s is bounded; an order without `hold` holds nothing.
+TEST_F(FleetOrderTest, OddOrdersAreBounded) {
+  order(true, "", 0s, 100000);
+  EXPECT_EQ(*engine_->fleet().until, at(60s).mono);
+  order(true, "", 0s, -5);
+  EXPECT_EQ(*engine_->fleet().until, at(1s).mono);
+  proto::Event e;
+  e.action = "fleet_directive";
+  engine_->on_fleet_directive(e, at(2s));
+  EXPECT_FALSE(engine_->fleet().holding);
+  e.action = "restart";  // not an order
+  e.fields["hold"] = true;
+  engine_->on_fleet_directive(e, at(3s));
+  EXPECT_FALSE(engine_->fleet().holding);
+}
+
+// The failures counted while the centre held this host are not failed restarts: released, the
+// agent is restarted, not declared exhausted (a restart earlier this hour notwithstanding).
+TEST_F(FleetOrderTest, FailuresCountedWhileHeldDoNotExhaust) {
+  restart_cycle("BTC_USDT", 0s);
+  order(true, "beta", 100s, 60);
+  Decisions all;
+  for (std::uint32_t n = 1; n <= 12; ++n) append(all, fail("BTC_USDT", n, 100s + n * 1s));
+  EXPECT_TRUE(restarts(all).empty());
+  EXPECT_TRUE(events(all, "exhausted").empty());
+  auto ds = order(false, "", 115s);
+  EXPECT_EQ(restarts(ds).size(), 1U);
+  EXPECT_TRUE(events(ds, "exhausted").empty());
+}
+
 }  // namespace
 }  // namespace trading_heal::actuator

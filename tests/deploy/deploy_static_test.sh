@@ -126,7 +126,7 @@ refused() {  # refused WANT ARGS...: deploy.sh ARGS fails and says WANT
 refused "--role host needs --centre ADDR[:PORT]" --role host
 refused "--role wants centre or host, got 'edge'" --role edge
 refused "got 'centre_1!'" --role host --centre 'centre_1!'
-refused "the port must be 1-65534" --role host --centre centre.example:65535
+refused "the port must be 1-65533" --role host --centre centre.example:65534
 refused "--centre goes with --role host" --centre centre.example
 refused "--centre-key, --centre-ssh and --host-name go with --role host" --role centre --centre-key /etc/hostname
 refused "--add-host and --hosts-only go with --role centre" --role host --centre c.example --add-host h1=/etc/hostname
@@ -158,6 +158,7 @@ done
 ! grep -q 'mask trading-heal-exporter\|polkit-1' "$work/centre.log" || fail "the centre masks its exporter or gets a polkit rule"
 [[ $(envs "$p/staticctr.exporter.env") == "TRADING_HEAL_STATE_ENDPOINT=tcp://*:9130
 TRADING_HEAL_EVENTS_ENDPOINT=tcp://*:9131
+TRADING_HEAL_FLEET_ENDPOINT=tcp://*:9132
 TRADING_HEAL_CURVE_SECRET_KEY_FILE=/etc/trading-heal/keys/centre.key
 TRADING_HEAL_HOSTS_DIR=/etc/trading-heal/hosts.d" ]] || fail "the centre's exporter.env: $(envs "$p/staticctr.exporter.env")"
 ! envs "$p/staticctr.env" | grep -Eq 'tcp://|CURVE|HOSTS_DIR|^TRADING_HEAL_AGENTS=' ||
@@ -176,7 +177,8 @@ grep -q 'job_name: trading-selfheal-staticctr' "$prom" || fail "no trading-heal 
   --centre 127.0.0.1:19130 --add-host "host1=$work/keys/host1.pub" --plan-dir "$work/centre2" >"$work/centre2.log" 2>&1 ||
   { cat "$work/centre2.log" >&2; fail "deploy.sh --role centre --centre --add-host --dry-run"; }
 grep -qx 'TRADING_HEAL_STATE_ENDPOINT=tcp://127.0.0.1:19130' "$work/centre2/etc/trading-heal/staticctr.exporter.env" &&
-  grep -qx 'TRADING_HEAL_EVENTS_ENDPOINT=tcp://127.0.0.1:19131' "$work/centre2/etc/trading-heal/staticctr.exporter.env" ||
+  grep -qx 'TRADING_HEAL_EVENTS_ENDPOINT=tcp://127.0.0.1:19131' "$work/centre2/etc/trading-heal/staticctr.exporter.env" &&
+  grep -qx 'TRADING_HEAL_FLEET_ENDPOINT=tcp://127.0.0.1:19132' "$work/centre2/etc/trading-heal/staticctr.exporter.env" ||
   fail "--role centre --centre ADDR:PORT: not bound there"
 [[ ! -e $work/centre/etc/systemd/system/trading-heal-exporter@staticctr.service.d ]] || fail "a drop-in for the centre bound to all addresses"
 grep -qx 'RestrictAddressFamilies=AF_NETLINK' "$work/centre2/etc/systemd/system/trading-heal-exporter@staticctr.service.d/50-deploy-bind-address.conf" ||
@@ -200,12 +202,13 @@ done
 cmp -s "$work/host/etc/trading-heal/keys/centre.pub" "$work/keys/centre.pub" || fail "the centre's key not planned as keys/centre.pub"
 envs "$p/statichost.probe.env" | grep -qx 'TRADING_HEAL_STATE_ENDPOINT=tcp://centre.example:9130' &&
   envs "$p/statichost.probe.env" | grep -qx 'TRADING_HEAL_EVENTS_ENDPOINT=tcp://centre.example:9131' &&
+  envs "$p/statichost.probe.env" | grep -qx 'TRADING_HEAL_FLEET_ENDPOINT=tcp://centre.example:9132' &&
   envs "$p/statichost.probe.env" | grep -qx 'TRADING_HEAL_CURVE_SECRET_KEY_FILE=/etc/trading-heal/keys/host1.key' &&
   envs "$p/statichost.probe.env" | grep -qx 'TRADING_HEAL_CURVE_SERVER_KEY_FILE=/etc/trading-heal/keys/centre.pub' ||
   fail "the probe's env file lacks its links to the centre: $(envs "$p/statichost.probe.env")"
 envs "$p/statichost.env" | grep -qx 'TRADING_HEAL_RELAY_ENDPOINT=ipc:///run/trading-heal/statichost/probe/relay.sock' &&
   envs "$p/statichost.env" | grep -qx 'TRADING_HEAL_HOST=host1' || fail "the shared env lacks the relay or the host's name"
-! envs "$p/statichost.env" "$p/statichost.diagnoser.env" | grep -Eq 'tcp://|CURVE|HOSTS_DIR|STATE_ENDPOINT' ||
+! envs "$p/statichost.env" "$p/statichost.diagnoser.env" | grep -Eq 'tcp://|CURVE|HOSTS_DIR|STATE_ENDPOINT|FLEET_ENDPOINT' ||
   fail "tcp endpoints or keys outside the probe's file: $(envs "$p/statichost.env" "$p/statichost.diagnoser.env")"
 ok "deploy.sh --role host --dry-run: its key owned by the probe's user, the centre's key, the relay shared, tcp and keys in the probe's file only, no exporter, no Prometheus job"
 

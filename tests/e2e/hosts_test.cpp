@@ -1,16 +1,19 @@
 // Many hosts on one machine: a centre and two agent hosts, each in its own network namespace,
 // joined by veth pairs on a bridge of a namespace of its own (10.213.77.0/24; nothing routes out
 // of it), plus a fourth namespace for a stranger. The centre runs the exporter (the hosts' state
-// on TRADING_HEAL_STATE_ENDPOINT, their records on the events endpoint, both tcp with CURVE and
-// the allow-list hosts.d/{alpha,beta}.pub); each agent host runs a probe (its link to the centre)
-// and an actuator (and alpha a diagnoser, with the rules only) for three of the testbed's agents.
-// The agents, their user manager, PostgreSQL (by its unix socket) and the journal are the
-// testbed's: the hosts share that one user manager (a second one cannot run beside it here, see
-// tests/bed/bed.sh), each watching and restarting only its own agents.
+// on TRADING_HEAL_STATE_ENDPOINT, their records on the events endpoint, its orders to them on the
+// fleet endpoint, all tcp with CURVE and the allow-list hosts.d/{alpha,beta}.pub); each agent
+// host runs a probe (its link to the centre) and an actuator (and alpha a diagnoser, with the rules
+// only) for three of the testbed's agents. The agents, their user manager, PostgreSQL (by its unix
+// socket) and the journal are the testbed's: the hosts share that one user manager (a second one
+// cannot run beside it here, see tests/bed/bed.sh), each watching and restarting only its own
+// agents.
 //
-// Shown: stalls on both hosts healed and audited with the right host; a stranger's key and a
-// plain-TCP client refused and counted; the centre stopped for 60 s while a host heals a stall,
-// whose records arrive exactly once when it is back; a cut link seen by the centre within 10 s.
+// Shown: stalls on both hosts healed and audited with the right host; agents failing on both
+// hosts together healed as one fleet incident with one canary host (the other held); a
+// stranger's key and a plain-TCP client refused and counted; the centre stopped for 60 s while a
+// host heals a stall, whose records arrive exactly once when it is back; a cut link seen by the
+// centre within 10 s.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -52,6 +55,7 @@ constexpr const char* kNet = "10.213.77.";
 const std::string kCentre = std::string(kNet) + "1";
 constexpr int kStatePort = 29130;
 constexpr int kEventsPort = 29131;
+constexpr int kFleetPort = 29132;
 constexpr int kMetricsPort = 29220;
 constexpr int kApiPort = 29221;
 
@@ -173,6 +177,9 @@ class Hosts : public ::testing::Test {
     env["TRADING_HEAL_AGENTS"] = "";
     env["TRADING_HEAL_STATE_ENDPOINT"] = "tcp://" + kCentre + ":" + std::to_string(kStatePort);
     env["TRADING_HEAL_EVENTS_ENDPOINT"] = "tcp://" + kCentre + ":" + std::to_string(kEventsPort);
+    env["TRADING_HEAL_FLEET_ENDPOINT"] = "tcp://" + kCentre + ":" + std::to_string(kFleetPort);
+    // Failures on several hosts within 30 s are one fleet incident (3 agents, 2 hosts or more).
+    env["TRADING_HEAL_GLOBAL_WINDOW"] = "30";
     env["TRADING_HEAL_CURVE_SECRET_KEY_FILE"] = (dir_ / "keys" / "centre.key").string();
     env["TRADING_HEAL_HOSTS_DIR"] = (dir_ / "hosts.d").string();
     env["TRADING_HEAL_METRICS_LISTEN"] = "127.0.0.1:" + std::to_string(kMetricsPort);
@@ -199,6 +206,7 @@ class Hosts : public ::testing::Test {
     auto probe = env;
     probe["TRADING_HEAL_STATE_ENDPOINT"] = "tcp://" + kCentre + ":" + std::to_string(kStatePort);
     probe["TRADING_HEAL_EVENTS_ENDPOINT"] = "tcp://" + kCentre + ":" + std::to_string(kEventsPort);
+    probe["TRADING_HEAL_FLEET_ENDPOINT"] = "tcp://" + kCentre + ":" + std::to_string(kFleetPort);
     probe["TRADING_HEAL_CURVE_SECRET_KEY_FILE"] = (dir_ / "keys" / (host + ".key")).string();
     probe["TRADING_HEAL_CURVE_SERVER_KEY_FILE"] = (dir_ / "keys" / "centre.pub").string();
     spawn(host + "/probe", host, "trading-heal-probe", probe);
@@ -240,17 +248,23 @@ class Hosts : public ::testing::Test {
     }
     return out;
   }
-  static std::vector<json> restarts(const std::string& host, const std::string& agent,
-                                    double since) {
+  // The audit lines of `action` from `host` (about `agent` when given) since `since`.
+  static std::vector<json> records(const std::string& action, const std::string& host,
+                                   const std::string& agent, double since) {
     std::vector<json> out;
     for (const auto& l : audit_lines()) {
-      if (l.value("action", "") == "restart" && l.value("agent", "") == agent &&
+      if (l.value("action", "") == action && (agent.empty() || l.value("agent", "") == agent) &&
           l.value("host", "") == host && t::parse_ts(l.value("ts", "")).value_or(0) >= since) {
         out.push_back(l);
       }
     }
     return out;
   }
+  static std::vector<json> restarts(const std::string& host, const std::string& agent,
+                                    double since) {
+    return records("restart", host, agent, since);
+  }
+  static double ts_of(const json& l) { return t::parse_ts(l.value("ts", "")).value_or(0); }
   // alpha's and beta's six agents, each HEALTHY and where it belongs (gamma, admitted in its
   // own test, is not counted).
   static bool all_healthy() {
@@ -308,6 +322,77 @@ TEST_F(Hosts, StallsOnBothHostsAreHealedAndAuditedWithTheirHost) {
   EXPECT_EQ(m.find(R"(trading_agent_up{host="centre")"), std::string::npos)
       << "the centre has none";
   ASSERT_TRUE(wait_until(all_healthy, 60s, 500ms)) << status().dump();
+}
+
+// Agents failing on both hosts together are one fleet incident: the centre names one canary host,
+// which restarts; the other holds (its actuator says so) and restarts only once the canary host's
+// agent recovered after its restart; the incident closes when nothing fails.
+TEST_F(Hosts, AFleetIncidentHasOneCanaryHostWhileTheOtherHolds) {
+  ASSERT_TRUE(wait_until(all_healthy, 60s, 500ms)) << status().dump();
+  const double since = t::now_epoch();
+  // Agents no other test restarts (a restart within the cooldown would wait for it).
+  const std::map<std::string, std::vector<std::string>> stalled = {
+      {"alpha", {"BTC_USDT"}}, {"beta", {"DOGE_USDT", "ADA_USDT"}}};
+  for (const auto& [host, agents] : stalled) {
+    for (const auto& a : agents) t::fault(a, "stall");
+  }
+  const auto all_recovered = [&] {
+    for (const auto& [host, agents] : stalled) {
+      for (const auto& a : agents) {
+        if (records("recovered", host, a, since).empty()) return false;
+      }
+    }
+    return true;
+  };
+  ASSERT_TRUE(wait_until(all_recovered, 120s, 500ms)) << metrics().substr(0, 2000) << "\n"
+                                                      << status().dump();
+  const auto opened = [&] {
+    for (const auto& l : records("fleet_incident", "centre", "", since)) {
+      if (l.value("stage", "") == "canary_testing") return l;
+    }
+    return json();
+  }();
+  ASSERT_TRUE(opened.is_object()) << "no fleet incident was opened";
+  const std::string canary = opened.value("canary_host", "");
+  ASSERT_TRUE(canary == "alpha" || canary == "beta") << opened.dump();
+  const std::string other = canary == "alpha" ? "beta" : "alpha";
+  std::cerr << "fleet incident " << opened.value("incident", "") << ": canary host " << canary
+            << ", " << other << " held\n";
+  // The canary host's first recovery after a restart, then the other host's restarts.
+  double canary_recovered = 0;
+  for (const auto& a : stalled.at(canary)) {
+    for (const auto& r : records("recovered", canary, a, since)) {
+      if (canary_recovered == 0 || ts_of(r) < canary_recovered) canary_recovered = ts_of(r);
+    }
+  }
+  for (const auto& a : stalled.at(other)) {
+    const auto rs = restarts(other, a, since);
+    ASSERT_FALSE(rs.empty()) << other << " did not restart " << a;
+    EXPECT_GE(ts_of(rs.front()), canary_recovered)
+        << other << " restarted " << a << " before the canary host recovered: " << rs.front();
+  }
+  const auto holds = records("fleet_hold", other, "", since);
+  ASSERT_FALSE(holds.empty()) << other << " never said it held for the centre";
+  EXPECT_EQ(holds.front().value("state", ""), "holding") << holds.front();
+  EXPECT_EQ(holds.front().value("canary_host", ""), canary) << holds.front();
+  EXPECT_TRUE(records("fleet_hold", canary, "", since).empty()) << "the canary host never holds";
+  ASSERT_TRUE(wait_until(
+      [&] {
+        for (const auto& l : records("fleet_incident", "centre", "", since)) {
+          if (l.value("stage", "") == "closed") return true;
+        }
+        return false;
+      },
+      60s, 500ms))
+      << "the fleet incident did not close; /status: " << status().dump();
+  bool released = false;
+  for (const auto& l : records("fleet_incident", "centre", "", since)) {
+    released = released || l.value("stage", "") == "releasing";
+  }
+  EXPECT_TRUE(released);
+  EXPECT_EQ(records("fleet_hold", other, "", since).back().value("state", ""), "lifted");
+  ASSERT_TRUE(wait_until(all_healthy, 60s, 500ms)) << status().dump();
+  EXPECT_TRUE(status()["fleet"].is_null()) << status()["fleet"].dump();
 }
 
 // Speaks from the stranger's namespace (this thread only): a client with a key not in the

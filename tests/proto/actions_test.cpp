@@ -40,7 +40,7 @@ std::set<std::string> listed(const std::string& text, const std::string& start,
 std::set<std::string> audit_actions() {
   std::set<std::string> out;
   for (const auto& a : proto::kActions) {
-    if (a.action != proto::Action::kAgentState) out.insert(std::string(a.name));
+    if (!proto::is_state_only(a.action)) out.insert(std::string(a.name));
   }
   return out;
 }

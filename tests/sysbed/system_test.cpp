@@ -793,6 +793,9 @@ TEST_F(SystemMode, DeployRolesCentreAndHostOverSshExchangeKeysIdempotently) {
   EXPECT_TRUE(c_->sh("grep -qx 'TRADING_HEAL_EVENTS_ENDPOINT=tcp://127.0.0.1:9131' "
                      "/etc/trading-heal/main.probe.env")
                   .ok());
+  EXPECT_TRUE(c_->sh("grep -qx 'TRADING_HEAL_FLEET_ENDPOINT=tcp://127.0.0.1:9132' "
+                     "/etc/trading-heal/main.probe.env")
+                  .ok());
   EXPECT_TRUE(c_->sh("grep -qx 'TRADING_HEAL_RELAY_ENDPOINT=ipc:///run/trading-heal/main/probe/"
                      "relay.sock' /etc/trading-heal/main.env")
                   .ok());

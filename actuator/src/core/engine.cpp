@@ -3,6 +3,7 @@
 #include "trading_heal/actuator/engine.hpp"
 
 #include "budget.hpp"
+#include "fleet_order.hpp"
 #include "global_incident.hpp"
 #include "trading_heal/proto/codec.hpp"
 #include "units.hpp"
@@ -105,6 +106,14 @@ Decisions Engine::on_probe_heartbeat(const proto::Heartbeat& hb, Now now) {
   return out;
 }
 
+Decisions Engine::on_fleet_directive(const proto::Event& e, Now now) {
+  Decisions out;
+  if (e.action != proto::to_string(proto::Action::kFleetDirective)) return out;
+  Step s{m_, now, out};
+  fleet_order::on_directive(s, e);
+  return out;
+}
+
 Decisions Engine::on_diagnosis(const proto::Diagnosis& d, Now now, bool* accepted) {
   Decisions out;
   AgentState* a = m_.find(d.agent);
@@ -156,11 +165,12 @@ Decisions Engine::on_tick(Now now) {
   }
   global_incident::on_tick(s);
   global_incident::close_if_over(m_);
+  fleet_order::on_tick(s);
   return out;
 }
 
 std::optional<MonoTime> Engine::next_deadline(Now now) const {
-  std::optional<MonoTime> next;
+  std::optional<MonoTime> next = fleet_order::deadline(m_);
   for (const auto& a : m_.agents) {
     if (a.paused && a.pause_until) keep_min(next, mono_of(epoch(*a.pause_until), now));
     if (a.phase == Phase::kRecovering) keep_min(next, a.recovery_deadline);

@@ -158,7 +158,13 @@ void hold(Model& m, AgentState& a) {
 
 void admit(Model& m, AgentState& a) {
   GlobalIncident& g = m.global;
-  if (!g.active) return;
+  if (!g.active) {
+    // Held by the centre's order, which no longer holds: the failures counted meanwhile were
+    // not failed restarts either.
+    if (a.held) a.exhaust_base = budget::past_confirmation(m.policy, a);
+    a.held = false;
+    return;
+  }
   g.members.insert(a.spec.instance);
   if (g.stage == Stage::kCanaryPending) {
     g.canary = a.spec.instance;

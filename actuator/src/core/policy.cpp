@@ -18,6 +18,7 @@ Policy Policy::from_config(const common::Config& c) {
   p.global_min_agents = c.global_min_agents;
   p.global_window = c.global_window;
   p.dry_run = c.dry_run;
+  p.host = c.host;
   if (c.recovery_grace.count() > 0) {
     p.recovery_grace = c.recovery_grace;
   } else {

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "budget.hpp"
+#include "fleet_order.hpp"
 #include "global_incident.hpp"
 #include "rules.hpp"
 
@@ -90,9 +91,12 @@ const Guard kSystemdBusy{[](const Step&, const AgentState& a) { return a.systemd
                          "systemd_busy",
                          "systemd's own Restart= is on it (auto-restart, activating)"};
 const Guard kHeldBack{
-    [](const Step& s, const AgentState& a) { return global_incident::holds(s.m, a); }, "held_back",
-    "the global incident holds it: not the canary, another member being "
-    "restarted, or held for good"};
+    [](const Step& s, const AgentState& a) {
+      return global_incident::holds(s.m, a) || fleet_order::holds(s.m, s.now.mono);
+    },
+    "held_back",
+    "the global incident holds it (not the canary, another member being restarted, or held for "
+    "good), or the centre's order holds this host"};
 const Guard kRestartsDidNotHelp{
     [](const Step& s, const AgentState& a) { return budget::exhausted(s.m.policy, a, s.now.mono); },
     "restarts_did_not_help",

@@ -67,8 +67,16 @@ nlohmann::json to_json(const Model& m, Now now) {
   nlohmann::json agents = nlohmann::json::object();
   for (const auto& a : m.agents) agents[a.spec.instance] = agent_json(m, a, now);
   const nlohmann::json g = global_incident_json(m.global);
+  nlohmann::json fleet = nullptr;  // many hosts: the centre's order while this host holds for it
+  if (m.fleet.holding) {
+    fleet = {{"incident", m.fleet.incident},
+             {"cause", m.fleet.cause},
+             {"canary_host", m.fleet.canary_host},
+             {"reason", m.fleet.reason}};
+  }
   return {{"agents", agents},
           {"global_incident", g},
+          {"fleet_hold", fleet},
           {"fleet_restarts_hour", budget::fleet_in_window(m, now.mono)}};
 }
 

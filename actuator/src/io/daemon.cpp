@@ -202,6 +202,11 @@ class Daemon {
         auto& e = std::get<proto::Event>(d);
         if (e.action == "would_restart")
           spdlog::warn("{}", e.detail);  // the dry run's SELF-HEAL line
+        if (e.action == proto::to_string(proto::Action::kFleetHold)) {
+          spdlog::warn("fleet hold {}: {} incident={} reason=\"{}\"",
+                       std::get<std::string>(e.fields.at("state")), e.detail,
+                       std::get<std::string>(e.fields.at("incident")), e.reason);
+        }
         if (!e.agent.empty()) touched.push_back(e.agent);
         send_event(std::move(e), t.mono);
       }
@@ -276,6 +281,9 @@ class Daemon {
       } else if (auto* hb = std::get_if<proto::Heartbeat>(&msg->body);
                  hb != nullptr && msg->env.source == "probe") {
         apply(engine_.on_probe_heartbeat(*hb, t), t);
+      } else if (auto* e = std::get_if<proto::Event>(&msg->body);
+                 e != nullptr && msg->env.source == "probe") {
+        apply(engine_.on_fleet_directive(*e, t), t);  // many hosts: the centre's order
       }
       note_rejects(rej);
     }
@@ -377,6 +385,7 @@ class Daemon {
                 {"left_to_systemd", i(c.left_to_systemd)},
                 {"global_incidents", i(c.global_incidents)},
                 {"global_incident", engine_.global().active},
+                {"fleet_hold", engine_.fleet().holding},
                 {"restart_queue", i(worker_->queued())},
                 {"bus_reconnects", i(worker_->bus_losses())},
                 {"peers_refused", i(guard_.refused())},

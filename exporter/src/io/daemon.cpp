@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <spdlog/spdlog.h>
@@ -42,7 +43,9 @@ Daemon::Daemon(const common::Config& cfg, zmq::context_t& ctx, prometheus::Regis
       guard_(ctx, "exporter"),
       seq_path_((std::filesystem::path(cfg.data_dir) / kSeqFileName).string()),
       metrics_(registry, local_agents(cfg), cfg.host),
-      status_(local_agents(cfg), cfg.interval, clock.mono(), cfg.host) {
+      status_(local_agents(cfg), cfg.interval, clock.mono(), cfg.host),
+      fleet_(FleetPolicy::from_config(cfg)),
+      own_stamper_("exporter", clock) {
   ApiOptions api;
   api.listen = cfg.api_listen;
   api.token = std::move(api_token);
@@ -60,9 +63,9 @@ Daemon::Daemon(const common::Config& cfg, zmq::context_t& ctx, prometheus::Regis
   };
   backend.status = [this] {
     std::lock_guard lock(status_mu_);
-    return status_.status_json(clock_.mono(), common::to_epoch_seconds(clock_.wall()))
-               .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
-           "\n";
+    auto j = status_.status_json(clock_.mono(), common::to_epoch_seconds(clock_.wall()));
+    if (!cfg_.endpoints.fleet.empty()) j["fleet"] = fleet_.to_json();
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   };
   backend.audit = [this](const AuditQuery& q, std::uint64_t* stopped_after) {
     return query_audit(audit_->open_for_read(), q, stopped_after);
@@ -164,6 +167,20 @@ tl::expected<void, std::string> Daemon::start() {
       return tl::unexpected(r.error());
     }
   }
+  if (!cfg_.endpoints.fleet.empty()) {
+    // Many hosts: the centre's orders, to every host's probe (over tcp: CURVE, keys in hosts.d).
+    fleet_pub_ = std::make_unique<zmq::socket_t>(
+        common::make_socket(ctx_, zmq::socket_type::pub, common::SocketOptions{.sndhwm = 100}));
+    try {
+      guard_.protect(*fleet_pub_, "fleet", ids_.allow({"probe"}), cfg_.endpoints.fleet,
+                     common::Side::kBind);
+    } catch (const std::exception& e) {
+      return tl::unexpected(std::string(e.what()));
+    }
+    if (auto r = common::bind_endpoint(*fleet_pub_, cfg_.endpoints.fleet); !r) {
+      return tl::unexpected(r.error());
+    }
+  }
   auto port = http_->bind();
   if (!port) return tl::unexpected(port.error());
   api_port_ = *port;
@@ -202,10 +219,16 @@ void Daemon::on_sub(zmq::socket_t& sub) {
       }
       metrics_.on_health(*r, host);
       status_.on_health(*r, host, env.ts, now);
+      if (fleet_pub_ && &sub == hosts_sub_.get()) fleet_.on_health(host, r->agent, r->verdict, now);
     } else if (const auto* hb = std::get_if<proto::Heartbeat>(&msg->body)) {
       metrics_.on_heartbeat(*hb, env.boot_id, host);
       status_.on_component(host, hb->component.empty() ? env.source : hb->component,
                            hb->interval_seconds, now);
+      if (fleet_pub_ && &sub == hosts_sub_.get() && hb->component == "probe") {
+        if (auto it = hb->stats.find("host"); it != hb->stats.end()) {
+          if (const auto* n = std::get_if<std::string>(&it->second)) fleet_.on_host_name(host, *n);
+        }
+      }
       if (hb->component == "actuator") {
         if (auto it = hb->stats.find("global_incident"); it != hb->stats.end()) {
           if (const auto* b = std::get_if<bool>(&it->second)) status_.set_global_incident(host, *b);
@@ -213,8 +236,15 @@ void Daemon::on_sub(zmq::socket_t& sub) {
       }
     } else if (const auto* e = std::get_if<proto::Event>(&msg->body)) {
       status_.on_component(host, env.source, 0, now);
-      if (e->action == proto::to_string(proto::Action::kAgentState))
+      if (e->action == proto::to_string(proto::Action::kAgentState)) {
         status_.on_agent_state(*e, host, env.ts);
+        if (fleet_pub_ && &sub == hosts_sub_.get()) {
+          if (auto it = e->fields.find("state"); it != e->fields.end()) {
+            if (const auto* st = std::get_if<std::string>(&it->second))
+              fleet_.on_agent_state(host, e->agent, *st);
+          }
+        }
+      }
     } else {
       status_.on_component(host, env.source, 0, now);
     }
@@ -260,6 +290,9 @@ void Daemon::on_events() {
     status_.on_component(host, d.msg.env.source, 0, now);
     if (const auto* e = std::get_if<proto::Event>(&d.msg.body)) {
       metrics_.on_event(*e, host);
+      if (fleet_pub_ && host != cfg_.host) {
+        fleet_.on_record(host, *e, d.msg.env.ts, common::to_epoch_seconds(clock_.wall()));
+      }
       if (e->action == "global_incident") {
         auto it = e->fields.find("active");
         const bool* b = it == e->fields.end() ? nullptr : std::get_if<bool>(&it->second);
@@ -287,6 +320,7 @@ common::MonoTime Daemon::on_tick(common::MonoTime now) {
       }
     }
   }
+  if (fleet_pub_) decide_fleet(now);
   update_counters();
   if (seq_dirty_) persist_seq();
   if (now >= next_head_record_) {
@@ -296,6 +330,60 @@ common::MonoTime Daemon::on_tick(common::MonoTime now) {
   const auto step = std::min<common::MonoTime::duration>(
       std::chrono::duration_cast<common::MonoTime::duration>(cfg_.interval / 2), 1s);
   return now + std::max<common::MonoTime::duration>(step, 50ms);
+}
+
+void Daemon::decide_fleet(common::MonoTime now) {
+  std::vector<proto::Event> changes;
+  FleetDirective order;
+  {
+    std::lock_guard lock(status_mu_);
+    std::map<std::string, bool> up;
+    for (const auto& [host, heard] : status_.hosts(now)) up[host] = heard;
+    changes = fleet_.decide(now, common::to_epoch_seconds(clock_.wall()), up);
+    order = fleet_.directive();
+  }
+  for (const auto& e : changes) {
+    spdlog::warn("fleet incident {}: {}", std::get<std::string>(e.fields.at("stage")), e.reason);
+  }
+  audit_own(std::move(changes));
+  // Told at once when it changes, and again every 2 s: a host that hears nothing for 10 s lets
+  // its order lapse.
+  if (order == told_ && now < next_order_) return;
+  proto::Event e;
+  e.action = proto::name(proto::Action::kFleetDirective);
+  e.success = true;
+  e.reason = order.reason;
+  e.fields["hold"] = order.hold;
+  e.fields["incident"] = order.incident;
+  e.fields["cause"] = order.cause;
+  e.fields["canary_host"] = order.canary_host;
+  e.fields["ttl_seconds"] = static_cast<std::int64_t>(10);
+  (void)common::send_message(*fleet_pub_, own_stamper_.stamp(std::move(e)));
+  told_ = order;
+  next_order_ = now + 2s;
+}
+
+void Daemon::audit_own(std::vector<proto::Event> events) {
+  if (events.empty()) return;
+  std::vector<std::string> lines;
+  std::vector<proto::Message> msgs;
+  for (auto& e : events) {
+    msgs.push_back(own_stamper_.stamp(std::move(e)));
+    lines.push_back(audit_->stage(msgs.back(), cfg_.host));
+  }
+  if (auto r = audit_->commit(); !r) {
+    ++write_errors_;
+    metrics_.add_audit_write_error();
+    spdlog::error("audit write failed error=\"{}\" own_records_lost={}", r.error(), msgs.size());
+    return;
+  }
+  for (std::size_t i = 0; i < msgs.size(); ++i) {
+    tracker_.record(own_stamper_.source(), own_stamper_.boot_id(), msgs[i].env.seq);
+    metrics_.on_event(std::get<proto::Event>(msgs[i].body), cfg_.host);
+    hub_.publish(std::move(lines[i]));
+  }
+  metrics_.add_audit_written(msgs.size());
+  seq_dirty_ = true;
 }
 
 void Daemon::update_counters() {

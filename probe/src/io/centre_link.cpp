@@ -2,14 +2,19 @@
 
 #include <stdexcept>
 
+#include <spdlog/spdlog.h>
+
 #include "trading_heal/common/zmq.hpp"
+#include "trading_heal/proto/actions.hpp"
 
 namespace trading_heal::probe {
 
 CentreLink::CentreLink(zmq::context_t& ctx, common::PeerGuard& guard, const common::Config& cfg,
                        const common::Identities& ids, const common::Clock& clock,
                        common::ReliableSender* events)
-    : clock_(clock), link_(ctx, guard, cfg, ids, "probe", clock) {
+    : clock_(clock),
+      link_(ctx, guard, cfg, ids, "probe", clock),
+      limits_{.max_bytes = cfg.max_message_bytes} {
   if (!cfg.endpoints.relay.empty()) {
     if (events == nullptr) {
       throw std::runtime_error("many hosts need the probe's outbox to relay records: cannot open " +
@@ -20,6 +25,20 @@ CentreLink::CentreLink(zmq::context_t& ctx, common::PeerGuard& guard, const comm
         [&](zmq::socket_t& s) {
           guard.protect(s, "relay", ids.allow({"diagnoser", "actuator"}), cfg.endpoints.relay);
         });
+  }
+  if (!cfg.endpoints.fleet.empty()) {
+    // The centre's orders: only the centre's exporter may speak here (over tcp: its key).
+    orders_sub_ = std::make_unique<zmq::socket_t>(
+        common::make_socket(ctx, zmq::socket_type::sub,
+                            {.max_msg_size = static_cast<std::int64_t>(cfg.max_message_bytes)}));
+    orders_sub_->set(zmq::sockopt::subscribe, "");
+    guard.protect(*orders_sub_, "fleet", ids.allow({"exporter"}), cfg.endpoints.fleet,
+                  common::Side::kConnect);
+    if (auto c = common::connect_endpoint(*orders_sub_, cfg.endpoints.fleet); !c) {
+      throw std::runtime_error("cannot connect the fleet endpoint " + cfg.endpoints.fleet + ": " +
+                               c.error());
+    }
+    guard.watch_connection(*orders_sub_, cfg.endpoints.fleet);
   }
   if (!link_.enabled()) return;
   local_state_ = std::make_unique<zmq::socket_t>(
@@ -39,6 +58,32 @@ CentreLink::CentreLink(zmq::context_t& ctx, common::PeerGuard& guard, const comm
 void CentreLink::attach(common::Loop& loop) {
   if (relay_) loop.on_readable(relay_->socket(), [this] { relay_->on_readable(clock_.mono()); });
   if (local_state_) loop.on_readable(*local_state_, [this] { pass_local_state(); });
+  if (orders_sub_) loop.on_readable(*orders_sub_, [this] { take_orders(); });
+}
+
+void CentreLink::take_orders() {
+  for (int i = 0; i < 100; ++i) {
+    zmq::message_t frame;
+    try {
+      if (!orders_sub_->recv(frame, zmq::recv_flags::dontwait)) return;
+    } catch (const zmq::error_t&) {
+      return;
+    }
+    auto msg = common::decode_frame(frame, rejects_, limits_);
+    if (!msg) continue;
+    const auto* e = std::get_if<proto::Event>(&msg->body);
+    if (e == nullptr || e->action != proto::to_string(proto::Action::kFleetDirective)) continue;
+    ++orders_;
+    const auto hold = e->fields.find("hold");
+    const bool holds = hold != e->fields.end() && std::holds_alternative<bool>(hold->second) &&
+                       std::get<bool>(hold->second);
+    const std::string said = holds ? "hold: " + e->reason : std::string("no hold");
+    if (said != last_order_) {
+      spdlog::info("the centre's order changed: {}", said);
+      last_order_ = said;
+    }
+    if (on_order) on_order(*e);
+  }
 }
 
 void CentreLink::pass_local_state() {

@@ -298,6 +298,7 @@ void Runtime::finish_cycle(const std::optional<FleetAnswer>& answer, const commo
               {"deadline_queries", static_cast<std::int64_t>(check_queries_)},
               {"config_mismatch", static_cast<std::int64_t>(prober_->mismatched())},
               {"publish_drops", static_cast<std::int64_t>(publish_drops_)}};
+  hb.stats["host"] = cfg_.host;  // many hosts: the name the centre's orders use for this host
   if (learner_) {
     hb.stats["thresholds_learned"] =
         static_cast<std::int64_t>(prober_->thresholds().learned_count());

@@ -117,6 +117,19 @@ struct GlobalIncident {
 };
 std::string_view to_string(GlobalIncident::Stage s);
 
+// Many hosts: the centre's last order (a `fleet_directive` passed on by the probe). It holds
+// this host's restarts while it is repeated; unheard for kFleetOrderTtl it lapses and the host
+// decides alone again. Not persisted: after a restart the centre's next repeat (2 s) says it.
+struct FleetOrder {
+  bool hold = false;              // the centre holds every host but `canary_host`
+  std::string incident;           // the centre's incident (or breaker) id
+  std::string cause;              // "agents" | "fleet_max_restarts"
+  std::string canary_host;        // the one host that may restart (its TRADING_HEAL_HOST)
+  std::string reason;             // for people
+  std::optional<MonoTime> until;  // when it lapses unless repeated
+  bool holding = false;           // this host holds for it (as last audited)
+};
+
 // The longest diagnosis cause the engine keeps (bytes; longer ones are cut, marked with "…").
 inline constexpr std::size_t kMaxCauseBytes = 300;
 

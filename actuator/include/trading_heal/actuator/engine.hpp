@@ -32,6 +32,8 @@ class Engine {
   Decisions on_health(const proto::HealthReport& r, Now now);
   // The probe's own heartbeat: `db_reachable=false` in its stats opens a global incident.
   Decisions on_probe_heartbeat(const proto::Heartbeat& hb, Now now);
+  // Many hosts: the centre's order, passed on by the probe (a `fleet_directive` event).
+  Decisions on_fleet_directive(const proto::Event& e, Now now);
   // Returns false (and counts) when the diagnosis names no configured agent.
   Decisions on_diagnosis(const proto::Diagnosis& d, Now now, bool* accepted = nullptr);
   CommandResult on_command(const proto::Command& c, Now now);
@@ -60,6 +62,7 @@ class Engine {
 
   const AgentState* agent(const std::string& instance) const { return m_.find(instance); }
   const GlobalIncident& global() const { return m_.global; }
+  const FleetOrder& fleet() const { return m_.fleet; }
   const Counters& counters() const { return m_.counters; }
   const Policy& policy() const { return m_.policy; }
   int restarts_in_window(const AgentState& a, MonoTime now) const;

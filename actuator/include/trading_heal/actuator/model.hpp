@@ -16,6 +16,7 @@ struct Model {
   Policy policy;
   std::vector<AgentState> agents;  // the configured agents, in configuration order
   GlobalIncident global;
+  FleetOrder fleet;             // many hosts: the centre's order, if any
   bool db_unreachable = false;  // the probe's last heartbeat said so
   Counters counters;
   std::mt19937_64 rng;  // the backoff's jitter

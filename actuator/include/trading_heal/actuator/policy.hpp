@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <string>
 
 #include "trading_heal/common/config.hpp"
 
@@ -26,6 +27,7 @@ struct Policy {
   // TRADING_HEAL_DRY_RUN: decide as usual, restart nothing, and record each restart that would
   // have been made as `would_restart` without touching the budget, backoff or exhausted state.
   bool dry_run = false;
+  std::string host;  // TRADING_HEAL_HOST: the name the centre's orders use for this host
 
   // recovery_grace = 0 in the config means derived: two intervals plus the longer of the stall
   // threshold and the startup grace (a restarted agent bootstraps before its first decision, and

@@ -74,6 +74,10 @@ struct Endpoints {
   // Many hosts: the probe's ROUTER (binds) taking the host's actuator's and diagnoser's records,
   // forwarded to the centre (the actuator never touches the network). Empty: one host.
   std::string relay;
+  // Many hosts: the centre's orders to the hosts (fleet-wide hold, canary host): the centre's
+  // exporter PUB binds, each host's probe SUB connects and passes them to its actuator. Empty:
+  // each host decides alone.
+  std::string fleet;
   // Where the actuator's and the diagnoser's records go: the exporter, or the probe's relay.
   const std::string& records() const { return relay.empty() ? events : relay; }
   // Whose user receives them there.

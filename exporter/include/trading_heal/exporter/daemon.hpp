@@ -28,7 +28,9 @@
 #include "trading_heal/common/loop.hpp"
 #include "trading_heal/common/peer_guard.hpp"
 #include "trading_heal/common/reliable.hpp"
+#include "trading_heal/common/zmq.hpp"
 #include "trading_heal/exporter/audit_log.hpp"
+#include "trading_heal/exporter/fleet_guard.hpp"
 #include "trading_heal/exporter/http_api.hpp"
 #include "trading_heal/exporter/metrics_model.hpp"
 #include "trading_heal/exporter/status_model.hpp"
@@ -62,6 +64,9 @@ class Daemon {
   void update_counters();
   // The chain's head to the journal (start, rotate, hourly, stop): see audit_heads.hpp.
   void record_head(const char* event);
+  // Many hosts: the fleet-wide decisions, audited under the centre's name and told to the hosts.
+  void decide_fleet(common::MonoTime now);
+  void audit_own(std::vector<proto::Event> events);
 
   const common::Config& cfg_;
   zmq::context_t& ctx_;
@@ -79,7 +84,12 @@ class Daemon {
   proto::RejectCounter sub_rejects_;
   MetricsModel metrics_;
   std::mutex status_mu_;
-  StatusModel status_;  // guarded by status_mu_
+  StatusModel status_;           // guarded by status_mu_
+  FleetGuard fleet_;             // guarded by status_mu_ (read by /status)
+  common::Stamper own_stamper_;  // the centre's own records and orders
+  FleetDirective told_;          // the order last published
+  common::MonoTime next_order_{};
+  std::unique_ptr<zmq::socket_t> fleet_pub_;  // bound at TRADING_HEAL_FLEET_ENDPOINT (many hosts)
   StreamHub hub_;
   std::unique_ptr<HttpApi> http_;
   int api_port_ = 0;

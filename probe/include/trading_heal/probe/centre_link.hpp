@@ -2,10 +2,14 @@
 // Its own state goes to the centre's state endpoint (common::StateLink), with the actuator's and
 // the diagnoser's, read on their local PUB sockets and passed on as they are; the records they
 // leave on the relay endpoint go through the probe's outbox to the centre's events endpoint
-// (common::RecordRelay). Each part is there only when its setting is: one host has neither.
+// (common::RecordRelay); the centre's orders (fleet-wide holds, TRADING_HEAL_FLEET_ENDPOINT) come
+// back on a SUB and go to the host's actuator through `on_order`. Each part is there only when
+// its setting is: one host has none.
 // Owned by the probe's loop thread.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -33,16 +37,25 @@ class CentreLink {
   void attach(common::Loop& loop);
   // The probe's own state, to the centre too.
   void publish(const proto::Body& body) { link_.send(body); }
+  // The centre's `fleet_directive` events, as they come (every 2 s while the link is up).
+  std::function<void(const proto::Event&)> on_order;
+  std::uint64_t orders() const { return orders_; }
   // Keepalive due; returns when next.
   common::MonoTime on_tick(common::MonoTime now) { return link_.on_tick(now); }
 
  private:
   void pass_local_state();
+  void take_orders();
 
   const common::Clock& clock_;
   common::StateLink link_;
   std::unique_ptr<common::RecordRelay> relay_;
   std::unique_ptr<zmq::socket_t> local_state_;  // the actuator's and diagnoser's PUBs
+  std::unique_ptr<zmq::socket_t> orders_sub_;   // the centre's fleet PUB
+  proto::Limits limits_;
+  proto::RejectCounter rejects_;
+  std::uint64_t orders_ = 0;
+  std::string last_order_;  // as logged
 };
 
 }  // namespace trading_heal::probe

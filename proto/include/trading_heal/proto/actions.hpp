@@ -29,14 +29,17 @@ enum class Action {
   kResumed,
   kConfigMismatch,
   kStateCorrupt,
-  kAgentState,  // not an audit record: the actuator's per-agent state on its PUB
+  kAgentState,      // not an audit record: the actuator's per-agent state on its PUB
+  kFleetIncident,   // the centre's: a fleet-wide incident or breaker opened, moved on, closed
+  kFleetHold,       // a host's actuator: it holds its restarts for the centre, or no longer
+  kFleetDirective,  // not an audit record: the centre's order to every host, repeated
 };
 
 struct ActionName {
   Action action;
   std::string_view name;
 };
-inline constexpr std::array<ActionName, 18> kActions{{
+inline constexpr std::array<ActionName, 21> kActions{{
     {Action::kRestart, "restart"},
     {Action::kRestartFailed, "restart_failed"},
     {Action::kWouldRestart, "would_restart"},
@@ -55,7 +58,14 @@ inline constexpr std::array<ActionName, 18> kActions{{
     {Action::kConfigMismatch, "config_mismatch"},
     {Action::kStateCorrupt, "state_corrupt"},
     {Action::kAgentState, "agent_state"},
+    {Action::kFleetIncident, "fleet_incident"},
+    {Action::kFleetHold, "fleet_hold"},
+    {Action::kFleetDirective, "fleet_directive"},
 }};
+// Not audit records: state carried on PUB sockets, never written to the audit.
+constexpr bool is_state_only(Action a) {
+  return a == Action::kAgentState || a == Action::kFleetDirective;
+}
 
 constexpr std::string_view to_string(Action a) {
   for (const auto& e : kActions) {
