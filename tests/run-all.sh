@@ -53,6 +53,13 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 status=0
 ctest --test-dir "$build" --output-on-failure -j2 --timeout 600 "$@" || status=$?
+if ((status != 0)); then
+  # The failed assertions once more, last: a CI page that shows only the end of the output
+  # still shows why.
+  step "failed assertions"
+  grep -E -B1 -A4 '(Failure|FAILED +\]|: error:|ERROR: AddressSanitizer|runtime error:|^FAIL)' \
+    "$build/Testing/Temporary/LastTest.log" 2>/dev/null | grep -v '^\s*$' | cut -c1-240 | tail -40 >&2 || true
+fi
 # The fixtures stop the testbeds; make sure of it even when ctest was interrupted.
 TRADING_HEAL_BED_DIR="$root/$build/bed" TRADING_HEAL_BIN_DIR="$root/$build/bin" tests/bed/bed.sh stop >/dev/null 2>&1 || true
 TRADING_HEAL_SYSBED_DIR="$root/$build/sysbed" tests/sysbed/sysbed.sh stop-all >/dev/null 2>&1 || true
