@@ -4,10 +4,10 @@
 // on TRADING_HEAL_STATE_ENDPOINT, their records on the events endpoint, its orders to them on the
 // fleet endpoint, all tcp with CURVE and the allow-list hosts.d/{alpha,beta}.pub); each agent
 // host runs a probe (its link to the centre) and an actuator (and alpha a diagnoser, with the rules
-// only) for three of the testbed's agents. The agents, their user manager, PostgreSQL (by its unix
-// socket) and the journal are the testbed's: the hosts share that one user manager (a second one
-// cannot run beside it here, see tests/bed/bed.sh), each watching and restarting only its own
-// agents.
+// only) for three of the testbed's agents, each host with its own systemd user manager: alpha's
+// agents are the testbed's manager's, beta's run under a second user manager started for the
+// suite in a cgroup of its own (start_beta_manager). PostgreSQL (by its unix socket) and the
+// journal are the testbed's.
 //
 // Shown: stalls on both hosts healed and audited with the right host; agents failing on both
 // hosts together healed as one fleet incident with one canary host (the other held); a
@@ -111,6 +111,79 @@ void set_link(char host, bool up) {
             0);
 }
 
+// beta's own systemd user manager, beside the testbed's (alpha's): without systemd as PID 1 a
+// user manager puts its units under the cgroup it was started in (less a trailing init.scope),
+// in the legacy name=systemd hierarchy and in the unified one alike, so beta's starts in
+// th-fleet-beta/init.scope of both and its agents' cgroups cannot meet the testbed's. The unified
+// hierarchy is mounted for the move when nothing mounts it (hybrid hosts). beta's three agents
+// move from the testbed's manager to it, and back at the end.
+const char* const kBetaRuntime = "/run/th-fleet-beta";
+
+std::string beta_units() {
+  std::string units;
+  for (const auto& a : kBeta) units += " crypto-agent@" + a + ".service";
+  return units;
+}
+std::string as_beta(const std::string& cmd) {
+  return std::string("XDG_RUNTIME_DIR=") + kBetaRuntime +
+         " DBUS_SESSION_BUS_ADDRESS=unix:path=" + kBetaRuntime + "/bus " + cmd;
+}
+// The shell's $v1 and $v2: beta's cgroup in each hierarchy ($v1 empty without a legacy one).
+std::string beta_cgroups(const fs::path& dir) {
+  const std::string own = (dir / "cg2").string();
+  return "v2root=$(findmnt -n -t cgroup2 -o TARGET | head -1); if [[ -z $v2root ]]; then "
+         "v2root=" +
+         own +
+         "; mkdir -p $v2root; mountpoint -q $v2root || mount -t cgroup2 none "
+         "$v2root; fi; v2=$v2root/th-fleet-beta; v1=; [[ -d /sys/fs/cgroup/systemd ]] && "
+         "v1=/sys/fs/cgroup/systemd/th-fleet-beta; ";
+}
+
+// Runs `script` by bash (Bed::sh's shell is sh) from a file, its output appended to `log`.
+int run_bash(const fs::path& file, const std::string& script, const std::string& log) {
+  std::ofstream(file) << script << "\n";
+  return Bed::sh("bash " + file.string() + " >>" + log + " 2>&1");
+}
+
+bool start_beta_manager(const fs::path& dir, std::string* why) {
+  const std::string cfg = (dir / "beta" / "config").string();
+  const std::string log = (dir / "beta-systemd-user.log").string();
+  const std::string script =
+      "set -e; " + beta_cgroups(dir) +
+      "mkdir -p $v2/init.scope; [[ -z $v1 ]] || mkdir -p $v1/init.scope; rm -rf " + kBetaRuntime +
+      "; mkdir -m 700 " + kBetaRuntime + "; mkdir -p " + cfg +
+      "/systemd/user; cp \"$XDG_CONFIG_HOME/systemd/user/crypto-agent@.service\" " + cfg +
+      "/systemd/user/; systemctl --user stop" + beta_units() +
+      "; (echo $BASHPID >$v2/init.scope/cgroup.procs; [[ -z $v1 ]] || echo $BASHPID "
+      ">$v1/init.scope/cgroup.procs; exec env -i "
+      "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=\"${HOME:-/root}\" "
+      "LANG=C.UTF-8 XDG_RUNTIME_DIR=" +
+      kBetaRuntime + " XDG_CONFIG_HOME=" + cfg +
+      " SYSTEMD_LOG_TARGET=journal setsid /lib/systemd/systemd --user </dev/null >>" + log +
+      " 2>&1) & echo $! >" + (dir / "beta-manager.pid").string() +
+      "; for i in $(seq 300); do s=$(" + as_beta("systemctl --user is-system-running") +
+      " 2>/dev/null) || true; [[ ($s == running || $s == degraded) && -S " + kBetaRuntime +
+      "/bus ]] && break; sleep 0.1; done; " + as_beta("systemctl --user start") + beta_units();
+  if (run_bash(dir / "beta-start.sh", script, log) != 0) {
+    *why = "beta's own user manager did not start: " + Bed::sh_out("tail -5 " + log);
+    return false;
+  }
+  return true;
+}
+
+void stop_beta_manager(const fs::path& dir) {
+  const std::string pid = "$(cat " + (dir / "beta-manager.pid").string() + " 2>/dev/null)";
+  (void)run_bash(dir / "beta-stop.sh",
+                 as_beta("timeout 30 systemctl --user stop") + beta_units() + "; kill " + pid +
+                     "; for i in $(seq 100); do kill -0 " + pid +
+                     " 2>/dev/null || break; sleep 0.1; done; " + beta_cgroups(dir) +
+                     "find $v2 $v1 -depth -type d -exec rmdir {} \\; ; ! mountpoint -q " +
+                     (dir / "cg2").string() + " || umount " + (dir / "cg2").string() + "; rm -rf " +
+                     kBetaRuntime + "; systemctl --user start" +
+                     beta_units(),  // back to the testbed's manager
+                 (dir / "beta-systemd-user.log").string());
+}
+
 class Hosts : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -134,6 +207,8 @@ class Hosts : public ::testing::Test {
                     dir_ / "hosts.d" / (std::string(h) + ".pub"));
     }
     start_centre();
+    if (!start_beta_manager(dir_, &broken_)) return;
+    beta_manager_ = true;
     start_host("alpha", kAlpha, true);
     start_host("beta", kBeta, false);
   }
@@ -147,12 +222,15 @@ class Hosts : public ::testing::Test {
       }
     }
     daemons_.clear();
+    beta_manager_ = beta_manager_ || !broken_.empty();  // a half-started one too
+    if (beta_manager_) stop_beta_manager(dir_);
     drop_network();
     if (!dir_.empty()) fs::remove_all(dir_);
   }
 
   void SetUp() override {
     if (!skip_.empty()) GTEST_SKIP() << skip_;
+    if (!broken_.empty()) FAIL() << broken_;
   }
 
   static std::map<std::string, std::string> base_env(const std::string& name) {
@@ -195,6 +273,10 @@ class Hosts : public ::testing::Test {
   static void start_host(const std::string& host, const std::vector<std::string>& agents,
                          bool diagnoser) {
     auto env = base_env(host);
+    if (host == "beta") {  // its own user manager and bus
+      env["XDG_RUNTIME_DIR"] = kBetaRuntime;
+      env["DBUS_SESSION_BUS_ADDRESS"] = std::string("unix:path=") + kBetaRuntime + "/bus";
+    }
     env["TRADING_HEAL_HOST"] = host;
     env["TRADING_HEAL_AGENTS"] = join(agents);
     env["TRADING_HEAL_STALL_THRESHOLD"] = "5";
@@ -265,8 +347,9 @@ class Hosts : public ::testing::Test {
     return records("restart", host, agent, since);
   }
   static double ts_of(const json& l) { return t::parse_ts(l.value("ts", "")).value_or(0); }
-  // alpha's and beta's six agents, each HEALTHY and where it belongs (gamma, admitted in its
-  // own test, is not counted).
+  // alpha's and beta's six agents, each HEALTHY and where it belongs, past its bootstrap (one
+  // that has not decided since it started stalls only after the startup grace); gamma,
+  // admitted in its own test, is not counted.
   static bool all_healthy() {
     const json s = status();
     if (!s.is_object() || !s.contains("agents")) return false;
@@ -277,7 +360,8 @@ class Hosts : public ::testing::Test {
       const auto& mine = host == "alpha" ? kAlpha : kBeta;
       if ((host != "alpha" && host != "beta") ||
           std::find(mine.begin(), mine.end(), a.value("agent", "")) == mine.end() ||
-          !a["verdict"].is_string() || a["verdict"] != "HEALTHY") {
+          !a["verdict"].is_string() || a["verdict"] != "HEALTHY" ||
+          a.value("detail", "").find("bootstrapping") != std::string::npos) {
         return false;
       }
       ++seen;
@@ -286,6 +370,8 @@ class Hosts : public ::testing::Test {
   }
 
   static inline std::string skip_;
+  static inline std::string broken_;  // the setup failed: every test fails, saying why
+  static inline bool beta_manager_ = false;
   static inline fs::path dir_;
   static inline std::map<std::string, Child> daemons_;
 };
@@ -305,6 +391,15 @@ TEST_F(Hosts, StallsOnBothHostsAreHealedAndAuditedWithTheirHost) {
   t::fault("ETH_USDT", "ok");
   t::fault("SOL_USDT", "ok");
   EXPECT_TRUE(restarts("beta", "ETH_USDT", since).empty()) << "only alpha watches ETH_USDT";
+  // SOL_USDT is beta's own manager's unit, in its cgroup: restarted there, not in the testbed's.
+  const std::string pid = Bed::sh_out(
+      as_beta("systemctl --user show -p MainPID --value crypto-agent@SOL_USDT.service"));
+  ASSERT_NE(pid, "0");
+  EXPECT_NE(
+      Bed::sh_out("grep name=systemd /proc/" + pid + "/cgroup").find("/th-fleet-beta/app.slice/"),
+      std::string::npos);
+  EXPECT_EQ(Bed::sh_out("systemctl --user is-active crypto-agent@SOL_USDT.service"), "inactive")
+      << "the testbed's manager runs it too";
   EXPECT_TRUE(restarts("alpha", "SOL_USDT", since).empty());
   ASSERT_TRUE(wait_until(
       [] {
