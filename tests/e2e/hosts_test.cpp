@@ -10,7 +10,8 @@
 // journal are the testbed's.
 //
 // Shown: stalls on both hosts healed and audited with the right host; agents failing on both
-// hosts together healed as one fleet incident with one canary host (the other held); a
+// hosts together healed as one fleet incident with one canary host (the other held, and
+// restarting alone once the centre is gone and its order lapsed); a
 // stranger's key and a plain-TCP client refused and counted; the centre stopped for 60 s while a
 // host heals a stall, whose records arrive exactly once when it is back; a cut link seen by the
 // centre within 10 s.
@@ -258,6 +259,9 @@ class Hosts : public ::testing::Test {
     env["TRADING_HEAL_FLEET_ENDPOINT"] = "tcp://" + kCentre + ":" + std::to_string(kFleetPort);
     // Failures on several hosts within 30 s are one fleet incident (3 agents, 2 hosts or more).
     env["TRADING_HEAL_GLOBAL_WINDOW"] = "30";
+    // The suite restarts up to 9 agents within the hour: the fleet-wide breaker (its unit test
+    // proves it) is kept out of the way.
+    env["TRADING_HEAL_FLEET_MAX_RESTARTS"] = "50";
     env["TRADING_HEAL_CURVE_SECRET_KEY_FILE"] = (dir_ / "keys" / "centre.key").string();
     env["TRADING_HEAL_HOSTS_DIR"] = (dir_ / "hosts.d").string();
     env["TRADING_HEAL_METRICS_LISTEN"] = "127.0.0.1:" + std::to_string(kMetricsPort);
@@ -347,6 +351,13 @@ class Hosts : public ::testing::Test {
     return records("restart", host, agent, since);
   }
   static double ts_of(const json& l) { return t::parse_ts(l.value("ts", "")).value_or(0); }
+  // The MainPID of `agent` under its host's user manager (0: none).
+  static long main_pid(const std::string& host, const std::string& agent) {
+    if (host != "beta") return t::unit_main_pid(t::agent_unit(agent));
+    const std::string pid =
+        Bed::sh_out(as_beta("systemctl --user show -p MainPID --value " + t::agent_unit(agent)));
+    return pid.empty() ? 0 : std::stol(pid);
+  }
   // alpha's and beta's six agents, each HEALTHY and where it belongs, past its bootstrap (one
   // that has not decided since it started stalls only after the startup grace); gamma,
   // admitted in its own test, is not counted.
@@ -596,6 +607,60 @@ TEST_F(Hosts, TheCentreAwayForAMinuteMissesNothingAndGetsEachRecordOnce) {
     EXPECT_GT(seq, last[sender]) << l.dump();
     last[sender] = seq;
   }
+}
+
+// The centre gone while it holds a host: the order lapses 10 s after it was last heard, and the
+// held host restarts its agents alone (its `fleet_hold` `lapsed` reaches the centre when it is
+// back).
+TEST_F(Hosts, AHoldLapsesWhenTheCentreIsGone) {
+  ASSERT_TRUE(wait_until(all_healthy, 60s, 500ms)) << status().dump();
+  const double since = t::now_epoch();
+  const std::map<std::string, std::vector<std::string>> stalled = {
+      {"alpha", {"BTC_USDT"}}, {"beta", {"DOGE_USDT", "ADA_USDT"}}};
+  std::map<std::string, long> before;
+  for (const auto& [host, agents] : stalled) {
+    for (const auto& a : agents) before[a] = main_pid(host, a);
+  }
+  for (const auto& [host, agents] : stalled) {
+    for (const auto& a : agents) t::fault(a, "stall");
+  }
+  std::string held;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        for (const char* h : {"alpha", "beta"}) {
+          if (!records("fleet_hold", h, "", since).empty()) held = h;
+        }
+        return !held.empty();
+      },
+      60s, 100ms))
+      << "no host held";
+  auto& centre = daemons_.at("centre/exporter");
+  centre.signal(SIGTERM);
+  ASSERT_TRUE(centre.wait(10s));
+  const auto gone = std::chrono::steady_clock::now();
+  const auto restarted = [&] {
+    for (const auto& a : stalled.at(held)) {
+      const long pid = main_pid(held, a);
+      if (pid <= 0 || pid == before[a]) return false;
+    }
+    return true;
+  };
+  ASSERT_TRUE(wait_until(restarted, 40s, 100ms)) << held << " never restarted without its centre";
+  const double after =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - gone).count();
+  std::cerr << held << " held, the centre stopped: restarted alone " << after << " s later\n";
+  EXPECT_GT(after, 6.0) << "held until the order lapsed (10 s after the centre's last repeat)";
+  start_centre();
+  ASSERT_TRUE(wait_until(
+      [&] {
+        for (const auto& l : records("fleet_hold", held, "", since)) {
+          if (l.value("state", "") == "lapsed") return true;
+        }
+        return false;
+      },
+      30s, 250ms))
+      << held << "'s lapse did not reach the centre";
+  ASSERT_TRUE(wait_until(all_healthy, 60s, 500ms)) << status().dump();
 }
 
 // A host whose key the centre does not know yet is refused; once its .pub is in hosts.d and the
