@@ -11,10 +11,9 @@
 //
 // Shown: stalls on both hosts healed and audited with the right host; agents failing on both
 // hosts together healed as one fleet incident with one canary host (the other held, and
-// restarting alone once the centre is gone and its order lapsed); a
-// stranger's key and a plain-TCP client refused and counted; the centre stopped for 60 s while a
-// host heals a stall, whose records arrive exactly once when it is back; a cut link seen by the
-// centre within 10 s.
+// restarting alone once the centre is gone and its order lapsed); a stranger's key and a
+// plain-TCP client refused and counted; the centre stopped for 60 s while a host heals a stall,
+// whose records arrive exactly once when it is back; a cut link seen by the centre within 10 s.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
