@@ -58,6 +58,14 @@ TEST(CtlFormat, StatusTableNamesEachAgentsHostAndTheSilentHosts) {
   EXPECT_NE(plain.find("\nbeta          BTC_USDT"), std::string::npos) << plain;
   EXPECT_NE(plain.find("\ncentre        ETH_USDT"), std::string::npos) << plain;
   EXPECT_NE(plain.find("hosts: alpha=up beta=SILENT centre=up"), std::string::npos) << plain;
+  EXPECT_EQ(plain.find("FLEET"), std::string::npos) << "no fleet incident, no line";
+  status["fleet"] = nlohmann::json::parse(R"({"incident": "fleet-1", "stage": "canary_testing",
+      "hold": true, "reason": "alpha is the canary host, the others hold"})");
+  EXPECT_NE(format_status(status, false)
+                .find("FLEET fleet-1 canary_testing: hosts held | alpha is the canary host, "
+                      "the others hold\n"),
+            std::string::npos)
+      << format_status(status, false);
 }
 
 TEST(CtlFormat, AuditLineCarriesReasonDetailAndDiagnosis) {

@@ -111,6 +111,14 @@ std::string format_status(const nlohmann::json& status, bool colour) {
     }
     out << "\n";
   }
+  // Many hosts: the centre's fleet incident or breaker, and whom it holds.
+  if (status.contains("fleet") && status["fleet"].is_object()) {
+    const auto& f = status["fleet"];
+    out << (colour ? "\033[31m" : "") << "FLEET " << common::inert(str(f, "incident", "")) << " "
+        << common::inert(str(f, "stage", str(f, "cause", ""))) << ": "
+        << (f.value("hold", false) ? "hosts held" : "no host held") << (colour ? "\033[0m" : "")
+        << " | " << common::inert(str(f, "reason", "")) << "\n";
+  }
   return out.str();
 }
 
