@@ -26,6 +26,7 @@
 #include "trading_heal/exporter/daemon.hpp"
 #include "trading_heal/exporter/http_api.hpp"
 #include "trading_heal/exporter/metrics_http.hpp"
+#include "trading_heal/exporter/startup.hpp"
 
 namespace {
 
@@ -46,23 +47,6 @@ Serves Prometheus metrics (/metrics), the status and audit API (/health /status 
 Signals: SIGTERM/SIGINT stop; SIGHUP reopens the audit file (logrotate) and reads the allow-list
 of host keys again.
 )";
-
-std::optional<std::string> read_token(const std::string& path, std::string* err) {
-  std::ifstream in(path);
-  if (!in) {
-    *err = "cannot read the token file";
-    return std::nullopt;
-  }
-  std::stringstream s;
-  s << in.rdbuf();
-  std::string t = s.str();
-  while (!t.empty() && std::isspace(static_cast<unsigned char>(t.back()))) t.pop_back();
-  while (!t.empty() && std::isspace(static_cast<unsigned char>(t.front()))) t.erase(0, 1);
-  if (t.empty()) *err = "the token file is empty";
-  if (t.find_first_of(" \t\r\n") != std::string::npos) *err = "the token holds whitespace";
-  if (!err->empty()) return std::nullopt;
-  return t;
-}
 
 // The HTTP servers hold up to 1024 + 256 connections (HttpFront); systemd's default soft limit
 // of open files is 1024. Raised towards the hard limit (nothing in the exporter uses select()).
@@ -105,40 +89,15 @@ int run_main(int argc, char** argv) {
     std::cerr << "trading-heal-exporter: unknown argument " << args[0] << "\n" << kUsage;
     return common::kExitUsage;
   }
-  auto cfg = common::load_config(common::process_env());
-  std::string token;
-  // The system unit hands the token over as a credential (LoadCredential=api-token:...): systemd
-  // reads the root-owned file, the exporter's user reads only its private copy. It wins over
-  // TRADING_HEAL_API_TOKEN_FILE (the operators' path to the same file).
-  if (const char* creds = std::getenv("CREDENTIALS_DIRECTORY"); cfg && creds != nullptr && *creds) {
-    const std::string path = std::string(creds) + "/api-token";
-    if (::access(path.c_str(), F_OK) == 0) cfg->api_token_file = path;
-  }
-  if (cfg && !cfg->api_token_file.empty()) {
-    std::string err;
-    auto t = read_token(cfg->api_token_file, &err);
-    if (!t)
-      cfg = tl::unexpected(
-          common::ConfigError{"TRADING_HEAL_API_TOKEN_FILE", cfg->api_token_file, err});
-    else
-      token = *t;
-  }
-  // /status and /audit reachable from other hosts with no token: refused unless asked for.
-  if (cfg && token.empty() && !exporter::loopback_listen(cfg->api_listen) &&
-      !cfg->api_allow_anonymous) {
-    cfg = tl::unexpected(common::ConfigError{
-        "TRADING_HEAL_API_LISTEN", cfg->api_listen,
-        "is not loopback and TRADING_HEAL_API_TOKEN_FILE is not set: /status and /audit would be "
-        "open to the network (set a token file, listen on 127.0.0.1, or set "
-        "TRADING_HEAL_API_ALLOW_ANONYMOUS=true on purpose)"});
-  }
-  tl::expected<common::Identities, common::ConfigError> ids =
-      cfg ? common::resolve_identities(*cfg) : tl::unexpected(cfg.error());
-  if (cfg && !ids) cfg = tl::unexpected(ids.error());
-  if (!cfg) {
-    std::cerr << "trading-heal-exporter: configuration error: " << cfg.error().to_string() << "\n";
+  auto startup =
+      exporter::load_startup(common::process_env(), std::getenv("CREDENTIALS_DIRECTORY"));
+  if (!startup) {
+    std::cerr << "trading-heal-exporter: configuration error: " << startup.error().to_string()
+              << "\n";
     return common::kExitConfig;
   }
+  const common::Config* cfg = &startup->cfg;
+  const std::string& token = startup->token;
   common::init_logging("exporter", cfg->log_level);
   if (auto f = common::foreign_secrets(common::process_env(), "exporter"); !f.empty()) {
     spdlog::warn(
@@ -153,7 +112,7 @@ int run_main(int argc, char** argv) {
   // (MetricsHttp), not collected through prometheus-cpp's Exposer (too slow for 1000 agents).
   prometheus::Registry registry;
   common::SystemClock clock;
-  exporter::Daemon daemon(*cfg, ctx, registry, clock, token, std::move(*ids));
+  exporter::Daemon daemon(*cfg, ctx, registry, clock, token, std::move(startup->ids));
   exporter::MetricsHttp metrics_http(cfg->metrics_listen,
                                      [&daemon](std::string& out) { daemon.metrics().render(out); });
   const auto metrics_bound = metrics_http.bind();
