@@ -45,7 +45,8 @@ Daemon::Daemon(const common::Config& cfg, zmq::context_t& ctx, prometheus::Regis
       metrics_(registry, local_agents(cfg), cfg.host),
       status_(local_agents(cfg), cfg.interval, clock.mono(), cfg.host),
       fleet_(FleetPolicy::from_config(cfg)),
-      own_stamper_("exporter", clock) {
+      own_stamper_("exporter", clock),
+      order_stamper_("exporter", clock) {
   ApiOptions api;
   api.listen = cfg.api_listen;
   api.token = std::move(api_token);
@@ -358,7 +359,7 @@ void Daemon::decide_fleet(common::MonoTime now) {
   e.fields["cause"] = order.cause;
   e.fields["canary_host"] = order.canary_host;
   e.fields["ttl_seconds"] = static_cast<std::int64_t>(10);
-  (void)common::send_message(*fleet_pub_, own_stamper_.stamp(std::move(e)));
+  (void)common::send_message(*fleet_pub_, order_stamper_.stamp(std::move(e)));
   told_ = order;
   next_order_ = now + 2s;
 }

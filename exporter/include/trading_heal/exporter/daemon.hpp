@@ -84,10 +84,11 @@ class Daemon {
   proto::RejectCounter sub_rejects_;
   MetricsModel metrics_;
   std::mutex status_mu_;
-  StatusModel status_;           // guarded by status_mu_
-  FleetGuard fleet_;             // guarded by status_mu_ (read by /status)
-  common::Stamper own_stamper_;  // the centre's own records and orders
-  FleetDirective told_;          // the order last published
+  StatusModel status_;             // guarded by status_mu_
+  FleetGuard fleet_;               // guarded by status_mu_ (read by /status)
+  common::Stamper own_stamper_;    // the centre's own audit records (seqs without gaps)
+  common::Stamper order_stamper_;  // the centre's orders to the hosts
+  FleetDirective told_;            // the order last published
   common::MonoTime next_order_{};
   std::unique_ptr<zmq::socket_t> fleet_pub_;  // bound at TRADING_HEAL_FLEET_ENDPOINT (many hosts)
   StreamHub hub_;
