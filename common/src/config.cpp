@@ -220,12 +220,20 @@ tl::expected<Config, ConfigError> load_config(const EnvLookup& env) {
       }
       c.agents.push_back(default_agent(instance, c.heartbeat_dir));
     }
-    // A centre (it collects other hosts' state) may have no agents of its own.
-    if (c.agents.empty() && c.endpoints.state.empty()) {
-      return tl::unexpected(ConfigError{
-          "TRADING_HEAL_AGENTS", list,
-          "lists no agents (only a centre, with TRADING_HEAL_STATE_ENDPOINT, may have none)"});
+    // A centre (it collects other hosts' state, its diagnoser answers their model requests) may
+    // have no agents of its own.
+    if (c.agents.empty() && c.endpoints.state.empty() && c.endpoints.model.empty()) {
+      return tl::unexpected(
+          ConfigError{"TRADING_HEAL_AGENTS", list,
+                      "lists no agents (only a centre, with TRADING_HEAL_STATE_ENDPOINT or "
+                      "TRADING_HEAL_MODEL_ENDPOINT, may have none)"});
     }
+  }
+  if (!c.endpoints.model.empty() && !c.endpoints.model_relay.empty()) {
+    return tl::unexpected(ConfigError{
+        "TRADING_HEAL_MODEL_RELAY_ENDPOINT", c.endpoints.model_relay,
+        "is a host's (its diagnoser asks the centre), TRADING_HEAL_MODEL_ENDPOINT the centre's "
+        "(its diagnoser answers the hosts): set one of them"});
   }
   if (c.stall_threshold_min > c.stall_threshold_max) {
     return tl::unexpected(

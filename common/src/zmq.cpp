@@ -104,6 +104,42 @@ std::string user_id_of(const zmq::message_t& frame) {
   return v == nullptr ? std::string() : std::string(v);
 }
 
+std::vector<zmq::message_t> recv_frames(zmq::socket_t& s, std::size_t max_frames) {
+  std::vector<zmq::message_t> frames;
+  try {
+    while (true) {
+      zmq::message_t m;
+      if (!s.recv(m, zmq::recv_flags::dontwait)) return {};
+      const bool more = m.more();
+      if (frames.size() <= max_frames) frames.push_back(std::move(m));
+      if (!more) return frames;
+    }
+  } catch (const zmq::error_t&) {
+    return {};
+  }
+}
+
+bool send_frames(zmq::socket_t& s, std::vector<zmq::message_t>& frames) {
+  try {
+    for (std::size_t i = 0; i < frames.size(); ++i) {
+      const auto flags = i + 1 < frames.size()
+                             ? zmq::send_flags::sndmore | zmq::send_flags::dontwait
+                             : zmq::send_flags::dontwait;
+      if (!s.send(frames[i], flags)) return false;  // only the first frame can block
+    }
+    return true;
+  } catch (const zmq::error_t&) {
+    return false;
+  }
+}
+
+std::size_t delimiter_of(const std::vector<zmq::message_t>& frames) {
+  for (std::size_t i = 1; i < frames.size(); ++i) {
+    if (frames[i].size() == 0) return i;
+  }
+  return 0;
+}
+
 std::optional<Routed> recv_routed(zmq::socket_t& router) {
   Routed r;
   try {

@@ -131,6 +131,28 @@ TEST(Config, RejectsBadValuesNamingVariableAndValue) {
   }
 }
 
+// Many hosts, the model in the centre: a diagnoser is the centre's (MODEL) or a host's
+// (MODEL_RELAY), never both; the centre's may have no agents of its own.
+TEST(Config, TheModelIsTheCentresOrAHostsNeverBoth) {
+  auto both =
+      load_config(env_of({{"TRADING_HEAL_MODEL_ENDPOINT", "ipc:///run/th/d/model.sock"},
+                          {"TRADING_HEAL_MODEL_RELAY_ENDPOINT", "ipc:///run/th/p/m.sock"}}));
+  ASSERT_FALSE(both);
+  EXPECT_EQ(both.error().variable, "TRADING_HEAL_MODEL_RELAY_ENDPOINT");
+  EXPECT_NE(both.error().message.find("set one of them"), std::string::npos);
+  auto centre = load_config(env_of({{"TRADING_HEAL_MODEL_ENDPOINT", "ipc:///run/th/d/model.sock"},
+                                    {"TRADING_HEAL_AGENTS", ","}}));
+  ASSERT_TRUE(centre) << centre.error().to_string();
+  EXPECT_TRUE(centre->agents.empty());
+  EXPECT_EQ(centre->endpoints.model, "ipc:///run/th/d/model.sock");
+  auto none = load_config(env_of({{"TRADING_HEAL_AGENTS", ","}}));
+  ASSERT_FALSE(none);
+  EXPECT_NE(none.error().message.find("TRADING_HEAL_MODEL_ENDPOINT"), std::string::npos);
+  auto bad = load_config(env_of({{"TRADING_HEAL_ANALYSIS_ENDPOINT", "udp://x"}}));
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().variable, "TRADING_HEAL_ANALYSIS_ENDPOINT");
+}
+
 TEST(Config, AutoThresholdKeepsItsFallbackWithinMinAndMax) {
   auto fixed = load_config(env_of({{"TRADING_HEAL_STALL_THRESHOLD", "90"}}));
   ASSERT_TRUE(fixed) << fixed.error().to_string();

@@ -16,7 +16,8 @@ class ScriptedModel final : public LlmClient {
     ++calls;
     return LlmCall{std::string(R"({"cause":"Lock held by a vacuum","severity":"critical",)"
                                R"("action":"wait","explanation":"e"})"),
-                   1.5};
+                   1.5,
+                   {}};
   }
   const std::string& model() const override { return name_; }
   int calls = 0;

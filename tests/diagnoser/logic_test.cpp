@@ -130,7 +130,8 @@ TEST(Decide, LlmAnswerAnnotatesRulesStandIn) {
 
   LlmCall ok{std::string(R"({"cause":"Lock held by a vacuum","severity":"critical",)"
                          R"("action":"wait","explanation":"e"})"),
-             7.5};
+             7.5,
+             {}};
   const auto llm = decide(p, &ok, "qwen", "inc", 65536);
   EXPECT_EQ(llm.diagnosis.source, "llm");
   EXPECT_EQ(llm.diagnosis.cause, "Lock held by a vacuum");
@@ -140,7 +141,7 @@ TEST(Decide, LlmAnswerAnnotatesRulesStandIn) {
   EXPECT_DOUBLE_EQ(llm.diagnosis.latency_seconds, 7.5);
   EXPECT_FALSE(llm.diagnosis.llm_error);
 
-  LlmCall timeout{tl::unexpected(LlmError{"timeout", "after 2000 ms"}), 2.0};
+  LlmCall timeout{tl::unexpected(LlmError{"timeout", "after 2000 ms"}), 2.0, {}};
   const auto t = decide(p, &timeout, "qwen", "inc", 65536);
   EXPECT_EQ(t.diagnosis.source, "rules");
   EXPECT_EQ(t.diagnosis.llm_error, "timeout");
@@ -148,7 +149,8 @@ TEST(Decide, LlmAnswerAnnotatesRulesStandIn) {
 
   LlmCall injected{std::string(R"({"cause":"x","severity":"high","action":"restart sshd.service",)"
                                R"("explanation":"e"})"),
-                   1.0};
+                   1.0,
+                   {}};
   const auto i = decide(p, &injected, "qwen", "inc", 65536);
   EXPECT_EQ(i.diagnosis.source, "rules");
   EXPECT_EQ(i.diagnosis.llm_error, "schema");

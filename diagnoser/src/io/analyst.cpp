@@ -42,7 +42,8 @@ Result Analyst::run(const Job& job) {
     return r;
   }
   const LlmCall call = llm_->complete(p.prompt);
-  r.outcome = decide(p, &call, llm_->model(), job.incident, max_answer_bytes_);
+  r.outcome = decide(p, &call, call.model.empty() ? llm_->model() : call.model, job.incident,
+                     max_answer_bytes_);
   if (!r.outcome.llm_error) {
     std::lock_guard lock(mu_);
     cache_.put(p.fingerprint, r.outcome.diagnosis, clock_.mono());

@@ -21,6 +21,7 @@
 #include "trading_heal/common/zmq.hpp"
 #include "trading_heal/diagnoser/analyst.hpp"
 #include "trading_heal/diagnoser/journal.hpp"
+#include "trading_heal/diagnoser/model_link.hpp"
 #include "trading_heal/diagnoser/ollama_client.hpp"
 #include "trading_heal/diagnoser/rule_table.hpp"
 #include "trading_heal/diagnoser/trigger.hpp"
@@ -41,6 +42,16 @@ JournalFn journal_for(common::SystemdScope scope) {
 std::unique_ptr<OllamaClient> make_llm(const common::Config& cfg, const std::atomic<bool>& cancel) {
   if (!cfg.ollama.enabled) return nullptr;
   return std::make_unique<OllamaClient>(cfg.ollama, cancel);
+}
+
+// Many hosts: a host's diagnoser asks the centre's model through its probe (its own
+// OLLAMA_ENABLED=false still means the rules only). The wait covers the centre's call and the way.
+std::unique_ptr<RemoteModel> make_remote(const common::Config& cfg,
+                                         const std::atomic<bool>& cancel) {
+  if (cfg.endpoints.model_relay.empty() || !cfg.ollama.enabled) return nullptr;
+  return std::make_unique<RemoteModel>(cfg.endpoints.model_relay,
+                                       cfg.ollama.timeout + std::chrono::seconds(2), cancel,
+                                       cfg.ollama.model);
 }
 
 void log_result(const common::AgentSpec& spec, const Result& r) {
@@ -108,9 +119,11 @@ class Daemon {
   Daemon(const common::Config& cfg, common::SignalFd& signals, common::Identities ids)
       : cfg_(cfg),
         llm_(make_llm(cfg, cancel_)),
+        remote_(make_remote(cfg, cancel_)),
         rules_(load_rule_table(cfg)),
-        analyst_(journal_for(cfg.scope), llm_.get(), cfg.diagnosis_cache_ttl,
-                 cfg.ollama.max_answer_bytes, clock_, rules_.table),
+        analyst_(journal_for(cfg.scope),
+                 remote_ ? remote_.get() : static_cast<LlmClient*>(llm_.get()),
+                 cfg.diagnosis_cache_ttl, cfg.ollama.max_answer_bytes, clock_, rules_.table),
         loop_(signals),
         trigger_(cfg.diagnose_after),
         sched_(static_cast<std::size_t>(cfg.diagnose_workers),
@@ -136,6 +149,7 @@ class Daemon {
     const auto t0 = std::chrono::steady_clock::now();
     cancel_ = true;  // aborts requests in flight
     pool_->stop();
+    if (model_server_) model_server_->stop();
     spdlog::info(
         "stopped signal={} in_flight={} cancel_ms={}", sig, sched_.in_flight(),
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
@@ -202,6 +216,7 @@ class Daemon {
     guard_->watch_connection(health_, cfg_.endpoints.health);
     guard_->watch_connection(diag_tx_->socket(), cfg_.endpoints.diagnosis);
     guard_->watch_connection(event_tx_->socket(), cfg_.endpoints.records());
+    if (auto e = setup_model(); !e.empty()) return e;
     pool_ = std::make_unique<WorkerPool>(ctx_, kResultsEndpoint, analyst_,
                                          static_cast<std::size_t>(cfg_.diagnose_workers));
     guard_->attach(loop_);
@@ -212,6 +227,33 @@ class Daemon {
     loop_.on_readable(diag_tx_->socket(), [this] { diag_tx_->on_readable(clock_.mono()); });
     loop_.on_readable(event_tx_->socket(), [this] { event_tx_->on_readable(clock_.mono()); });
     loop_.on_tick(clock_.mono(), [this](MonoTime now) { return on_tick(now); });
+    return {};
+  }
+
+  // Many hosts: a host's diagnoser asks the centre's model through its probe; the centre's
+  // answers the hosts with its own.
+  std::string setup_model() {
+    if (remote_) {
+      const std::string& ep = cfg_.endpoints.model_relay;
+      auto r = remote_->open(ctx_, [&](zmq::socket_t& s) {
+        guard_->protect(s, "model", ids_.allow({"probe"}), ep, common::Side::kConnect);
+      });
+      if (!r) return r.error();
+      guard_->watch_connection(remote_->socket(), ep);
+      remote_->attach(loop_);
+    }
+    if (cfg_.endpoints.model.empty()) return {};
+    if (!llm_) {
+      return "TRADING_HEAL_MODEL_ENDPOINT is set (this diagnoser answers the hosts' model "
+             "requests) but OLLAMA_ENABLED is false: it has no model to ask";
+    }
+    const auto workers = static_cast<std::size_t>(cfg_.diagnose_workers);
+    model_server_ = std::make_unique<ModelServer>(*llm_, workers, workers * 8, clock_);
+    auto r = model_server_->open(ctx_, cfg_.endpoints.model, [&](zmq::socket_t& s) {
+      guard_->protect(s, "model", ids_.allow({"exporter"}), cfg_.endpoints.model);
+    });
+    if (!r) return r.error();
+    model_server_->attach(loop_);
     return {};
   }
 
@@ -363,7 +405,11 @@ class Daemon {
             {"events_pending", i(event_tx_->pending())},
             {"rejected", i(rejects_.total())},
             {"last_latency_seconds", proto::Value(last_latency_)},
-            {"llm_enabled", proto::Value(cfg_.ollama.enabled)}};
+            {"llm_enabled", proto::Value(cfg_.ollama.enabled)},
+            {"model_asked", i(remote_ ? remote_->asked() : 0)},
+            {"model_served", i(model_server_ ? model_server_->served() : 0)},
+            {"model_failed", i(model_server_ ? model_server_->failed() : 0)},
+            {"model_busy", i(model_server_ ? model_server_->busy() : 0)}};
   }
 
   MonoTime on_tick(MonoTime now) {
@@ -382,9 +428,11 @@ class Daemon {
 
   const common::Config& cfg_;
   common::SystemClock clock_;
+  zmq::context_t ctx_;  // early: it outlives every socket below
   std::atomic<bool> cancel_{false};
   std::unique_ptr<OllamaClient> llm_;
-  LoadedRules rules_;  // before analyst_, which keeps a reference to its table
+  std::unique_ptr<RemoteModel> remote_;  // a host's: the centre's model, through the probe
+  LoadedRules rules_;                    // before analyst_, which keeps a reference to its table
   Analyst analyst_;
   common::Loop loop_;
   Trigger trigger_;
@@ -392,7 +440,6 @@ class Daemon {
   common::Stamper diag_stamp_;  // one stamper per reliable channel: each is a strict sequence
   common::Stamper event_stamp_;
   common::Stamper pub_stamp_;
-  zmq::context_t ctx_;
   common::Identities ids_;
   std::unique_ptr<common::PeerGuard> guard_;  // made with the sockets, in setup()
   zmq::socket_t health_;
@@ -403,6 +450,7 @@ class Daemon {
   std::unique_ptr<common::Outbox> event_box_;
   std::unique_ptr<common::ReliableSender> diag_tx_;
   std::unique_ptr<common::ReliableSender> event_tx_;
+  std::unique_ptr<ModelServer> model_server_;  // the centre's: the hosts' model requests
   std::unique_ptr<WorkerPool> pool_;  // last: its threads stop before the sockets and context
   std::map<std::string, proto::HealthReport> latest_;
   proto::RejectCounter rejects_;
@@ -433,6 +481,10 @@ int run_once(const common::Config& cfg, const std::string& agent, common::Signal
     return common::kExitUsage;
   }
   std::atomic<bool> cancel{false};
+  if (!cfg.endpoints.model_relay.empty()) {
+    spdlog::warn(
+        "--once asks OLLAMA_HOST itself, not the centre (TRADING_HEAL_MODEL_RELAY_ENDPOINT)");
+  }
   auto llm = make_llm(cfg, cancel);
   const LoadedRules rules = load_rule_table(cfg);
   common::SystemClock clock;

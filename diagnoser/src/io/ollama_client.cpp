@@ -142,7 +142,7 @@ LlmCall OllamaClient::complete(const Prompt& prompt) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   };
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> h(curl_easy_init(), &curl_easy_cleanup);
-  if (!h) return {tl::unexpected(LlmError{"error", "curl_easy_init failed"}), 0};
+  if (!h) return {tl::unexpected(LlmError{"error", "curl_easy_init failed"}), 0, {}};
   std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> headers(
       curl_slist_append(nullptr, "Content-Type: application/json"), &curl_slist_free_all);
   const std::string body =
@@ -173,10 +173,10 @@ LlmCall OllamaClient::complete(const Prompt& prompt) {
   curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
   curl_easy_setopt(c, CURLOPT_USERAGENT, "trading-heal-diagnoser");
-  if (cancel_.load()) return {tl::unexpected(LlmError{"cancelled", "shutting down"}), 0};
+  if (cancel_.load()) return {tl::unexpected(LlmError{"cancelled", "shutting down"}), 0, {}};
   const CURLcode rc = curl_easy_perform(c);
   const double latency = elapsed();
-  if (rc != CURLE_OK) return {tl::unexpected(curl_error(rc, t, errbuf)), latency};
+  if (rc != CURLE_OK) return {tl::unexpected(curl_error(rc, t, errbuf)), latency, {}};
   long status = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
   if (status != 200) {
@@ -189,9 +189,9 @@ LlmCall OllamaClient::complete(const Prompt& prompt) {
         detail = short_text(e["message"].get<std::string>());
       }
     }
-    return {tl::unexpected(LlmError{"http_" + std::to_string(status), detail}), latency};
+    return {tl::unexpected(LlmError{"http_" + std::to_string(status), detail}), latency, {}};
   }
-  return {content_of(t.body), latency};
+  return {content_of(t.body), latency, {}};
 }
 
 }  // namespace trading_heal::diagnoser

@@ -181,6 +181,37 @@ tl::expected<void, std::string> Daemon::start() {
       return tl::unexpected(r.error());
     }
   }
+  if (!cfg_.endpoints.analysis.empty()) {
+    if (cfg_.endpoints.model.empty()) {
+      return tl::unexpected(std::string(
+          "TRADING_HEAL_ANALYSIS_ENDPOINT is set but not TRADING_HEAL_MODEL_ENDPOINT (the "
+          "centre's diagnoser, where the exporter passes the hosts' model requests)"));
+    }
+    // Many hosts: the hosts' model requests (over tcp: CURVE, keys in hosts.d), each tagged with
+    // its sender's host, to the centre's diagnoser; its answers back.
+    try {
+      model_relay_ = std::make_unique<common::RequestRelay>(
+          ctx_,
+          common::RequestRelay::Options{
+              .name = "analysis relay",
+              .front = cfg_.endpoints.analysis,
+              .back = cfg_.endpoints.model,
+              .tag_host = true,
+              .local_host = cfg_.host,
+              .max_bytes = static_cast<std::int64_t>(cfg_.max_message_bytes)},
+          [this](zmq::socket_t& s) {
+            guard_.protect(s, "analysis", ids_.allow({"probe"}), cfg_.endpoints.analysis,
+                           common::Side::kBind);
+          },
+          [this](zmq::socket_t& s) {
+            guard_.protect(s, "model", ids_.allow({"diagnoser"}), cfg_.endpoints.model,
+                           common::Side::kConnect);
+          });
+    } catch (const std::exception& e) {
+      return tl::unexpected(std::string(e.what()));
+    }
+    guard_.watch_connection(model_relay_->back(), cfg_.endpoints.model);
+  }
   auto port = http_->bind();
   if (!port) return tl::unexpected(port.error());
   api_port_ = *port;
@@ -192,6 +223,7 @@ void Daemon::attach(common::Loop& loop) {
   guard_.attach(loop);
   loop.on_readable(*sub_, [this] { on_sub(*sub_); });
   if (hosts_sub_) loop.on_readable(*hosts_sub_, [this] { on_sub(*hosts_sub_); });
+  if (model_relay_) model_relay_->attach(loop);
   loop.on_readable(receiver_->socket(), [this] { on_events(); });
   loop.on_signal(SIGHUP, [this] { on_sighup(); });
   loop.on_tick(clock_.mono(), [this](common::MonoTime now) { return on_tick(now); });

@@ -26,6 +26,30 @@ CentreLink::CentreLink(zmq::context_t& ctx, common::PeerGuard& guard, const comm
           guard.protect(s, "relay", ids.allow({"diagnoser", "actuator"}), cfg.endpoints.relay);
         });
   }
+  if (!cfg.endpoints.model_relay.empty()) {
+    if (cfg.endpoints.analysis.empty()) {
+      throw std::runtime_error(
+          "TRADING_HEAL_MODEL_RELAY_ENDPOINT is set but not TRADING_HEAL_ANALYSIS_ENDPOINT (the "
+          "centre's, where the probe passes the diagnoser's model requests)");
+    }
+    // The host's diagnoser asks here; over the link only the centre's exporter answers.
+    model_relay_ = std::make_unique<common::RequestRelay>(
+        ctx,
+        common::RequestRelay::Options{
+            .name = "model relay",
+            .front = cfg.endpoints.model_relay,
+            .back = cfg.endpoints.analysis,
+            .local_host = cfg.host,
+            .max_bytes = static_cast<std::int64_t>(cfg.max_message_bytes)},
+        [&](zmq::socket_t& s) {
+          guard.protect(s, "model", ids.allow({"diagnoser"}), cfg.endpoints.model_relay);
+        },
+        [&](zmq::socket_t& s) {
+          guard.protect(s, "analysis", ids.allow({"exporter"}), cfg.endpoints.analysis,
+                        common::Side::kConnect);
+        });
+    guard.watch_connection(model_relay_->back(), cfg.endpoints.analysis);
+  }
   if (!cfg.endpoints.fleet.empty()) {
     // The centre's orders: only the centre's exporter may speak here (over tcp: its key).
     orders_sub_ = std::make_unique<zmq::socket_t>(
@@ -59,6 +83,7 @@ void CentreLink::attach(common::Loop& loop) {
   if (relay_) loop.on_readable(relay_->socket(), [this] { relay_->on_readable(clock_.mono()); });
   if (local_state_) loop.on_readable(*local_state_, [this] { pass_local_state(); });
   if (orders_sub_) loop.on_readable(*orders_sub_, [this] { take_orders(); });
+  if (model_relay_) model_relay_->attach(loop);
 }
 
 void CentreLink::take_orders() {

@@ -78,6 +78,13 @@ struct Endpoints {
   // exporter PUB binds, each host's probe SUB connects and passes them to its actuator. Empty:
   // each host decides alone.
   std::string fleet;
+  // Many hosts, the model in the centre (docs/operations.md "Many hosts"): the centre's exporter
+  // binds `analysis` (tcp, CURVE) and passes the hosts' model requests to the centre's diagnoser
+  // on `model` (which that diagnoser binds); a host's probe binds `model_relay` and passes its
+  // diagnoser's requests to `analysis`. Empty: each diagnoser asks OLLAMA_HOST itself.
+  std::string analysis;
+  std::string model;
+  std::string model_relay;
   // Where the actuator's and the diagnoser's records go: the exporter, or the probe's relay.
   const std::string& records() const { return relay.empty() ? events : relay; }
   // Whose user receives them there.

@@ -9,6 +9,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <vector>
 
 #include <tl/expected.hpp>
 #include <zmq.hpp>
@@ -81,6 +82,16 @@ std::string user_id_of(const zmq::message_t& frame);
 std::optional<Routed> recv_routed(zmq::socket_t& router);
 // Sends `bytes` back to the sender of `to` (DONTWAIT; a reply that cannot go is dropped).
 void reply_routed(zmq::socket_t& router, Routed& to, const std::string& bytes);
+
+// Multipart messages of request/reply paths (request_relay.hpp): one whole message, or an empty
+// vector when nothing waits; a message of more than `max_frames` is drained and returned with
+// max_frames + 1 frames, for the caller to drop.
+std::vector<zmq::message_t> recv_frames(zmq::socket_t& s, std::size_t max_frames);
+// Sends every frame (DONTWAIT); false when the first would block or the socket refuses (then
+// nothing was sent and `frames` are intact).
+bool send_frames(zmq::socket_t& s, std::vector<zmq::message_t>& frames);
+// The index of the empty delimiter after the routing envelope (at least one frame), or 0.
+std::size_t delimiter_of(const std::vector<zmq::message_t>& frames);
 
 // Serves the commands waiting on a ROUTER socket (at most `max`): each Command goes to `handle`
 // with an Ack already addressed to it (ok = true), which it completes; anything else is answered

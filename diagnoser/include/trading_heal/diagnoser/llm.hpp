@@ -12,7 +12,8 @@ namespace trading_heal::diagnoser {
 
 struct LlmError {
   // timeout | refused | resolve | connection | http_<status> | parse | schema | too_large |
-  // cancelled | error. These are the `reason` of ollama_error events: keep them stable.
+  // cancelled | error; through the centre also unreachable | busy. These are the `reason` of
+  // ollama_error events: keep them stable.
   std::string reason;
   std::string detail;
 };
@@ -20,6 +21,7 @@ struct LlmError {
 struct LlmCall {
   tl::expected<std::string, LlmError> content;  // the answer's text (message content)
   double latency_seconds = 0;
+  std::string model;  // the model that answered, when the client learns it (else its model())
 };
 
 class LlmClient {

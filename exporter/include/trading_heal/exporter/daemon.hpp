@@ -28,6 +28,7 @@
 #include "trading_heal/common/loop.hpp"
 #include "trading_heal/common/peer_guard.hpp"
 #include "trading_heal/common/reliable.hpp"
+#include "trading_heal/common/request_relay.hpp"
 #include "trading_heal/common/zmq.hpp"
 #include "trading_heal/exporter/audit_log.hpp"
 #include "trading_heal/exporter/fleet_guard.hpp"
@@ -91,6 +92,8 @@ class Daemon {
   FleetDirective told_;            // the order last published
   common::MonoTime next_order_{};
   std::unique_ptr<zmq::socket_t> fleet_pub_;  // bound at TRADING_HEAL_FLEET_ENDPOINT (many hosts)
+  // Many hosts: TRADING_HEAL_ANALYSIS_ENDPOINT (bound) to the centre's diagnoser.
+  std::unique_ptr<common::RequestRelay> model_relay_;
   StreamHub hub_;
   std::unique_ptr<HttpApi> http_;
   int api_port_ = 0;

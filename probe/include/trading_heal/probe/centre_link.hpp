@@ -3,7 +3,9 @@
 // the diagnoser's, read on their local PUB sockets and passed on as they are; the records they
 // leave on the relay endpoint go through the probe's outbox to the centre's events endpoint
 // (common::RecordRelay); the centre's orders (fleet-wide holds, TRADING_HEAL_FLEET_ENDPOINT) come
-// back on a SUB and go to the host's actuator through `on_order`. Each part is there only when
+// back on a SUB and go to the host's actuator through `on_order`; the diagnoser's model requests
+// (TRADING_HEAL_MODEL_RELAY_ENDPOINT) go to the centre's analysis endpoint and the answers back
+// (common::RequestRelay). Each part is there only when
 // its setting is: one host has none.
 // Owned by the probe's loop thread.
 #pragma once
@@ -21,6 +23,7 @@
 #include "trading_heal/common/peer_guard.hpp"
 #include "trading_heal/common/relay.hpp"
 #include "trading_heal/common/reliable.hpp"
+#include "trading_heal/common/request_relay.hpp"
 #include "trading_heal/common/state_link.hpp"
 
 namespace trading_heal::probe {
@@ -40,6 +43,8 @@ class CentreLink {
   // The centre's `fleet_directive` events, as they come (every 2 s while the link is up).
   std::function<void(const proto::Event&)> on_order;
   std::uint64_t orders() const { return orders_; }
+  // The model relay, nullptr without one.
+  const common::RequestRelay* model_relay() const { return model_relay_.get(); }
   // Keepalive due; returns when next.
   common::MonoTime on_tick(common::MonoTime now) { return link_.on_tick(now); }
 
@@ -50,6 +55,7 @@ class CentreLink {
   const common::Clock& clock_;
   common::StateLink link_;
   std::unique_ptr<common::RecordRelay> relay_;
+  std::unique_ptr<common::RequestRelay> model_relay_;
   std::unique_ptr<zmq::socket_t> local_state_;  // the actuator's and diagnoser's PUBs
   std::unique_ptr<zmq::socket_t> orders_sub_;   // the centre's fleet PUB
   proto::Limits limits_;
