@@ -27,16 +27,18 @@
 #   --role centre|host        many hosts (docs/operations.md "Many hosts"); default: neither, all
 #                             four daemons on this host, as before. Give the same --role every run.
 #     --role centre [--centre ADDR[:PORT]]
-#                             the exporter only (probe, diagnoser and actuator masked, no agents
+#                             the exporter and the diagnoser (probe and actuator masked, no agents
 #                             of its own), binding the state collector on tcp://ADDR:PORT and the
-#                             events on PORT+1, its orders to the hosts on PORT+2 (default all
-#                             addresses, tcp://*:9130, 9131, 9132); its key
+#                             events on PORT+1, its orders to the hosts on PORT+2, the hosts' model
+#                             requests on PORT+3 (passed to its diagnoser, which asks OLLAMA_HOST:
+#                             give it with --env) (default all addresses, tcp://*:9130-9133); its key
 #                             /etc/trading-heal/keys/centre.{key,pub} (owner trading-heal-exporter),
 #                             the allow-list /etc/trading-heal/hosts.d/HOST.pub, the Prometheus job
 #     --role host --centre ADDR[:PORT]
 #                             probe, diagnoser, actuator (the exporter masked, no Prometheus job):
 #                             the probe sends to the centre at ADDR (a name or IPv4 address as this
-#                             host reaches it), PORT (default 9130), PORT+1 and PORT+2; the host's key
+#                             host reaches it), PORT (default 9130), PORT+1, PORT+2 and PORT+3 (the
+#                             diagnoser asks the centre's model through the probe); the host's key
 #                             /etc/trading-heal/keys/HOST.{key,pub} (owner trading-heal-probe),
 #                             the centre's public key as /etc/trading-heal/keys/centre.pub
 #   --centre-key FILE         (host) the centre's public key (its /etc/trading-heal/keys/centre.pub)
@@ -200,7 +202,7 @@ if [[ -n $centre ]]; then
   [[ $centre =~ ^([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)(:([0-9]{1,5}))?$ ]] ||
     die "--centre wants ADDR[:PORT] (a host name or IPv4 address, the state port; the events use PORT+1, the orders PORT+2), got '$centre'"
   centre_addr=${BASH_REMATCH[1]} centre_port=${BASH_REMATCH[4]:-$STATE_PORT}
-  ((centre_port >= 1 && centre_port <= 65533)) || die "--centre $centre: the port must be 1-65533 (the events use PORT+1, the orders PORT+2)"
+  ((centre_port >= 1 && centre_port <= 65532)) || die "--centre $centre: the port must be 1-65532 (the events use PORT+1, the orders PORT+2, the model PORT+3)"
 fi
 if [[ $role == host ]]; then
   [[ -n $centre ]] || ((uninstall)) || die "--role host needs --centre ADDR[:PORT] (the centre's address as this host reaches it)"
@@ -394,7 +396,7 @@ token_file=$env_dir/$instance.token        # the API's bearer token (made once, 
 target=trading-heal@$instance.target
 # The daemons this host runs (the others' instances are masked), the files of their own settings.
 case $role in
-  centre) role_components=(exporter) secret_components=(exporter) ;;
+  centre) role_components=(exporter diagnoser) secret_components=(exporter diagnoser) ;;
   host) role_components=(probe diagnoser actuator) secret_components=(probe diagnoser) ;;
   *) role_components=("${COMPONENTS[@]}") secret_components=(probe diagnoser) ;;
 esac
@@ -417,6 +419,8 @@ if [[ $role == centre ]]; then
   role_sets=("TRADING_HEAL_STATE_ENDPOINT=tcp://$bind:$centre_port"
     "TRADING_HEAL_EVENTS_ENDPOINT=tcp://$bind:$((centre_port + 1))"
     "TRADING_HEAL_FLEET_ENDPOINT=tcp://$bind:$((centre_port + 2))"
+    "TRADING_HEAL_ANALYSIS_ENDPOINT=tcp://$bind:$((centre_port + 3))"
+    "TRADING_HEAL_MODEL_ENDPOINT=ipc://$run_dir/diagnoser/model.sock"
     "TRADING_HEAL_CURVE_SECRET_KEY_FILE=$keys_dir/centre.key"
     "TRADING_HEAL_HOSTS_DIR=$hosts_dir")
   # Its key is made before it is installed: an existing one is found in pre-flight.
@@ -445,9 +449,11 @@ elif [[ $role == host ]]; then
   fi
   role_sets=("TRADING_HEAL_HOST=$host_name"
     "TRADING_HEAL_RELAY_ENDPOINT=ipc://$run_dir/probe/relay.sock"
+    "TRADING_HEAL_MODEL_RELAY_ENDPOINT=ipc://$run_dir/probe/model.sock"
     "TRADING_HEAL_STATE_ENDPOINT=tcp://$centre_addr:$centre_port"
     "TRADING_HEAL_EVENTS_ENDPOINT=tcp://$centre_addr:$((centre_port + 1))"
     "TRADING_HEAL_FLEET_ENDPOINT=tcp://$centre_addr:$((centre_port + 2))"
+    "TRADING_HEAL_ANALYSIS_ENDPOINT=tcp://$centre_addr:$((centre_port + 3))"
     "TRADING_HEAL_CURVE_SECRET_KEY_FILE=$keys_dir/$host_name.key"
     "TRADING_HEAL_CURVE_SERVER_KEY_FILE=$keys_dir/centre.pub")
 fi
@@ -547,6 +553,7 @@ secret_owner() {
     POSTGRES_* | DATABASE_URL | PG*) echo probe ;;
     OLLAMA_HOST | OLLAMA_MODEL | OLLAMA_API | OLLAMA_KEEP_ALIVE) echo diagnoser ;;
     TRADING_HEAL_STATE_ENDPOINT | TRADING_HEAL_EVENTS_ENDPOINT | TRADING_HEAL_FLEET_ENDPOINT | \
+      TRADING_HEAL_ANALYSIS_ENDPOINT | \
       TRADING_HEAL_CURVE_* | TRADING_HEAL_HOSTS_DIR)
       case $role in host) echo probe ;; centre) echo exporter ;; esac ;;
   esac

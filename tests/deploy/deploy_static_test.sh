@@ -126,7 +126,7 @@ refused() {  # refused WANT ARGS...: deploy.sh ARGS fails and says WANT
 refused "--role host needs --centre ADDR[:PORT]" --role host
 refused "--role wants centre or host, got 'edge'" --role edge
 refused "got 'centre_1!'" --role host --centre 'centre_1!'
-refused "the port must be 1-65533" --role host --centre centre.example:65534
+refused "the port must be 1-65532" --role host --centre centre.example:65533
 refused "--centre goes with --role host" --centre centre.example
 refused "--centre-key, --centre-ssh and --host-name go with --role host" --role centre --centre-key /etc/hostname
 refused "--add-host and --hosts-only go with --role centre" --role host --centre c.example --add-host h1=/etc/hostname
@@ -142,7 +142,8 @@ ok "deploy.sh --role: --help documents it; bad roles, addresses, ports, keys and
 "$BIN/trading-heal-ctl" keygen centre --dir "$work/keys" >/dev/null || fail "trading-heal-ctl keygen"
 "$BIN/trading-heal-ctl" keygen host1 --dir "$work/keys" >/dev/null || fail "trading-heal-ctl keygen"
 envs() { grep -hv '^#' "$@" | grep . || true; }
-# The centre: the exporter alone, its links in its own file, no agents of its own, its job.
+# The centre: the exporter and the diagnoser, its links in the exporter's own file, no agents of
+# its own, its job.
 before=$(snapshot)
 "$D" --dry-run --plan-dir "$work/centre" --role centre --instance staticctr --build-dir "$(dirname "$BIN")" \
   --prometheus-config "$work/prom/prometheus.yml" >"$work/centre.log" 2>&1 ||
@@ -150,20 +151,24 @@ before=$(snapshot)
 p=$work/centre/etc/trading-heal
 for want in "would create the key pair /etc/trading-heal/keys/centre.key (0600 trading-heal-exporter)" \
   "would create /etc/trading-heal/hosts.d/ (0755 root:root)" "would install /etc/trading-heal/staticctr.exporter.env" \
-  "would mask trading-heal-probe@staticctr.service" "would mask trading-heal-diagnoser@staticctr.service" \
+  "would mask trading-heal-probe@staticctr.service" \
   "would mask trading-heal-actuator@staticctr.service" "permission: none (a centre has no actuator)" \
   "would start trading-heal@staticctr.target"; do
   grep -qF "$want" "$work/centre.log" || { cat "$work/centre.log" >&2; fail "centre plan lacks: $want"; }
 done
-! grep -q 'mask trading-heal-exporter\|polkit-1' "$work/centre.log" || fail "the centre masks its exporter or gets a polkit rule"
+! grep -q 'mask trading-heal-exporter\|mask trading-heal-diagnoser\|polkit-1' "$work/centre.log" ||
+  fail "the centre masks its exporter or its diagnoser, or gets a polkit rule"
 [[ $(envs "$p/staticctr.exporter.env") == "TRADING_HEAL_STATE_ENDPOINT=tcp://*:9130
 TRADING_HEAL_EVENTS_ENDPOINT=tcp://*:9131
 TRADING_HEAL_FLEET_ENDPOINT=tcp://*:9132
+TRADING_HEAL_ANALYSIS_ENDPOINT=tcp://*:9133
 TRADING_HEAL_CURVE_SECRET_KEY_FILE=/etc/trading-heal/keys/centre.key
 TRADING_HEAL_HOSTS_DIR=/etc/trading-heal/hosts.d" ]] || fail "the centre's exporter.env: $(envs "$p/staticctr.exporter.env")"
 ! envs "$p/staticctr.env" | grep -Eq 'tcp://|CURVE|HOSTS_DIR|^TRADING_HEAL_AGENTS=' ||
   fail "the centre's shared env has links, keys or agents: $(envs "$p/staticctr.env")"
 grep -q '^#TRADING_HEAL_AGENTS=' "$p/staticctr.env" || fail "the centre's shared env does not show TRADING_HEAL_AGENTS commented out"
+envs "$p/staticctr.env" | grep -qx 'TRADING_HEAL_MODEL_ENDPOINT=ipc:///run/trading-heal/staticctr/diagnoser/model.sock' ||
+  fail "the centre's shared env lacks its diagnoser's model endpoint: $(envs "$p/staticctr.env")"
 grep -q '^EnvironmentFile=-/etc/trading-heal/%i.exporter.env$' "$work/centre/etc/systemd/system/trading-heal-exporter@.service" ||
   fail "the exporter unit does not read NAME.exporter.env"
 for u in probe diagnoser actuator; do
@@ -178,13 +183,14 @@ grep -q 'job_name: trading-selfheal-staticctr' "$prom" || fail "no trading-heal 
   { cat "$work/centre2.log" >&2; fail "deploy.sh --role centre --centre --add-host --dry-run"; }
 grep -qx 'TRADING_HEAL_STATE_ENDPOINT=tcp://127.0.0.1:19130' "$work/centre2/etc/trading-heal/staticctr.exporter.env" &&
   grep -qx 'TRADING_HEAL_EVENTS_ENDPOINT=tcp://127.0.0.1:19131' "$work/centre2/etc/trading-heal/staticctr.exporter.env" &&
-  grep -qx 'TRADING_HEAL_FLEET_ENDPOINT=tcp://127.0.0.1:19132' "$work/centre2/etc/trading-heal/staticctr.exporter.env" ||
+  grep -qx 'TRADING_HEAL_FLEET_ENDPOINT=tcp://127.0.0.1:19132' "$work/centre2/etc/trading-heal/staticctr.exporter.env" &&
+  grep -qx 'TRADING_HEAL_ANALYSIS_ENDPOINT=tcp://127.0.0.1:19133' "$work/centre2/etc/trading-heal/staticctr.exporter.env" ||
   fail "--role centre --centre ADDR:PORT: not bound there"
 [[ ! -e $work/centre/etc/systemd/system/trading-heal-exporter@staticctr.service.d ]] || fail "a drop-in for the centre bound to all addresses"
 grep -qx 'RestrictAddressFamilies=AF_NETLINK' "$work/centre2/etc/systemd/system/trading-heal-exporter@staticctr.service.d/50-deploy-bind-address.conf" ||
   fail "the centre bound to one address: no netlink for libzmq's interface lookup"
 cmp -s "$work/centre2/etc/trading-heal/hosts.d/host1.pub" "$work/keys/host1.pub" || fail "--add-host: hosts.d/host1.pub not planned"
-ok "deploy.sh --role centre --dry-run: exporter only, its tcp endpoints and key in its own file, hosts.d, no agents, its Prometheus job, --add-host"
+ok "deploy.sh --role centre --dry-run: exporter and diagnoser, its tcp endpoints and key in its own file, hosts.d, no agents, its Prometheus job, --add-host"
 
 # A host: probe, diagnoser, actuator; the tcp links and keys in the probe's file only.
 "$D" --dry-run --plan-dir "$work/host" --role host --centre centre.example --centre-key "$work/keys/centre.pub" \
@@ -203,11 +209,13 @@ cmp -s "$work/host/etc/trading-heal/keys/centre.pub" "$work/keys/centre.pub" || 
 envs "$p/statichost.probe.env" | grep -qx 'TRADING_HEAL_STATE_ENDPOINT=tcp://centre.example:9130' &&
   envs "$p/statichost.probe.env" | grep -qx 'TRADING_HEAL_EVENTS_ENDPOINT=tcp://centre.example:9131' &&
   envs "$p/statichost.probe.env" | grep -qx 'TRADING_HEAL_FLEET_ENDPOINT=tcp://centre.example:9132' &&
+  envs "$p/statichost.probe.env" | grep -qx 'TRADING_HEAL_ANALYSIS_ENDPOINT=tcp://centre.example:9133' &&
   envs "$p/statichost.probe.env" | grep -qx 'TRADING_HEAL_CURVE_SECRET_KEY_FILE=/etc/trading-heal/keys/host1.key' &&
   envs "$p/statichost.probe.env" | grep -qx 'TRADING_HEAL_CURVE_SERVER_KEY_FILE=/etc/trading-heal/keys/centre.pub' ||
   fail "the probe's env file lacks its links to the centre: $(envs "$p/statichost.probe.env")"
 envs "$p/statichost.env" | grep -qx 'TRADING_HEAL_RELAY_ENDPOINT=ipc:///run/trading-heal/statichost/probe/relay.sock' &&
-  envs "$p/statichost.env" | grep -qx 'TRADING_HEAL_HOST=host1' || fail "the shared env lacks the relay or the host's name"
+  envs "$p/statichost.env" | grep -qx 'TRADING_HEAL_MODEL_RELAY_ENDPOINT=ipc:///run/trading-heal/statichost/probe/model.sock' &&
+  envs "$p/statichost.env" | grep -qx 'TRADING_HEAL_HOST=host1' || fail "the shared env lacks the relays or the host's name"
 ! envs "$p/statichost.env" "$p/statichost.diagnoser.env" | grep -Eq 'tcp://|CURVE|HOSTS_DIR|STATE_ENDPOINT|FLEET_ENDPOINT' ||
   fail "tcp endpoints or keys outside the probe's file: $(envs "$p/statichost.env" "$p/statichost.diagnoser.env")"
 ok "deploy.sh --role host --dry-run: its key owned by the probe's user, the centre's key, the relay shared, tcp and keys in the probe's file only, no exporter, no Prometheus job"

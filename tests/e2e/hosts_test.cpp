@@ -56,6 +56,8 @@ const std::string kCentre = std::string(kNet) + "1";
 constexpr int kStatePort = 29130;
 constexpr int kEventsPort = 29131;
 constexpr int kFleetPort = 29132;
+constexpr int kAnalysisPort = 29133;
+constexpr int kOllamaPort = 29434;  // the fake model, on the centre's own loopback
 constexpr int kMetricsPort = 29220;
 constexpr int kApiPort = 29221;
 
@@ -205,6 +207,7 @@ class Hosts : public ::testing::Test {
                     dir_ / "hosts.d" / (std::string(h) + ".pub"));
     }
     start_centre();
+    start_centre_model();
     if (!start_beta_manager(dir_, &broken_)) return;
     beta_manager_ = true;
     start_host("alpha", kAlpha, true);
@@ -255,6 +258,9 @@ class Hosts : public ::testing::Test {
     env["TRADING_HEAL_STATE_ENDPOINT"] = "tcp://" + kCentre + ":" + std::to_string(kStatePort);
     env["TRADING_HEAL_EVENTS_ENDPOINT"] = "tcp://" + kCentre + ":" + std::to_string(kEventsPort);
     env["TRADING_HEAL_FLEET_ENDPOINT"] = "tcp://" + kCentre + ":" + std::to_string(kFleetPort);
+    env["TRADING_HEAL_ANALYSIS_ENDPOINT"] =
+        "tcp://" + kCentre + ":" + std::to_string(kAnalysisPort);
+    env["TRADING_HEAL_MODEL_ENDPOINT"] = centre_model_endpoint();
     // Failures on several hosts within 30 s are one fleet incident (3 agents, 2 hosts or more).
     env["TRADING_HEAL_GLOBAL_WINDOW"] = "30";
     // The suite restarts up to 9 agents within the hour: the fleet-wide breaker (its unit test
@@ -268,6 +274,29 @@ class Hosts : public ::testing::Test {
   }
   static void start_centre() {
     spawn("centre/exporter", "centre", "trading-heal-exporter", centre_env());
+  }
+  static std::string centre_model_endpoint() {
+    return "ipc://" + (dir_ / "centre" / "run" / "diagnoser" / "model.sock").string();
+  }
+  // The model in the centre: a (fake) Ollama on the centre's loopback, asked by the centre's
+  // diagnoser for the hosts (the exporter passes their requests on).
+  static void start_centre_model() {
+    daemons_.insert_or_assign("centre/ollama",
+                              Child::spawn({"/usr/sbin/ip", "netns", "exec", ns("centre"),
+                                            Bed::bin("trading-heal-fake-ollama"), "--listen",
+                                            "127.0.0.1:" + std::to_string(kOllamaPort)},
+                                           base_env("centre")));
+    if (!wait_until([] { return !centre_get(kOllamaPort, "/api/version").empty(); }, 15s, 100ms)) {
+      broken_ = "the fake Ollama did not start in the centre's namespace";
+      return;
+    }
+    auto env = base_env("centre");
+    env["TRADING_HEAL_HOST"] = "centre";
+    env["TRADING_HEAL_MODEL_ENDPOINT"] = centre_model_endpoint();
+    env["OLLAMA_HOST"] = "http://127.0.0.1:" + std::to_string(kOllamaPort);
+    env["OLLAMA_ENABLED"] = "true";
+    env["OLLAMA_TIMEOUT"] = "10";
+    spawn("centre/diagnoser", "centre", "trading-heal-diagnoser", env);
   }
 
   // An agent host: the probe links it to the centre (keys, the state and events endpoints); the
@@ -285,17 +314,24 @@ class Hosts : public ::testing::Test {
     env["TRADING_HEAL_DIAGNOSIS_WAIT"] = "3";
     env["TRADING_HEAL_RELAY_ENDPOINT"] =
         "ipc://" + (dir_ / host / "run" / "probe" / "relay.sock").string();
+    // The diagnoser asks the centre's model through its probe.
+    env["TRADING_HEAL_MODEL_RELAY_ENDPOINT"] =
+        "ipc://" + (dir_ / host / "run" / "probe" / "model.sock").string();
     env["OLLAMA_ENABLED"] = "false";
     env["DATABASE_URL"] = socket_url(env);
     auto probe = env;
     probe["TRADING_HEAL_STATE_ENDPOINT"] = "tcp://" + kCentre + ":" + std::to_string(kStatePort);
     probe["TRADING_HEAL_EVENTS_ENDPOINT"] = "tcp://" + kCentre + ":" + std::to_string(kEventsPort);
     probe["TRADING_HEAL_FLEET_ENDPOINT"] = "tcp://" + kCentre + ":" + std::to_string(kFleetPort);
+    probe["TRADING_HEAL_ANALYSIS_ENDPOINT"] =
+        "tcp://" + kCentre + ":" + std::to_string(kAnalysisPort);
     probe["TRADING_HEAL_CURVE_SECRET_KEY_FILE"] = (dir_ / "keys" / (host + ".key")).string();
     probe["TRADING_HEAL_CURVE_SERVER_KEY_FILE"] = (dir_ / "keys" / "centre.pub").string();
     spawn(host + "/probe", host, "trading-heal-probe", probe);
     spawn(host + "/actuator", host, "trading-heal-actuator", env);
-    if (diagnoser) spawn(host + "/diagnoser", host, "trading-heal-diagnoser", env);
+    auto diag = env;
+    diag["OLLAMA_ENABLED"] = "true";  // the centre's model (this host has none of its own)
+    if (diagnoser) spawn(host + "/diagnoser", host, "trading-heal-diagnoser", diag);
   }
 
   // The bed's database URL by PostgreSQL's unix socket: its 127.0.0.1 is another namespace's.
@@ -431,6 +467,49 @@ TEST_F(Hosts, StallsOnBothHostsAreHealedAndAuditedWithTheirHost) {
 // Agents failing on both hosts together are one fleet incident: the centre names one canary host,
 // which restarts; the other holds (its actuator says so) and restarts only once the canary host's
 // agent recovered after its restart; the incident closes when nothing fails.
+// A host's diagnosis asks the centre's model: the prompt is built from the host's own journal and
+// redacted there (the leaked secrets never reach the centre), the centre's diagnoser asks its
+// model, and the answer comes back to alpha, which validates it: a diagnosis from the model,
+// audited with alpha's host.
+TEST_F(Hosts, AHostsDiagnosisAsksTheCentresModelWithItsLinesRedacted) {
+  ASSERT_TRUE(wait_until(all_healthy, 60s, 500ms)) << status().dump();
+  ASSERT_EQ(sh("ip netns exec " + ns("centre") + " curl -fsS -X POST -d {} http://127.0.0.1:" +
+               std::to_string(kOllamaPort) + "/_fake/reset"),
+            0);
+  const double since = t::now_epoch();
+  // Secrets in BTC_USDT's last lines, then silence (a hang: no decisions, nothing logged). The
+  // journal is persistent: only lines written after the fault count.
+  const std::string journal_since = "@" + std::to_string(static_cast<long>(since));
+  t::fault("BTC_USDT", "leak-secrets");
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return Bed::sh("journalctl -q --no-pager --since '" + journal_since +
+                       "' SYSLOG_IDENTIFIER=crypto-agent-BTC_USDT | grep -qF 'Telegram notify "
+                       "failed'") == 0;
+      },
+      30s, 250ms));
+  t::fault("BTC_USDT", "hang");
+  ASSERT_TRUE(wait_until([&] { return !records("diagnosis", "alpha", "BTC_USDT", since).empty(); },
+                         60s, 250ms))
+      << metrics();
+  const json d = records("diagnosis", "alpha", "BTC_USDT", since).front();
+  EXPECT_EQ(d.value("field_source", ""), "llm") << d.dump();
+  EXPECT_EQ(d.value("model", ""), "qwen2.5-coder:7b") << "the centre's model answered";
+  EXPECT_TRUE(records("ollama_error", "alpha", "BTC_USDT", since).empty());
+  const std::string sent = centre_get(kOllamaPort, "/_fake/requests");
+  EXPECT_NE(sent.find("Telegram notify failed"), std::string::npos) << "alpha's lines not sent";
+  EXPECT_NE(sent.find("[REDACTED]"), std::string::npos);
+  for (const char* secret :
+       {"S3cretPassw0rd", "64f1c0ffee5eed00ba5eba11", "9b2e7d4c-5a1f-4e3b-8c6d-0f1a2b3c4d5e",
+        "Tr4d3rPassphr4se", "eyJhbGciOiJIUzI1NiJ9", "AAHfakeTelegramTokenForTests_012345"}) {
+    EXPECT_EQ(sent.find(secret), std::string::npos) << secret << " left alpha";
+  }
+  // alpha heals it as any stall.
+  EXPECT_TRUE(
+      wait_until([&] { return !restarts("alpha", "BTC_USDT", since).empty(); }, 60s, 250ms));
+  t::fault("BTC_USDT", "ok");
+}
+
 TEST_F(Hosts, AFleetIncidentHasOneCanaryHostWhileTheOtherHolds) {
   ASSERT_TRUE(wait_until(all_healthy, 60s, 500ms)) << status().dump();
   const double since = t::now_epoch();
@@ -601,6 +680,14 @@ TEST_F(Hosts, TheCentreAwayForAMinuteMissesNothingAndGetsEachRecordOnce) {
   }
   EXPECT_EQ(dups, 0u);
   EXPECT_EQ(restarts("alpha", "XRP_USDT", since).size(), 1u);
+  // Its diagnosis could not reach the centre's model: answered `unreachable` at once by alpha's
+  // probe, the rules decided.
+  const auto errors = records("ollama_error", "alpha", "XRP_USDT", since);
+  ASSERT_FALSE(errors.empty());
+  EXPECT_EQ(errors.front().value("reason", ""), "unreachable") << errors.front().dump();
+  const auto diagnoses = records("diagnosis", "alpha", "XRP_USDT", since);
+  ASSERT_FALSE(diagnoses.empty());
+  EXPECT_EQ(diagnoses.front().value("field_source", ""), "rules");
   // In order per sender: the host's records' seqs only grow in the file.
   std::map<std::string, std::uint64_t> last;
   for (const auto& l : audit_lines()) {

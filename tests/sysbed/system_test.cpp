@@ -730,10 +730,12 @@ TEST_F(SystemMode, DeployOverSshInstallsThePackageWithItsDependencies) {
 }
 
 // Many hosts from one place (issue 18): a centre and an agent host deployed over ssh, here both in
-// one container (instance `centre`: the exporter only, bound on 127.0.0.1:9130/9131; instance
-// `main`: probe, diagnoser, actuator, named agenthost1). The host's run fetches the centre's key
-// and adds its own to the centre's hosts.d; the centre then hears the host's agents. A second run
-// of both changes nothing and keeps every key.
+// one container (instance `centre`: the exporter and the diagnoser that asks the model, bound on
+// 127.0.0.1:9130-9133; instance `main`: probe, diagnoser, actuator, named agenthost1). The host's
+// run fetches the centre's key and adds its own to the centre's hosts.d; the centre then hears
+// the host's agents, and the host's diagnosis is answered by the centre's model (through the
+// hardened units and the peer checks of both). A second run of both changes nothing and keeps
+// every key.
 TEST_F(SystemMode, DeployRolesCentreAndHostOverSshExchangeKeysIdempotently) {
   const std::string dir = "/tmp/th-sys-roles-" + std::to_string(::getpid());
   host_sh("rm -rf " + dir + " && mkdir -m 700 " + dir);
@@ -746,7 +748,8 @@ TEST_F(SystemMode, DeployRolesCentreAndHostOverSshExchangeKeysIdempotently) {
                            "/key --ssh-opt UserKnownHostsFile=" + dir +
                            "/known_hosts --ssh-opt StrictHostKeyChecking=accept-new";
   const std::string centre_cmd =
-      base + " --role centre --centre 127.0.0.1 --instance centre root@127.0.0.1";
+      base + " --role centre --centre 127.0.0.1 --instance centre --env " +
+      shq("OLLAMA_HOST=http://" + ollama_addr_) + " --env OLLAMA_TIMEOUT=5 root@127.0.0.1";
   std::string host_cmd =
       base + " --role host --centre 127.0.0.1 --host-name agenthost1 --instance main";
   for (const auto& kv : operator_settings()) host_cmd += " --env " + shq(kv);
@@ -763,6 +766,7 @@ TEST_F(SystemMode, DeployRolesCentreAndHostOverSshExchangeKeysIdempotently) {
   // Each role runs its daemons only; the others' instances are masked.
   for (const auto& [u, want] : std::vector<std::pair<std::string, std::string>>{
            {"trading-heal-exporter@centre", "active"},
+           {"trading-heal-diagnoser@centre", "active"},
            {"trading-heal-probe@centre", "inactive"},
            {"trading-heal-actuator@centre", "inactive"},
            {"trading-heal-exporter@main", "inactive"},
@@ -822,6 +826,40 @@ TEST_F(SystemMode, DeployRolesCentreAndHostOverSshExchangeKeysIdempotently) {
                               "journalctl --no-pager -n 30 -u trading-heal-probe@main "
                               "-u trading-heal-exporter@centre")
                             .out;
+  // The host's diagnosis, answered by the centre's model: host diagnoser -> host probe -> tcp
+  // -> centre exporter -> centre diagnoser -> the (fake) Ollama, and back.
+  ASSERT_TRUE(fake("/_fake/reset", "{}"));
+  Output asked = c_->sh("trading-heal-ctl --instance main diagnose BTC_USDT --no-wait");
+  EXPECT_TRUE(asked.ok()) << asked.out;
+  json diagnosis;
+  const bool answered = wait_until(
+      [&] {
+        // One audit line per line of output.
+        std::istringstream out(
+            c_->sh("trading-heal-ctl --instance centre --json audit --action diagnosis --tail 20")
+                .out);
+        for (std::string line; std::getline(out, line);) {
+          const json l = json::parse(line, nullptr, false);
+          if (l.is_object() && l.value("host", "") == "agenthost1" &&
+              l.value("agent", "") == "BTC_USDT") {
+            diagnosis = l;
+            return true;
+          }
+        }
+        return false;
+      },
+      30s, 500ms);
+  ASSERT_TRUE(answered) << c_->sh(
+                                 "journalctl --no-pager -n 30 -u trading-heal-diagnoser@main "
+                                 "-u trading-heal-diagnoser@centre -u trading-heal-exporter@centre")
+                               .out;
+  EXPECT_EQ(diagnosis.value("field_source", ""), "llm") << diagnosis.dump();
+  const json sent = fake_requests();
+  EXPECT_TRUE(sent.is_array() && !sent.empty() && sent.dump().find("BTC_USDT") != std::string::npos)
+      << sent.dump();
+  EXPECT_TRUE(c_->sh("journalctl --no-pager -u trading-heal-diagnoser@centre | "
+                     "grep -q 'model request host=agenthost1 .*result=ok'")
+                  .ok());
 
   // Idempotent: both again change nothing, every key the same.
   const std::string sums = "sha256sum " + keys + "* /etc/trading-heal/hosts.d/*";
@@ -851,7 +889,8 @@ TEST_F(SystemMode, DeployRolesCentreAndHostOverSshExchangeKeysIdempotently) {
   add("Many hosts: deploy --role",
       "`deploy.sh --role centre root@127.0.0.1`, then `deploy.sh --role host --centre 127.0.0.1 "
       "root@127.0.0.1` (both over ssh, one container): keys made and exchanged, the centre hears "
-      "the host's six agents healthy; a second run of both changes nothing, keys unchanged; a "
+      "the host's six agents healthy, the host's diagnosis answered by the centre's model; a "
+      "second run of both changes nothing, keys unchanged; a "
       "second key for a known host name refused.");
 }
 
