@@ -470,44 +470,46 @@ TEST_F(Hosts, StallsOnBothHostsAreHealedAndAuditedWithTheirHost) {
 // A host's diagnosis asks the centre's model: the prompt is built from the host's own journal and
 // redacted there (the leaked secrets never reach the centre), the centre's diagnoser asks its
 // model, and the answer comes back to alpha, which validates it: a diagnosis from the model,
-// audited with alpha's host.
+// audited with alpha's host. Asked by an operator on alpha (`ctl diagnose`), so that no restart
+// (and its cooldown) is left to the tests after it.
 TEST_F(Hosts, AHostsDiagnosisAsksTheCentresModelWithItsLinesRedacted) {
   ASSERT_TRUE(wait_until(all_healthy, 60s, 500ms)) << status().dump();
   ASSERT_EQ(sh("ip netns exec " + ns("centre") + " curl -fsS -X POST -d {} http://127.0.0.1:" +
                std::to_string(kOllamaPort) + "/_fake/reset"),
             0);
   const double since = t::now_epoch();
-  // Secrets in BTC_USDT's last lines, then silence (a hang: no decisions, nothing logged). The
-  // journal is persistent: only lines written after the fault count.
+  // Secrets in XRP_USDT's last lines. The journal is persistent: only lines written after the
+  // fault count.
   const std::string journal_since = "@" + std::to_string(static_cast<long>(since));
-  t::fault("BTC_USDT", "leak-secrets");
+  t::fault("XRP_USDT", "leak-secrets");
   ASSERT_TRUE(wait_until(
       [&] {
         return Bed::sh("journalctl -q --no-pager --since '" + journal_since +
-                       "' SYSLOG_IDENTIFIER=crypto-agent-BTC_USDT | grep -qF 'Telegram notify "
+                       "' SYSLOG_IDENTIFIER=crypto-agent-XRP_USDT | grep -qF 'Telegram notify "
                        "failed'") == 0;
       },
       30s, 250ms));
-  t::fault("BTC_USDT", "hang");
-  ASSERT_TRUE(wait_until([&] { return !records("diagnosis", "alpha", "BTC_USDT", since).empty(); },
-                         60s, 250ms))
+  const std::string ctl = "TRADING_HEAL_RUNTIME_DIR=" + (dir_ / "alpha" / "run").string() +
+                          " TRADING_HEAL_AGENTS=" + join(kAlpha) + " ip netns exec " + ns("alpha") +
+                          " " + Bed::bin("trading-heal-ctl");
+  ASSERT_EQ(sh(ctl + " diagnose XRP_USDT --no-wait"), 0);
+  ASSERT_TRUE(wait_until([&] { return !records("diagnosis", "alpha", "XRP_USDT", since).empty(); },
+                         30s, 250ms))
       << metrics();
-  const json d = records("diagnosis", "alpha", "BTC_USDT", since).front();
+  t::fault("XRP_USDT", "ok");
+  const json d = records("diagnosis", "alpha", "XRP_USDT", since).front();
   EXPECT_EQ(d.value("field_source", ""), "llm") << d.dump();
   EXPECT_EQ(d.value("model", ""), "qwen2.5-coder:7b") << "the centre's model answered";
-  EXPECT_TRUE(records("ollama_error", "alpha", "BTC_USDT", since).empty());
+  EXPECT_TRUE(records("ollama_error", "alpha", "XRP_USDT", since).empty());
   const std::string sent = centre_get(kOllamaPort, "/_fake/requests");
   EXPECT_NE(sent.find("Telegram notify failed"), std::string::npos) << "alpha's lines not sent";
+  EXPECT_NE(sent.find("XRP"), std::string::npos);
   EXPECT_NE(sent.find("[REDACTED]"), std::string::npos);
   for (const char* secret :
        {"S3cretPassw0rd", "64f1c0ffee5eed00ba5eba11", "9b2e7d4c-5a1f-4e3b-8c6d-0f1a2b3c4d5e",
         "Tr4d3rPassphr4se", "eyJhbGciOiJIUzI1NiJ9", "AAHfakeTelegramTokenForTests_012345"}) {
     EXPECT_EQ(sent.find(secret), std::string::npos) << secret << " left alpha";
   }
-  // alpha heals it as any stall.
-  EXPECT_TRUE(
-      wait_until([&] { return !restarts("alpha", "BTC_USDT", since).empty(); }, 60s, 250ms));
-  t::fault("BTC_USDT", "ok");
 }
 
 TEST_F(Hosts, AFleetIncidentHasOneCanaryHostWhileTheOtherHolds) {
