@@ -116,12 +116,42 @@ bool SystemdBus::broken() const { return broken_ || sd_bus_is_open(bus_) <= 0; }
 
 tl::expected<std::vector<std::optional<UnitFacts>>, std::string> SystemdBus::query(
     const std::vector<std::string>& units, std::chrono::milliseconds timeout) {
-  using namespace std::chrono;
-  const auto deadline = steady_clock::now() + timeout;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::vector<std::optional<UnitFacts>> out(units.size());
   if (units.empty()) return out;
-
   // 1. One call for the fleet's load/active/sub states.
+  auto reply = list_units(units, timeout);
+  if (!reply) return tl::unexpected(reply.error());
+  // 2. Signals queued during the synchronous call are dispatched first, so that they mark their
+  // units before the reply's states are compared with the cache.
+  int r = 0;
+  while ((r = sd_bus_process(bus_, nullptr)) > 0) {
+  }
+  if (r < 0) {
+    sd_bus_message_unref(*reply);
+    broken_ = true;
+    return tl::unexpected("bus processing failed: " + errno_text(r));
+  }
+  ++queries_;
+  // 3. The states, and which units' properties must be fetched.
+  auto need = read_states(*reply, units, out);
+  sd_bus_message_unref(*reply);
+  if (!need) return tl::unexpected(need.error());
+  // 4. Pipelined per-unit properties, for the units whose cached ones may be stale.
+  const std::string failure = fetch_properties(*need, out, deadline);
+  if (broken_) return tl::unexpected(failure);
+  for (const std::size_t i : need->index) {
+    if (!out[i]) continue;
+    auto it = cache_.find(units[i]);
+    if (it == cache_.end()) continue;  // not watched: never cached
+    it->second.facts = *out[i];
+    it->second.valid = true;
+  }
+  return out;
+}
+
+tl::expected<sd_bus_message*, std::string> SystemdBus::list_units(
+    const std::vector<std::string>& units, std::chrono::milliseconds timeout) {
   sd_bus_message* call = nullptr;
   sd_bus_message* reply = nullptr;
   sd_bus_error err = SD_BUS_ERROR_NULL;
@@ -143,23 +173,18 @@ tl::expected<std::vector<std::optional<UnitFacts>>, std::string> SystemdBus::que
     if (common::bus_connection_lost(bus_, r)) broken_ = true;
     return tl::unexpected(msg);
   }
-  // 2. Signals queued during the synchronous call are dispatched first, so that they mark their
-  // units before the reply's states are compared with the cache.
-  while ((r = sd_bus_process(bus_, nullptr)) > 0) {
-  }
-  if (r < 0) {
-    sd_bus_message_unref(reply);
-    broken_ = true;
-    return tl::unexpected("bus processing failed: " + errno_text(r));
-  }
-  ++queries_;
-  // 3. The reply, one entry per requested name in the request's order (systemd skips only
-  // invalid names; an entry named otherwise, e.g. an alias's real name, is not used). Only the
-  // object paths of units whose properties must be fetched are kept.
-  std::vector<std::size_t> need;       // units whose properties are fetched, in order
-  std::vector<std::string> need_path;  // their object paths, from the reply
+  return reply;
+}
+
+// One entry per requested name in the request's order (systemd skips only invalid names; an entry
+// named otherwise, e.g. an alias's real name, is not used). Only the object paths of units whose
+// properties must be fetched are kept.
+tl::expected<SystemdBus::Need, std::string> SystemdBus::read_states(
+    sd_bus_message* reply, const std::vector<std::string>& units,
+    std::vector<std::optional<UnitFacts>>& out) {
+  Need need;
   std::size_t cursor = 0;
-  r = sd_bus_message_enter_container(reply, 'a', "(ssssssouso)");
+  int r = sd_bus_message_enter_container(reply, 'a', "(ssssssouso)");
   while (r > 0) {
     const char *name, *desc, *load, *active, *sub, *following, *path, *job_type, *job_path;
     std::uint32_t job_id = 0;
@@ -175,52 +200,58 @@ tl::expected<std::vector<std::optional<UnitFacts>>, std::string> SystemdBus::que
     f.active_state = active;
     f.sub_state = sub;
     if (f.load_state == "not-found" || path == nullptr || *path == '\0') continue;
-    auto it = cache_.find(units[i]);
-    if (it != cache_.end()) {
-      Cached& c = it->second;
-      if (job_id != 0) c.job_seen = true;
-      if (f.active_state == "active" && job_id == 0) {
-        c.was_active = true;
-        c.job_seen = false;
-      }
-      f.exited_unbidden = f.active_state == "inactive" && c.was_active && !c.job_seen;
-    }
-    if (it != cache_.end() && it->second.valid && !it->second.dirty &&
-        it->second.facts.load_state == f.load_state &&
-        it->second.facts.active_state == f.active_state &&
-        it->second.facts.sub_state == f.sub_state && (i + queries_) % kRefreshEvery != 0) {
-      const UnitFacts& c = it->second.facts;
-      f.main_pid = c.main_pid;
-      f.n_restarts = c.n_restarts;
-      f.result = c.result;
-      f.active_enter_ts = c.active_enter_ts;
-      continue;
-    }
-    if (it != cache_.end()) it->second.dirty = false;  // a signal from now on marks it again
-    need.push_back(i);
-    need_path.emplace_back(path);
+    if (reuse_cached(i, units[i], job_id, f)) continue;
+    need.index.push_back(i);
+    need.path.emplace_back(path);
   }
-  sd_bus_message_unref(reply);
   if (r < 0) return tl::unexpected("ListUnitsByNames: bad reply: " + errno_text(r));
+  return need;
+}
 
-  // 4. Pipelined per-unit properties, for the units whose cached ones may be stale.
+bool SystemdBus::reuse_cached(std::size_t i, const std::string& unit, std::uint32_t job_id,
+                              UnitFacts& f) {
+  auto it = cache_.find(unit);
+  if (it == cache_.end()) return false;
+  Cached& c = it->second;
+  if (job_id != 0) c.job_seen = true;
+  if (f.active_state == "active" && job_id == 0) {
+    c.was_active = true;
+    c.job_seen = false;
+  }
+  f.exited_unbidden = f.active_state == "inactive" && c.was_active && !c.job_seen;
+  if (c.valid && !c.dirty && c.facts.load_state == f.load_state &&
+      c.facts.active_state == f.active_state && c.facts.sub_state == f.sub_state &&
+      (i + queries_) % kRefreshEvery != 0) {
+    f.main_pid = c.facts.main_pid;
+    f.n_restarts = c.facts.n_restarts;
+    f.result = c.facts.result;
+    f.active_enter_ts = c.facts.active_enter_ts;
+    return true;
+  }
+  c.dirty = false;  // a signal from now on marks it again
+  return false;
+}
+
+std::string SystemdBus::fetch_properties(const Need& need,
+                                         std::vector<std::optional<UnitFacts>>& out,
+                                         std::chrono::steady_clock::time_point deadline) {
   std::vector<GetCall> calls;
-  calls.reserve(need.size() * kPropCount);
+  calls.reserve(need.index.size() * kPropCount);
   std::size_t outstanding = 0;
-  for (const std::size_t i : need) {
+  for (const std::size_t i : need.index) {
     for (std::size_t p = 0; p < kPropCount; ++p) {
       calls.push_back(GetCall{&*out[i], p, false, false, &outstanding});
     }
   }
   property_calls_ += calls.size();
   std::vector<sd_bus_slot*> slots(calls.size(), nullptr);
-  // Calls were pushed unit by unit, kPropCount each: call c is for need[c / kPropCount].
+  // Calls were pushed unit by unit, kPropCount each: call c is for need.index[c / kPropCount].
   // A call that cannot be issued leaves its unit unknown, like one that gets no reply.
   const std::string failure = run_window(
       calls.size(), outstanding,
       [&](std::size_t c) {
         const Prop& p = kUnitProps[calls[c].prop];
-        if (sd_bus_call_method_async(bus_, &slots[c], kDest, need_path[c / kPropCount].c_str(),
+        if (sd_bus_call_method_async(bus_, &slots[c], kDest, need.path[c / kPropCount].c_str(),
                                      kProps, "Get", on_get_reply, &calls[c], "ss", p.iface,
                                      p.name) < 0) {
           calls[c].done = true;
@@ -235,18 +266,10 @@ tl::expected<std::vector<std::optional<UnitFacts>>, std::string> SystemdBus::que
   // A unit whose MainPID or Result could not be read is not known.
   for (std::size_t c = 0; c < calls.size(); ++c) {
     if ((!calls[c].done || calls[c].failed) && calls[c].prop != 3) {
-      out[need[c / kPropCount]].reset();
+      out[need.index[c / kPropCount]].reset();
     }
   }
-  if (broken_) return tl::unexpected(failure);
-  for (const std::size_t i : need) {
-    if (!out[i]) continue;
-    auto it = cache_.find(units[i]);
-    if (it == cache_.end()) continue;  // not watched: never cached
-    it->second.facts = *out[i];
-    it->second.valid = true;
-  }
-  return out;
+  return failure;
 }
 
 std::string SystemdBus::run_window(std::size_t total, const std::size_t& in_flight,

@@ -63,6 +63,27 @@ class SystemdBus {
   };
   explicit SystemdBus(sd_bus* bus) : bus_(bus) {}
   void unwatch();
+  // query()'s steps. The units needing their properties fetched (index into `units`, object
+  // path), in order.
+  struct Need {
+    std::vector<std::size_t> index;
+    std::vector<std::string> path;
+  };
+  // ListUnitsByNames for the fleet; the reply (its owner unrefs it) or why not.
+  tl::expected<sd_bus_message*, std::string> list_units(const std::vector<std::string>& units,
+                                                        std::chrono::milliseconds timeout);
+  // The reply's states into `out` (one entry per requested name, in order); cached properties
+  // reused where nothing changed; returns the units whose properties must be fetched.
+  tl::expected<Need, std::string> read_states(sd_bus_message* reply,
+                                              const std::vector<std::string>& units,
+                                              std::vector<std::optional<UnitFacts>>& out);
+  // Unit `i`'s cached properties into `f` when they still hold (the same states, nothing
+  // signalled, not due for a refresh); true when reused.
+  bool reuse_cached(std::size_t i, const std::string& unit, std::uint32_t job_id, UnitFacts& f);
+  // Pipelined per-unit properties for `need`, until `deadline`; a unit whose MainPID or Result
+  // could not be read is reset to unknown. Returns why it ended early ("" when all answered).
+  std::string fetch_properties(const Need& need, std::vector<std::optional<UnitFacts>>& out,
+                               std::chrono::steady_clock::time_point deadline);
   // Keeps at most a window of asynchronous calls in flight: issues call i with `start(i)`
   // (false: stop, the caller recorded why) and dispatches replies until none of the `total`
   // is in flight (`in_flight` is counted up by `start`, down by the reply callbacks), the
