@@ -317,13 +317,14 @@ tl::expected<SeqTracker, std::string> SeqTracker::from_json(const std::string& t
 
 ReliableReceiver::ReliableReceiver(zmq::context_t& ctx, const std::string& endpoint,
                                    SeqTracker& tracker, proto::Limits limits, mode_t ipc_mode,
-                                   const std::function<void(zmq::socket_t&)>& prepare)
+                                   const std::function<void(zmq::socket_t&)>& prepare,
+                                   const Clock& clock)
     : socket_(
           make_socket(ctx, zmq::socket_type::router,
                       SocketOptions{.max_msg_size = static_cast<std::int64_t>(limits.max_bytes)})),
       tracker_(tracker),
       limits_(limits),
-      acks_("ack", clock_) {
+      acks_("ack", clock) {
   if (prepare) prepare(socket_);
   if (auto r = bind_endpoint(socket_, endpoint, ipc_mode); !r) throw std::runtime_error(r.error());
 }

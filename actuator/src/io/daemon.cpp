@@ -48,12 +48,13 @@ class Daemon {
             ctx, zmq::socket_type::router,
             {.max_msg_size = static_cast<std::int64_t>(cfg.max_message_bytes)})),
         // Diagnoses from the diagnoser's user only; commands from the operators (and root).
-        diagnoses_(ctx, cfg.endpoints.diagnosis, seqs_, limits_, 0666,
-                   [this](zmq::socket_t& s) {
-                     guard_.configure(cfg_);  // the first socket made: keys before any of them
-                     guard_.protect(s, "diagnosis", ids_.allow({"diagnoser"}),
-                                    cfg_.endpoints.diagnosis);
-                   }),
+        diagnoses_(
+            ctx, cfg.endpoints.diagnosis, seqs_, limits_, 0666,
+            [this](zmq::socket_t& s) {
+              guard_.configure(cfg_);  // the first socket made: keys before any of them
+              guard_.protect(s, "diagnosis", ids_.allow({"diagnoser"}), cfg_.endpoints.diagnosis);
+            },
+            clock_),
         state_path_(cfg.data_dir + "/actuator-state.json") {
     std::filesystem::create_directories(cfg.data_dir);
     auto ob = common::Outbox::open(cfg.data_dir + "/actuator-events.outbox");

@@ -120,11 +120,13 @@ tl::expected<void, std::string> Daemon::start() {
     proto::Limits limits;
     limits.max_bytes = cfg_.max_message_bytes;
     receiver_ = std::make_unique<common::ReliableReceiver>(
-        ctx_, cfg_.endpoints.events, tracker_, limits, 0666, [this](zmq::socket_t& s) {
+        ctx_, cfg_.endpoints.events, tracker_, limits, 0666,
+        [this](zmq::socket_t& s) {
           guard_.configure(cfg_);  // the first socket made: keys before any of them
           guard_.protect(s, "events", ids_.allow({"probe", "diagnoser", "actuator"}),
                          cfg_.endpoints.events);
-        });
+        },
+        clock_);
     receiver_->scope_by_host(cfg_.host);
   } catch (const std::exception& e) {
     return tl::unexpected(std::string(e.what()));

@@ -22,6 +22,12 @@ class SystemClock final : public Clock {
   WallTime wall() const override { return std::chrono::system_clock::now(); }
 };
 
+// The process's one SystemClock, for what is not given one.
+inline const Clock& process_clock() {
+  static const SystemClock clock;
+  return clock;
+}
+
 // A clock tests move by hand. Not thread-safe.
 class FakeClock final : public Clock {
  public:

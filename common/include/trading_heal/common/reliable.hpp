@@ -143,10 +143,12 @@ class ReliableReceiver {
     std::string tracker_source;
   };
   // Binds a ROUTER at `endpoint`; throws std::runtime_error naming it when that fails (startup).
-  // `prepare` runs on the socket before it binds (a peer guard's ZAP domain).
+  // `prepare` runs on the socket before it binds (a peer guard's ZAP domain); `clock` stamps the
+  // acknowledgements.
   ReliableReceiver(zmq::context_t& ctx, const std::string& endpoint, SeqTracker& tracker,
                    proto::Limits limits = {}, mode_t ipc_mode = 0666,
-                   const std::function<void(zmq::socket_t&)>& prepare = {});
+                   const std::function<void(zmq::socket_t&)>& prepare = {},
+                   const Clock& clock = process_clock());
   zmq::socket_t& socket() { return socket_; }
   // Records of senders bound to another host's key are tracked as "HOST/source" (see Delivery).
   void scope_by_host(std::string local_host) { local_host_ = std::move(local_host); }
@@ -169,7 +171,6 @@ class ReliableReceiver {
   SeqTracker& tracker_;
   proto::Limits limits_;
   proto::RejectCounter rejects_;
-  SystemClock clock_;
   Stamper acks_;
   std::string local_host_;  // empty: not scoped by host
   std::uint64_t duplicates_ = 0;
