@@ -11,6 +11,9 @@
 
 #include "trading_heal/common/config.hpp"
 #include "trading_heal/common/log.hpp"
+#include "trading_heal/common/loop.hpp"
+#include "trading_heal/common/notify.hpp"
+#include "trading_heal/common/peer_guard.hpp"
 #include "trading_heal/common/settings.hpp"
 #include "trading_heal/common/signals.hpp"
 #include "trading_heal/diagnoser/daemon.hpp"
@@ -67,5 +70,28 @@ int main(int argc, char** argv) {
   common::SignalFd signals({SIGTERM, SIGINT, SIGHUP});
   trading_heal::diagnoser::CurlGlobal curl;
   if (!once.empty()) return trading_heal::diagnoser::run_once(*cfg, once, signals);
-  return trading_heal::diagnoser::run_daemon(*cfg, signals);
+  auto ids = common::resolve_identities(*cfg);
+  if (!ids) {
+    spdlog::critical("configuration error: {}", ids.error().to_string());
+    return common::kExitConfig;
+  }
+  zmq::context_t ctx;
+  common::SystemClock clock;
+  auto daemon = trading_heal::diagnoser::Daemon::start(*cfg, std::move(*ids), ctx, clock);
+  if (!daemon) {
+    spdlog::error("startup failed: {}", daemon.error());
+    return common::kExitFailure;
+  }
+  common::Loop loop(signals);
+  (*daemon)->attach(loop);
+  common::notify_ready("diagnosing");
+  spdlog::info("ready agents={} workers={} llm={} model={} api={} timeout_ms={}",
+               cfg->agents.size(), cfg->diagnose_workers, cfg->ollama.enabled ? "on" : "off",
+               cfg->ollama.model, cfg->ollama.api == common::LlmApi::kOpenAi ? "openai" : "ollama",
+               cfg->ollama.timeout.count());
+  const int sig = loop.run();
+  common::notify_stopping();
+  spdlog::info("stopping signal={}", sig);
+  (*daemon)->stop();
+  return common::kExitOk;
 }

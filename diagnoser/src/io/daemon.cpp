@@ -114,17 +114,22 @@ LoadedRules load_rule_table(const common::Config& cfg) {
   return r;
 }
 
-class Daemon {
+}  // namespace
+
+// The shell's state and handlers, behind Daemon (daemon.hpp).
+class Daemon::Impl {
  public:
-  Daemon(const common::Config& cfg, common::SignalFd& signals, common::Identities ids)
+  Impl(const common::Config& cfg, common::Identities ids, zmq::context_t& ctx,
+       const common::Clock& clock)
       : cfg_(cfg),
+        clock_(clock),
+        ctx_(ctx),
         llm_(make_llm(cfg, cancel_)),
         remote_(make_remote(cfg, cancel_)),
         rules_(load_rule_table(cfg)),
         analyst_(journal_for(cfg.scope),
                  remote_ ? remote_.get() : static_cast<LlmClient*>(llm_.get()),
                  cfg.diagnosis_cache_ttl, cfg.ollama.max_answer_bytes, clock_, rules_.table),
-        loop_(signals),
         trigger_(cfg.diagnose_after),
         sched_(static_cast<std::size_t>(cfg.diagnose_workers),
                std::max<std::size_t>(16, cfg.agents.size() * 2)),
@@ -133,31 +138,29 @@ class Daemon {
         pub_stamp_("diagnoser", clock_),
         ids_(std::move(ids)) {}
 
-  int run() {
-    if (auto e = setup(); !e.empty()) {
-      spdlog::error("startup failed: {}", e);
-      return common::kExitFailure;
-    }
-    common::notify_ready("diagnosing");
-    spdlog::info("ready agents={} workers={} llm={} model={} api={} timeout_ms={}",
-                 cfg_.agents.size(), cfg_.diagnose_workers, cfg_.ollama.enabled ? "on" : "off",
-                 cfg_.ollama.model,
-                 cfg_.ollama.api == common::LlmApi::kOpenAi ? "openai" : "ollama",
-                 cfg_.ollama.timeout.count());
-    const int sig = loop_.run();
-    common::notify_stopping();
-    const auto t0 = std::chrono::steady_clock::now();
+  // Every socket, the signals and the tick, on `loop`.
+  void attach(common::Loop& loop) {
+    guard_->attach(loop);
+    loop.on_signal(SIGHUP, [this] { guard_->reload_hosts(); });
+    loop.on_readable(health_, [this] { on_health(); });
+    loop.on_readable(control_, [this] { on_control(); });
+    loop.on_readable(results_, [this] { on_results(); });
+    loop.on_readable(diag_tx_->socket(), [this] { diag_tx_->on_readable(clock_.mono()); });
+    loop.on_readable(event_tx_->socket(), [this] { event_tx_->on_readable(clock_.mono()); });
+    if (remote_) remote_->attach(loop);
+    if (model_server_) model_server_->attach(loop);
+    loop.on_tick(clock_.mono(), [this](MonoTime now) { return on_tick(now); });
+  }
+
+  void stop() {
+    const auto t0 = clock_.mono();
     cancel_ = true;  // aborts requests in flight
     pool_->stop();
     if (model_server_) model_server_->stop();
-    spdlog::info(
-        "stopped signal={} in_flight={} cancel_ms={}", sig, sched_.in_flight(),
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
-            .count());
-    return common::kExitOk;
+    spdlog::info("stopped in_flight={} cancel_ms={}", sched_.in_flight(),
+                 std::chrono::duration_cast<std::chrono::milliseconds>(clock_.mono() - t0).count());
   }
 
- private:
   std::string setup() {
     std::error_code ec;
     std::filesystem::create_directories(cfg_.data_dir, ec);
@@ -219,14 +222,6 @@ class Daemon {
     if (auto e = setup_model(); !e.empty()) return e;
     pool_ = std::make_unique<WorkerPool>(ctx_, kResultsEndpoint, analyst_,
                                          static_cast<std::size_t>(cfg_.diagnose_workers));
-    guard_->attach(loop_);
-    loop_.on_signal(SIGHUP, [this] { guard_->reload_hosts(); });
-    loop_.on_readable(health_, [this] { on_health(); });
-    loop_.on_readable(control_, [this] { on_control(); });
-    loop_.on_readable(results_, [this] { on_results(); });
-    loop_.on_readable(diag_tx_->socket(), [this] { diag_tx_->on_readable(clock_.mono()); });
-    loop_.on_readable(event_tx_->socket(), [this] { event_tx_->on_readable(clock_.mono()); });
-    loop_.on_tick(clock_.mono(), [this](MonoTime now) { return on_tick(now); });
     return {};
   }
 
@@ -240,7 +235,6 @@ class Daemon {
       });
       if (!r) return r.error();
       guard_->watch_connection(remote_->socket(), ep);
-      remote_->attach(loop_);
     }
     if (cfg_.endpoints.model.empty()) return {};
     if (!llm_) {
@@ -252,9 +246,7 @@ class Daemon {
     auto r = model_server_->open(ctx_, cfg_.endpoints.model, [&](zmq::socket_t& s) {
       guard_->protect(s, "model", ids_.allow({"exporter"}), cfg_.endpoints.model);
     });
-    if (!r) return r.error();
-    model_server_->attach(loop_);
-    return {};
+    return r ? std::string() : r.error();
   }
 
   void on_health() {
@@ -427,14 +419,13 @@ class Daemon {
   }
 
   const common::Config& cfg_;
-  common::SystemClock clock_;
-  zmq::context_t ctx_;  // early: it outlives every socket below
+  const common::Clock& clock_;
+  zmq::context_t& ctx_;  // the caller's: it outlives every socket below
   std::atomic<bool> cancel_{false};
   std::unique_ptr<OllamaClient> llm_;
   std::unique_ptr<RemoteModel> remote_;  // a host's: the centre's model, through the probe
   LoadedRules rules_;                    // before analyst_, which keeps a reference to its table
   Analyst analyst_;
-  common::Loop loop_;
   Trigger trigger_;
   Scheduler sched_;
   common::Stamper diag_stamp_;  // one stamper per reliable channel: each is a strict sequence
@@ -461,16 +452,20 @@ class Daemon {
                 duplicates_ = 0, unknown_agent_ = 0, outbox_errors_ = 0;
 };
 
-}  // namespace
+Daemon::Daemon(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Daemon::~Daemon() = default;
 
-int run_daemon(const common::Config& cfg, common::SignalFd& signals) {
-  auto ids = common::resolve_identities(cfg);
-  if (!ids) {
-    spdlog::critical("configuration error: {}", ids.error().to_string());
-    return common::kExitConfig;
-  }
-  return Daemon(cfg, signals, std::move(*ids)).run();
+tl::expected<std::unique_ptr<Daemon>, std::string> Daemon::start(const common::Config& cfg,
+                                                                 common::Identities ids,
+                                                                 zmq::context_t& ctx,
+                                                                 const common::Clock& clock) {
+  auto impl = std::make_unique<Impl>(cfg, std::move(ids), ctx, clock);
+  if (auto e = impl->setup(); !e.empty()) return tl::unexpected(e);
+  return std::unique_ptr<Daemon>(new Daemon(std::move(impl)));
 }
+
+void Daemon::attach(common::Loop& loop) { impl_->attach(loop); }
+void Daemon::stop() { impl_->stop(); }
 
 int run_once(const common::Config& cfg, const std::string& agent, common::SignalFd& signals) {
   const auto* spec = cfg.find_agent(agent);
