@@ -212,6 +212,34 @@ TEST_F(EngineTest, BootstrappingIsNotRecoveredUntilTheAgentDecidesAgain) {
   EXPECT_EQ(engine_->agent("BTC_USDT")->phase, Phase::kHealthy);
 }
 
+// The probe may read the unit between the restart's stop and start (inactive) and its report
+// arrive after the restart was verified: the unit last became active before the restart, so it
+// is stale and the incident goes on to its `recovered`. A stop after the restart's own start
+// (an operator's) still ends the incident.
+TEST_F(EngineTest, AStoppedReportReadDuringTheRestartDoesNotEndTheIncident) {
+  const auto epoch = [this](std::chrono::milliseconds t) {
+    return std::chrono::duration<double>(at(t).wall.time_since_epoch()).count();
+  };
+  auto stopped = report("BTC_USDT", Verdict::kStopped, 0);
+  stopped.active_state = "inactive";
+  stopped.sub_state = "dead";
+  stopped.main_pid = 0;
+  ASSERT_EQ(restarts(incident("BTC_USDT", 0s)).size(), 1U);  // decided at 65 s
+  done("BTC_USDT", 66s);
+  stopped.active_enter_ts = epoch(-3600s);  // the old run's start
+  auto ds = engine_->on_health(stopped, at(66s));
+  EXPECT_TRUE(events(ds, "recovered").empty());
+  EXPECT_EQ(engine_->agent("BTC_USDT")->phase, Phase::kRecovering);
+  ASSERT_EQ(events(healthy("BTC_USDT", 80s), "recovered").size(), 1U);
+  EXPECT_EQ(engine_->agent("BTC_USDT")->phase, Phase::kHealthy);
+
+  ASSERT_EQ(restarts(incident("BTC_USDT", 1h)).size(), 1U);
+  done("BTC_USDT", 1h + 66s);
+  stopped.active_enter_ts = epoch(1h + 65s + 300ms);  // the restart's start
+  engine_->on_health(stopped, at(1h + 70s));
+  EXPECT_EQ(engine_->agent("BTC_USDT")->phase, Phase::kStopped);
+}
+
 TEST_F(EngineTest, WithAutoThresholdsTheRecoveryGraceAllowsTheLongestAnAgentMayLearn) {
   make({{"TRADING_HEAL_INTERVAL", "1"},
         {"TRADING_HEAL_STALL_THRESHOLD", "auto"},

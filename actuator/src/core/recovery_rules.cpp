@@ -71,6 +71,20 @@ const Guard kNoDecisionSinceRestart{
     },
     "no_decision_since_restart",
     "alive but its newest decision predates the restart (bootstrapping): not recovered yet"};
+// A report read between the restart's stop and its start (the probe's cycle met the unit
+// inactive) can arrive after the restart was verified. Its unit last became active before the
+// restart was issued: that is the old run's stop, not an operator's. The restart's wall time is
+// taken on this host's one clock (now.wall less the time since), as systemd stamps activations.
+const Guard kStoppedBeforeRestart{
+    [](const Step& s, const AgentState& a) {
+      const auto* r = s.report;
+      if (r == nullptr || !a.last_restart || !r->active_enter_ts) return false;
+      const auto restart_wall =
+          duration<double>((s.now.wall - (s.now.mono - *a.last_restart)).time_since_epoch());
+      return *r->active_enter_ts < restart_wall.count();
+    },
+    "stopped_before_restart",
+    "read between the restart's stop and start (last active since before the restart): stale"};
 const Guard kLateDiagnosis{[](const Step&, const AgentState& a) {
                              return a.restarted_in_incident && a.diagnosis.has_value();
                            },

@@ -15,6 +15,7 @@ extern const Guard kDueWithoutFacts;
 extern const Guard kEarlyDiagnosisWithFacts;
 extern const Guard kEarlyDiagnosisWithoutFacts;
 extern const Guard kNoDecisionSinceRestart;
+extern const Guard kStoppedBeforeRestart;
 extern const Guard kLateDiagnosis;
 extern const Guard kGraceOver;
 extern const Guard kStable;

@@ -54,6 +54,7 @@ constexpr Transition kTable[] = {
 
   {P::kRecovering, E::kHealthy,         &kNoDecisionSinceRestart,     nullptr,                   P::kRecovering, {}},
   {P::kRecovering, E::kHealthy,         nullptr,                      &kRecovered,               P::kHealthy,    {}},
+  {P::kRecovering, E::kStopped,         &kStoppedBeforeRestart,       nullptr,                   P::kRecovering, {}},
   {P::kRecovering, E::kStopped,         nullptr,                      &kEndIncident,             P::kStopped,    {}},
   {P::kRecovering, E::kPidChanged,      nullptr,                      &kRestartConfirmed,        P::kRecovering, {}},
   {P::kRecovering, E::kPidUnchanged,    nullptr,                      &kRestartInterrupted,      P::kDiagnosing, {}},
