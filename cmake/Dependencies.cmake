@@ -12,6 +12,8 @@ find_package(cppzmq REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(fmt REQUIRED)
 find_package(prometheus-cpp REQUIRED)
+# Asio and Beast (header-only): the exporter's HTTP server.
+find_package(Boost 1.74 REQUIRED)
 find_package(CURL REQUIRED)
 pkg_check_modules(LIBSYSTEMD REQUIRED IMPORTED_TARGET libsystemd)
 pkg_check_modules(LIBPQXX REQUIRED IMPORTED_TARGET libpqxx)

@@ -48,7 +48,7 @@ Signals: SIGTERM/SIGINT stop; SIGHUP reopens the audit file (logrotate) and read
 of host keys again.
 )";
 
-// The HTTP servers hold up to 1024 + 256 connections (HttpFront); systemd's default soft limit
+// The HTTP servers hold up to 1024 + 256 connections (HttpServer); systemd's default soft limit
 // of open files is 1024. Raised towards the hard limit (nothing in the exporter uses select()).
 void raise_open_files_limit() {
   rlimit rl{};

@@ -1,24 +1,41 @@
 #include "trading_heal/exporter/http_api.hpp"
 
-#include <httplib.h>
-
 #include <algorithm>
 
 #include <nlohmann/json.hpp>
 
-#include "trading_heal/exporter/http_front.hpp"
+#include "trading_heal/exporter/http_server.hpp"
 
 namespace trading_heal::exporter {
 namespace {
 
 constexpr const char* kJson = "application/json";
 
-void json_error(httplib::Response& res, int status, const std::string& error,
+void json_error(HttpAnswer& res, int status, const std::string& error,
                 const std::string& parameter = {}) {
   nlohmann::json j{{"error", error}};
   if (!parameter.empty()) j["parameter"] = parameter;
   res.status = status;
-  res.set_content(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n", kJson);
+  res.body = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  res.content_type = kJson;
+}
+
+// The answers the server makes itself (a head it could not take, a handler's exception).
+void server_error(HttpAnswer& res) {
+  switch (res.status) {
+    case 408:
+      return json_error(res, 408, "request head not complete in time");
+    case 414:
+      return json_error(res, 414, "uri too long");
+    case 431:
+      return json_error(res, 431, "request head too large");
+    case 500:
+      return json_error(res, 500, "internal error");
+    case 503:
+      return json_error(res, 503, "stopping");
+    default:
+      return json_error(res, res.status, "bad request");
+  }
 }
 
 bool ipv4_literal(std::string_view h) {
@@ -74,151 +91,117 @@ bool bearer_matches(const std::string& header, const std::string& token) {
 
 HttpApi::HttpApi(ApiOptions opts, ApiBackend backend, StreamHub& hub)
     : opts_(std::move(opts)), backend_(std::move(backend)), hub_(hub) {
-  FrontOptions f;
-  f.listen = opts_.listen;
-  f.threads = opts_.threads;
-  f.max_connections = opts_.max_connections;
-  f.header_timeout = opts_.header_timeout;
-  f.idle_timeout = opts_.idle_timeout;
-  f.keep_alive_max = 20;
-  f.write_timeout = std::chrono::seconds(5);
-  f.backlog = 1024;
-  front_ = std::make_unique<HttpFront>(std::move(f));
-  front_->routes().set_payload_max_length(4096);
-  routes();
+  ServerOptions o;
+  o.listen = opts_.listen;
+  o.threads = opts_.threads;
+  o.max_connections = opts_.max_connections;
+  o.header_timeout = opts_.header_timeout;
+  o.idle_timeout = opts_.idle_timeout;
+  o.keep_alive_max = 20;
+  o.write_timeout = std::chrono::seconds(5);
+  o.backlog = 1024;
+  server_ = std::make_unique<HttpServer>(
+      std::move(o), [this](const HttpRequest& req, HttpAnswer& res) { serve(req, res); },
+      &server_error);
 }
 
 HttpApi::~HttpApi() { stop(); }
 
-namespace {
-
-// Everything that is not a route's answer is JSON too: 405 for other methods, the server's own
-// errors, an exception in a handler.
-void json_errors(httplib::Server& s) {
-  s.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (req.method == "GET" || req.method == "HEAD")
-      return httplib::Server::HandlerResponse::Unhandled;
-    res.set_header("Allow", "GET, HEAD");
-    res.set_header("Connection", "close");  // an unread body must not be taken for a request
-    json_error(res, 405, "method not allowed");
-    return httplib::Server::HandlerResponse::Handled;
-  });
-  s.set_error_handler([](const httplib::Request&, httplib::Response& res) {
-    if (!res.body.empty()) return;
-    switch (res.status) {
-      case 404:
-        json_error(res, 404, "not found");
-        break;
-      case 413:
-        json_error(res, 413, "request too large");
-        break;
-      case 414:
-        json_error(res, 414, "uri too long");
-        break;
-      default:
-        json_error(res, res.status, "bad request");
-        break;
-    }
-  });
-  s.set_exception_handler(
-      [](const httplib::Request&, httplib::Response& res, const std::exception_ptr&) {
-        json_error(res, 500, "internal error");
-      });
-}
-
-}  // namespace
-
-bool HttpApi::authorize(const httplib::Request& req, httplib::Response& res) const {
-  if (!host_allowed(req.get_header_value("Host"), opts_.hosts)) {
+bool HttpApi::authorize(const HttpRequest& req, HttpAnswer& res) const {
+  if (!host_allowed(req.header("Host"), opts_.hosts)) {
     json_error(res, 421,
-               "misdirected request: Host " + req.get_header_value("Host") +
+               "misdirected request: Host " + req.header("Host") +
                    " is not a name of this API (TRADING_HEAL_API_HOSTS)");
     return false;
   }
   if (opts_.token.empty()) return true;
-  if (bearer_matches(req.get_header_value("Authorization"), opts_.token)) return true;
-  res.set_header("WWW-Authenticate", "Bearer");
+  if (bearer_matches(req.header("Authorization"), opts_.token)) return true;
+  res.headers.emplace_back("WWW-Authenticate", "Bearer");
   json_error(res, 401, "a bearer token is required");
   return false;
 }
 
-void HttpApi::serve_audit(const httplib::Request& req, httplib::Response& res) {
+void HttpApi::serve_audit(const HttpRequest& req, HttpAnswer& res) {
   if (!authorize(req, res)) return;
   auto q = parse_audit_query(req.params);
   if (!q) return json_error(res, 400, q.error().message, q.error().parameter);
   std::uint64_t stopped_after = 0;
-  res.set_content(backend_.audit(*q, &stopped_after), kJson);
+  res.body = backend_.audit(*q, &stopped_after);
+  res.content_type = kJson;
   // The answer stays the array users' scripts expect; the header says it may not be all.
   if (stopped_after > 0) {
-    res.set_header("X-Audit-Scan",
-                   "stopped after " + std::to_string(stopped_after) +
-                       " lines: older events were not searched; narrow with since=");
+    res.headers.emplace_back("X-Audit-Scan",
+                             "stopped after " + std::to_string(stopped_after) +
+                                 " lines: older events were not searched; narrow with since=");
   }
 }
 
-void HttpApi::serve_stream(const httplib::Request& req, httplib::Response& res) {
+void HttpApi::serve_stream(const HttpRequest& req, HttpAnswer& res) {
   if (!authorize(req, res)) return;
   auto q = parse_audit_query(req.params);
   if (!q) return json_error(res, 400, q.error().message, q.error().parameter);
   std::uint64_t cursor = 0;
   if (!hub_.subscribe(&cursor)) return json_error(res, 503, "too many stream clients");
-  res.set_header("Cache-Control", "no-cache");
+  res.headers.emplace_back("Cache-Control", "no-cache");
+  res.content_type = "text/event-stream";
   auto query = std::make_shared<AuditQuery>(std::move(*q));
-  auto pos = std::make_shared<std::uint64_t>(cursor);
   auto first = std::make_shared<bool>(true);
-  res.set_chunked_content_provider(
-      "text/event-stream",
-      [this, query, pos, first](std::size_t, httplib::DataSink& sink) {
-        if (*first) {  // headers go out with the first chunk: tell the client it is on
-          *first = false;
-          return sink.write(": stream open\n\n", 15);
-        }
-        std::uint64_t missed = 0;
-        auto lines = hub_.wait(*pos, opts_.stream_keepalive, &missed);
-        if (hub_.closed()) {
-          sink.done();
-          return false;
-        }
-        std::string out;
-        if (missed > 0) out += ": missed " + std::to_string(missed) + " events\n\n";
-        for (const auto& l : lines) {
-          if (matches(*query, l)) out += "event: audit\ndata: " + l + "\n\n";
-        }
-        if (out.empty()) out = ": keepalive\n\n";
-        return sink.write(out.data(), out.size());
-      },
-      [this](bool) { hub_.unsubscribe(); });
+  res.next = [this, query, cursor, first](std::string& out) mutable {
+    if (*first) {  // the head goes out with the first chunk: tell the client it is on
+      *first = false;
+      out += ": stream open\n\n";
+      return true;
+    }
+    std::uint64_t missed = 0;
+    auto lines = hub_.wait(cursor, opts_.stream_keepalive, &missed);
+    if (hub_.closed()) return false;
+    if (missed > 0) out += ": missed " + std::to_string(missed) + " events\n\n";
+    for (const auto& l : lines) {
+      if (matches(*query, l)) out += "event: audit\ndata: " + l + "\n\n";
+    }
+    if (out.empty()) out = ": keepalive\n\n";
+    return true;
+  };
+  res.done = [this] { hub_.unsubscribe(); };
 }
 
-void HttpApi::routes() {
-  auto& s = front_->routes();
-  json_errors(s);
-  s.Get("/health", [this](const httplib::Request& req, httplib::Response& res) {
+// Every answer is JSON: 405 for other methods (Connection: close, as a body it announced is
+// never read), 404 for other paths, 400 naming an unknown parameter.
+void HttpApi::serve(const HttpRequest& req, HttpAnswer& res) {
+  if (req.method != "GET" && req.method != "HEAD") {
+    res.headers.emplace_back("Allow", "GET, HEAD");
+    res.close = true;
+    return json_error(res, 405, "method not allowed");
+  }
+  if (req.path == "/health") {
     if (!req.params.empty())
       return json_error(res, 400, "unknown parameter", req.params.begin()->first);
     int status = 200;
-    res.set_content(backend_.health(&status), kJson);
+    res.body = backend_.health(&status);
+    res.content_type = kJson;
     res.status = status;
-  });
-  s.Get("/status", [this](const httplib::Request& req, httplib::Response& res) {
+  } else if (req.path == "/status") {
     if (!authorize(req, res)) return;
     if (!req.params.empty())
       return json_error(res, 400, "unknown parameter", req.params.begin()->first);
-    res.set_content(backend_.status(), kJson);
-  });
-  s.Get("/audit",
-        [this](const httplib::Request& req, httplib::Response& res) { serve_audit(req, res); });
-  s.Get("/audit/stream",
-        [this](const httplib::Request& req, httplib::Response& res) { serve_stream(req, res); });
+    res.body = backend_.status();
+    res.content_type = kJson;
+  } else if (req.path == "/audit") {
+    serve_audit(req, res);
+  } else if (req.path == "/audit/stream") {
+    serve_stream(req, res);
+  } else {
+    json_error(res, 404, "not found");
+  }
 }
 
-tl::expected<int, std::string> HttpApi::bind() { return front_->bind(); }
+tl::expected<int, std::string> HttpApi::bind() { return server_->bind(); }
 
-void HttpApi::start() { front_->start(); }
+void HttpApi::start() { server_->start(); }
 
 void HttpApi::stop() {
   hub_.close();
-  if (front_) front_->stop();
+  if (server_) server_->stop();
 }
 
 }  // namespace trading_heal::exporter

@@ -1,18 +1,18 @@
-// The status and audit API on TRADING_HEAL_API_LISTEN (cpp-httplib), served by its own thread
-// pool, never by the loop thread.
+// The status and audit API on TRADING_HEAL_API_LISTEN (HttpServer, http_server.hpp), served by its
+// own thread pool, never by the loop thread.
 //
 //   GET /health        200 {"status":"ok"} / 503 {"status":"degraded","silent":[...]}
 //   GET /status        per-agent current state (bearer token when configured)
 //   GET /audit         JSON array, oldest first; symbol action agent since until limit
 //   GET /audit/stream  Server-Sent Events of new audit lines (same filters minus the window)
 // Any other method: 405 (Allow: GET); unknown path: 404; bad parameter: 400 naming it; URI over
-// 8 KiB: 414; body over 4 KiB: 413; the answers are JSON.
+// 8 KiB: 414; a head over 16 KiB: 431; the answers are JSON.
 //
-// Hostile clients: connections are accepted and their request heads read by an HttpFront
-// (http_front.hpp): a head must be complete within `header_timeout` of the connection (or of its
-// previous answer), an idle kept-alive connection is closed after `idle_timeout`, at most
-// `max_connections` are held (the one waiting longest for its head is closed for a new one),
-// and the pool threads only ever run complete requests — trickling clients hold no thread.
+// Hostile clients: connections are accepted and their request heads read by the HttpServer: a head
+// must be complete within `header_timeout` of the connection (or of its previous answer), an idle
+// kept-alive connection is closed after `idle_timeout`, at most `max_connections` are held (the one
+// waiting longest for its head is closed for a new one), and the pool threads only ever run
+// complete requests — trickling clients hold no thread.
 //
 // Thread-safety: the backend callbacks run on pool threads, concurrently; they must be
 // thread-safe (the daemon guards its state with a mutex). start()/stop() from one thread.
@@ -31,14 +31,11 @@
 #include "trading_heal/exporter/audit_query.hpp"
 #include "trading_heal/exporter/stream_hub.hpp"
 
-namespace httplib {
-struct Request;
-struct Response;
-}  // namespace httplib
-
 namespace trading_heal::exporter {
 
-class HttpFront;
+class HttpServer;
+struct HttpRequest;
+struct HttpAnswer;
 
 struct ApiOptions {
   std::string listen = "127.0.0.1:9121";  // HOST:PORT, port 0 picks a free one
@@ -74,15 +71,15 @@ class HttpApi {
   void stop();   // stops accepting, ends streams, joins
 
  private:
-  void routes();
+  void serve(const HttpRequest& req, HttpAnswer& res);
   // The Host check and the bearer token; false: `res` holds the refusal.
-  bool authorize(const httplib::Request& req, httplib::Response& res) const;
-  void serve_audit(const httplib::Request& req, httplib::Response& res);
-  void serve_stream(const httplib::Request& req, httplib::Response& res);
+  bool authorize(const HttpRequest& req, HttpAnswer& res) const;
+  void serve_audit(const HttpRequest& req, HttpAnswer& res);
+  void serve_stream(const HttpRequest& req, HttpAnswer& res);
   ApiOptions opts_;
   ApiBackend backend_;
   StreamHub& hub_;
-  std::unique_ptr<HttpFront> front_;
+  std::unique_ptr<HttpServer> server_;
 };
 
 // Whether a Host header value may reach the token-protected paths: empty (HTTP/1.0), an IPv4 or

@@ -1,4 +1,4 @@
-// The HTTP front through the metrics server on loopback (threads and sockets of this process,
+// The HTTP server through the metrics server on loopback (threads and sockets of this process,
 // no other process): clients that do not read their answers hold no worker.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -12,6 +12,7 @@
 
 #include "support/net.hpp"
 #include "support/wait.hpp"
+#include "trading_heal/exporter/http_server.hpp"
 #include "trading_heal/exporter/metrics_http.hpp"
 
 namespace trading_heal::exporter {
@@ -45,7 +46,7 @@ long read_answer(int fd) {
   }
 }
 
-TEST(HttpFrontTest, ClientsThatDoNotReadHoldNoWorker) {
+TEST(HttpServerTest, ClientsThatDoNotReadHoldNoWorker) {
   const std::string filler(8u << 20, 'x');  // far more than loopback socket buffers take
   MetricsHttp http(
       "127.0.0.1:0", [&](std::string& out) { out += filler; }, 2);
@@ -82,6 +83,64 @@ TEST(HttpFrontTest, ClientsThatDoNotReadHoldNoWorker) {
   EXPECT_GT(read_answer(slow[0]), static_cast<long>(filler.size()));
   for (int s : slow) ::close(s);
   http.stop();
+}
+
+// Three requests in one send on a kept-alive connection: HEAD (the length, no body), an unknown
+// path (404), then a POST with a body (405 and the connection closed, its body never taken for
+// a request), answered in order.
+TEST(HttpServerTest, PipelinedRequestsAreAnsweredInOrderAndABodyEndsTheConnection) {
+  MetricsHttp http(
+      "127.0.0.1:0", [](std::string& out) { out += "x 1\n"; }, 2);
+  auto port = http.bind();
+  ASSERT_TRUE(port) << port.error();
+  http.start();
+  const int fd = connect_loopback(*port, 0);
+  ASSERT_GE(fd, 0);
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ASSERT_TRUE(send_all(fd,
+                       "HEAD /metrics HTTP/1.1\r\nHost: t\r\n\r\n"
+                       "GET /nope HTTP/1.1\r\nHost: t\r\n\r\n"
+                       "POST /metrics HTTP/1.1\r\nHost: t\r\nContent-Length: 23\r\n\r\n"
+                       "GET /metrics HTTP/1.1\r\n"));
+  std::string got;
+  char buf[4096];
+  ssize_t r = 0;
+  while ((r = ::recv(fd, buf, sizeof buf, 0)) > 0) got.append(buf, static_cast<std::size_t>(r));
+  ::close(fd);
+  EXPECT_EQ(r, 0) << "not closed after the request with a body";
+  const auto head = got.find("HTTP/1.1 200 OK\r\n");
+  const auto nope = got.find("HTTP/1.1 404 Not Found\r\n");
+  const auto post = got.find("HTTP/1.1 405 Method Not Allowed\r\n");
+  ASSERT_EQ(head, 0U) << got;
+  ASSERT_NE(nope, std::string::npos) << got;
+  ASSERT_NE(post, std::string::npos) << got;
+  EXPECT_LT(nope, post);
+  EXPECT_EQ(got.find("x 1"), std::string::npos) << "HEAD was given a body";
+  const std::string head_answer = got.substr(0, nope);
+  EXPECT_NE(head_answer.find("Content-Length: " + std::to_string(http.body().size())),
+            std::string::npos)
+      << head_answer;
+  EXPECT_NE(head_answer.find("Keep-Alive: timeout=5, max=99"), std::string::npos) << head_answer;
+  EXPECT_NE(got.find("Allow: GET, HEAD", post), std::string::npos);
+  EXPECT_NE(got.find("Connection: close", post), std::string::npos);
+  EXPECT_EQ(got.find("HTTP/1.1", post + 1), std::string::npos)
+      << "the body was taken for a request";
+  http.stop();
+}
+
+TEST(HttpServerTest, QueriesAndPathsArePercentDecoded) {
+  const auto q =
+      parse_query("symbol=BTC%2DUSDT&since=2026-12-01T00%3A00%3A00Z&a+b=c+d&&flag&x=1&x=2");
+  ASSERT_EQ(q.size(), 6U);
+  EXPECT_EQ(q.find("symbol")->second, "BTC-USDT");
+  EXPECT_EQ(q.find("since")->second, "2026-12-01T00:00:00Z");
+  EXPECT_EQ(q.find("a b")->second, "c d");
+  EXPECT_EQ(q.find("flag")->second, "");
+  EXPECT_EQ(q.count("x"), 2U);
+  EXPECT_EQ(percent_decode("/a%2fb+c", false), "/a/b+c");
+  EXPECT_EQ(percent_decode("%zz%4", true), "%zz%4");  // bad escapes stay as sent
+  EXPECT_TRUE(parse_query("").empty());
 }
 
 }  // namespace
