@@ -75,7 +75,35 @@ Daemon::Daemon(const common::Config& cfg, zmq::context_t& ctx, prometheus::Regis
 
 Daemon::~Daemon() = default;
 
+namespace {
+
+// A step of start() that may throw (a socket, a key file): its error as the step's answer.
+template <class Step>
+tl::expected<void, std::string> caught(Step&& step) {
+  try {
+    return step();
+  } catch (const std::exception& e) {
+    return tl::unexpected(std::string(e.what()));
+  }
+}
+
+}  // namespace
+
 tl::expected<void, std::string> Daemon::start() {
+  if (auto r = open_audit(); !r) return r;
+  restore_sequences();
+  for (auto step : {&Daemon::open_receiver, &Daemon::open_state_subscribers,
+                    &Daemon::open_fleet_sockets, &Daemon::open_model_relay}) {
+    if (auto r = caught([&] { return (this->*step)(); }); !r) return r;
+  }
+  auto port = http_->bind();
+  if (!port) return tl::unexpected(port.error());
+  api_port_ = *port;
+  http_->start();
+  return {};
+}
+
+tl::expected<void, std::string> Daemon::open_audit() {
   const std::string path = (std::filesystem::path(cfg_.data_dir) / kAuditFileName).string();
   auto log = AuditLog::open({path, cfg_.audit_max_bytes, cfg_.audit_keep});
   if (!log) return tl::unexpected(log.error());
@@ -87,9 +115,12 @@ tl::expected<void, std::string> Daemon::start() {
     persist_seq();
     record_head("rotate");  // the last line of the file that becomes .1
   });
+  return {};
+}
 
-  // Sequence state: the persisted file, then every line of the recent audit files (the file
-  // may lag the audit log by one tick; the lines are the truth).
+// Sequence state: the persisted file, then every line of the recent audit files (the file may
+// lag the audit log by one tick; the lines are the truth).
+void Daemon::restore_sequences() {
   if (std::ifstream in(seq_path_); in) {
     std::stringstream text;
     text << in.rdbuf();
@@ -111,113 +142,99 @@ tl::expected<void, std::string> Daemon::start() {
   });
   gaps_reported_ = tracker_.gaps();
   persist_seq();
-  spdlog::info("audit log open path={} bytes={} lines_scanned={} senders={}", path, audit_->size(),
-               scanned, tracker_.size());
+  spdlog::info("audit log open path={} bytes={} lines_scanned={} senders={}", audit_->path(),
+               audit_->size(), scanned, tracker_.size());
   record_head("start");
   next_head_record_ = clock_.mono() + std::chrono::hours(1);
+}
 
-  try {
-    proto::Limits limits;
-    limits.max_bytes = cfg_.max_message_bytes;
-    receiver_ = std::make_unique<common::ReliableReceiver>(
-        ctx_, cfg_.endpoints.events, tracker_, limits, 0666,
-        [this](zmq::socket_t& s) {
-          guard_.configure(cfg_);  // the first socket made: keys before any of them
-          guard_.protect(s, "events", ids_.allow({"probe", "diagnoser", "actuator"}),
-                         cfg_.endpoints.events);
-        },
-        clock_);
-    receiver_->scope_by_host(cfg_.host);
-  } catch (const std::exception& e) {
-    return tl::unexpected(std::string(e.what()));
-  }
-  sub_ = std::make_unique<zmq::socket_t>(common::make_socket(
-      ctx_, zmq::socket_type::sub,
-      common::SocketOptions{.max_msg_size = static_cast<std::int64_t>(cfg_.max_message_bytes),
-                            .rcvhwm = 10000}));
-  sub_->set(zmq::sockopt::subscribe, "");
-  // A publisher's endpoint taken over by another user (its daemon down, the path rebound) is
-  // refused at the handshake: no state of it reaches /metrics or /status.
+tl::expected<void, std::string> Daemon::open_receiver() {
+  proto::Limits limits;
+  limits.max_bytes = cfg_.max_message_bytes;
+  receiver_ = std::make_unique<common::ReliableReceiver>(
+      ctx_, cfg_.endpoints.events, tracker_, limits, 0666,
+      [this](zmq::socket_t& s) {
+        guard_.configure(cfg_);  // the first socket made: keys before any of them
+        guard_.protect(s, "events", ids_.allow({"probe", "diagnoser", "actuator"}),
+                       cfg_.endpoints.events);
+      },
+      clock_);
+  receiver_->scope_by_host(cfg_.host);
+  return {};
+}
+
+// The local publishers' state, and with many hosts each host's publishers (over tcp: CURVE,
+// keys in hosts.d). A publisher's endpoint taken over by another user (its daemon down, the
+// path rebound) is refused at the handshake: no state of it reaches /metrics or /status.
+tl::expected<void, std::string> Daemon::open_state_subscribers() {
+  const auto state_sub = [this](int hwm) {
+    auto s = std::make_unique<zmq::socket_t>(common::make_socket(
+        ctx_, zmq::socket_type::sub,
+        common::SocketOptions{.max_msg_size = static_cast<std::int64_t>(cfg_.max_message_bytes),
+                              .rcvhwm = hwm}));
+    s->set(zmq::sockopt::subscribe, "");
+    return s;
+  };
+  sub_ = state_sub(10000);
   std::string tcp_publisher;  // one SUB for every publisher: CURVE if any of them is tcp
   for (const auto& ep : cfg_.endpoints.publishers()) {
     if (ep.rfind("tcp://", 0) == 0) tcp_publisher = ep;
   }
-  try {
-    guard_.protect(*sub_, "state", ids_.allow({"probe", "diagnoser", "actuator"}), tcp_publisher,
-                   common::Side::kConnect);
-  } catch (const std::exception& e) {
-    return tl::unexpected(std::string(e.what()));
-  }
+  guard_.protect(*sub_, "state", ids_.allow({"probe", "diagnoser", "actuator"}), tcp_publisher,
+                 common::Side::kConnect);
   for (const auto& ep : cfg_.endpoints.publishers()) {
     if (auto r = common::connect_endpoint(*sub_, ep); !r) return tl::unexpected(r.error());
     guard_.watch_connection(*sub_, ep);
   }
-  if (!cfg_.endpoints.state.empty()) {
-    // Many hosts: each host's publishers connect here (over tcp: CURVE, keys in hosts.d).
-    hosts_sub_ = std::make_unique<zmq::socket_t>(common::make_socket(
-        ctx_, zmq::socket_type::sub,
-        common::SocketOptions{.max_msg_size = static_cast<std::int64_t>(cfg_.max_message_bytes),
-                              .rcvhwm = 100000}));
-    hosts_sub_->set(zmq::sockopt::subscribe, "");
-    try {
-      guard_.protect(*hosts_sub_, "hosts", ids_.allow({"probe", "diagnoser", "actuator"}),
-                     cfg_.endpoints.state, common::Side::kBind);
-    } catch (const std::exception& e) {
-      return tl::unexpected(std::string(e.what()));
-    }
-    if (auto r = common::bind_endpoint(*hosts_sub_, cfg_.endpoints.state); !r) {
-      return tl::unexpected(r.error());
-    }
+  if (cfg_.endpoints.state.empty()) return {};
+  hosts_sub_ = state_sub(100000);
+  guard_.protect(*hosts_sub_, "hosts", ids_.allow({"probe", "diagnoser", "actuator"}),
+                 cfg_.endpoints.state, common::Side::kBind);
+  if (auto r = common::bind_endpoint(*hosts_sub_, cfg_.endpoints.state); !r) {
+    return tl::unexpected(r.error());
   }
-  if (!cfg_.endpoints.fleet.empty()) {
-    // Many hosts: the centre's orders, to every host's probe (over tcp: CURVE, keys in hosts.d).
-    fleet_pub_ = std::make_unique<zmq::socket_t>(
-        common::make_socket(ctx_, zmq::socket_type::pub, common::SocketOptions{.sndhwm = 100}));
-    try {
-      guard_.protect(*fleet_pub_, "fleet", ids_.allow({"probe"}), cfg_.endpoints.fleet,
-                     common::Side::kBind);
-    } catch (const std::exception& e) {
-      return tl::unexpected(std::string(e.what()));
-    }
-    if (auto r = common::bind_endpoint(*fleet_pub_, cfg_.endpoints.fleet); !r) {
-      return tl::unexpected(r.error());
-    }
+  return {};
+}
+
+// Many hosts: the centre's orders, to every host's probe (over tcp: CURVE, keys in hosts.d).
+tl::expected<void, std::string> Daemon::open_fleet_sockets() {
+  if (cfg_.endpoints.fleet.empty()) return {};
+  fleet_pub_ = std::make_unique<zmq::socket_t>(
+      common::make_socket(ctx_, zmq::socket_type::pub, common::SocketOptions{.sndhwm = 100}));
+  guard_.protect(*fleet_pub_, "fleet", ids_.allow({"probe"}), cfg_.endpoints.fleet,
+                 common::Side::kBind);
+  if (auto r = common::bind_endpoint(*fleet_pub_, cfg_.endpoints.fleet); !r) {
+    return tl::unexpected(r.error());
   }
-  if (!cfg_.endpoints.analysis.empty()) {
-    if (cfg_.endpoints.model.empty()) {
-      return tl::unexpected(std::string(
-          "TRADING_HEAL_ANALYSIS_ENDPOINT is set but not TRADING_HEAL_MODEL_ENDPOINT (the "
-          "centre's diagnoser, where the exporter passes the hosts' model requests)"));
-    }
-    // Many hosts: the hosts' model requests (over tcp: CURVE, keys in hosts.d), each tagged with
-    // its sender's host, to the centre's diagnoser; its answers back.
-    try {
-      model_relay_ = std::make_unique<common::RequestRelay>(
-          ctx_,
-          common::RequestRelay::Options{
-              .name = "analysis relay",
-              .front = cfg_.endpoints.analysis,
-              .back = cfg_.endpoints.model,
-              .tag_host = true,
-              .local_host = cfg_.host,
-              .max_bytes = static_cast<std::int64_t>(cfg_.max_message_bytes)},
-          [this](zmq::socket_t& s) {
-            guard_.protect(s, "analysis", ids_.allow({"probe"}), cfg_.endpoints.analysis,
-                           common::Side::kBind);
-          },
-          [this](zmq::socket_t& s) {
-            guard_.protect(s, "model", ids_.allow({"diagnoser"}), cfg_.endpoints.model,
-                           common::Side::kConnect);
-          });
-    } catch (const std::exception& e) {
-      return tl::unexpected(std::string(e.what()));
-    }
-    guard_.watch_connection(model_relay_->back(), cfg_.endpoints.model);
+  return {};
+}
+
+// Many hosts: the hosts' model requests (over tcp: CURVE, keys in hosts.d), each tagged with its
+// sender's host, to the centre's diagnoser; its answers back.
+tl::expected<void, std::string> Daemon::open_model_relay() {
+  if (cfg_.endpoints.analysis.empty()) return {};
+  if (cfg_.endpoints.model.empty()) {
+    return tl::unexpected(std::string(
+        "TRADING_HEAL_ANALYSIS_ENDPOINT is set but not TRADING_HEAL_MODEL_ENDPOINT (the "
+        "centre's diagnoser, where the exporter passes the hosts' model requests)"));
   }
-  auto port = http_->bind();
-  if (!port) return tl::unexpected(port.error());
-  api_port_ = *port;
-  http_->start();
+  model_relay_ = std::make_unique<common::RequestRelay>(
+      ctx_,
+      common::RequestRelay::Options{.name = "analysis relay",
+                                    .front = cfg_.endpoints.analysis,
+                                    .back = cfg_.endpoints.model,
+                                    .tag_host = true,
+                                    .local_host = cfg_.host,
+                                    .max_bytes = static_cast<std::int64_t>(cfg_.max_message_bytes)},
+      [this](zmq::socket_t& s) {
+        guard_.protect(s, "analysis", ids_.allow({"probe"}), cfg_.endpoints.analysis,
+                       common::Side::kBind);
+      },
+      [this](zmq::socket_t& s) {
+        guard_.protect(s, "model", ids_.allow({"diagnoser"}), cfg_.endpoints.model,
+                       common::Side::kConnect);
+      });
+  guard_.watch_connection(model_relay_->back(), cfg_.endpoints.model);
   return {};
 }
 

@@ -56,6 +56,13 @@ class Daemon {
   const MetricsModel& metrics() const { return metrics_; }
 
  private:
+  // The steps of start(), in order.
+  tl::expected<void, std::string> open_audit();
+  void restore_sequences();
+  tl::expected<void, std::string> open_receiver();
+  tl::expected<void, std::string> open_state_subscribers();
+  tl::expected<void, std::string> open_fleet_sockets();
+  tl::expected<void, std::string> open_model_relay();
   // The state of one SUB socket (the local publishers', or the hosts' at the state endpoint).
   void on_sub(zmq::socket_t& sub);
   void on_events();
