@@ -24,6 +24,10 @@ struct Startup {
 tl::expected<Startup, common::ConfigError> load_startup(const common::EnvLookup& env,
                                                         const char* credentials_dir);
 
+// The daemon: binds the metrics server and the API, serves until SIGTERM/SIGINT (SIGHUP: see
+// Daemon::attach), then stops both. Returns the process's exit status.
+int serve(Startup& startup);
+
 // The token file's one word, trimmed; an unreadable, empty or spaced file is an error.
 tl::expected<std::string, std::string> read_token_file(const std::string& path);
 
