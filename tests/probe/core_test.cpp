@@ -13,6 +13,7 @@
 
 #include "trading_heal/probe/fleet_query.hpp"
 #include "trading_heal/probe/heartbeat.hpp"
+#include "trading_heal/probe/pg_store.hpp"
 #include "trading_heal/probe/prober.hpp"
 #include "trading_heal/probe/proc.hpp"
 #include "trading_heal/probe/schedule.hpp"
@@ -26,6 +27,34 @@ using namespace std::chrono_literals;
 constexpr const char* kStat =
     "4242 (trading agent) S 1 4242 4242 0 -1 4194560 1234 0 0 0 150 50 0 0 20 0 3 0 987654 "
     "123456789 12800 18446744073709551615 1 1 0 0 0 0 0 4096 0 0 0 0 17 1 0 0 0 0 0";
+
+// The reconnect backoff runs on the store's clock: within it nothing is tried, after it the next
+// query connects again, and the wait doubles (a refused loopback port: no server needed).
+TEST(PgStoreBackoff, FollowsTheStoresClock) {
+  common::FakeClock clock;
+  probe::PgSettings settings;
+  settings.conninfo = "host=127.0.0.1 port=1 connect_timeout=2";
+  settings.backoff_min = std::chrono::seconds(30);
+  settings.backoff_max = std::chrono::seconds(60);
+  probe::PgStore store(settings, clock);
+  auto ask = [&]() -> std::string {
+    if (!store.submit(probe::FleetPlan{})) return "not submitted";
+    auto a = store.wait(std::chrono::steady_clock::now() + std::chrono::seconds(10));
+    return a ? a->error : "no answer";
+  };
+  const auto connect_failed = [](const std::string& e) {
+    return e.rfind("connect failed", 0) == 0;
+  };
+  EXPECT_PRED1(connect_failed, ask());
+  EXPECT_EQ(ask(), "reconnect backoff");
+  clock.advance(std::chrono::seconds(30));
+  EXPECT_PRED1(connect_failed, ask());
+  clock.advance(std::chrono::seconds(31));
+  EXPECT_EQ(ask(), "reconnect backoff") << "the second wait is 60 s";
+  clock.advance(std::chrono::seconds(29));
+  EXPECT_PRED1(connect_failed, ask());
+  EXPECT_FALSE(store.connected());
+}
 
 TEST(Proc, ParsesStat) {
   const auto st = probe::parse_proc_stat(kStat);

@@ -36,7 +36,8 @@ std::string with_pg_option(const std::string& conninfo, const std::string& key,
   return conninfo + " " + key + "=" + value;
 }
 
-PgStore::PgStore(PgSettings settings) : settings_(std::move(settings)) {
+PgStore::PgStore(PgSettings settings, const common::Clock& clock)
+    : settings_(std::move(settings)), clock_(clock) {
   event_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   worker_ = std::thread([this] { run(); });
 }
@@ -94,7 +95,7 @@ bool PgStore::connected() const {
 
 bool PgStore::abort_if_stuck(std::chrono::milliseconds limit) {
   std::lock_guard lock(mu_);
-  if (!running_ || socket_ < 0 || Clock::now() - started_ < limit) return false;
+  if (!running_ || socket_ < 0 || clock_.mono() - started_ < limit) return false;
   // The worker's blocking read fails with an error; it then drops the connection.
   ::shutdown(socket_, SHUT_RDWR);
   return true;
@@ -110,7 +111,7 @@ void PgStore::run() {
       plan = std::move(*request_);
       request_.reset();
       running_ = true;
-      started_ = Clock::now();
+      started_ = clock_.mono();
     }
     FleetAnswer a = execute(plan);
     {
@@ -128,62 +129,90 @@ void PgStore::run() {
   conn_.reset();
 }
 
+namespace {
+
+// Everything set on a new connection before its first query.
+void set_up(pqxx::connection& c, std::chrono::milliseconds statement_timeout) {
+  pqxx::nontransaction setup(c);
+  setup.exec("SET statement_timeout = " + std::to_string(statement_timeout.count()));
+  setup.exec("SET default_transaction_read_only = on");
+  // The range scan must be planned with its real bounds (a generic plan guesses a third of the
+  // table for `timestamp > $3`).
+  setup.exec("SET plan_cache_mode = force_custom_plan");
+  setup.commit();
+  // No JIT: the custom plan's estimate exceeds jit_above_cost (100000 by default: the LATERAL
+  // branch is costed for every key, even in cycles where no key uses it), and the LLVM
+  // compilation of ~50 functions took 17 ms of a 20 ms query at 1000 keys, every cycle. Its own
+  // statement: a server without the setting (before PostgreSQL 11) has no JIT.
+  try {
+    pqxx::nontransaction nojit(c);
+    nojit.exec("SET jit = off");
+  } catch (const pqxx::broken_connection&) {
+    throw;
+  } catch (const std::exception&) {
+  }
+}
+
+// Whether btc.decisions has the composite index. Only chooses the catch-up's form: when it
+// cannot tell (false), the range scans still work.
+bool has_composite_index(pqxx::connection& c) {
+  try {
+    pqxx::nontransaction probe_ix(c);
+    const pqxx::result ix = probe_ix.exec(kCompositeIndexSql);
+    return !ix.empty() && ix[0][0].as<bool>();
+  } catch (const pqxx::broken_connection&) {
+    throw;
+  } catch (const std::exception&) {
+  }
+  return false;
+}
+
+void trim_newlines(std::string& s) {
+  while (!s.empty() && s.back() == '\n') s.pop_back();
+}
+
+}  // namespace
+
 FleetAnswer PgStore::execute(const FleetPlan& plan) {
   FleetAnswer a;
-  const auto now = Clock::now();
-  if (!conn_) {
-    if (now < next_attempt_) {
-      a.error = "reconnect backoff";
-      return a;
-    }
-    try {
-      auto c = std::make_unique<Conn>(settings_.conninfo);
-      pqxx::nontransaction setup(c->c);
-      setup.exec("SET statement_timeout = " + std::to_string(settings_.statement_timeout.count()));
-      setup.exec("SET default_transaction_read_only = on");
-      // The range scan must be planned with its real bounds (a generic plan guesses a third of
-      // the table for `timestamp > $3`).
-      setup.exec("SET plan_cache_mode = force_custom_plan");
-      setup.commit();
-      // No JIT: the custom plan's estimate exceeds jit_above_cost (100000 by default: the
-      // LATERAL branch is costed for every key, even in cycles where no key uses it), and the
-      // LLVM compilation of ~50 functions took 17 ms of a 20 ms query at 1000 keys, every cycle.
-      // Its own statement: a server without the setting (before PostgreSQL 11) has no JIT.
-      try {
-        pqxx::nontransaction nojit(c->c);
-        nojit.exec("SET jit = off");
-      } catch (const pqxx::broken_connection&) {
-        throw;
-      } catch (const std::exception&) {
-      }
-      // Only chooses the catch-up's form: when it cannot tell, the range scans still work.
-      composite_ = false;
-      try {
-        pqxx::nontransaction probe_ix(c->c);
-        const pqxx::result ix = probe_ix.exec(kCompositeIndexSql);
-        composite_ = !ix.empty() && ix[0][0].as<bool>();
-      } catch (const pqxx::broken_connection&) {
-        throw;
-      } catch (const std::exception&) {
-      }
-      c->c.prepare("fleet_ages", kFleetQuerySql);
-      std::lock_guard lock(mu_);
-      socket_ = c->c.sock();
-      connected_ = true;
-      conn_ = std::move(c);
-      backoff_ = std::chrono::milliseconds(0);
-    } catch (const std::exception& e) {
-      backoff_ = std::clamp(backoff_ * 2, settings_.backoff_min, settings_.backoff_max);
-      next_attempt_ = Clock::now() + backoff_;
-      a.error = std::string("connect failed: ") + e.what();
-      while (!a.error.empty() && a.error.back() == '\n') a.error.pop_back();
-      return a;
-    }
+  if (!conn_ && !connect(a)) return a;
+  const auto t0 = clock_.mono();
+  query(plan, a);
+  a.seconds = std::chrono::duration<double>(clock_.mono() - t0).count();
+  trim_newlines(a.error);
+  if (!a.ok) drop_if_broken(a);
+  return a;
+}
+
+bool PgStore::connect(FleetAnswer& a) {
+  if (clock_.mono() < next_attempt_) {
+    a.error = "reconnect backoff";
+    return false;
   }
+  try {
+    auto c = std::make_unique<Conn>(settings_.conninfo);
+    set_up(c->c, settings_.statement_timeout);
+    composite_ = has_composite_index(c->c);
+    c->c.prepare("fleet_ages", kFleetQuerySql);
+    std::lock_guard lock(mu_);
+    socket_ = c->c.sock();
+    connected_ = true;
+    conn_ = std::move(c);
+    backoff_ = std::chrono::milliseconds(0);
+    return true;
+  } catch (const std::exception& e) {
+    backoff_ = std::clamp(backoff_ * 2, settings_.backoff_min, settings_.backoff_max);
+    next_attempt_ = clock_.mono() + backoff_;
+    a.error = std::string("connect failed: ") + e.what();
+    trim_newlines(a.error);
+    return false;
+  }
+}
+
+void PgStore::query(const FleetPlan& plan, FleetAnswer& a) {
   const FleetParams p = fleet_params(plan);
   const std::size_t n = plan.symbols.size();
   auto opt = [](const std::optional<std::string>& v) { return v ? v->c_str() : nullptr; };
-  const auto t0 = Clock::now();
   try {
     pqxx::read_transaction t(conn_->c);
     const pqxx::result r = t.exec_prepared("fleet_ages", p.symbols, p.profiles, opt(p.since),
@@ -206,26 +235,23 @@ FleetAnswer PgStore::execute(const FleetPlan& plan) {
   } catch (const std::exception& e) {
     a.error = std::string("query failed: ") + e.what();
   }
-  a.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  while (!a.error.empty() && a.error.back() == '\n') a.error.pop_back();
-  if (!a.ok) {
-    // Any failure may have left the connection unusable: start again (after a backoff).
-    bool broken = false;
-    try {
-      broken = !conn_->c.is_open();
-    } catch (...) {
-      broken = true;
-    }
-    if (broken || a.error.rfind("connection lost", 0) == 0) {
-      std::lock_guard lock(mu_);
-      socket_ = -1;
-      connected_ = false;
-      conn_.reset();
-      backoff_ = std::clamp(backoff_ * 2, settings_.backoff_min, settings_.backoff_max);
-      next_attempt_ = Clock::now() + backoff_;
-    }
+}
+
+// Any failure may have left the connection unusable: start again (after a backoff).
+void PgStore::drop_if_broken(const FleetAnswer& a) {
+  bool broken = false;
+  try {
+    broken = !conn_->c.is_open();
+  } catch (...) {
+    broken = true;
   }
-  return a;
+  if (!broken && a.error.rfind("connection lost", 0) != 0) return;
+  std::lock_guard lock(mu_);
+  socket_ = -1;
+  connected_ = false;
+  conn_.reset();
+  backoff_ = std::clamp(backoff_ * 2, settings_.backoff_min, settings_.backoff_max);
+  next_attempt_ = clock_.mono() + backoff_;
 }
 
 }  // namespace trading_heal::probe

@@ -88,10 +88,10 @@ std::string unit_object_path(const std::string& unit) {
 }
 
 tl::expected<std::unique_ptr<SystemdBus>, std::string> SystemdBus::open(
-    common::SystemdScope scope) {
+    common::SystemdScope scope, const common::Clock& clock) {
   auto bus = common::open_bus(scope);  // handshake completed: usable however long it idles
   if (!bus) return tl::unexpected(bus.error());
-  return std::unique_ptr<SystemdBus>(new SystemdBus(bus->release()));
+  return std::unique_ptr<SystemdBus>(new SystemdBus(bus->release(), clock));
 }
 
 SystemdBus::~SystemdBus() {
@@ -116,7 +116,7 @@ bool SystemdBus::broken() const { return broken_ || sd_bus_is_open(bus_) <= 0; }
 
 tl::expected<std::vector<std::optional<UnitFacts>>, std::string> SystemdBus::query(
     const std::vector<std::string>& units, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto deadline = clock_.mono() + timeout;
   std::vector<std::optional<UnitFacts>> out(units.size());
   if (units.empty()) return out;
   // 1. One call for the fleet's load/active/sub states.
@@ -290,7 +290,7 @@ std::string SystemdBus::run_window(std::size_t total, const std::size_t& in_flig
     if (r > 0) continue;
     std::uint64_t wait_us = UINT64_MAX;
     if (deadline) {
-      const auto now = steady_clock::now();
+      const auto now = clock_.mono();
       if (now >= *deadline) return "timed out waiting for replies";
       wait_us = static_cast<std::uint64_t>(duration_cast<microseconds>(*deadline - now).count());
     }
@@ -368,9 +368,17 @@ tl::expected<void, std::string> SystemdBus::watch(const std::vector<std::string>
     unwatch();
     return tl::unexpected("cannot watch jobs: " + errno_text(r));
   }
-  // Pipelined AddMatch calls, at most kWindow in flight, their replies consumed as they come:
-  // a thousand matches cost no thousand round trips, and no thousand replies wait in the read
-  // queue for the next synchronous call (about 1 MiB at 1000 units).
+  if (auto failure = install_matches(units); !failure.empty()) {
+    unwatch();  // no cache without the signals that keep it fresh
+    return tl::unexpected(failure);
+  }
+  return {};
+}
+
+// Pipelined AddMatch calls, at most kWindow in flight, their replies consumed as they come: a
+// thousand matches cost no thousand round trips, and no thousand replies wait in the read queue
+// for the next synchronous call (about 1 MiB at 1000 units).
+std::string SystemdBus::install_matches(const std::vector<std::string>& units) {
   installing_ = 0;
   install_error_.clear();
   std::string failure;
@@ -398,11 +406,7 @@ tl::expected<void, std::string> SystemdBus::watch(const std::vector<std::string>
       std::nullopt);
   if (failure.empty()) failure = ended;
   if (failure.empty() && !install_error_.empty()) failure = "AddMatch failed: " + install_error_;
-  if (!failure.empty()) {
-    unwatch();  // no cache without the signals that keep it fresh
-    return tl::unexpected(failure);
-  }
-  return {};
+  return failure;
 }
 
 std::set<std::size_t> SystemdBus::drain() {

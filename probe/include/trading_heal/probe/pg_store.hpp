@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "trading_heal/common/clock.hpp"
 #include "trading_heal/probe/fleet_query.hpp"
 
 namespace trading_heal::probe {
@@ -40,7 +41,8 @@ struct PgSettings {
 
 class PgStore {
  public:
-  explicit PgStore(PgSettings settings);
+  // `clock`: the backoff and the stuck-query limit (waits are on the real clock).
+  explicit PgStore(PgSettings settings, const common::Clock& clock = common::process_clock());
   ~PgStore();  // joins the worker (a stuck query is aborted first)
   PgStore(const PgStore&) = delete;
   PgStore& operator=(const PgStore&) = delete;
@@ -63,8 +65,13 @@ class PgStore {
  private:
   void run();
   FleetAnswer execute(const FleetPlan& plan);
+  // The steps of execute(), on the worker thread.
+  bool connect(FleetAnswer& a);  // false: `a` holds why
+  void query(const FleetPlan& plan, FleetAnswer& a);
+  void drop_if_broken(const FleetAnswer& a);
 
   PgSettings settings_;
+  const common::Clock& clock_;
   int event_fd_ = -1;
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -23,6 +23,7 @@
 
 #include <tl/expected.hpp>
 
+#include "trading_heal/common/clock.hpp"
 #include "trading_heal/common/config.hpp"
 #include "trading_heal/probe/verdict.hpp"
 
@@ -32,7 +33,9 @@ namespace trading_heal::probe {
 
 class SystemdBus {
  public:
-  static tl::expected<std::unique_ptr<SystemdBus>, std::string> open(common::SystemdScope scope);
+  // `clock`: the deadlines of query() and watch() (the waits themselves are on the bus's fd).
+  static tl::expected<std::unique_ptr<SystemdBus>, std::string> open(
+      common::SystemdScope scope, const common::Clock& clock = common::process_clock());
   ~SystemdBus();
   SystemdBus(const SystemdBus&) = delete;
   SystemdBus& operator=(const SystemdBus&) = delete;
@@ -61,8 +64,10 @@ class SystemdBus {
     SystemdBus* self;
     std::size_t index;
   };
-  explicit SystemdBus(sd_bus* bus) : bus_(bus) {}
+  SystemdBus(sd_bus* bus, const common::Clock& clock) : clock_(clock), bus_(bus) {}
   void unwatch();
+  // The PropertiesChanged match of every unit; the failure, or empty.
+  std::string install_matches(const std::vector<std::string>& units);
   // query()'s steps. The units needing their properties fetched (index into `units`, object
   // path), in order.
   struct Need {
@@ -94,6 +99,7 @@ class SystemdBus {
                          std::optional<std::chrono::steady_clock::time_point> deadline);
   static int on_properties_changed(sd_bus_message* m, void* userdata, sd_bus_error* error);
   static int on_match_installed(sd_bus_message* m, void* userdata, sd_bus_error* error);
+  const common::Clock& clock_;
   sd_bus* bus_ = nullptr;
   std::vector<sd_bus_slot*> match_slots_;
   std::vector<std::unique_ptr<Watch>> watches_;
