@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,8 @@ struct Options {
   std::vector<std::string> agents;
   std::vector<std::string> endpoints;
   long count = -1;
+  std::optional<std::string> instance;
+  bool user = false;
 };
 
 int usage_error(const std::string& msg) {
@@ -77,13 +80,8 @@ std::string agent_of(const th::proto::Body& body) {
       body);
 }
 
-}  // namespace
-
-int run_main(int argc, char** argv) {
-  Options opt;
-  std::optional<std::string> instance;
-  bool user = false;
-  std::vector<std::string> args(argv + 1, argv + argc);
+// The command line into `opt`; an exit status when there is nothing more to do.
+std::optional<int> parse_args(const std::vector<std::string>& args, Options& opt) {
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     auto value = [&](std::string& out) {
@@ -103,9 +101,9 @@ int run_main(int argc, char** argv) {
     } else if (a == "--endpoint" && value(v)) {
       opt.endpoints.push_back(v);
     } else if (a == "--instance" && value(v)) {
-      instance = v;
+      opt.instance = v;
     } else if (a == "--user") {
-      user = true;
+      opt.user = true;
     } else if (a == "--count" && value(v)) {
       char* end = nullptr;
       opt.count = std::strtol(v.c_str(), &end, 10);
@@ -115,31 +113,21 @@ int run_main(int argc, char** argv) {
       return usage_error("unknown or incomplete argument " + a);
     }
   }
-  const auto process = th::common::process_env();
-  auto inst =
-      th::common::find_instance(instance, user, process, th::common::InstanceDirs::from(process));
-  if (!inst) {
-    std::cerr << "trading-heal-tap: " << inst.error() << "\n";
-    return th::common::kExitConfig;
-  }
-  auto cfg = th::common::load_config(inst->env);
-  if (!cfg) {
-    std::cerr << "trading-heal-tap: configuration error (" << inst->describe()
-              << "): " << cfg.error().to_string() << "\n";
-    return th::common::kExitConfig;
-  }
-  if (opt.endpoints.empty()) opt.endpoints = cfg->endpoints.publishers();
+  return std::nullopt;
+}
 
+// Prints what the endpoints publish until a signal or --count.
+int tap(const Options& opt, const th::common::Config& cfg, const std::string& where) {
   th::common::SignalFd signals({SIGTERM, SIGINT});
   zmq::context_t ctx;
   auto sub = th::common::make_socket(
       ctx, zmq::socket_type::sub,
-      {.max_msg_size = static_cast<std::int64_t>(cfg->max_message_bytes), .rcvhwm = 10000});
+      {.max_msg_size = static_cast<std::int64_t>(cfg.max_message_bytes), .rcvhwm = 10000});
   sub.set(zmq::sockopt::subscribe, "");
   for (const auto& ep : opt.endpoints) {
     if (ep.rfind("ipc://", 0) == 0 && ::access(ep.c_str() + 6, F_OK) != 0) {
-      std::cerr << "trading-heal-tap: warning: " << ep.substr(6) << " does not exist yet ("
-                << inst->describe() << "): waiting for it\n";
+      std::cerr << "trading-heal-tap: warning: " << ep.substr(6) << " does not exist yet (" << where
+                << "): waiting for it\n";
     }
     if (auto r = th::common::connect_endpoint(sub, ep); !r) {
       std::cerr << "trading-heal-tap: " << r.error() << "\n";
@@ -147,7 +135,7 @@ int run_main(int argc, char** argv) {
     }
   }
   th::proto::RejectCounter rejects;
-  const th::proto::Limits limits{.max_bytes = cfg->max_message_bytes};
+  const th::proto::Limits limits{.max_bytes = cfg.max_message_bytes};
   long printed = 0;
   th::common::Loop loop(signals);
   loop.on_readable(sub, [&] {
@@ -169,6 +157,28 @@ int run_main(int argc, char** argv) {
     std::cerr << "trading-heal-tap: rejected " << rejects.total() << " malformed messages\n";
   }
   return 0;
+}
+
+}  // namespace
+
+int run_main(int argc, char** argv) {
+  Options opt;
+  if (auto code = parse_args({argv + 1, argv + argc}, opt)) return *code;
+  const auto process = th::common::process_env();
+  auto inst = th::common::find_instance(opt.instance, opt.user, process,
+                                        th::common::InstanceDirs::from(process));
+  if (!inst) {
+    std::cerr << "trading-heal-tap: " << inst.error() << "\n";
+    return th::common::kExitConfig;
+  }
+  auto cfg = th::common::load_config(inst->env);
+  if (!cfg) {
+    std::cerr << "trading-heal-tap: configuration error (" << inst->describe()
+              << "): " << cfg.error().to_string() << "\n";
+    return th::common::kExitConfig;
+  }
+  if (opt.endpoints.empty()) opt.endpoints = cfg->endpoints.publishers();
+  return tap(opt, *cfg, inst->describe());
 }
 
 // Whatever escapes is said, not a bare std::terminate.

@@ -43,44 +43,14 @@ RestartResult Restarter::run(const RestartDecision& d) {
   if (opts_.dry_run) return finish(Outcome::kRestarted, "dry run: restart not performed");
 
   bool reset = false;
-  if (d.reset_failed || (before && before->active_state == "failed")) {
-    if (auto r = units_->reset_failed(d.unit); !r) return finish(Outcome::kFailed, r.error());
-    reset = true;
-  }
-  auto r = units_->restart(d.unit, opts_.job_timeout);
-  if (!r && !reset) {
-    // Refused because the unit hit its own StartLimitBurst: reset, then one more try (the same
-    // restart in our budget).
-    auto now = units_->status(d.unit);
-    if (now && (now->result == "start-limit-hit" || now->active_state == "failed")) {
-      if (auto rf = units_->reset_failed(d.unit); rf) {
-        reset = true;
-        r = units_->restart(d.unit, opts_.job_timeout);
-      }
-    }
+  if (auto r = restart(d, before ? before->active_state == "failed" : false, reset); !r) {
+    res.reset_failed = reset;
+    return finish(Outcome::kFailed, r.error());
   }
   res.reset_failed = reset;
-  if (!r) return finish(Outcome::kFailed, r.error());
-
-  // Verify: active again with a new MainPID.
-  const auto deadline = std::chrono::steady_clock::now() + opts_.verify_timeout;
-  UnitStatus last;
-  while (true) {
-    auto s = units_->status(d.unit);
-    if (s) {
-      last = *s;
-      if (s->active_state == "active" && s->main_pid != 0 && s->main_pid != res.old_pid) {
-        res.new_pid = s->main_pid;
-        break;
-      }
-    }
-    if (std::chrono::steady_clock::now() >= deadline) {
-      return finish(Outcome::kFailed,
-                    "not active with a new MainPID in time (state=" + last.active_state + "/" +
-                        last.sub_state + " pid=" + std::to_string(last.main_pid) + ")");
-    }
-    std::this_thread::sleep_for(opts_.verify_step);
-  }
+  auto pid = verify(d.unit, res.old_pid);
+  if (!pid) return finish(Outcome::kFailed, pid.error());
+  res.new_pid = *pid;
   std::string detail =
       "active with new MainPID " + std::to_string(res.new_pid) + " via " + units_->name();
   if (!opts_.post_hook.empty()) {
@@ -89,6 +59,45 @@ RestartResult Restarter::run(const RestartDecision& d) {
     if (!h.ok()) detail += "; post-restart hook " + h.describe();
   }
   return finish(Outcome::kRestarted, detail);
+}
+
+tl::expected<void, std::string> Restarter::restart(const RestartDecision& d, bool failed,
+                                                   bool& reset) {
+  if (d.reset_failed || failed) {
+    if (auto r = units_->reset_failed(d.unit); !r) return r;
+    reset = true;
+  }
+  auto r = units_->restart(d.unit, opts_.job_timeout);
+  if (r || reset) return r;
+  // Refused because the unit hit its own StartLimitBurst: reset, then one more try (the same
+  // restart in our budget).
+  auto now = units_->status(d.unit);
+  if (now && (now->result == "start-limit-hit" || now->active_state == "failed")) {
+    if (auto rf = units_->reset_failed(d.unit); rf) {
+      reset = true;
+      r = units_->restart(d.unit, opts_.job_timeout);
+    }
+  }
+  return r;
+}
+
+tl::expected<std::uint32_t, std::string> Restarter::verify(const std::string& unit,
+                                                           std::uint32_t old_pid) {
+  const auto deadline = std::chrono::steady_clock::now() + opts_.verify_timeout;
+  UnitStatus last;
+  while (true) {
+    if (auto s = units_->status(unit)) {
+      last = *s;
+      if (s->active_state == "active" && s->main_pid != 0 && s->main_pid != old_pid) {
+        return s->main_pid;
+      }
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return tl::unexpected("not active with a new MainPID in time (state=" + last.active_state +
+                            "/" + last.sub_state + " pid=" + std::to_string(last.main_pid) + ")");
+    }
+    std::this_thread::sleep_for(opts_.verify_step);
+  }
 }
 
 }  // namespace trading_heal::actuator

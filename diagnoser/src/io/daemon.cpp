@@ -174,23 +174,28 @@ class Daemon::Impl {
     guard_ = std::make_unique<common::PeerGuard>(ctx_, "diagnoser");
     try {
       guard_->configure(cfg_);
+      if (auto e = setup_sockets(); !e.empty()) return e;
+      setup_senders();
     } catch (const std::exception& e) {
       return e.what();
     }
+    if (auto e = setup_model(); !e.empty()) return e;
+    pool_ = std::make_unique<WorkerPool>(ctx_, kResultsEndpoint, analyst_,
+                                         static_cast<std::size_t>(cfg_.diagnose_workers));
+    return {};
+  }
+
+  // Health from the probe's user only; diagnose-now from the operators and the actuator.
+  std::string setup_sockets() {
     health_ = common::make_socket(ctx_, zmq::socket_type::sub);
     health_.set(zmq::sockopt::subscribe, "");
     pub_ = common::make_socket(ctx_, zmq::socket_type::pub);
     control_ = common::make_socket(ctx_, zmq::socket_type::router);
-    // Health from the probe's user only; diagnose-now from the operators and the actuator.
-    try {
-      guard_->protect(health_, "health", ids_.allow({"probe"}), cfg_.endpoints.health,
-                      common::Side::kConnect);
-      guard_->protect(pub_, "pub", ids_.allow({"exporter"}, true), cfg_.endpoints.diagnoser_pub);
-      guard_->protect(control_, "control", ids_.allow({"actuator"}, true),
-                      cfg_.endpoints.diagnoser_control);
-    } catch (const std::exception& e) {
-      return e.what();
-    }
+    guard_->protect(health_, "health", ids_.allow({"probe"}), cfg_.endpoints.health,
+                    common::Side::kConnect);
+    guard_->protect(pub_, "pub", ids_.allow({"exporter"}, true), cfg_.endpoints.diagnoser_pub);
+    guard_->protect(control_, "control", ids_.allow({"actuator"}, true),
+                    cfg_.endpoints.diagnoser_control);
     results_ = zmq::socket_t(ctx_, zmq::socket_type::pull);
     results_.set(zmq::sockopt::linger, 0);
     for (auto r : {common::connect_endpoint(health_, cfg_.endpoints.health),
@@ -199,30 +204,26 @@ class Daemon::Impl {
                    common::bind_endpoint(results_, kResultsEndpoint)}) {
       if (!r) return r.error();
     }
-    try {
-      // Diagnoses go to the actuator's user only, records to the exporter's.
-      diag_tx_ = std::make_unique<common::ReliableSender>(
-          ctx_, cfg_.endpoints.diagnosis, *diag_box_, diag_stamp_, std::chrono::seconds(2), 256,
-          [this](zmq::socket_t& s) {
-            guard_->protect(s, "diagnosis", ids_.allow({"actuator"}), cfg_.endpoints.diagnosis,
-                            common::Side::kConnect);
-          });
-      event_tx_ = std::make_unique<common::ReliableSender>(
-          ctx_, cfg_.endpoints.records(), *event_box_, event_stamp_, std::chrono::seconds(2), 256,
-          [this](zmq::socket_t& s) {
-            guard_->protect(s, "events", ids_.allow({cfg_.endpoints.records_peer()}),
-                            cfg_.endpoints.records(), common::Side::kConnect);
-          });
-    } catch (const std::exception& e) {
-      return e.what();
-    }
     guard_->watch_connection(health_, cfg_.endpoints.health);
+    return {};
+  }
+
+  // Diagnoses go to the actuator's user only, records to the exporter's.
+  void setup_senders() {
+    diag_tx_ = std::make_unique<common::ReliableSender>(
+        ctx_, cfg_.endpoints.diagnosis, *diag_box_, diag_stamp_, std::chrono::seconds(2), 256,
+        [this](zmq::socket_t& s) {
+          guard_->protect(s, "diagnosis", ids_.allow({"actuator"}), cfg_.endpoints.diagnosis,
+                          common::Side::kConnect);
+        });
+    event_tx_ = std::make_unique<common::ReliableSender>(
+        ctx_, cfg_.endpoints.records(), *event_box_, event_stamp_, std::chrono::seconds(2), 256,
+        [this](zmq::socket_t& s) {
+          guard_->protect(s, "events", ids_.allow({cfg_.endpoints.records_peer()}),
+                          cfg_.endpoints.records(), common::Side::kConnect);
+        });
     guard_->watch_connection(diag_tx_->socket(), cfg_.endpoints.diagnosis);
     guard_->watch_connection(event_tx_->socket(), cfg_.endpoints.records());
-    if (auto e = setup_model(); !e.empty()) return e;
-    pool_ = std::make_unique<WorkerPool>(ctx_, kResultsEndpoint, analyst_,
-                                         static_cast<std::size_t>(cfg_.diagnose_workers));
-    return {};
   }
 
   // Many hosts: a host's diagnoser asks the centre's model through its probe; the centre's

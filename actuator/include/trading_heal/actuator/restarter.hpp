@@ -29,6 +29,11 @@ class Restarter {
   UnitManager& units() { return *units_; }
 
  private:
+  // Resets the unit first when it failed (or `d` asks), and once more if systemd refused the
+  // restart for its own start limit; `reset` says whether it did.
+  tl::expected<void, std::string> restart(const RestartDecision& d, bool failed, bool& reset);
+  // Waits (verify_timeout) for the unit active with a MainPID other than `old_pid`.
+  tl::expected<std::uint32_t, std::string> verify(const std::string& unit, std::uint32_t old_pid);
   std::unique_ptr<UnitManager> units_;
   RestartOptions opts_;
 };
