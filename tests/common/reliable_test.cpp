@@ -8,7 +8,6 @@
 #include <fstream>
 #include <set>
 
-#include "support/wait.hpp"
 #include "trading_heal/common/relay.hpp"
 #include "trading_heal/common/reliable.hpp"
 
@@ -35,7 +34,7 @@ class Reliable : public ::testing::Test {
 };
 
 TEST_F(Reliable, OutboxKeepsPendingAcrossReopenAndForgetsAcknowledged) {
-  SystemClock clock;
+  FakeClock clock;
   Stamper st("actuator", clock);
   {
     auto box = Outbox::open(outbox_path());
@@ -53,7 +52,7 @@ TEST_F(Reliable, OutboxKeepsPendingAcrossReopenAndForgetsAcknowledged) {
 }
 
 TEST_F(Reliable, OutboxCutsATornLastRecord) {
-  SystemClock clock;
+  FakeClock clock;
   Stamper st("diagnoser", clock);
   {
     auto box = Outbox::open(outbox_path());
@@ -102,26 +101,51 @@ TEST(SeqTrackerTest, DuplicatesOutOfOrderGapsAndPersistence) {
   EXPECT_LE(back->size(), SeqTracker::kBootsPerSource);
 }
 
+// Runs `step` until `done`. Between steps it waits for input on any of `sockets` (zmq_poll);
+// when none comes for kQuiet the channel is quiet and `idle` runs (the tests move their fake
+// clock on to the next resend). Time passes in the clock, not in sleeps. False: still not done
+// after kMaxQuiet quiet rounds.
+constexpr auto kQuiet = 50ms;
+constexpr int kMaxQuiet = 400;
+bool drive(const std::vector<zmq::socket_t*>& sockets, const std::function<void()>& step,
+           const std::function<void()>& idle, const std::function<bool()>& done) {
+  std::vector<zmq::pollitem_t> items;
+  for (auto* s : sockets) items.push_back({s->handle(), 0, ZMQ_POLLIN, 0});
+  for (int quiet = 0; quiet < kMaxQuiet;) {
+    step();
+    if (done()) return true;
+    if (zmq::poll(items, kQuiet) == 0) {
+      idle();
+      ++quiet;
+    }
+  }
+  return false;
+}
+
+// Moves `clock` on to `next` (a sender's next resend), at most 10 s at a time.
+void advance_to(FakeClock& clock, MonoTime next) {
+  if (next > clock.mono()) clock.advance(std::min<MonoTime::duration>(next - clock.mono(), 10s));
+}
+
 // Pumps sender and receiver until `done`; every record the receiver gives goes to `take`.
-void pump(ReliableSender& s, ReliableReceiver& r,
+void pump(ReliableSender& s, ReliableReceiver& r, FakeClock& clock,
           const std::function<void(const ReliableReceiver::Delivery&)>& take,
           const std::function<bool()>& done) {
-  ASSERT_TRUE(test::wait_until(
+  ASSERT_TRUE(drive(
+      {&s.socket(), &r.socket()},
       [&] {
-        const auto now = std::chrono::steady_clock::now();
-        s.on_readable(now);
-        (void)s.on_tick(now);
+        s.on_readable(clock.mono());
+        (void)s.on_tick(clock.mono());
         while (auto d = r.receive()) take(*d);
-        return done();
       },
-      10s, 1ms));
+      [&] { advance_to(clock, s.on_tick(clock.mono())); }, done));
 }
 
 // The same, the receiver accepting every record into `got`.
-void pump(ReliableSender& s, ReliableReceiver& r, std::vector<proto::Message>& got,
-          const std::function<bool()>& done) {
+void pump(ReliableSender& s, ReliableReceiver& r, FakeClock& clock,
+          std::vector<proto::Message>& got, const std::function<bool()>& done) {
   pump(
-      s, r,
+      s, r, clock,
       [&](const ReliableReceiver::Delivery& d) {
         got.push_back(d.msg);
         r.accept(d);
@@ -143,7 +167,7 @@ TEST(SeqTrackerTest, InventedSourcesAreBounded) {
 
 TEST_F(Reliable, DeliversExactlyOnceAcrossReceiverAndSenderRestarts) {
   zmq::context_t ctx;
-  SystemClock clock;
+  FakeClock clock;
   SeqTracker tracker;
   std::vector<proto::Message> got;
   constexpr int kFirst = 300;
@@ -152,15 +176,17 @@ TEST_F(Reliable, DeliversExactlyOnceAcrossReceiverAndSenderRestarts) {
     ASSERT_TRUE(box);
     Stamper st("actuator", clock);
     ReliableSender sender(ctx, endpoint(), **box, st, 50ms);
-    auto receiver = std::make_unique<ReliableReceiver>(ctx, endpoint(), tracker);
-    const auto now = std::chrono::steady_clock::now();
+    auto receiver = std::make_unique<ReliableReceiver>(ctx, endpoint(), tracker, proto::Limits{},
+                                                       0666, nullptr, clock);
+    const auto now = clock.mono();
     for (int i = 0; i < kFirst; ++i) ASSERT_TRUE(sender.send(event(i), now));
     // The receiver dies after taking a third of them; what was in flight is lost.
-    pump(sender, *receiver, got, [&] { return got.size() >= kFirst / 3; });
+    pump(sender, *receiver, clock, got, [&] { return got.size() >= kFirst / 3; });
     receiver.reset();
     for (int i = kFirst; i < kFirst + 50; ++i) ASSERT_TRUE(sender.send(event(i), now));
-    receiver = std::make_unique<ReliableReceiver>(ctx, endpoint(), tracker);
-    pump(sender, *receiver, got, [&] { return sender.pending() == 0; });
+    receiver = std::make_unique<ReliableReceiver>(ctx, endpoint(), tracker, proto::Limits{}, 0666,
+                                                  nullptr, clock);
+    pump(sender, *receiver, clock, got, [&] { return sender.pending() == 0; });
     // The sender dies with records pending; a new sender process resends them from disk.
     for (int i = kFirst + 50; i < kFirst + 60; ++i) ASSERT_TRUE(sender.send(event(i), now));
     receiver.reset();
@@ -171,9 +197,9 @@ TEST_F(Reliable, DeliversExactlyOnceAcrossReceiverAndSenderRestarts) {
     EXPECT_EQ((*box)->pending().size(), 10u);
     Stamper st("actuator", clock);
     ReliableSender sender(ctx, endpoint(), **box, st, 50ms);
-    ReliableReceiver receiver(ctx, endpoint(), tracker);
-    ASSERT_TRUE(sender.send(event(kFirst + 60), std::chrono::steady_clock::now()));
-    pump(sender, receiver, got, [&] { return sender.pending() == 0; });
+    ReliableReceiver receiver(ctx, endpoint(), tracker, proto::Limits{}, 0666, nullptr, clock);
+    ASSERT_TRUE(sender.send(event(kFirst + 60), clock.mono()));
+    pump(sender, receiver, clock, got, [&] { return sender.pending() == 0; });
   }
   std::multiset<std::int64_t> ids;
   for (const auto& m : got) {
@@ -189,19 +215,19 @@ TEST_F(Reliable, DeliversExactlyOnceAcrossReceiverAndSenderRestarts) {
 // Seq 2 must not be taken as the start of the boot, or seq 1 would later look like a duplicate.
 TEST_F(Reliable, FirstRecordOfANewBootLostInFlightIsStillDeliveredInOrder) {
   zmq::context_t ctx;
-  SystemClock clock;
+  FakeClock clock;
   SeqTracker tracker;
   auto box = Outbox::open(outbox_path());
   ASSERT_TRUE(box);
   Stamper st("actuator", clock);
   ReliableSender sender(ctx, endpoint(), **box, st, 5s);  // only a refusal makes it resend
-  ReliableReceiver receiver(ctx, endpoint(), tracker);
-  const auto now = std::chrono::steady_clock::now();
+  ReliableReceiver receiver(ctx, endpoint(), tracker, proto::Limits{}, 0666, nullptr, clock);
+  const auto now = clock.mono();
   for (int i = 1; i <= 3; ++i) ASSERT_TRUE(sender.send(event(i), now));
   std::vector<std::uint64_t> seqs;
   bool lost_one = false;
   pump(
-      sender, receiver,
+      sender, receiver, clock,
       [&](const ReliableReceiver::Delivery& d) {
         if (!lost_one) {  // seq 1 vanishes: neither stored nor answered
           EXPECT_EQ(d.msg.env.seq, 1u);
@@ -223,7 +249,7 @@ TEST_F(Reliable, FirstRecordOfANewBootLostInFlightIsStillDeliveredInOrder) {
 // instead of waiting forever for records nobody holds.
 TEST_F(Reliable, ReceiverThatLostItsStateResumesAtTheOldestHeldRecord) {
   zmq::context_t ctx;
-  SystemClock clock;
+  FakeClock clock;
   auto box = Outbox::open(outbox_path());
   ASSERT_TRUE(box);
   Stamper st("diagnoser", clock);
@@ -231,15 +257,14 @@ TEST_F(Reliable, ReceiverThatLostItsStateResumesAtTheOldestHeldRecord) {
   std::vector<proto::Message> got;
   {
     SeqTracker first;
-    ReliableReceiver receiver(ctx, endpoint(), first);
-    for (int i = 1; i <= 4; ++i)
-      ASSERT_TRUE(sender.send(event(i), std::chrono::steady_clock::now()));
-    pump(sender, receiver, got, [&] { return sender.pending() == 0; });
+    ReliableReceiver receiver(ctx, endpoint(), first, proto::Limits{}, 0666, nullptr, clock);
+    for (int i = 1; i <= 4; ++i) ASSERT_TRUE(sender.send(event(i), clock.mono()));
+    pump(sender, receiver, clock, got, [&] { return sender.pending() == 0; });
   }
-  for (int i = 5; i <= 7; ++i) ASSERT_TRUE(sender.send(event(i), std::chrono::steady_clock::now()));
+  for (int i = 5; i <= 7; ++i) ASSERT_TRUE(sender.send(event(i), clock.mono()));
   SeqTracker fresh;
-  ReliableReceiver receiver(ctx, endpoint(), fresh);
-  pump(sender, receiver, got, [&] { return sender.pending() == 0; });
+  ReliableReceiver receiver(ctx, endpoint(), fresh, proto::Limits{}, 0666, nullptr, clock);
+  pump(sender, receiver, clock, got, [&] { return sender.pending() == 0; });
   ASSERT_EQ(got.size(), 7u);
   for (std::size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i].env.seq, i + 1);
   EXPECT_EQ(fresh.gaps(), 4u);  // from this receiver's point of view
@@ -247,18 +272,18 @@ TEST_F(Reliable, ReceiverThatLostItsStateResumesAtTheOldestHeldRecord) {
 
 TEST_F(Reliable, RefusedRecordsStayPendingUntilAccepted) {
   zmq::context_t ctx;
-  SystemClock clock;
+  FakeClock clock;
   SeqTracker tracker;
   auto box = Outbox::open(outbox_path());
   ASSERT_TRUE(box);
   Stamper st("diagnoser", clock);
   ReliableSender sender(ctx, endpoint(), **box, st, 30ms);
-  ReliableReceiver receiver(ctx, endpoint(), tracker);
-  ASSERT_TRUE(sender.send(event(1), std::chrono::steady_clock::now()));
+  ReliableReceiver receiver(ctx, endpoint(), tracker, proto::Limits{}, 0666, nullptr, clock);
+  ASSERT_TRUE(sender.send(event(1), clock.mono()));
   int refused = 0;
   std::vector<proto::Message> got;
   pump(
-      sender, receiver,
+      sender, receiver, clock,
       [&](const ReliableReceiver::Delivery& d) {
         if (refused < 2) {
           ++refused;
@@ -282,12 +307,9 @@ TEST_F(Reliable, GarbageOnTheReceiverIsCountedAndIgnored) {
   rogue.send(zmq::str_buffer("\x92\x01"), zmq::send_flags::none);
   rogue.send(zmq::str_buffer("a"), zmq::send_flags::sndmore);
   rogue.send(zmq::str_buffer("b"), zmq::send_flags::none);
-  ASSERT_TRUE(test::wait_until(
-      [&] {
-        (void)receiver.receive();
-        return receiver.rejects().total() == 2;
-      },
-      5s));
+  ASSERT_TRUE(drive(
+      {&receiver.socket()}, [&] { (void)receiver.receive(); }, [] {},
+      [&] { return receiver.rejects().total() == 2; }));
   EXPECT_EQ(receiver.rejects().count(proto::Reject::kMalformed), 2u);
 }
 
@@ -296,7 +318,7 @@ TEST_F(Reliable, GarbageOnTheReceiverIsCountedAndIgnored) {
 // a while (they wait in the relay's outbox) and the relay's first acknowledgements are lost.
 TEST_F(Reliable, ARelayForwardsRecordsUnchangedExactlyOnceWhileTheCentreComesAndGoes) {
   zmq::context_t ctx;
-  SystemClock clock;
+  FakeClock clock;
   auto actuator_box = Outbox::open(outbox_path());
   auto relay_box = Outbox::open((dir_ / "relay.outbox").string());
   ASSERT_TRUE(actuator_box && relay_box);
@@ -308,13 +330,17 @@ TEST_F(Reliable, ARelayForwardsRecordsUnchangedExactlyOnceWhileTheCentreComesAnd
   ReliableSender upstream(ctx, centre_ep, **relay_box, probe_st, 50ms);
   RecordRelay relay(ctx, relay_ep, upstream);
   SeqTracker centre_seqs;
-  auto centre = std::make_unique<ReliableReceiver>(ctx, centre_ep, centre_seqs);
+  auto centre = std::make_unique<ReliableReceiver>(ctx, centre_ep, centre_seqs, proto::Limits{},
+                                                   0666, nullptr, clock);
   centre->scope_by_host("centre");
   std::vector<proto::Message> got;
   auto pump_all = [&](const std::function<bool()>& done) {
-    return test::wait_until(
+    std::vector<zmq::socket_t*> sockets{&actuator.socket(), &relay.socket(), &upstream.socket()};
+    if (centre) sockets.push_back(&centre->socket());
+    return drive(
+        sockets,
         [&] {
-          const auto now = std::chrono::steady_clock::now();
+          const auto now = clock.mono();
           actuator.on_readable(now);
           (void)actuator.on_tick(now);
           relay.on_readable(now);
@@ -326,18 +352,22 @@ TEST_F(Reliable, ARelayForwardsRecordsUnchangedExactlyOnceWhileTheCentreComesAnd
               centre->accept(*d);
             }
           }
-          return done();
         },
-        10s, 1ms);
+        [&] {
+          const auto now = clock.mono();
+          advance_to(clock, std::min(actuator.on_tick(now), upstream.on_tick(now)));
+        },
+        done);
   };
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = clock.mono();
   for (int i = 0; i < 100; ++i) ASSERT_TRUE(actuator.send(event(i), now));
   ASSERT_TRUE(pump_all([&] { return got.size() >= 30; }));
   centre.reset();  // the centre goes away: the host keeps taking records
   for (int i = 100; i < 150; ++i) ASSERT_TRUE(actuator.send(event(i), now));
   ASSERT_TRUE(pump_all([&] { return actuator.pending() == 0; })) << "the relay took them all";
   EXPECT_GT(upstream.pending(), 0u) << "they wait on the host's disk";
-  centre = std::make_unique<ReliableReceiver>(ctx, centre_ep, centre_seqs);
+  centre = std::make_unique<ReliableReceiver>(ctx, centre_ep, centre_seqs, proto::Limits{}, 0666,
+                                              nullptr, clock);
   centre->scope_by_host("centre");
   ASSERT_TRUE(pump_all([&] { return upstream.pending() == 0; }));
   ASSERT_EQ(got.size(), 150u);

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -11,7 +12,6 @@
 #include <vector>
 
 #include "support/net.hpp"
-#include "support/wait.hpp"
 #include "trading_heal/exporter/http_server.hpp"
 #include "trading_heal/exporter/metrics_http.hpp"
 
@@ -62,21 +62,17 @@ TEST(HttpServerTest, ClientsThatDoNotReadHoldNoWorker) {
     ASSERT_TRUE(send_all(fd, "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n"));
   }
   for (int fd : slow) {
-    char c = 0;
-    EXPECT_TRUE(
-        test::wait_until([&] { return ::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 1; }, 3s, 5ms))
-        << "a non-reading client waits for a worker";
+    pollfd answer_started{fd, POLLIN, 0};
+    EXPECT_EQ(::poll(&answer_started, 1, 3000), 1) << "a non-reading client waits for a worker";
   }
-  // A scraper that reads is answered at once, in full, on a kept-alive connection twice.
+  // A scraper that reads is answered in full, on a kept-alive connection twice.
   const int fd = connect_loopback(*port, 0);
   ASSERT_GE(fd, 0);
+  timeval tv{3, 0};  // a scraper waiting for a worker held by the slow clients fails here
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   for (int round = 0; round < 2; ++round) {
-    const auto t0 = std::chrono::steady_clock::now();
     ASSERT_TRUE(send_all(fd, "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n"));
-    const long n = read_answer(fd);
-    const auto took = std::chrono::steady_clock::now() - t0;
-    EXPECT_GT(n, static_cast<long>(filler.size()));
-    EXPECT_LT(took, 3s) << "round " << round;
+    EXPECT_GT(read_answer(fd), static_cast<long>(filler.size())) << "round " << round;
   }
   ::close(fd);
   // A slow reader that does read at last gets the whole answer.
