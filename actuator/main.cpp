@@ -16,6 +16,7 @@
 #include "trading_heal/actuator/daemon.hpp"
 
 #include "trading_heal/common/config.hpp"
+#include "trading_heal/common/guarded_main.hpp"
 #include "trading_heal/common/log.hpp"
 #include "trading_heal/common/settings.hpp"
 #include "trading_heal/common/signals.hpp"
@@ -64,14 +65,7 @@ int run_main(int argc, char** argv) {
   return rc;
 }
 
-// Whatever escapes is said, not a bare std::terminate.
 int main(int argc, char** argv) {
-  try {
-    return run_main(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s: %s\n", "trading-heal-actuator", e.what());
-  } catch (...) {
-    std::fprintf(stderr, "%s: unknown error\n", "trading-heal-actuator");
-  }
-  return 1;
+  return trading_heal::common::guarded_main("trading-heal-actuator",
+                                            [&] { return run_main(argc, argv); });
 }

@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "trading_heal/common/config.hpp"
+#include "trading_heal/common/guarded_main.hpp"
 #include "trading_heal/common/log.hpp"
 #include "trading_heal/common/loop.hpp"
 #include "trading_heal/common/notify.hpp"
@@ -36,7 +37,7 @@ void usage(std::FILE* out) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run_main(int argc, char** argv) {
   namespace common = trading_heal::common;
   std::string once;
   for (int i = 1; i < argc; ++i) {
@@ -94,4 +95,9 @@ int main(int argc, char** argv) {
   spdlog::info("stopping signal={}", sig);
   (*daemon)->stop();
   return common::kExitOk;
+}
+
+int main(int argc, char** argv) {
+  return trading_heal::common::guarded_main("trading-heal-diagnoser",
+                                            [&] { return run_main(argc, argv); });
 }

@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "trading_heal/common/config.hpp"
+#include "trading_heal/common/guarded_main.hpp"
 #include "trading_heal/common/log.hpp"
 #include "trading_heal/common/settings.hpp"
 #include "trading_heal/exporter/audit_journal.hpp"
@@ -80,14 +81,7 @@ int run_main(int argc, char** argv) {
   return exporter::serve(*startup);
 }
 
-// Whatever escapes is said, not a bare std::terminate.
 int main(int argc, char** argv) {
-  try {
-    return run_main(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s: %s\n", "trading-heal-exporter", e.what());
-  } catch (...) {
-    std::fprintf(stderr, "%s: unknown error\n", "trading-heal-exporter");
-  }
-  return 1;
+  return trading_heal::common::guarded_main("trading-heal-exporter",
+                                            [&] { return run_main(argc, argv); });
 }

@@ -36,7 +36,7 @@ replay::Result timed(const char* what, const replay::History& h, const common::C
 
 int main(int argc, char** argv) {
   constexpr double kStart = 1780000000;
-  const auto month = replay::six_agents(kStart, 30, 7);
+  const auto month = replay::six_agents({.start = kStart, .days = 30, .seed = 7});
   if (argc == 3 && std::string(argv[1]) == "--csv") {
     std::ofstream out(argv[2]);
     out << "timestamp,symbol,profile\n";
@@ -47,7 +47,8 @@ int main(int argc, char** argv) {
   }
   std::printf("== replay speed (interval 30 s, threshold 600 s)\n");
   timed("a month, six agents", month.history, config(600));
-  timed("a day, 1000 agents every 5 s", replay::uniform(kStart, 1000, 1, 1).history, config(600));
+  timed("a day, 1000 agents every 5 s",
+        replay::uniform({.start = kStart, .days = 1, .seed = 1}, 1000).history, config(600));
 
   std::size_t planted = 0;
   for (const auto& p : month.planted) planted += p.kind == "stall" ? 1 : 0;

@@ -261,7 +261,8 @@ HostAllowList HostAllowList::load(const std::string& dir) {
     std::string path = dir;
     path.append("/").append(f);
     if (!valid_host_name(host)) {
-      list.problems_.push_back(path + ": '" + host + "' is not a host name (skipped)");
+      list.problems_.push_back(
+          path.append(": '").append(host).append("' is not a host name (skipped)"));
       continue;
     }
     auto keys = read_public_keys_file(path);

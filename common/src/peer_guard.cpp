@@ -54,8 +54,9 @@ std::optional<PeerCreds> parse_peer_address(const std::string& address) {
   return PeerCreds{static_cast<uid_t>(*uid), static_cast<gid_t>(*gid), static_cast<pid_t>(*pid)};
 }
 
-std::vector<gid_t> system_groups_of(uid_t uid, gid_t primary) {
-  std::vector<gid_t> out{primary};
+std::vector<gid_t> system_groups_of(const PeerCreds& peer) {
+  const uid_t uid = peer.uid;
+  std::vector<gid_t> out{peer.gid};
   std::vector<char> buf(16384);
   passwd pw{};
   passwd* found = nullptr;
@@ -74,7 +75,7 @@ std::vector<gid_t> system_groups_of(uid_t uid, gid_t primary) {
 bool peer_allowed(const PeerCreds& creds, const PeerPolicy& policy, GroupsOf groups_of) {
   if (creds.uid == 0 || policy.users.count(creds.uid) != 0) return true;
   if (policy.groups.empty()) return false;
-  for (gid_t g : groups_of(creds.uid, creds.gid)) {
+  for (gid_t g : groups_of(creds)) {
     if (policy.groups.count(g) != 0) return true;
   }
   return false;

@@ -105,9 +105,9 @@ void PeerGuard::monitor(zmq::socket_t& socket, const std::string& domain, bool c
 
 // One monitor event of a tcp server socket: why a connection was refused before any ZAP request,
 // or nullptr. `unresolved` holds the accepted connections without a handshake result yet.
-const char* PeerGuard::classify(std::deque<std::uint32_t>& unresolved, std::uint16_t id,
-                                std::uint32_t value) {
-  switch (id) {
+const char* PeerGuard::classify(std::deque<std::uint32_t>& unresolved, MonitorEvent ev) {
+  const std::uint32_t value = ev.value;
+  switch (ev.id) {
     case ZMQ_EVENT_ACCEPTED:
       unresolved.push_back(value);
       return nullptr;
@@ -166,7 +166,7 @@ void PeerGuard::on_monitor() {
         on_client_event(m.domain, id, ev.size() > 1 ? ev[1].to_string() : std::string("?"));
         continue;
       }
-      const char* why = classify(m.unresolved, id, value);
+      const char* why = classify(m.unresolved, {id, value});
       if (why == nullptr) continue;
       ++handshake_failures_;
       ++refused_;

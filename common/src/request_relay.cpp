@@ -17,14 +17,16 @@ constexpr int kBatch = 100;
 
 }  // namespace
 
-RequestRelay::RequestRelay(zmq::context_t& ctx, Options opts, const Protect& protect_front,
-                           const Protect& protect_back)
+RequestRelay::RequestRelay(zmq::context_t& ctx, Options opts)
     : opts_(std::move(opts)),
       front_(make_socket(ctx, zmq::socket_type::router, {.max_msg_size = opts_.max_bytes})),
       back_(make_socket(ctx, zmq::socket_type::dealer, {.max_msg_size = opts_.max_bytes})) {
   back_.set(zmq::sockopt::immediate, 1);
-  protect_front(front_);
-  protect_back(back_);
+  if (opts_.protect_front) opts_.protect_front(front_);
+  if (opts_.protect_back) opts_.protect_back(back_);
+  // Used once: what they captured need not outlive the constructor.
+  opts_.protect_front = nullptr;
+  opts_.protect_back = nullptr;
   if (auto r = bind_endpoint(front_, opts_.front); !r) {
     throw std::runtime_error("cannot bind the " + opts_.name + " endpoint " + opts_.front + ": " +
                              r.error());

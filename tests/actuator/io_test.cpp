@@ -27,27 +27,27 @@ namespace {
 using namespace std::chrono_literals;
 
 TEST(Spawn, RunsAnArgvWithoutAShell) {
-  auto r = run_program({"echo", "a;b", "$HOME", "`id`"}, {}, 5s);
+  auto r = run_program({"echo", "a;b", "$HOME", "`id`"}, 5s);
   ASSERT_TRUE(r.ok()) << r.describe();
   EXPECT_EQ(r.out, "a;b $HOME `id`\n");
 }
 
 TEST(Spawn, PassesEnvironmentAndExitCodes) {
-  auto r = run_program({"sh", "-c", "printf %s \"$TRADING_HEAL_AGENT\"; exit 3"},
-                       {"TRADING_HEAL_AGENT=BTC_USDT"}, 5s);
+  auto r = run_program({"sh", "-c", "printf %s \"$TRADING_HEAL_AGENT\"; exit 3"}, 5s,
+                       {.extra = {"TRADING_HEAL_AGENT=BTC_USDT"}});
   EXPECT_EQ(r.out, "BTC_USDT");
   EXPECT_EQ(r.exit_code, 3);
   EXPECT_FALSE(r.ok());
 }
 
 TEST(Spawn, KillsAtTheDeadline) {
-  auto r = run_program({"sleep", "10"}, {}, 200ms);
+  auto r = run_program({"sleep", "10"}, 200ms);
   EXPECT_TRUE(r.timed_out);
   EXPECT_EQ(r.exit_code, 128 + SIGKILL) << "killed, not waited for";
 }
 
 TEST(Spawn, MissingProgramIsReported) {
-  auto r = run_program({"/nonexistent/hook"}, {}, 1s);
+  auto r = run_program({"/nonexistent/hook"}, 1s);
   EXPECT_FALSE(r.started);
   EXPECT_FALSE(r.ok());
 }

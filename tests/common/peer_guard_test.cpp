@@ -19,9 +19,9 @@ TEST(PeerGuard, ParsesTheKernelsCredentialsFromTheZapAddress) {
   }
 }
 
-std::vector<gid_t> fake_groups(uid_t uid, gid_t primary) {
-  if (uid == 1001) return {primary, 500};  // alice, in the operators' group 500
-  return {primary};
+std::vector<gid_t> fake_groups(const PeerCreds& peer) {
+  if (peer.uid == 1001) return {peer.gid, 500};  // alice, in the operators' group 500
+  return {peer.gid};
 }
 
 TEST(PeerGuard, UsersGroupsAndRoot) {

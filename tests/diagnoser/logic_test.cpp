@@ -97,7 +97,7 @@ Job job(const std::string& agent) {
 }
 
 TEST(Scheduler, OnePerAgentBoundedQueueBoundedWorkers) {
-  Scheduler s(2, 3);
+  Scheduler s({.workers = 2, .queue_capacity = 3});
   EXPECT_EQ(s.submit(job("A")), Scheduler::Admit::kQueued);
   EXPECT_EQ(s.submit(job("A")), Scheduler::Admit::kDuplicate);
   EXPECT_EQ(s.submit(job("B")), Scheduler::Admit::kQueued);

@@ -89,16 +89,14 @@ class ModelPath : public ::testing::Test {
         ASSERT_TRUE(server->open(ctx_, model, none));
         server->attach(loop);
       }
-      RequestRelay centre_relay(ctx_,
-                                {.name = "analysis relay",
-                                 .front = analysis,
-                                 .back = model,
-                                 .tag_host = true,
-                                 .local_host = "centre"},
-                                none, none);
+      RequestRelay centre_relay(ctx_, {.name = "analysis relay",
+                                       .front = analysis,
+                                       .back = model,
+                                       .tag_host = true,
+                                       .local_host = "centre"});
       RequestRelay probe_relay(
-          ctx_, {.name = "model relay", .front = host_ep_, .back = analysis, .local_host = "alpha"},
-          none, none);
+          ctx_,
+          {.name = "model relay", .front = host_ep_, .back = analysis, .local_host = "alpha"});
       remote_ = std::make_unique<RemoteModel>(host_ep_, timeout, cancel_, "host-setting");
       ASSERT_TRUE(remote_->open(ctx_, none));
       remote_->attach(loop);

@@ -89,15 +89,15 @@ TEST(Proc, CmdlineJoinAndPattern) {
 }
 
 TEST(Proc, CpuRatioFromDeltas) {
-  probe::CpuTracker t;
+  probe::CpuTracker t(100);
   probe::ProcSample s{true, false, 0, 100, 55, ""};
-  EXPECT_EQ(t.update("A", s, 10.0, 100), 0.0);  // first sample
-  s.cpu_ticks = 150;                            // 0.5 CPU s in 2 s
-  EXPECT_NEAR(t.update("A", s, 12.0, 100), 0.25, 1e-9);
+  EXPECT_EQ(t.update("A", s, 10.0), 0.0);  // first sample
+  s.cpu_ticks = 150;                       // 0.5 CPU s in 2 s
+  EXPECT_NEAR(t.update("A", s, 12.0), 0.25, 1e-9);
   s.cpu_ticks = 151;  // too soon after (an instant re-check): the last ratio stays
-  EXPECT_NEAR(t.update("A", s, 12.1, 100), 0.25, 1e-9);
+  EXPECT_NEAR(t.update("A", s, 12.1), 0.25, 1e-9);
   s.start_ticks = 99;  // a new process (restart, PID reuse): starts over
-  EXPECT_EQ(t.update("A", s, 14.0, 100), 0.0);
+  EXPECT_EQ(t.update("A", s, 14.0), 0.0);
 }
 
 TEST(Proc, ReaderOnFixtureRoot) {
@@ -404,7 +404,7 @@ TEST(FleetQuery, BenchCopyMatches) {
 
 TEST(Schedule, CyclesOverrunsAndNoOverlap) {
   const common::MonoTime t0{std::chrono::hours(1)};
-  probe::CycleSchedule s(t0, 1s, 600ms);
+  probe::CycleSchedule s(t0, {.interval = 1s, .db_budget = 600ms});
   EXPECT_TRUE(s.due(t0));
   s.begin(t0);
   EXPECT_FALSE(s.due(t0 + 2s));  // never two at once

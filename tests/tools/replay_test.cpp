@@ -95,7 +95,7 @@ TEST(Replay, ADatabaseOutageHoldsEveryRestart) {
 }
 
 TEST(Replay, EveryPlantedStallOfAGeneratedMonthIsFound) {
-  const auto g = six_agents(kStart, 30, 7);
+  const auto g = six_agents({.start = kStart, .days = 30, .seed = 7});
   const auto r = run(g.history, config(600));
   const auto specs = agents_of(g.history);
   std::size_t planted = 0;
@@ -116,7 +116,7 @@ TEST(Replay, EveryPlantedStallOfAGeneratedMonthIsFound) {
 }
 
 TEST(Replay, AHigherThresholdRestartsLess) {
-  const auto g = six_agents(kStart, 10, 3);
+  const auto g = six_agents({.start = kStart, .days = 10, .seed = 3});
   std::size_t last = SIZE_MAX;
   for (double threshold : {300.0, 600.0, 900.0}) {
     const auto r = run(g.history, config(threshold));
@@ -128,7 +128,7 @@ TEST(Replay, AHigherThresholdRestartsLess) {
 }
 
 TEST(Rhythm, EachAgentsGapsGiveItsThresholdAndANightlyPauseIsSeen) {
-  const auto g = six_agents(kStart, 30, 7);
+  const auto g = six_agents({.start = kStart, .days = 30, .seed = 7});
   const auto rs = rhythms(g.history);
   ASSERT_EQ(rs.size(), 6U);
   std::map<std::string, Rhythm> by;

@@ -18,6 +18,7 @@
 #include "format.hpp"
 #include "trading_heal/common/config.hpp"
 #include "trading_heal/common/curve.hpp"
+#include "trading_heal/common/guarded_main.hpp"
 #include "trading_heal/common/instance.hpp"
 #include "trading_heal/common/peer_guard.hpp"
 #include "trading_heal/common/settings.hpp"
@@ -481,14 +482,7 @@ int run_main(int argc, char** argv) {
   return usage("unknown command " + verb);
 }
 
-// Whatever escapes is said, not a bare std::terminate.
 int main(int argc, char** argv) {
-  try {
-    return run_main(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s: %s\n", "trading-heal-ctl", e.what());
-  } catch (...) {
-    std::fprintf(stderr, "%s: unknown error\n", "trading-heal-ctl");
-  }
-  return 1;
+  return trading_heal::common::guarded_main("trading-heal-ctl",
+                                            [&] { return run_main(argc, argv); });
 }

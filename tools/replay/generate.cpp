@@ -89,16 +89,17 @@ void record_gaps(const Series& s, std::vector<Planted>& faults, double end) {
 
 }  // namespace
 
-Generated six_agents(double start, int days, std::uint64_t seed) {
+Generated six_agents(Span span) {
+  const double start = span.start;
   const std::vector<Cadence> fleet = {{"BTC-USDT", "default", 5},
                                       {"ETH-USDT", "default", 5},
                                       {"XRP-USDT", "default", 15},
                                       {"SOL-USDT", "default", 60, true},
                                       {"DOGE-USDT", "default", 120, false, true},
                                       {"BTC-USDT", "conservative", 30}};
-  Random u{std::mt19937_64(seed)};
+  Random u{std::mt19937_64(span.seed)};
   Generated g;
-  const double end = start + days * kDay;
+  const double end = start + span.days * kDay;
   // Database outages: the agents cannot write either (their inserts fail).
   for (double t = start + kDay; t < end; t += kDay * (3 + 4 * u())) {
     const double len = 300 + 900 * u();
@@ -116,11 +117,12 @@ Generated six_agents(double start, int days, std::uint64_t seed) {
   return g;
 }
 
-Generated uniform(double start, int agents, double days, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
+Generated uniform(Span span, int agents) {
+  const double start = span.start;
+  std::mt19937_64 rng(span.seed);
   std::uniform_real_distribution<double> u(0, 1);
   Generated g;
-  const double end = start + days * kDay;
+  const double end = start + span.days * kDay;
   for (int i = 0; i < agents; ++i) {
     char sym[32];
     std::snprintf(sym, sizeof sym, "BENCH%04d-USDT", i);

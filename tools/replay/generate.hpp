@@ -24,11 +24,16 @@ struct Generated {
   std::vector<Planted> planted;
 };
 
-// `days` of the six-agent fleet from `start` (epoch seconds), stalls of 15 min to 3 h about
-// every two days per agent, a database outage of 5-20 min about every five days, restarts
-// (a 60-150 s gap) about daily.
-Generated six_agents(double start, int days, std::uint64_t seed);
-// `agents` agents each deciding every 5 s (jittered) for `days`, no faults.
-Generated uniform(double start, int agents, double days, std::uint64_t seed);
+// What a generated history spans, and the seed of its randomness.
+struct Span {
+  double start = 0;  // epoch seconds
+  double days = 1;
+  std::uint64_t seed = 1;
+};
+// The six-agent fleet over `span`: stalls of 15 min to 3 h about every two days per agent, a
+// database outage of 5-20 min about every five days, restarts (a 60-150 s gap) about daily.
+Generated six_agents(Span span);
+// `agents` agents each deciding every 5 s (jittered) over `span`, no faults.
+Generated uniform(Span span, int agents);
 
 }  // namespace trading_heal::replay

@@ -20,6 +20,7 @@
 #include "report.hpp"
 #include "rhythm.hpp"
 #include "trading_heal/common/config.hpp"
+#include "trading_heal/common/guarded_main.hpp"
 #include "trading_heal/common/settings.hpp"
 
 namespace {
@@ -362,7 +363,7 @@ int what_if(const Cli& c, const replay::History& h) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run_main(int argc, char** argv) {
   const auto cli = parse_cli({argv + 1, argv + argc});
   if (!cli) return usage(cli.error());
   if (cli->help) {
@@ -380,4 +381,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   return cli->rhythm ? print_rhythm(*history, cli->as_json) : what_if(*cli, *history);
+}
+
+int main(int argc, char** argv) {
+  return trading_heal::common::guarded_main("trading-heal-replay",
+                                            [&] { return run_main(argc, argv); });
 }

@@ -108,7 +108,16 @@ class Simulation {
     }
   }
 
-  Result run(double from, double to, double interval) {
+  // The replayed span, and the probe's cycle in it (seconds).
+  struct Window {
+    double from;
+    double to;
+    double interval;
+  };
+  Result run(const Window& w) {
+    const double from = w.from;
+    const double to = w.to;
+    const double interval = w.interval;
     Result r;
     r.from = from;
     r.to = to;
@@ -130,7 +139,7 @@ class Simulation {
         next_progress += 86400;
       }
       while (!answers_.empty() && answers_.begin()->first <= t) {
-        diagnose(answers_.begin()->second, t, r);
+        diagnose(agents_[answers_.begin()->second], t, r);
         answers_.erase(answers_.begin());
       }
       if (t >= next_cycle) {
@@ -178,15 +187,14 @@ class Simulation {
       probe::AgentFacts f;
       f.unit = probe::UnitFacts{"loaded", "active", "running", "success", a.pid, 0, a.start};
       f.process = probe::ProcessFacts{true, false, std::nullopt, 0, 0};
-      if (outage) {
-        f.age = probe::AgeFacts{probe::DbAnswer::kUnavailable, 0, t};
-      } else if (a.ts.empty()) {
+      const auto newest = outage || a.ts.empty() ? std::nullopt : newest_at(a.ts, t);
+      if (!outage && a.ts.empty()) {
         f.age = probe::AgeFacts{probe::DbAnswer::kNeverSeen, 0, std::nullopt};
-      } else if (auto newest = newest_at(a.ts, t)) {
+      } else if (newest) {
         f.age = probe::AgeFacts{probe::DbAnswer::kRow, *newest, std::nullopt};
       } else {
-        // Before the history's first decision of this agent nothing is known: neutral (its
-        // heartbeat taken as fresh), not a stall.
+        // The database away, or before the history's first decision of this agent: nothing is
+        // known, neutral (its heartbeat taken as fresh), not a stall.
         f.age = probe::AgeFacts{probe::DbAnswer::kUnavailable, 0, t};
       }
       std::optional<double> effective;
@@ -215,9 +223,9 @@ class Simulation {
     }
   }
 
-  void diagnose(std::size_t i, double t, Result& r) {
+  void diagnose(const Agent& a, double t, Result& r) {
     proto::Diagnosis d;
-    d.agent = agents_[i].spec.instance;
+    d.agent = a.spec.instance;
     d.cause = "replayed";
     d.source = opts_.model_seconds > 0 ? "llm" : "rules";
     d.latency_seconds = opts_.model_seconds;
@@ -382,7 +390,7 @@ Result run(const History& history, const common::Config& cfg, const Options& opt
   }
   Simulation sim(history, cfg, options, from);
   const double interval = std::chrono::duration<double>(cfg.interval).count();
-  Result r = sim.run(from, to, interval);
+  Result r = sim.run({.from = from, .to = to, .interval = interval});
   score(sim.agents(), from, to, r);
   return r;
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "trading_heal/common/config.hpp"
+#include "trading_heal/common/guarded_main.hpp"
 #include "trading_heal/common/instance.hpp"
 #include "trading_heal/common/loop.hpp"
 #include "trading_heal/common/settings.hpp"
@@ -181,14 +182,7 @@ int run_main(int argc, char** argv) {
   return tap(opt, *cfg, inst->describe());
 }
 
-// Whatever escapes is said, not a bare std::terminate.
 int main(int argc, char** argv) {
-  try {
-    return run_main(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s: %s\n", "trading-heal-tap", e.what());
-  } catch (...) {
-    std::fprintf(stderr, "%s: unknown error\n", "trading-heal-tap");
-  }
-  return 1;
+  return trading_heal::common::guarded_main("trading-heal-tap",
+                                            [&] { return run_main(argc, argv); });
 }

@@ -59,7 +59,7 @@ void keep_min(std::optional<MonoTime>& acc, std::optional<MonoTime> t) {
 }  // namespace
 
 Engine::Engine(const std::vector<common::AgentSpec>& agents, Policy policy, std::uint64_t seed) {
-  m_.policy = policy;
+  m_.policy = std::move(policy);
   m_.rng.seed(seed);
   for (const auto& spec : agents) {
     AgentState a;

@@ -34,8 +34,8 @@ RestartResult Restarter::run(const RestartDecision& d) {
   };
 
   if (!opts_.pre_hook.empty()) {
-    auto r = run_program(split_argv(opts_.pre_hook), hook_env(d, "pre"), opts_.hook_timeout,
-                         EnvFrom::kMinimal);
+    auto r = run_program(split_argv(opts_.pre_hook), opts_.hook_timeout,
+                         {.extra = hook_env(d, "pre"), .from = EnvFrom::kMinimal});
     if (!r.ok()) return finish(Outcome::kDeferred, "pre-restart hook " + r.describe());
   }
   auto before = units_->status(d.unit);
@@ -54,8 +54,8 @@ RestartResult Restarter::run(const RestartDecision& d) {
   std::string detail =
       "active with new MainPID " + std::to_string(res.new_pid) + " via " + units_->name();
   if (!opts_.post_hook.empty()) {
-    auto h = run_program(split_argv(opts_.post_hook), hook_env(d, "post"), opts_.hook_timeout,
-                         EnvFrom::kMinimal);
+    auto h = run_program(split_argv(opts_.post_hook), opts_.hook_timeout,
+                         {.extra = hook_env(d, "post"), .from = EnvFrom::kMinimal});
     if (!h.ok()) detail += "; post-restart hook " + h.describe();
   }
   return finish(Outcome::kRestarted, detail);

@@ -153,15 +153,14 @@ std::vector<std::string> split_argv(const std::string& s) {
   return out;
 }
 
-SpawnResult run_program(const std::vector<std::string>& argv,
-                        const std::vector<std::string>& extra_env,
-                        std::chrono::milliseconds timeout, EnvFrom from) {
+SpawnResult run_program(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
+                        const ChildEnv& child) {
   SpawnResult res;
   if (argv.empty()) {
     res.error = "empty argv";
     return res;
   }
-  std::vector<std::string> env = child_env(extra_env, from);
+  std::vector<std::string> env = child_env(child.extra, child.from);
   std::vector<std::string> args = argv;
   const std::vector<char*> envp = c_array(env);
   const std::vector<char*> argp = c_array(args);

@@ -70,14 +70,14 @@ class DbusManager final : public UnitManager {
                                                                "ActiveState", &s.active_state},
             {"org.freedesktop.systemd1.Unit", "SubState", &s.sub_state},
             {"org.freedesktop.systemd1.Service", "Result", &s.result}}) {
-        sd_bus_error err = SD_BUS_ERROR_NULL;
+        sd_bus_error err{};  // SD_BUS_ERROR_NULL (a C compound literal)
         char* v = nullptr;
         const int r = sd_bus_get_property_string(bus, kDest, path.c_str(), iface, prop, &err, &v);
         if (r < 0) return tl::unexpected(bus_error("get " + std::string(prop), err, r));
         *out = v;
         std::free(v);  // NOLINT(cppcoreguidelines-no-malloc)
       }
-      sd_bus_error err = SD_BUS_ERROR_NULL;
+      sd_bus_error err{};  // SD_BUS_ERROR_NULL (a C compound literal)
       std::uint32_t pid = 0;
       const int r = sd_bus_get_property_trivial(
           bus, kDest, path.c_str(), "org.freedesktop.systemd1.Service", "MainPID", &err, 'u', &pid);
@@ -93,7 +93,7 @@ class DbusManager final : public UnitManager {
     // a job: once a job is queued, a lost connection only hides its result, and the caller's
     // verification (a new MainPID) tells whether it worked.
     auto job = with_bus<std::string>([&](sd_bus* bus) -> BusResult<std::string> {
-      sd_bus_error err = SD_BUS_ERROR_NULL;
+      sd_bus_error err{};  // SD_BUS_ERROR_NULL (a C compound literal)
       sd_bus_message* reply = nullptr;
       const int r = sd_bus_call_method(bus, kDest, kPath, kManager, "RestartUnit", &err, &reply,
                                        "ss", unit.c_str(), "replace");
@@ -111,7 +111,7 @@ class DbusManager final : public UnitManager {
 
   tl::expected<void, std::string> reset_failed(const std::string& unit) override {
     auto r = with_bus<bool>([&](sd_bus* bus) -> BusResult<bool> {
-      sd_bus_error err = SD_BUS_ERROR_NULL;
+      sd_bus_error err{};  // SD_BUS_ERROR_NULL (a C compound literal)
       const int rc = sd_bus_call_method(bus, kDest, kPath, kManager, "ResetFailedUnit", &err,
                                         nullptr, "s", unit.c_str());
       if (rc < 0) return tl::unexpected(bus_error("ResetFailedUnit", err, rc));
@@ -212,7 +212,7 @@ class DbusManager final : public UnitManager {
       reconnect_.attempt_failed(e, now);
       return tl::unexpected(e);
     }
-    sd_bus_error err = SD_BUS_ERROR_NULL;
+    sd_bus_error err{};  // SD_BUS_ERROR_NULL (a C compound literal)
     r = sd_bus_call_method(bus->get(), kDest, kPath, kManager, "Subscribe", &err, nullptr, "");
     if (r < 0) {
       const std::string e = bus_error("Subscribe", err, r).text;
@@ -267,7 +267,7 @@ class SystemctlManager final : public UnitManager {
     auto r =
         run_program({"systemctl", scope_ == common::SystemdScope::kUser ? "--user" : "--system",
                      "show", "-p", "ActiveState,SubState,Result,MainPID", "--", unit},
-                    {}, std::chrono::seconds(10));
+                    std::chrono::seconds(10));
     if (!r.ok()) return tl::unexpected("systemctl show: " + r.describe());
     return parse_show(r.out);
   }
@@ -282,7 +282,7 @@ class SystemctlManager final : public UnitManager {
  private:
   tl::expected<void, std::string> run(const std::string& verb, const std::string& unit,
                                       std::chrono::milliseconds timeout) {
-    auto r = run_program(systemctl_argv(scope_, verb, unit), {}, timeout);
+    auto r = run_program(systemctl_argv(scope_, verb, unit), timeout);
     if (!r.ok()) return tl::unexpected("systemctl " + verb + ": " + r.describe());
     return {};
   }

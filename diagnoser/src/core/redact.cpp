@@ -46,9 +46,15 @@ bool host_at(std::string_view s, std::size_t pos) {
   return e == s.size() || is_space(s[e]) || is_one_of(s[e], "/?#,;'\")]}>|");
 }
 
-// The last '@' in [from, to) that a host follows; npos when there is none.
-std::size_t last_host_at(std::string_view s, std::size_t from, std::size_t to) {
-  for (std::size_t p = to; p-- > from;) {
+// Positions [from, to) of a string.
+struct Span {
+  std::size_t from;
+  std::size_t to;
+};
+
+// The last '@' in `in` that a host follows; npos when there is none.
+std::size_t last_host_at(std::string_view s, Span in) {
+  for (std::size_t p = in.to; p-- > in.from;) {
     if (s[p] == '@' && host_at(s, p + 1)) return p;
   }
   return std::string_view::npos;
@@ -99,9 +105,9 @@ std::string redact_url_passwords(std::string_view in) {
     std::size_t scheme = sep;
     while (scheme > 0 && (is_alnum(in[scheme - 1]) || is_one_of(in[scheme - 1], "+.-"))) --scheme;
     if (at == std::string_view::npos && scheme > 0 && is_quote(in[scheme - 1])) {
-      at = last_host_at(in, pass, std::min(limit, closing_quote(in, pass, in[scheme - 1])));
+      at = last_host_at(in, {pass, std::min(limit, closing_quote(in, pass, in[scheme - 1]))});
     }
-    if (at == std::string_view::npos) at = last_host_at(in, pass, limit);
+    if (at == std::string_view::npos) at = last_host_at(in, {pass, limit});
     if (at == std::string_view::npos || at == pass) continue;  // no password, or an empty one
     out.append(in.substr(copied, pass - copied));
     out.append(kRedacted);

@@ -264,7 +264,8 @@ proto::Event FleetGuard::record(const std::string& stage, const std::string& rea
     e.fields["canary_host"] = incident_->canary_host;
     std::string members;
     for (const auto& [host, agent] : incident_->members) {
-      members += (members.empty() ? "" : ",") + host + "/" + agent;
+      if (!members.empty()) members += ',';
+      members.append(host).append("/").append(agent);
     }
     e.fields["agents"] = members;
   }
@@ -285,7 +286,10 @@ nlohmann::json FleetGuard::to_json() const {
     j["stage"] = std::string(to_string(incident_->stage));
     j["canary_host"] = incident_->canary_host;
     std::vector<std::string> members;
-    for (const auto& [host, agent] : incident_->members) members.push_back(host + "/" + agent);
+    for (const auto& [host, agent] : incident_->members) {
+      members.push_back(host);
+      members.back().append("/").append(agent);
+    }
     j["members"] = members;
   }
   if (breaker_) j["fleet_restarts_hour"] = restarts_.size();

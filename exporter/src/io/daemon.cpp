@@ -218,22 +218,23 @@ tl::expected<void, std::string> Daemon::open_model_relay() {
         "TRADING_HEAL_ANALYSIS_ENDPOINT is set but not TRADING_HEAL_MODEL_ENDPOINT (the "
         "centre's diagnoser, where the exporter passes the hosts' model requests)"));
   }
-  model_relay_ = std::make_unique<common::RequestRelay>(
-      ctx_,
-      common::RequestRelay::Options{.name = "analysis relay",
-                                    .front = cfg_.endpoints.analysis,
-                                    .back = cfg_.endpoints.model,
-                                    .tag_host = true,
-                                    .local_host = cfg_.host,
-                                    .max_bytes = static_cast<std::int64_t>(cfg_.max_message_bytes)},
-      [this](zmq::socket_t& s) {
-        guard_.protect(s, "analysis", ids_.allow({"probe"}), cfg_.endpoints.analysis,
-                       common::Side::kBind);
-      },
-      [this](zmq::socket_t& s) {
-        guard_.protect(s, "model", ids_.allow({"diagnoser"}), cfg_.endpoints.model,
-                       common::Side::kConnect);
-      });
+  const auto protect_front = [this](zmq::socket_t& s) {
+    guard_.protect(s, "analysis", ids_.allow({"probe"}), cfg_.endpoints.analysis,
+                   common::Side::kBind);
+  };
+  const auto protect_back = [this](zmq::socket_t& s) {
+    guard_.protect(s, "model", ids_.allow({"diagnoser"}), cfg_.endpoints.model,
+                   common::Side::kConnect);
+  };
+  common::RequestRelay::Options o{.name = "analysis relay",
+                                  .front = cfg_.endpoints.analysis,
+                                  .back = cfg_.endpoints.model,
+                                  .tag_host = true,
+                                  .local_host = cfg_.host,
+                                  .max_bytes = static_cast<std::int64_t>(cfg_.max_message_bytes),
+                                  .protect_front = protect_front,
+                                  .protect_back = protect_back};
+  model_relay_ = std::make_unique<common::RequestRelay>(ctx_, std::move(o));
   guard_.watch_connection(model_relay_->back(), cfg_.endpoints.model);
   return {};
 }

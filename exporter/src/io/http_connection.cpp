@@ -260,7 +260,7 @@ bool Connection::write_from_worker(std::string bytes) {
   return result.get();
 }
 
-void Connection::write(std::shared_ptr<Outgoing> out, std::size_t held, bool close) {
+void Connection::write(const std::shared_ptr<Outgoing>& out, std::size_t held, bool close) {
   if (closed_) return srv_.release_held(held);
   arm(srv_.opts.write_timeout, &Connection::on_write_late);
   asio::async_write(
@@ -283,7 +283,7 @@ void Connection::answer_error(int status) {
   auto out = std::make_shared<Outgoing>();
   out->head = head_of(a, a.body.size(), true, srv_.opts, served_);
   out->body = std::move(a.body);
-  write(std::move(out), 0, true);
+  write(out, 0, true);
 }
 
 // Shuts our side, then reads and drops what the client still sends until it closes, at most

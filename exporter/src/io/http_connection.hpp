@@ -109,7 +109,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     std::string head;
     std::string body;
   };
-  void write(std::shared_ptr<Outgoing> out, std::size_t held, bool close);
+  void write(const std::shared_ptr<Outgoing>& out, std::size_t held, bool close);
   void answer_error(int status);
   void linger_close();
   void drain();

@@ -43,7 +43,7 @@ std::string join_cmdline(std::string_view raw) {
   return out;
 }
 
-double CpuTracker::update(const std::string& agent, const ProcSample& s, double mono_s, long hz) {
+double CpuTracker::update(const std::string& agent, const ProcSample& s, double mono_s) {
   if (!s.exists) {
     last_.erase(agent);
     return 0;
@@ -56,8 +56,8 @@ double CpuTracker::update(const std::string& agent, const ProcSample& s, double 
   Last& l = it->second;
   const double dt = mono_s - l.mono_s;
   // Instant re-checks between cycles come too soon for a meaningful ratio: keep the last one.
-  if (dt < 0.5 || hz <= 0 || s.cpu_ticks < l.cpu_ticks) return l.ratio;
-  l.ratio = static_cast<double>(s.cpu_ticks - l.cpu_ticks) / static_cast<double>(hz) / dt;
+  if (dt < 0.5 || hz_ <= 0 || s.cpu_ticks < l.cpu_ticks) return l.ratio;
+  l.ratio = static_cast<double>(s.cpu_ticks - l.cpu_ticks) / static_cast<double>(hz_) / dt;
   l.cpu_ticks = s.cpu_ticks;
   l.mono_s = mono_s;
   return l.ratio;

@@ -15,67 +15,78 @@ CentreLink::CentreLink(zmq::context_t& ctx, common::PeerGuard& guard, const comm
     : clock_(clock),
       link_(ctx, guard, cfg, ids, "probe", clock),
       limits_{.max_bytes = cfg.max_message_bytes} {
-  if (!cfg.endpoints.relay.empty()) {
-    if (events == nullptr) {
-      throw std::runtime_error("many hosts need the probe's outbox to relay records: cannot open " +
-                               cfg.data_dir + "/probe-outbox");
-    }
-    relay_ = std::make_unique<common::RecordRelay>(
-        ctx, cfg.endpoints.relay, *events, proto::Limits{.max_bytes = cfg.max_message_bytes},
-        [&](zmq::socket_t& s) {
-          guard.protect(s, "relay", ids.allow({"diagnoser", "actuator"}), cfg.endpoints.relay);
-        });
+  const Wiring w{ctx, guard, cfg, ids};
+  if (!cfg.endpoints.relay.empty()) open_record_relay(w, events);
+  if (!cfg.endpoints.model_relay.empty()) open_model_relay(w);
+  if (!cfg.endpoints.fleet.empty()) open_orders(w);
+  if (link_.enabled()) open_local_state(w);
+}
+
+// The host's diagnoser's and actuator's records, kept in the probe's outbox for the centre.
+void CentreLink::open_record_relay(const Wiring& w, common::ReliableSender* events) {
+  if (events == nullptr) {
+    throw std::runtime_error("many hosts need the probe's outbox to relay records: cannot open " +
+                             w.cfg.data_dir + "/probe-outbox");
   }
-  if (!cfg.endpoints.model_relay.empty()) {
-    if (cfg.endpoints.analysis.empty()) {
-      throw std::runtime_error(
-          "TRADING_HEAL_MODEL_RELAY_ENDPOINT is set but not TRADING_HEAL_ANALYSIS_ENDPOINT (the "
-          "centre's, where the probe passes the diagnoser's model requests)");
-    }
-    // The host's diagnoser asks here; over the link only the centre's exporter answers.
-    model_relay_ = std::make_unique<common::RequestRelay>(
-        ctx,
-        common::RequestRelay::Options{
-            .name = "model relay",
-            .front = cfg.endpoints.model_relay,
-            .back = cfg.endpoints.analysis,
-            .local_host = cfg.host,
-            .max_bytes = static_cast<std::int64_t>(cfg.max_message_bytes)},
-        [&](zmq::socket_t& s) {
-          guard.protect(s, "model", ids.allow({"diagnoser"}), cfg.endpoints.model_relay);
-        },
-        [&](zmq::socket_t& s) {
-          guard.protect(s, "analysis", ids.allow({"exporter"}), cfg.endpoints.analysis,
-                        common::Side::kConnect);
-        });
-    guard.watch_connection(model_relay_->back(), cfg.endpoints.analysis);
+  relay_ = std::make_unique<common::RecordRelay>(
+      w.ctx, w.cfg.endpoints.relay, *events, proto::Limits{.max_bytes = w.cfg.max_message_bytes},
+      [&](zmq::socket_t& s) {
+        w.guard.protect(s, "relay", w.ids.allow({"diagnoser", "actuator"}), w.cfg.endpoints.relay);
+      });
+}
+
+// The host's diagnoser asks here; over the link only the centre's exporter answers.
+void CentreLink::open_model_relay(const Wiring& w) {
+  const auto& ep = w.cfg.endpoints;
+  if (ep.analysis.empty()) {
+    throw std::runtime_error(
+        "TRADING_HEAL_MODEL_RELAY_ENDPOINT is set but not TRADING_HEAL_ANALYSIS_ENDPOINT (the "
+        "centre's, where the probe passes the diagnoser's model requests)");
   }
-  if (!cfg.endpoints.fleet.empty()) {
-    // The centre's orders: only the centre's exporter may speak here (over tcp: its key).
-    orders_sub_ = std::make_unique<zmq::socket_t>(
-        common::make_socket(ctx, zmq::socket_type::sub,
-                            {.max_msg_size = static_cast<std::int64_t>(cfg.max_message_bytes)}));
-    orders_sub_->set(zmq::sockopt::subscribe, "");
-    guard.protect(*orders_sub_, "fleet", ids.allow({"exporter"}), cfg.endpoints.fleet,
-                  common::Side::kConnect);
-    if (auto c = common::connect_endpoint(*orders_sub_, cfg.endpoints.fleet); !c) {
-      throw std::runtime_error("cannot connect the fleet endpoint " + cfg.endpoints.fleet + ": " +
-                               c.error());
-    }
-    guard.watch_connection(*orders_sub_, cfg.endpoints.fleet);
+  const auto protect_front = [&](zmq::socket_t& s) {
+    w.guard.protect(s, "model", w.ids.allow({"diagnoser"}), ep.model_relay);
+  };
+  const auto protect_back = [&](zmq::socket_t& s) {
+    w.guard.protect(s, "analysis", w.ids.allow({"exporter"}), ep.analysis, common::Side::kConnect);
+  };
+  common::RequestRelay::Options o{.name = "model relay",
+                                  .front = ep.model_relay,
+                                  .back = ep.analysis,
+                                  .local_host = w.cfg.host,
+                                  .max_bytes = static_cast<std::int64_t>(w.cfg.max_message_bytes),
+                                  .protect_front = protect_front,
+                                  .protect_back = protect_back};
+  model_relay_ = std::make_unique<common::RequestRelay>(w.ctx, std::move(o));
+  w.guard.watch_connection(model_relay_->back(), ep.analysis);
+}
+
+// The centre's orders: only the centre's exporter may speak here (over tcp: its key).
+void CentreLink::open_orders(const Wiring& w) {
+  const std::string& ep = w.cfg.endpoints.fleet;
+  orders_sub_ = std::make_unique<zmq::socket_t>(
+      common::make_socket(w.ctx, zmq::socket_type::sub,
+                          {.max_msg_size = static_cast<std::int64_t>(w.cfg.max_message_bytes)}));
+  orders_sub_->set(zmq::sockopt::subscribe, "");
+  w.guard.protect(*orders_sub_, "fleet", w.ids.allow({"exporter"}), ep, common::Side::kConnect);
+  if (auto c = common::connect_endpoint(*orders_sub_, ep); !c) {
+    throw std::runtime_error("cannot connect the fleet endpoint " + ep + ": " + c.error());
   }
-  if (!link_.enabled()) return;
+  w.guard.watch_connection(*orders_sub_, ep);
+}
+
+// The host's own actuator's and diagnoser's state, for the centre.
+void CentreLink::open_local_state(const Wiring& w) {
   local_state_ = std::make_unique<zmq::socket_t>(
-      common::make_socket(ctx, zmq::socket_type::sub,
-                          {.max_msg_size = static_cast<std::int64_t>(cfg.max_message_bytes)}));
+      common::make_socket(w.ctx, zmq::socket_type::sub,
+                          {.max_msg_size = static_cast<std::int64_t>(w.cfg.max_message_bytes)}));
   local_state_->set(zmq::sockopt::subscribe, "");
-  guard.protect(*local_state_, "local", ids.allow({"actuator", "diagnoser"}),
-                cfg.endpoints.actuator_pub, common::Side::kConnect);
-  for (const auto& ep : {cfg.endpoints.actuator_pub, cfg.endpoints.diagnoser_pub}) {
+  w.guard.protect(*local_state_, "local", w.ids.allow({"actuator", "diagnoser"}),
+                  w.cfg.endpoints.actuator_pub, common::Side::kConnect);
+  for (const auto& ep : {w.cfg.endpoints.actuator_pub, w.cfg.endpoints.diagnoser_pub}) {
     if (auto c = common::connect_endpoint(*local_state_, ep); !c) {
       throw std::runtime_error("cannot connect " + ep + ": " + c.error());
     }
-    guard.watch_connection(*local_state_, ep);
+    w.guard.watch_connection(*local_state_, ep);
   }
 }
 

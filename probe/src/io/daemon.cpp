@@ -68,9 +68,10 @@ void Daemon::publish(const proto::Body& body) {
   centre_->publish(body);
 }
 
-void Daemon::watch_bus(int old_fd, int new_fd) {
-  if (old_fd >= 0) loop_->remove_fd(old_fd);
-  if (new_fd >= 0) loop_->on_fd(new_fd, [this] { loop_->wake_at(rt_->on_bus(clock_)); });
+void Daemon::watch_bus(int fd) {
+  if (bus_fd_ >= 0) loop_->remove_fd(bus_fd_);
+  bus_fd_ = fd;
+  if (fd >= 0) loop_->on_fd(fd, [this] { loop_->wake_at(rt_->on_bus(clock_)); });
 }
 
 void Daemon::attach(common::Loop& loop) {
@@ -95,8 +96,8 @@ void Daemon::attach(common::Loop& loop) {
   if (events_) {
     loop.on_readable(events_->socket(), [this] { events_->on_readable(clock_.mono()); });
   }
-  watch_bus(-1, rt_->bus_fd());
-  rt_->on_bus_fd = [this](int old_fd, int new_fd) { watch_bus(old_fd, new_fd); };
+  watch_bus(rt_->bus_fd());
+  rt_->on_bus_fd = [this](int /*old_fd*/, int new_fd) { watch_bus(new_fd); };
   if (rt_->db_fd() >= 0) loop.on_fd(rt_->db_fd(), [this] { loop_->wake_at(rt_->on_db(clock_)); });
   if (rt_->learn_fd() >= 0) {
     loop.on_fd(rt_->learn_fd(), [this] { loop_->wake_at(rt_->on_learn(clock_)); });

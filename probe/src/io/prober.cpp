@@ -68,6 +68,7 @@ Prober::Prober(const common::Config& cfg, ProbeOptions opts, SystemdBus* bus, Pg
       pg_(pg),
       proc_(opts_.proc_root),
       planner_(cfg.agents, planner_settings(opts_)),
+      cpu_(proc_.ticks_per_second()),
       deadlines_(cfg.agents.size(), opts_.deadlines),
       thresholds_(agent_keys(), opts_.policy.stall_threshold_s) {
   for (std::size_t i = 0; i < cfg_.agents.size(); ++i) {
@@ -164,14 +165,27 @@ std::vector<proto::HealthReport> Prober::evaluate_agents(const std::vector<std::
                                                          double now_wall, common::MonoTime now,
                                                          bool count_every) {
   const double now_mono = std::chrono::duration<double>(now.time_since_epoch()).count();
-  // A whole cycle asks for units_ as they are; a re-check for its few units.
+  std::vector<std::optional<UnitFacts>> unit_facts = query_units(agents);
+  std::vector<proto::HealthReport> reports;
+  reports.reserve(agents.size());
+  for (std::size_t n = 0; n < agents.size(); ++n) {
+    const std::size_t i = agents[n];
+    const AgentFacts f = facts_of(i, std::move(unit_facts[n]), now_mono);
+    reports.push_back(judge(i, f, now_wall, now, count_every));
+  }
+  return reports;
+}
+
+// The bus's answer for `agents` (one entry each, nullopt when unknown). A whole cycle asks for
+// units_ as they are; a re-check for its few units. The answer is the vector itself (no second
+// one of 1000 empty facts beside it).
+std::vector<std::optional<UnitFacts>> Prober::query_units(const std::vector<std::size_t>& agents) {
   std::vector<std::string> subset;
   if (&agents != &enabled_) {
     subset.reserve(agents.size());
     for (std::size_t i : agents) subset.push_back(cfg_.agents[i].unit);
   }
   const std::vector<std::string>& units = &agents != &enabled_ ? subset : units_;
-  // The bus's answer is the vector itself (no second one of 1000 empty facts beside it).
   std::vector<std::optional<UnitFacts>> unit_facts;
   if (bus_ != nullptr && !units.empty()) {
     auto q = bus_->query(units, opts_.bus_timeout);
@@ -182,51 +196,57 @@ std::vector<proto::HealthReport> Prober::evaluate_agents(const std::vector<std::
     }
   }
   if (unit_facts.size() != agents.size()) unit_facts.assign(agents.size(), std::nullopt);
-  std::vector<proto::HealthReport> reports;
-  reports.reserve(agents.size());
-  for (std::size_t n = 0; n < agents.size(); ++n) {
-    const std::size_t i = agents[n];
-    const auto& spec = cfg_.agents[i];
-    AgentFacts f;
-    f.unit = unit_facts[n];
-    f.age = last_age_[i];
-    f.age.heartbeat_ts = read_heartbeat(spec.heartbeat_path);
-    if (f.unit && f.unit->main_pid > 0) {
-      const bool want_cmdline = !patterns_[i].empty();
-      const ProcSample s = proc_.read(static_cast<pid_t>(f.unit->main_pid), want_cmdline);
-      ProcessFacts p;
-      p.exists = s.exists;
-      p.zombie = s.zombie;
-      p.rss_bytes = s.rss_bytes;
-      p.cpu_ratio = cpu_.update(spec.instance, s, now_mono, proc_.ticks_per_second());
-      if (want_cmdline && s.exists) p.pattern_ok = patterns_[i].matches(s.cmdline);
-      f.process = p;
-    }
-    std::optional<double> effective_age;
-    VerdictPolicy policy = opts_.policy;
-    policy.stall_threshold_s = thresholds_.at(i).seconds;
-    policy.threshold_source = thresholds_.at(i).learned ? proto::ThresholdSource::kLearned
-                                                        : proto::ThresholdSource::kFixed;
-    proto::HealthReport r = evaluate(spec, f, policy, now_wall, memory_, &effective_age);
-    // An instant re-check counts a failure only when the verdict changed: a burst of signals
-    // about one crash is one observation, not several. Failures count only when spaced by the
-    // confirmation interval, whichever check saw them.
-    if (count_every || last_verdict_[i] != r.verdict) {
-      r.consecutive_failures =
-          failures_.apply(spec.instance, r.verdict, now, deadlines_.failure_spacing(r.verdict));
-    } else {
-      r.consecutive_failures = failures_.get(spec.instance);
-    }
-    last_verdict_[i] = r.verdict;
-    deadlines_.after_check(i, now, r.verdict, r.consecutive_failures, effective_age);
-    if (r.never_seen) {
-      if (mismatched_.insert(spec.instance).second) new_mismatches_.push_back(r);
-    } else if (r.age_source == proto::AgeSource::kDb) {
-      mismatched_.erase(spec.instance);
-    }
-    reports.push_back(std::move(r));
+  return unit_facts;
+}
+
+// Agent `i`'s facts: its unit's, its process's (/proc), its newest decision and heartbeat.
+AgentFacts Prober::facts_of(std::size_t i, std::optional<UnitFacts> unit, double now_mono) {
+  const auto& spec = cfg_.agents[i];
+  AgentFacts f;
+  f.unit = std::move(unit);
+  f.age = last_age_[i];
+  f.age.heartbeat_ts = read_heartbeat(spec.heartbeat_path);
+  if (f.unit && f.unit->main_pid > 0) {
+    const bool want_cmdline = !patterns_[i].empty();
+    const ProcSample s = proc_.read(static_cast<pid_t>(f.unit->main_pid), want_cmdline);
+    ProcessFacts p;
+    p.exists = s.exists;
+    p.zombie = s.zombie;
+    p.rss_bytes = s.rss_bytes;
+    p.cpu_ratio = cpu_.update(spec.instance, s, now_mono);
+    if (want_cmdline && s.exists) p.pattern_ok = patterns_[i].matches(s.cmdline);
+    f.process = p;
   }
-  return reports;
+  return f;
+}
+
+// Agent `i`'s report from its facts, its failures counted and its next check planned.
+proto::HealthReport Prober::judge(std::size_t i, const AgentFacts& f, double now_wall,
+                                  common::MonoTime now, bool count_every) {
+  const auto& spec = cfg_.agents[i];
+  std::optional<double> effective_age;
+  VerdictPolicy policy = opts_.policy;
+  policy.stall_threshold_s = thresholds_.at(i).seconds;
+  policy.threshold_source =
+      thresholds_.at(i).learned ? proto::ThresholdSource::kLearned : proto::ThresholdSource::kFixed;
+  proto::HealthReport r = evaluate(spec, f, policy, now_wall, memory_, &effective_age);
+  // An instant re-check counts a failure only when the verdict changed: a burst of signals
+  // about one crash is one observation, not several. Failures count only when spaced by the
+  // confirmation interval, whichever check saw them.
+  if (count_every || last_verdict_[i] != r.verdict) {
+    r.consecutive_failures =
+        failures_.apply(spec.instance, r.verdict, now, deadlines_.failure_spacing(r.verdict));
+  } else {
+    r.consecutive_failures = failures_.get(spec.instance);
+  }
+  last_verdict_[i] = r.verdict;
+  deadlines_.after_check(i, now, r.verdict, r.consecutive_failures, effective_age);
+  if (r.never_seen) {
+    if (mismatched_.insert(spec.instance).second) new_mismatches_.push_back(r);
+  } else if (r.age_source == proto::AgeSource::kDb) {
+    mismatched_.erase(spec.instance);
+  }
+  return r;
 }
 
 std::vector<proto::HealthReport> Prober::take_new_mismatches() {

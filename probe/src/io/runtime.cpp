@@ -31,7 +31,8 @@ constexpr milliseconds kInstantDebounce{30};
 Runtime::Runtime(const common::Config& cfg, ProbeOptions opts)
     : cfg_(cfg),
       schedule_(std::chrono::steady_clock::now(),
-                duration_cast<CycleSchedule::Duration>(cfg.interval), db_budget(cfg)),
+                {.interval = duration_cast<CycleSchedule::Duration>(cfg.interval),
+                 .db_budget = db_budget(cfg)}),
       reconnect_("probe", cfg.scope) {
   const PgSettings pgs = pg_settings(cfg);
   db_stuck_after_ = 2 * pgs.statement_timeout + milliseconds(1000);

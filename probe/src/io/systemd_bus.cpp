@@ -154,7 +154,7 @@ tl::expected<sd_bus_message*, std::string> SystemdBus::list_units(
     const std::vector<std::string>& units, std::chrono::milliseconds timeout) {
   sd_bus_message* call = nullptr;
   sd_bus_message* reply = nullptr;
-  sd_bus_error err = SD_BUS_ERROR_NULL;
+  sd_bus_error err{};  // SD_BUS_ERROR_NULL (a C compound literal)
   std::vector<const char*> names;
   names.reserve(units.size() + 1);
   for (const auto& u : units) names.push_back(u.c_str());
@@ -247,7 +247,7 @@ std::string SystemdBus::fetch_properties(const Need& need,
   std::vector<sd_bus_slot*> slots(calls.size(), nullptr);
   // Calls were pushed unit by unit, kPropCount each: call c is for need.index[c / kPropCount].
   // A call that cannot be issued leaves its unit unknown, like one that gets no reply.
-  const std::string failure = run_window(
+  std::string failure = run_window(
       calls.size(), outstanding,
       [&](std::size_t c) {
         const Prop& p = kUnitProps[calls[c].prop];
@@ -346,7 +346,7 @@ int SystemdBus::on_match_installed(sd_bus_message* m, void* userdata, sd_bus_err
 tl::expected<void, std::string> SystemdBus::watch(const std::vector<std::string>& units) {
   unwatch();
   watched_ = units;
-  sd_bus_error err = SD_BUS_ERROR_NULL;
+  sd_bus_error err{};  // SD_BUS_ERROR_NULL (a C compound literal)
   int r = sd_bus_call_method(bus_, kDest, kManagerPath, kManager, "Subscribe", &err, nullptr, "");
   if (r < 0) {
     std::string msg =

@@ -25,12 +25,16 @@ enum class EnvFrom { kInherit, kMinimal };
 inline constexpr const char* kMinimalEnv[] = {"PATH", "LANG", "LC_ALL", "TZ",
                                               "HOME", "USER", "LOGNAME"};
 
-// argv[0] is searched in PATH. `extra_env` (KEY=VALUE) is added to the environment `from` gives.
-// The child gets an empty signal mask, default dispositions, stdin from /dev/null; it is
-// killed (SIGKILL) and reaped when `timeout` passes.
-SpawnResult run_program(const std::vector<std::string>& argv,
-                        const std::vector<std::string>& extra_env,
-                        std::chrono::milliseconds timeout, EnvFrom from = EnvFrom::kInherit);
+// The child's environment: `extra` (KEY=VALUE) on top of what `from` gives.
+struct ChildEnv {
+  std::vector<std::string> extra;
+  EnvFrom from = EnvFrom::kInherit;
+};
+
+// argv[0] is searched in PATH. The child gets an empty signal mask, default dispositions, stdin
+// from /dev/null; it is killed (SIGKILL) and reaped when `timeout` passes.
+SpawnResult run_program(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
+                        const ChildEnv& env = {});
 
 // Splits a hook setting into argv on blanks. No quoting, no expansion: there is no shell.
 std::vector<std::string> split_argv(const std::string& s);

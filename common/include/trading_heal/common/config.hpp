@@ -43,7 +43,7 @@ struct OllamaConfig {
   milliseconds timeout{30000};
   LlmApi api = LlmApi::kOllama;
   std::string keep_alive = "30m";
-  std::size_t max_answer_bytes = 64 * 1024;
+  std::size_t max_answer_bytes = 64 * std::size_t{1024};
 };
 
 struct PostgresConfig {
@@ -160,7 +160,7 @@ struct Config {
   std::string pre_restart_hook;
   std::string post_restart_hook;
   milliseconds hook_timeout{10000};
-  std::size_t max_message_bytes = 256 * 1024;
+  std::size_t max_message_bytes = 256 * std::size_t{1024};
   OllamaConfig ollama;
   PostgresConfig pg;
   Endpoints endpoints;

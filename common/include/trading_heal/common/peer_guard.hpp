@@ -45,12 +45,13 @@ struct PeerCreds {
 };
 std::optional<PeerCreds> parse_peer_address(const std::string& address);
 
-// Whether `creds` may speak under `policy`; `groups_of` gives a uid's groups (primary and
+// Whether `creds` may speak under `policy`; `groups_of` gives the peer's groups (primary and
 // supplementary; injectable for tests).
-using GroupsOf = std::vector<gid_t> (*)(uid_t uid, gid_t primary);
+using GroupsOf = std::vector<gid_t> (*)(const PeerCreds& peer);
 bool peer_allowed(const PeerCreds& creds, const PeerPolicy& policy, GroupsOf groups_of);
-// The user database's groups of a uid (getpwuid_r + getgrouplist); {primary} when unknown.
-std::vector<gid_t> system_groups_of(uid_t uid, gid_t primary);
+// The user database's groups of the peer's uid (getpwuid_r + getgrouplist); {its gid} when
+// unknown.
+std::vector<gid_t> system_groups_of(const PeerCreds& peer);
 
 // A user or group name to its id, for the configuration ("trading-heal-probe" -> 997).
 tl::expected<uid_t, std::string> uid_of(const std::string& user);
@@ -192,8 +193,11 @@ class PeerGuard {
   void monitor(zmq::socket_t& socket, const std::string& domain, bool client);
   // A handshake event of a CURVE client socket: a refusal connects it again later.
   void on_client_event(const std::string& domain, std::uint16_t id, const std::string& endpoint);
-  static const char* classify(std::deque<std::uint32_t>& unresolved, std::uint16_t id,
-                              std::uint32_t value);
+  struct MonitorEvent {  // the first frame of a socket monitor's event
+    std::uint16_t id = 0;
+    std::uint32_t value = 0;
+  };
+  static const char* classify(std::deque<std::uint32_t>& unresolved, MonitorEvent ev);
   bool curve_allowed(const std::vector<zmq::message_t>& req, std::string& host);
 };
 

@@ -23,18 +23,19 @@ namespace trading_heal::common {
 
 class RequestRelay {
  public:
+  using Protect = std::function<void(zmq::socket_t&)>;
   struct Options {
     std::string name;   // for logs and replies: "model relay"
     std::string front;  // bound
     std::string back;   // connected
     bool tag_host = false;
     std::string local_host;  // the host of a peer without a key (ipc): this host
-    std::int64_t max_bytes = 256 * 1024;
+    std::int64_t max_bytes = 256 * std::int64_t{1024};
+    Protect protect_front{};  // run on each socket before it binds or connects (a peer guard)
+    Protect protect_back{};
   };
-  using Protect = std::function<void(zmq::socket_t&)>;
   // Binds and connects; throws std::runtime_error naming the endpoint that cannot be used.
-  RequestRelay(zmq::context_t& ctx, Options opts, const Protect& protect_front,
-               const Protect& protect_back);
+  RequestRelay(zmq::context_t& ctx, Options opts);
   void attach(Loop& loop);
   zmq::socket_t& back() { return back_; }
 

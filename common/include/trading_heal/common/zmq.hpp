@@ -21,7 +21,7 @@ namespace trading_heal::common {
 
 struct SocketOptions {
   int linger_ms = 200;  // never infinite: shutdown must not hang on an absent peer
-  std::int64_t max_msg_size = 256 * 1024;  // the peer is disconnected past this
+  std::int64_t max_msg_size = 256 * std::int64_t{1024};  // the peer is disconnected past this
   int sndhwm = 1000;
   int rcvhwm = 1000;
   int sndtimeo_ms = -1;

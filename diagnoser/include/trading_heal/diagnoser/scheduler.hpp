@@ -22,8 +22,11 @@ struct Job {
 class Scheduler {
  public:
   enum class Admit { kQueued, kDuplicate, kQueueFull };
-  Scheduler(std::size_t workers, std::size_t queue_capacity)
-      : workers_(workers), capacity_(queue_capacity) {}
+  struct Limits {
+    std::size_t workers = 1;          // diagnoses running at once
+    std::size_t queue_capacity = 16;  // waiting ones; more: kQueueFull
+  };
+  explicit Scheduler(Limits limits) : workers_(limits.workers), capacity_(limits.queue_capacity) {}
   Admit submit(Job job);
   // The next job to start now, if a worker is free; its agent is then in flight.
   std::optional<Job> next();

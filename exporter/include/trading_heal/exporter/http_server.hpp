@@ -95,8 +95,8 @@ struct ServerStats {
 
 class HttpServer {
  public:
-  static constexpr std::size_t kMaxHead = 16 * 1024;
-  static constexpr std::size_t kMaxTarget = 8 * 1024;
+  static constexpr std::size_t kMaxHead = std::size_t{16} * 1024;
+  static constexpr std::size_t kMaxTarget = std::size_t{8} * 1024;
   static constexpr std::size_t kMaxHeldBytes = 64u << 20;
 
   HttpServer(ServerOptions opts, HttpHandler handler, HttpErrorBody error_body = {});

@@ -17,8 +17,13 @@ namespace trading_heal::exporter {
 
 class StreamHub {
  public:
-  explicit StreamHub(std::size_t capacity = 4096, std::size_t max_clients = 8)
-      : capacity_(capacity), max_clients_(max_clients) {}
+  struct Limits {
+    std::size_t capacity = 4096;  // lines kept for slow clients
+    std::size_t max_clients = 8;
+  };
+  StreamHub() : StreamHub(Limits{}) {}
+  explicit StreamHub(Limits limits)
+      : capacity_(limits.capacity), max_clients_(limits.max_clients) {}
 
   void publish(std::string line);
   // Registers a client; false when max_clients are connected. The cursor starts at "now".

@@ -49,6 +49,17 @@ class CentreLink {
   common::MonoTime on_tick(common::MonoTime now) { return link_.on_tick(now); }
 
  private:
+  // What the constructor's steps wire with.
+  struct Wiring {
+    zmq::context_t& ctx;
+    common::PeerGuard& guard;
+    const common::Config& cfg;
+    const common::Identities& ids;
+  };
+  void open_record_relay(const Wiring& w, common::ReliableSender* events);
+  void open_model_relay(const Wiring& w);
+  void open_orders(const Wiring& w);
+  void open_local_state(const Wiring& w);
   void pass_local_state();
   void take_orders();
 

@@ -49,7 +49,7 @@ class Daemon {
          const common::Clock& clock);
   void open_events();
   void publish(const proto::Body& body);
-  void watch_bus(int old_fd, int new_fd);
+  void watch_bus(int fd);  // the bus connection's fd on the loop (-1: none), instead of bus_fd_
 
   const common::Config& cfg_;
   const common::Identities& ids_;
@@ -65,6 +65,7 @@ class Daemon {
   std::unique_ptr<common::ReliableSender> events_;  // null when the outbox cannot be opened
   std::unique_ptr<CentreLink> centre_;              // many hosts: the host's one link to it
   common::Loop* loop_ = nullptr;
+  int bus_fd_ = -1;  // watched on the loop
 };
 
 }  // namespace trading_heal::probe

@@ -91,6 +91,11 @@ class Prober {
   std::vector<proto::HealthReport> evaluate_agents(const std::vector<std::size_t>& agents,
                                                    double now_wall, common::MonoTime now,
                                                    bool count_every);
+  // The steps of evaluate_agents().
+  std::vector<std::optional<UnitFacts>> query_units(const std::vector<std::size_t>& agents);
+  AgentFacts facts_of(std::size_t i, std::optional<UnitFacts> unit, double now_mono);
+  proto::HealthReport judge(std::size_t i, const AgentFacts& f, double now_wall,
+                            common::MonoTime now, bool count_every);
   // Takes a query's answer: reachability, the planner's ranges, every agent's DB facts.
   void apply_answer(const std::optional<FleetAnswer>& answer);
 

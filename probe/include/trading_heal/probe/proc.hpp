@@ -50,10 +50,13 @@ class ProcReader {
 // CPU ratio (CPU seconds per wall second) from successive samples of one agent's process.
 class CpuTracker {
  public:
+  // `ticks_per_second`: the unit of the samples' CPU ticks (sysconf(_SC_CLK_TCK)).
+  explicit CpuTracker(long ticks_per_second) : hz_(ticks_per_second) {}
   // `mono_s`: monotonic seconds of the sample. Returns 0 for the first sample of a process.
-  double update(const std::string& agent, const ProcSample& s, double mono_s, long hz);
+  double update(const std::string& agent, const ProcSample& s, double mono_s);
 
  private:
+  long hz_;
   struct Last {
     std::uint64_t start_ticks;
     std::uint64_t cpu_ticks;

@@ -14,8 +14,12 @@ namespace trading_heal::probe {
 class CycleSchedule {
  public:
   using Duration = std::chrono::steady_clock::duration;
-  CycleSchedule(common::MonoTime first, Duration interval, Duration db_budget)
-      : next_(first), interval_(interval), budget_(db_budget) {}
+  struct Timing {
+    Duration interval;   // from one cycle's start to the next
+    Duration db_budget;  // how long a cycle waits for the database
+  };
+  CycleSchedule(common::MonoTime first, Timing timing)
+      : next_(first), interval_(timing.interval), budget_(timing.db_budget) {}
 
   bool due(common::MonoTime now) const { return !running_ && now >= next_; }
   // Starts a cycle at `now`. Cycles missed because the previous one ran too long, or because

@@ -36,10 +36,10 @@ struct DecodeError {
 };
 
 struct Limits {
-  std::size_t max_bytes = 256 * 1024;
+  std::size_t max_bytes = 256 * std::size_t{1024};
   std::size_t max_array = 64;
   std::size_t max_map = 64;
-  std::size_t max_str = 64 * 1024;
+  std::size_t max_str = 64 * std::size_t{1024};
   std::size_t max_bin = 0;    // no binary fields exist
   std::size_t max_ext = 0;    // no extension types exist
   std::size_t max_depth = 4;  // envelope > body > fields > scalar
