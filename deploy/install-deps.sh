@@ -5,7 +5,7 @@
 set -euo pipefail
 
 build_pkgs=(
-  build-essential cmake pkg-config g++ clang-14 libclang-rt-14-dev clang-format-14
+  build-essential cmake pkg-config g++ clang-14 libclang-rt-14-dev clang-format-14 clang-tidy-14
   libzmq3-dev cppzmq-dev libpqxx-dev libmsgpack-cxx-dev prometheus-cpp-dev
   libcurl4-openssl-dev libspdlog-dev libfmt-dev libsystemd-dev nlohmann-json3-dev
   libcpp-httplib-dev libboost-dev libexpected-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev
