@@ -105,10 +105,10 @@ void Connection::close_now() {
 
 void Connection::await_head(bool first) {
   listed_ = srv_.waiting.insert(srv_.waiting.end(), this);
-  head_deadline_ = Clock::now() + srv_.opts.header_timeout;
-  idle_ = !first && in_.empty();
-  arm(idle_ ? Clock::duration(srv_.opts.idle_timeout) : Clock::duration(srv_.opts.header_timeout),
-      &Connection::on_head_late);
+  deadlines_ = head_deadlines(srv_.clock.mono(), first,
+                              {.header = srv_.opts.header_timeout, .idle = srv_.opts.idle_timeout});
+  idle_ = in_.empty();
+  arm_head();
   if (!in_.empty()) {  // pipelined: the next head may be here already
     on_read(0);
     return;
@@ -126,12 +126,14 @@ void Connection::read_more() {
                         });
 }
 
+void Connection::arm_head() {
+  arm(next_head_deadline(deadlines_, in_.size()) - srv_.clock.mono(), &Connection::on_head_late);
+}
+
 void Connection::on_read(std::size_t) {
-  if (idle_ && !in_.empty()) {  // the next request began: its head has the head deadline
+  if (idle_ && !in_.empty()) {  // the request began: now its whole head is awaited
     idle_ = false;
-    const auto left = head_deadline_ - Clock::now();
-    if (left <= Clock::duration::zero()) return on_head_late();
-    arm(left, &Connection::on_head_late);
+    arm_head();
   }
   const std::size_t from = scanned_ >= 3 ? scanned_ - 3 : 0;
   const auto end = std::string_view(in_).find("\r\n\r\n", from);
@@ -142,10 +144,12 @@ void Connection::on_read(std::size_t) {
 }
 
 void Connection::on_head_late() {
+  const auto late = late_head(deadlines_, srv_.clock.mono(), in_.size());
+  if (!late) return arm_head();  // the timer ran ahead of the clock
   srv_.timed_out.fetch_add(1, std::memory_order_relaxed);
-  if (in_.empty()) return close_now();  // silent or idle: nothing to answer
+  if (*late == 0) return close_now();  // silent or idle: nothing to answer
   unlist();
-  answer_error(408);
+  answer_error(*late);
 }
 
 void Connection::head_too_long() {

@@ -21,6 +21,8 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core/error.hpp>
 
+#include "trading_heal/common/clock.hpp"
+#include "trading_heal/exporter/head_policy.hpp"
 #include "trading_heal/exporter/http_server.hpp"
 
 namespace trading_heal::exporter {
@@ -53,6 +55,7 @@ struct HttpServer::Impl {
   void release_held(std::size_t n);
 
   const ServerOptions opts;
+  const common::Clock& clock;  // the heads' deadlines
   const HttpHandler handler;
   const HttpErrorBody error_body;
 
@@ -100,6 +103,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void read_more();
   void on_read(std::size_t n);
   void on_head_late();
+  void arm_head();  // the timer at the head's next deadline
   void take_head(std::size_t head_len);
   void head_too_long();
   void serve(const Job& job);  // on a worker
@@ -126,8 +130,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::array<char, 4096> chunk_{};
   std::size_t served_ = 0;
   std::size_t drained_ = 0;
-  bool idle_ = false;  // waiting for the first byte of a kept-alive connection's next request
-  std::chrono::steady_clock::time_point head_deadline_{};
+  bool idle_ = false;  // no byte of the awaited head yet
+  HeadDeadlines deadlines_{};
   std::optional<std::list<Connection*>::iterator> listed_;
   bool closed_ = false;
 };

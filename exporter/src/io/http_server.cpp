@@ -81,6 +81,7 @@ ServerStats HttpServer::stats() const { return impl_->stats(); }
 
 HttpServer::Impl::Impl(ServerOptions o, HttpHandler h, HttpErrorBody e)
     : opts(std::move(o)),
+      clock(opts.clock != nullptr ? *opts.clock : common::process_clock()),
       handler(std::move(h)),
       error_body(std::move(e)),
       acceptor(io),

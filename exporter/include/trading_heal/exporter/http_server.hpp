@@ -7,7 +7,7 @@
 //     `header_timeout` of the connection's accept (or of its previous answer): an absolute
 //     deadline, which a client trickling a byte at a time does not move. A kept-alive connection
 //     must start its next request within `idle_timeout`. Late: 408 when bytes had come, else
-//     closed;
+//     closed (head_policy.hpp, on the options' Clock);
 //   - a head is at most kMaxHead bytes, a request target at most kMaxTarget (414; a longer head
 //     is 431), a head Beast cannot parse is 400; these answers close the connection;
 //   - at most `max_connections` are held; at the limit, the connection that has waited longest
@@ -40,6 +40,7 @@
 
 #include <tl/expected.hpp>
 
+#include "trading_heal/common/clock.hpp"
 #include "trading_heal/exporter/audit_query.hpp"
 
 namespace trading_heal::exporter {
@@ -83,6 +84,8 @@ struct ServerOptions {
   std::size_t keep_alive_max = 5;  // requests per connection
   std::chrono::milliseconds write_timeout{10000};
   int backlog = 128;
+  const common::Clock* clock =
+      nullptr;  // the heads' deadlines (head_policy.hpp); null: the process's
 };
 
 struct ServerStats {
