@@ -428,6 +428,10 @@ TEST_F(ProbeOnBed, AutoThresholdLearnedFromHistoryCatchesAStallBeforeTheFixedOne
   std::cerr << "ETH_USDT learned a stall threshold of " << learned << " s\n";
   EXPECT_GE(learned, 8.0) << "MIN";
   EXPECT_LT(learned, 30.0) << "3 x its p99.9 gap of about a second";
+  // ETH_USDT's learned report can come before any of BTC_USDT's: the learning may end within the
+  // first cycle, whose reports this subscriber, joining as the probe starts, may have missed.
+  ASSERT_TRUE(p.wait_for(
+      "BTC_USDT", [](auto&) { return true; }, 10s));
   const HealthReport btc = p.latest("BTC_USDT");
   EXPECT_EQ(btc.threshold_source, ThresholdSource::kFixed) << "minutes of history";
   EXPECT_EQ(btc.stall_threshold_seconds, 600.0);
