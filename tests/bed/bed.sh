@@ -356,12 +356,17 @@ agents_start() {
   user_env
   local a units=()
   for a in $AGENTS; do check_instance "$a"; units+=("crypto-agent@$a.service"); done
+  # ASAN_OPTIONS, for sanitizer builds (CI): LeakSanitizer's check at exit left about 1 stop in
+  # 75 hanging until TimeoutStopSec's SIGKILL (8 of 600 restarts took 10.2 s; 0 of 600 without
+  # it), and made libpq's leak on a lost connection exit status 23, a `failed` unit. The
+  # simulator stands in for a Python agent: its leaks are not ours to find.
   cat >"$STATE/agents.env" <<EOF
 AGENT_DATABASE_URL=$(db_url crypto_agent)
 DECISION_INTERVAL=$DECISION_INTERVAL
 SIM_BOOTSTRAP_SECONDS=$BOOTSTRAP_SECONDS
 SIM_HEARTBEAT_DIR=$HEARTBEATS
 SIM_CONTROL_DIR=$CONTROL
+ASAN_OPTIONS=detect_leaks=0
 EOF
   systemctl --user daemon-reload
   say "starting agents: $AGENTS"
