@@ -2,9 +2,9 @@
 // the centre exporter's (tagging) RequestRelay -> the centre diagnoser's ModelServer with a fake
 // LLM, over ipc, on one loop thread (as the daemons run them; the peer guard is tested on its
 // own). Shown: the answer and the model's name come back; a model error passes through as one;
-// a hop without a link answers `unreachable` at once; a full queue answers `busy`; a slow model
-// is given up at the asker's timeout and its late answer is counted, not delivered; a message
-// that is not a request is dropped and the path keeps working.
+// a hop without a link answers `unreachable` at once; a full queue answers `busy`, and is shared
+// among the hosts; a slow model is given up at the asker's timeout and its late answer is counted,
+// not delivered; a message that is not a request is dropped and the path keeps working.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -14,7 +14,10 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "support/temp_dir.hpp"
 #include "support/wait.hpp"
@@ -36,6 +39,7 @@ class FakeLlm final : public LlmClient {
     std::unique_lock lock(mu_);
     ++calls_;
     last_ = prompt;
+    users_.push_back(prompt.user);
     cv_.wait(lock, [this] { return !hold_; });
     if (!fail_.empty()) return {tl::unexpected(LlmError{fail_, "status 500"}), 0.25, {}};
     return {"answer to " + prompt.user, 0.5, "fake:1b"};
@@ -60,6 +64,11 @@ class FakeLlm final : public LlmClient {
     std::lock_guard lock(mu_);
     return last_;
   }
+  // The user texts asked, in order, from the `from`th call on.
+  std::vector<std::string> users(int from) {
+    std::lock_guard lock(mu_);
+    return {users_.begin() + from, users_.end()};
+  }
 
  private:
   std::string model_ = "configured";
@@ -69,6 +78,7 @@ class FakeLlm final : public LlmClient {
   std::string fail_;
   int calls_ = 0;
   Prompt last_;
+  std::vector<std::string> users_;
 };
 
 class ModelPath : public ::testing::Test {
@@ -201,6 +211,66 @@ TEST_F(ModelPath, AFullQueueAnswersBusy) {
   const LlmCall one = first.get();
   ASSERT_TRUE(one.content.has_value()) << one.content.error().reason;
   EXPECT_EQ(*one.content, "answer to first");
+}
+
+// Two hosts at the centre's ModelServer (their relays' tagging stood in for by DEALERs that name
+// their host): alpha's burst fills the queue; beta's one request still gets a place, alpha's
+// newest giving it up (`busy` at once), and is served in turn, not behind all of alpha's.
+TEST_F(ModelPath, AFullQueueIsSharedAmongTheHosts) {
+  start(true, 5s, 4);
+  await_links();
+  const std::string model_ep = "ipc://" + dir_.str() + "/diagnoser-model.sock";
+  auto asker = [&](const std::string& host) {
+    zmq::socket_t s = common::make_socket(ctx_, zmq::socket_type::dealer);
+    s.connect(model_ep);
+    return std::make_pair(host, std::move(s));
+  };
+  auto alpha = asker("alpha");
+  auto beta = asker("beta");
+  auto send = [](std::pair<std::string, zmq::socket_t>& a, std::uint64_t id) {
+    proto::ModelRequest r{id, "sys", a.first + "-" + std::to_string(id), 5000};
+    std::vector<zmq::message_t> frames;
+    frames.emplace_back();
+    frames.emplace_back(a.first);
+    frames.emplace_back(proto::encode(r));
+    ASSERT_TRUE(common::send_frames(a.second, frames));
+  };
+  auto receive = [](std::pair<std::string, zmq::socket_t>& a) {
+    zmq::pollitem_t item{a.second.handle(), 0, ZMQ_POLLIN, 0};
+    EXPECT_EQ(zmq::poll(&item, 1, std::chrono::milliseconds(5000)), 1) << a.first << ": no reply";
+    auto frames = common::recv_frames(a.second, 4);
+    EXPECT_EQ(frames.size(), 2U) << a.first;
+    if (frames.size() != 2) return proto::ModelReply{};
+    return proto::decode_model_reply(frames[1].to_string()).value_or(proto::ModelReply{});
+  };
+  llm_.hold(true);
+  // alpha: one in flight, three queued (4 places), its fifth refused.
+  send(alpha, 1);
+  ASSERT_TRUE(test::wait_until([&] { return llm_.calls() == warm_calls_ + 1; }, 5s, 10ms));
+  for (std::uint64_t id = 2; id <= 5; ++id) send(alpha, id);
+  const proto::ModelReply fifth = receive(alpha);
+  EXPECT_EQ(fifth.id, 5U);
+  EXPECT_EQ(fifth.reason, "busy");
+  // beta's one: alpha's newest queued (4) gives way.
+  send(beta, 1);
+  const proto::ModelReply gave_way = receive(alpha);
+  EXPECT_EQ(gave_way.id, 4U);
+  EXPECT_EQ(gave_way.reason, "busy");
+  EXPECT_NE(gave_way.detail.find("went to a host with fewer"), std::string::npos)
+      << gave_way.detail;
+  llm_.hold(false);
+  for (int i = 0; i < 3; ++i) {
+    const proto::ModelReply r = receive(alpha);
+    EXPECT_TRUE(r.ok) << r.id << " " << r.reason << " " << r.detail;
+  }
+  const proto::ModelReply b = receive(beta);
+  EXPECT_TRUE(b.ok) << b.reason;
+  EXPECT_EQ(b.content, "answer to beta-1");
+  // Served in turn: alpha's first (in flight when beta asked), alpha's second, beta's, alpha's
+  // third; not beta's behind all of alpha's.
+  EXPECT_EQ(llm_.users(warm_calls_),
+            (std::vector<std::string>{"alpha-1", "alpha-2", "beta-1", "alpha-3"}));
+  EXPECT_EQ(server_->busy(), 2U);
 }
 
 TEST_F(ModelPath, ASlowModelIsGivenUpAtTheTimeoutAndItsLateAnswerCounted) {

@@ -247,19 +247,26 @@ void ModelServer::on_request() {
     w.queued_at = clock_.mono();
     frames.resize(d + 1);
     w.envelope = std::move(frames);
+    const std::string host = w.host;
     std::unique_lock lock(mu_);
-    if (queue_.size() + in_flight_ >= max_queued_) {
-      lock.unlock();
-      ++busy_;
-      w.reply = proto::model_failure(
-          w.request.id, "busy",
-          "the centre's model queue is full (" + std::to_string(max_queued_) + ")");
-      reply(w);
+    const std::size_t free = in_flight_ >= max_queued_ ? 0 : max_queued_ - in_flight_;
+    auto turned = queue_.push(host, std::move(w), free);
+    lock.unlock();
+    if (!turned) {
+      cv_.notify_one();
       continue;
     }
-    queue_.push_back(std::move(w));
-    lock.unlock();
-    cv_.notify_one();
+    // Refused (this host holds as many as any other), or another host's newest gave way to it.
+    const bool evicted = turned->host != host;
+    std::string detail = "the centre's model queue is full (" + std::to_string(max_queued_) + ")";
+    if (evicted) {
+      spdlog::info("model queue full: host={} id={} gave its place to host={}", turned->host,
+                   turned->item.request.id, host);
+      detail += ": its place went to a host with fewer requests queued";
+    }
+    ++busy_;
+    turned->item.reply = proto::model_failure(turned->item.request.id, "busy", detail);
+    reply(turned->item);
   }
 }
 
@@ -270,8 +277,7 @@ void ModelServer::work() {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
       if (stopping_) return;
-      w = std::move(queue_.front());
-      queue_.pop_front();
+      w = std::move(queue_.pop()->item);
       ++in_flight_;
     }
     w.reply.id = w.request.id;

@@ -5,7 +5,8 @@
 //   and the rules decide (pipeline.hpp), as with a model that is down.
 // - ModelServer, the centre's diagnoser's side: answers the hosts' requests (passed on by the
 //   centre's exporter, tagged with their host) with its own LLM client, on a few worker threads,
-//   a bounded queue (a full one answers `busy`).
+//   a bounded queue (a full one answers `busy`) shared fairly among the hosts (fair_queue.hpp:
+//   served in turn; one host's burst cannot take every place).
 // Both own their sockets on the diagnoser's loop thread; the model calls block worker threads
 // only.
 #pragma once
@@ -27,6 +28,7 @@
 
 #include "trading_heal/common/clock.hpp"
 #include "trading_heal/common/loop.hpp"
+#include "trading_heal/diagnoser/fair_queue.hpp"
 #include "trading_heal/diagnoser/llm.hpp"
 #include "trading_heal/proto/model_call.hpp"
 
@@ -112,7 +114,7 @@ class ModelServer {
   zmq::socket_t wake_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Work> queue_;
+  FairQueue<Work> queue_;  // round robin over the hosts; a full queue shared among them
   std::deque<Work> done_;
   std::size_t in_flight_ = 0;  // taken by a worker, not yet done
   bool stopping_ = false;
