@@ -182,6 +182,22 @@ fi
 # The .pub files keygen writes: a comment line and the public key, 40 characters of Z85.
 Z85_LINE='^[][0-9a-zA-Z.:+=^!/*?&<>(){}@%$#-]{40}$'
 valid_name() { [[ $1 =~ ^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$ ]]; }
+# has_item WORD LIST...: WORD is one of LIST. Not `printf ... | grep -q`: under pipefail, grep
+# leaving at its match breaks the pipe for printf's next write (bash writes each item apart),
+# and the test fails now and then on a loaded machine (it once masked the actuator).
+has_item() {
+  local w=$1 x
+  shift
+  for x; do [[ $x == "$w" ]] && return 0; done
+  return 1
+}
+# has_key KEY LIST...: one of LIST (KEY=VALUE words) sets KEY.
+has_key() {
+  local k=$1 x
+  shift
+  for x; do [[ ${x%%=*} == "$k" ]] && return 0; done
+  return 1
+}
 is_pub_file() { [[ -f $1 ]] && grep -Eq "$Z85_LINE" "$1"; }
 case $role in
   "" | centre | host) ;;
@@ -698,7 +714,7 @@ strip_rules_example() {
 # may command (trading-heal-ctl) and read the env file and the API token.
 step_accounts() {
   ((user_mode)) && return
-  local c u g
+  local c u g groups
   ensure_group trading-heal-operators
   for c in "${COMPONENTS[@]}"; do
     u=trading-heal-$c
@@ -716,7 +732,8 @@ step_accounts() {
   done
   for u in "${operators[@]}"; do
     getent passwd "$u" >/dev/null || die "--operator $u: no such user"
-    if id -nG "$u" | tr ' ' '\n' | grep -qx trading-heal-operators; then same "operator $u"; else
+    read -ra groups <<<"$(id -nG "$u")"
+    if has_item trading-heal-operators "${groups[@]}"; then same "operator $u"; else
       act usermod --append --groups trading-heal-operators "$u"
       changed "add $u to trading-heal-operators"
     fi
@@ -856,7 +873,7 @@ step_env() {
   ensure_role_settings "$env_file" ""
   for c in "${secret_components[@]}"; do ensure_role_settings "${secret_file[$c]}" "$c"; done
   if [[ $role == centre && -n $(env_value TRADING_HEAL_AGENTS) ]] &&
-    ! printf '%s\n' "${env_sets[@]}" | grep -q '^TRADING_HEAL_AGENTS='; then
+    ! has_key TRADING_HEAL_AGENTS "${env_sets[@]}"; then
     echo "deploy: warning: $env_file sets TRADING_HEAL_AGENTS: the centre's exporter shows these agents as its own; comment it out unless the centre has agents (and then a probe) of its own" >&2
   fi
   if ((user_mode == 0)); then
@@ -881,7 +898,7 @@ warn_kept() {
   done
 }
 
-is_role_key() { printf '%s\n' "${role_sets[@]}" | grep -q "^$1="; }
+is_role_key() { has_key "$1" "${role_sets[@]}"; }
 
 # ensure_role_settings FILE COMPONENT: the role's settings of FILE (shared: no component) in a
 # file deploy did not write now (an earlier run, the operator's): a missing one is added at its
@@ -1052,7 +1069,7 @@ step_roles() {
   local c u link
   for c in "${COMPONENTS[@]}"; do
     u=trading-heal-$c@$instance.service link=/etc/systemd/system/$u
-    if printf '%s\n' "${role_components[@]}" | grep -qx "$c"; then
+    if has_item "$c" "${role_components[@]}"; then
       if [[ -L $link && $(readlink "$link") == /dev/null ]]; then
         act sc unmask -q "$u"
         changed "unmask $u"
