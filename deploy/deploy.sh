@@ -1256,7 +1256,7 @@ do_uninstall() {
     remove "$(sum_of "$sf")"
   done
   # Shared by every instance of the host: only when no other deployment is left.
-  other=$(find "$env_dir" -maxdepth 1 -name '*.env' ! -name "$instance.env" 2>/dev/null | head -1)
+  other=$(find "$env_dir" -maxdepth 1 -name '*.env' ! -name "$instance.env" -print -quit 2>/dev/null)
   if [[ -n $other ]]; then
     echo "deploy: kept the units, binaries and permissions: another deployment uses them ($other)" >&2
   elif ((from_package)); then
