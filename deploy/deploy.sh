@@ -383,6 +383,7 @@ if ((user_mode)); then
   state_home=${XDG_STATE_HOME:-$HOME/.local/state}
   prefix=${prefix:-$HOME/.local}
   unit_dir=$config_home/systemd/user
+  admin_dir=$unit_dir  # the manager's configuration: masks (links to /dev/null), drop-ins
   env_dir=$config_home/trading-heal
   data_dir=$state_home/trading-heal/$instance
   run_dir=${XDG_RUNTIME_DIR:-/nonexistent}/trading-heal/$instance
@@ -391,6 +392,7 @@ if ((user_mode)); then
 else
   prefix=${prefix:-/usr/local}
   unit_dir=/etc/systemd/system
+  admin_dir=/etc/systemd/system
   if ((from_package)); then prefix=/usr; unit_dir=/lib/systemd/system; fi
   env_dir=/etc/trading-heal
   data_dir=/var/lib/trading-heal/$instance
@@ -1068,7 +1070,7 @@ step_hosts() {
 step_roles() {
   local c u link
   for c in "${COMPONENTS[@]}"; do
-    u=trading-heal-$c@$instance.service link=/etc/systemd/system/$u
+    u=trading-heal-$c@$instance.service link=$admin_dir/$u
     if has_item "$c" "${role_components[@]}"; then
       if [[ -L $link && $(readlink "$link") == /dev/null ]]; then
         act sc unmask -q "$u"
@@ -1091,7 +1093,7 @@ step_roles() {
 
 # A centre bound to one address: its exporter may open a netlink socket (libzmq's interface
 # lookup before the bind aborts without it), in a drop-in for this instance only.
-bind_dropin=/etc/systemd/system/trading-heal-exporter@$instance.service.d/50-deploy-bind-address.conf
+bind_dropin=$admin_dir/trading-heal-exporter@$instance.service.d/50-deploy-bind-address.conf
 step_bind_dropin() {
   if [[ $role == centre && $bind != '*' ]]; then
     {
@@ -1215,7 +1217,7 @@ do_uninstall() {
   # A role's masks (--role centre|host) go with the deployment.
   local u
   for u in "${all_services[@]}"; do
-    if [[ -L /etc/systemd/system/$u && $(readlink "/etc/systemd/system/$u") == /dev/null ]]; then
+    if [[ -L $admin_dir/$u && $(readlink "$admin_dir/$u") == /dev/null ]]; then
       act sc unmask -q "$u"
       changed "unmask $u"
     fi

@@ -241,6 +241,10 @@ EOF
 fi
 
 # --- uninstall ----------------------------------------------------------------------------------
+# A mask of one of the instance's units (a role's, or one a failed deploy left) goes with it: in
+# the user manager's own directory, not in /etc/systemd/system.
+systemctl --user mask -q "trading-heal-exporter@$INSTANCE.service"
+[[ -L $unit_dir/trading-heal-exporter@$INSTANCE.service ]] || fail "systemctl --user mask made no link in $unit_dir"
 t=$(now_ms)
 "${deploy[@]}" --uninstall --purge >"$work/un.log" 2>&1 || { cat "$work/un.log" >&2; fail "uninstall failed"; }
 left=$( { ls -d "$unit_dir"/trading-heal* "$unit_dir"/*.wants/trading-heal* "$XDG_CONFIG_HOME/trading-heal" \
@@ -250,4 +254,4 @@ cmp -s "$work/prom/prometheus.yml" "$work/prometheus.orig.yml" || fail "promethe
 loaded=$(systemctl --user list-units --all --no-legend --plain "trading-heal*@$INSTANCE*" | awk '$3 != "inactive" || $2 != "not-found"' || true)
 [[ -z $loaded ]] || fail "units still loaded: $loaded"
 for p in $METRICS_PORT $API_PORT; do port_busy "$p" && fail "port $p still answers"; done
-ok "uninstall --purge in $(( $(now_ms) - t )) ms: no unit, binary, env file or state left, prometheus.yml restored"
+ok "uninstall --purge in $(( $(now_ms) - t )) ms: no unit, mask, binary, env file or state left, prometheus.yml restored"
