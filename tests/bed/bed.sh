@@ -40,7 +40,12 @@ if [[ -f $STATE/bed.conf && (${1:-} != start || -f $STATE/env) ]]; then
   . "$STATE/bed.conf"
 fi
 BIN=$(realpath -m "${TRADING_HEAL_BIN_DIR:-$REPO/build/bin}")
-PG_PORT=${TRADING_HEAL_BED_PG_PORT:-55432}
+# Below the kernel's ephemeral range (32768-60999): the clients that retry while PostgreSQL is
+# down (agents, probes) connect from ephemeral ports, and one that happens to be given the port
+# it calls connects to itself (TCP simultaneous open) and holds it, so PostgreSQL's restart fails
+# with "Address already in use" (it did at 55432 in a CI run; an even port in that range is hit
+# within about 25,000 attempts). The fake Ollama's port is below that range too.
+PG_PORT=${TRADING_HEAL_BED_PG_PORT:-25432}
 OLLAMA_PORT=${TRADING_HEAL_BED_OLLAMA_PORT:-21434}
 AGENTS=$(echo "${TRADING_HEAL_BED_AGENTS:-BTC_USDT ETH_USDT XRP_USDT SOL_USDT DOGE_USDT ADA_USDT}" |
   tr ',' ' ' | xargs)
